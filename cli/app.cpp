@@ -1,0 +1,248 @@
+#include "cli/app.hpp"
+
+#include "cli/command.hpp"
+#include "cli/docs.hpp"
+#include "core/cancel.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace mlops::cli {
+
+namespace {
+
+// Global options that take a value: the "did you mean" pre-scan skips their values.
+const std::vector<std::string> k_valued_globals = {"--tracking-uri", "--config", "--output", "--ca-bundle"};
+
+void on_signal(int) { request_cancel(); }
+
+void install_signal_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = static_cast<int>(SA_RESETHAND);  // a second Ctrl-C kills at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+/// Finds the first word that should be a command name; "" if none.
+std::string first_command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") return i + 1 < argc ? argv[i + 1] : "";
+    if (a.rfind("-", 0) == 0) {
+      if (std::find(k_valued_globals.begin(), k_valued_globals.end(), a) != k_valued_globals.end()) ++i;
+      continue;
+    }
+    return a;
+  }
+  return {};
+}
+
+std::vector<std::string> visible_names() {
+  std::vector<std::string> names;
+  for (const auto& c : commands())
+    if (!c.hidden) names.emplace_back(c.name);
+  return names;
+}
+
+OutputMode output_mode(const GlobalOptions& g) {
+  OutputMode m;
+  m.json = g.json || g.output == "json";
+  m.quiet = g.quiet;
+  m.verbosity = g.verbose;
+  m.stderr_tty = ::isatty(STDERR_FILENO) == 1;
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  m.color = m.stderr_tty && !g.no_color && !(no_color && *no_color) && !(term && std::string(term) == "dumb");
+  return m;
+}
+
+/// Wraps paragraphs (split by blank lines) at `width` columns.
+std::string wrap(std::string_view text, std::size_t width) {
+  std::string out, line;
+  std::size_t i = 0;
+  while (i <= text.size()) {
+    std::size_t j = text.find_first_of(" \n", i);
+    if (j == std::string_view::npos) j = text.size();
+    std::string word(text.substr(i, j - i));
+    if (!word.empty()) {
+      if (!line.empty() && line.size() + 1 + word.size() > width) {
+        out += line + "\n";
+        line.clear();
+      }
+      line += (line.empty() ? "" : " ") + word;
+    }
+    if (j < text.size() && text[j] == '\n' && j + 1 < text.size() && text[j + 1] == '\n') {
+      out += line + "\n\n";
+      line.clear();
+      ++j;
+    }
+    i = j + 1;
+  }
+  if (!line.empty()) out += line;
+  return out;
+}
+
+std::string lowercase_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  while (!s.empty() && (s.back() == '.' || s.back() == '\n')) s.pop_back();
+  return s;
+}
+
+} // namespace
+
+void build_app(AppModel& model) {
+  CLI::App& app = model.app;
+  GlobalOptions& g = model.global;
+  app.set_help_flag("-h,--help", "show help and exit");
+  app.require_subcommand(0, 1);
+  app.fallthrough();
+  app.add_option("--tracking-uri", g.tracking_uri, "MLflow tracking server URL (env MLFLOW_TRACKING_URI)")->type_name("URI");
+  app.add_option("--config", g.config_file, "read FILE instead of the mlops.yaml found by walking up")->type_name("FILE");
+  app.add_option("--output", g.output, "output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->type_name("FORMAT");
+  app.add_flag("--json", g.json, "same as --output json");
+  app.add_flag("-v,--verbose", g.verbose, "show HTTP requests and decisions (repeat for more)");
+  app.add_flag("-q,--quiet", g.quiet, "print only errors and requested data");
+  app.add_flag("--no-color", g.no_color, "no colour (also NO_COLOR)");
+  app.add_option("--ca-bundle", g.ca_bundle, "PEM CA bundle to verify TLS servers with (env MLFLOW_TRACKING_SERVER_CERT_PATH)")
+      ->type_name("FILE");
+  app.add_flag("--version", g.version, "print the version and exit");
+  app.add_flag("--insecure", g.insecure, "do not verify TLS certificates (env MLFLOW_TRACKING_INSECURE_TLS)");
+  for (const auto& cmd : commands()) {
+    CLI::App* sub = app.add_subcommand(std::string(cmd.name), std::string(cmd.summary));
+    if (cmd.hidden) sub->group("");
+    sub->fallthrough();
+    model.runners[std::string(cmd.name)] = cmd.setup(*sub);
+  }
+}
+
+std::string top_help(const CLI::App& app) {
+  std::ostringstream o;
+  o << "usage: mlops [--tracking-uri URI] [--config FILE] [--json] [-v] [-q] <command> [<args>]\n\n"
+    << "Take MLflow models to production on Kubernetes.\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    if (c.hidden) continue;
+    std::string name(c.name);
+    o << "  " << name << std::string(name.size() < 10 ? 10 - name.size() : 1, ' ') << c.summary << "\n";
+  }
+  o << "\nglobal options:\n";
+  for (const CLI::Option* opt : app.get_options()) {
+    std::string names = opt->get_name(false, true);
+    if (opt->get_items_expected_max() != 0) {
+      names += " " + (opt->get_type_name().empty() ? std::string("VALUE") : opt->get_type_name());
+    }
+    o << "  " << names << std::string(names.size() < 26 ? 26 - names.size() : 1, ' ') << opt->get_description() << "\n";
+  }
+  o << "\nRun 'mlops help <command>' for a command's options.\n"
+    << "Exit codes: 0 ok, 1 error, 2 usage, 3 check failed, 4 not found, 5 auth,\n"
+    << "6 unavailable, 7 conflict, 130 interrupted (see 'man mlops').\n";
+  return o.str();
+}
+
+std::string command_help(CLI::App& app, const std::string& name) {
+  const Command* cmd = find_command(name);
+  CLI::App* sub = app.get_subcommand(name);
+  std::string text = sub->help("mlops");
+  if (cmd && !cmd->description.empty()) text += "\n" + wrap(cmd->description, 78) + "\n";
+  if (cmd && !cmd->examples.empty()) text += "\nexamples:\n" + std::string(cmd->examples) + "\n";
+  return text;
+}
+
+int run(int argc, char** argv) {
+  install_signal_handlers();
+  AppModel model;
+  build_app(model);
+  CLI::App& app = model.app;
+  OutputMode early;
+  early.color = false;
+  Output early_out(early);
+
+  std::string word = first_command_word(argc, argv);
+  if (!word.empty() && !find_command(word)) {
+    auto near = suggest(word, visible_names());
+    early_out.error(quote(word) + " is not an mlops command",
+                    near.empty() ? "run 'mlops help' for the list of commands"
+                                 : "did you mean " + quote(near.front()) + "?");
+    return 2;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    auto subs = app.get_subcommands();
+    if (subs.empty()) std::cout << top_help(app);
+    else std::cout << command_help(app, subs.front()->get_name());
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    auto subs = app.get_subcommands();
+    std::string hint = subs.empty() ? "run 'mlops help'" : "run 'mlops help " + subs.front()->get_name() + "'";
+    early_out.error(lowercase_first(e.what()), hint);
+    return 2;
+  }
+
+  Output out(output_mode(model.global));
+  if (model.global.version) {
+    std::cout << "mlops " << MLOPS_VERSION << "\n";
+    return 0;
+  }
+  auto subs = app.get_subcommands();
+  if (subs.empty()) {
+    std::cout << top_help(app);
+    return argc > 1 ? 0 : 2;
+  }
+  const std::string name = subs.front()->get_name();
+  try {
+    ConfigInputs in;
+    in.cwd = std::filesystem::current_path();
+    if (!model.global.config_file.empty()) in.config_file = model.global.config_file;
+    in.getenv = process_getenv;
+    if (!model.global.tracking_uri.empty()) in.flags.tracking_uri = model.global.tracking_uri;
+    if (!model.global.ca_bundle.empty()) in.flags.ca_bundle = model.global.ca_bundle;
+    if (model.global.insecure) in.flags.insecure_tls = true;
+    Settings settings = resolve_settings(in);
+    Context ctx(model.global, std::move(settings), out);
+    if (name == "__complete") {
+      std::cout << complete(app, app.get_subcommand("__complete")->remaining());
+      return 0;
+    }
+    if (name == "__man") {
+      std::cout << man_page(app);
+      return 0;
+    }
+    if (name == "help") {
+      // help needs the app itself, not a context.
+      auto* sub = app.get_subcommand("help");
+      std::string topic;
+      for (const auto& opt : sub->get_options())
+        if (opt->get_positional() && opt->count() > 0) topic = opt->as<std::string>();
+      if (topic.empty()) {
+        std::cout << top_help(app);
+        return 0;
+      }
+      if (!find_command(topic)) {
+        auto near = suggest(topic, visible_names());
+        throw Error(ErrorKind::usage, quote(topic) + " is not an mlops command",
+                    near.empty() ? "run 'mlops help'" : "did you mean " + quote(near.front()) + "?");
+      }
+      std::cout << command_help(app, topic);
+      return 0;
+    }
+    return model.runners.at(name)(ctx);
+  } catch (const Error& e) {
+    out.error(e.what(), e.hint());
+    return exit_code(e.kind());
+  } catch (const std::exception& e) {
+    out.error(lowercase_first(e.what()));
+    return 1;
+  }
+}
+
+} // namespace mlops::cli

@@ -1,0 +1,40 @@
+#pragma once
+
+#include "cli/context.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string_view>
+#include <vector>
+
+namespace mlops::cli {
+
+/// Runs a parsed command; returns the exit code (errors are thrown).
+using Runner = std::function<int(Context&)>;
+
+/// One entry of the command table. Help, "did you mean", completions and
+/// the man page are all generated from the table.
+struct Command {
+  std::string_view name;
+  std::string_view summary;      ///< one line, lowercase, no period
+  std::string_view description;  ///< man page prose (roff-free text, paragraphs split by blank lines)
+  std::string_view examples;     ///< lines of "$ command" and "  explanation"
+  bool hidden = false;
+  /// Adds the command's options and positionals to `app` (already named and
+  /// described) and returns what runs it once parsed.
+  std::function<Runner(CLI::App&)> setup;
+};
+
+/// The command table, in the order help lists it.
+const std::vector<Command>& commands();
+
+/// The entry named `name`, or nullptr.
+const Command* find_command(std::string_view name);
+
+Command pull_command();
+Command models_command();
+Command help_command();
+Command version_command();
+
+} // namespace mlops::cli

@@ -1,0 +1,73 @@
+#include "cli/command.hpp"
+
+namespace mlops::cli {
+
+namespace {
+
+/// Commands whose work needs the CLI11 app itself (help, completion, man)
+/// are run by the dispatcher; their table entries only declare arguments.
+Command app_command(std::string_view name, std::string_view summary, bool hidden,
+                    std::function<void(CLI::App&)> args) {
+  Command c;
+  c.name = name;
+  c.summary = summary;
+  c.hidden = hidden;
+  c.setup = [args = std::move(args)](CLI::App& app) -> Runner {
+    args(app);
+    return [](Context&) { return 0; };
+  };
+  return c;
+}
+
+} // namespace
+
+Command help_command() {
+  auto topic = std::make_shared<std::string>();
+  Command c = app_command("help", "show help for mlops or one command", false, [topic](CLI::App& app) {
+    app.add_option("command", *topic, "the command to explain");
+  });
+  c.description = "Shows the list of commands, or the options and description of one command. "
+                  "'mlops help pull' is the same as 'mlops pull --help'.";
+  return c;
+}
+
+Command version_command() {
+  Command c;
+  c.name = "version";
+  c.summary = "print the version of mlops";
+  c.description = "Prints the version of mlops and of the libraries it was built with.";
+  c.setup = [](CLI::App&) -> Runner {
+    return [](Context& ctx) {
+      if (ctx.json()) {
+        ctx.out().json({{"version", MLOPS_VERSION}});
+      } else {
+        std::cout << "mlops " << MLOPS_VERSION << "\n";
+      }
+      return 0;
+    };
+  };
+  return c;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = [] {
+    std::vector<Command> t;
+    t.push_back(pull_command());
+    t.push_back(models_command());
+    t.push_back(help_command());
+    t.push_back(version_command());
+    t.push_back(app_command("__complete", "print completion candidates for the words typed so far", true,
+                            [](CLI::App& app) { app.allow_extras(); }));
+    t.push_back(app_command("__man", "print the man page (roff)", true, [](CLI::App&) {}));
+    return t;
+  }();
+  return table;
+}
+
+const Command* find_command(std::string_view name) {
+  for (const auto& c : commands())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+} // namespace mlops::cli

@@ -1,0 +1,41 @@
+#include "cli/context.hpp"
+
+#include "core/error.hpp"
+
+namespace mlops::cli {
+
+http::Options Context::http_options() const {
+  const Settings& s = m_settings;
+  http::Options o;
+  o.user_agent = std::string("mlops/") + MLOPS_VERSION;
+  o.idle_timeout_s = s.timeout_s;
+  o.max_retries = s.max_retries;
+  o.backoff_factor_s = s.backoff_factor;
+  o.backoff_jitter_s = s.backoff_jitter;
+  o.respect_retry_after = s.respect_retry_after;
+  o.ca_bundle = s.ca_bundle;
+  // MLflow: a CA bundle takes precedence over "insecure".
+  o.verify_tls = !s.insecure_tls || !s.ca_bundle.empty();
+  o.client_cert = s.client_cert;
+  o.username = s.username;
+  o.password = s.password;
+  o.bearer_token = s.token;
+  if (!s.workspace.empty()) o.extra_headers.push_back("X-MLFLOW-WORKSPACE: " + s.workspace);
+  return o;
+}
+
+mlflow::Client& Context::mlflow() {
+  if (!m_mlflow) {
+    auto origin = m_settings.origin.find("tracking_uri");
+    m_log.debug(1, "tracking server " + (m_settings.tracking_uri.empty() ? std::string("(none)") : m_settings.tracking_uri) +
+                       (origin == m_settings.origin.end() ? "" : " (from " + origin->second + ")"));
+    if (m_settings.insecure_tls && m_settings.ca_bundle.empty()) {
+      m_log.warn("TLS certificate verification is disabled");
+    }
+    m_http = std::make_unique<http::Client>(http_options(), m_log);
+    m_mlflow = std::make_unique<mlflow::Client>(*m_http, m_settings.tracking_uri);
+  }
+  return *m_mlflow;
+}
+
+} // namespace mlops::cli

@@ -1,0 +1,57 @@
+#pragma once
+
+#include "cli/output.hpp"
+#include "core/config.hpp"
+#include "http/client.hpp"
+#include "mlflow/client.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mlops::cli {
+
+/// Options every command accepts (before or after the command name).
+struct GlobalOptions {
+  std::string tracking_uri;
+  std::string config_file;
+  std::string output = "text";
+  bool json = false;
+  int verbose = 0;
+  bool quiet = false;
+  bool no_color = false;
+  std::string ca_bundle;
+  bool insecure = false;
+  bool version = false;
+};
+
+/// What a command runs with: resolved settings, output, and the clients,
+/// built on first use so commands that need no server never touch one.
+class Context {
+public:
+  Context(const GlobalOptions& g, Settings settings, const Output& out)
+      : m_global(g), m_settings(std::move(settings)), m_out(out), m_log(out) {}
+
+  const GlobalOptions& global() const { return m_global; }
+  const Settings& settings() const { return m_settings; }
+  const Output& out() const { return m_out; }
+  LogSink& log() { return m_log; }
+  bool json() const { return m_out.mode().json; }
+
+  /// The MLflow client for the configured tracking server. Throws
+  /// Error(usage) when none is configured.
+  mlflow::Client& mlflow();
+
+  /// HTTP options derived from the settings (TLS, auth, retries).
+  http::Options http_options() const;
+
+private:
+  const GlobalOptions& m_global;
+  Settings m_settings;
+  const Output& m_out;
+  StderrLog m_log;
+  std::unique_ptr<http::Client> m_http;
+  std::unique_ptr<mlflow::Client> m_mlflow;
+};
+
+} // namespace mlops::cli

@@ -1,0 +1,162 @@
+#include "core/fs.hpp"
+
+#include "core/error.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <random>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mlops::fs {
+
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::string random_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char k_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < 10; ++i) s += k_chars[rng() % (sizeof(k_chars) - 1)];
+  return s;
+}
+
+Error unsafe(std::string_view path, std::string_view why) {
+  return Error(ErrorKind::operational,
+               "refusing remote path " + quote(path) + ": " + std::string(why),
+               "the server listed a path that would land outside the destination directory");
+}
+
+} // namespace
+
+std::string confine_relative(std::string_view remote_path) {
+  if (remote_path.empty()) throw unsafe(remote_path, "empty path");
+  if (remote_path.find('\0') != std::string_view::npos) throw unsafe(remote_path, "contains a NUL byte");
+  if (remote_path.find('\\') != std::string_view::npos) throw unsafe(remote_path, "contains a backslash");
+  if (remote_path.front() == '/') throw unsafe(remote_path, "absolute path");
+  std::string out;
+  std::size_t start = 0;
+  while (start <= remote_path.size()) {
+    std::size_t end = remote_path.find('/', start);
+    if (end == std::string_view::npos) end = remote_path.size();
+    std::string_view part = remote_path.substr(start, end - start);
+    if (part == "..") throw unsafe(remote_path, "contains '..'");
+    if (!part.empty() && part != ".") {
+      if (!out.empty()) out += '/';
+      out += part;
+    }
+    start = end + 1;
+  }
+  if (out.empty()) throw unsafe(remote_path, "names no file");
+  return out;
+}
+
+std::filesystem::path safe_join(const std::filesystem::path& root, std::string_view relative) {
+  std::string rel = confine_relative(relative);
+  std::filesystem::path cur = root;
+  std::size_t start = 0;
+  while (start < rel.size()) {
+    std::size_t end = rel.find('/', start);
+    if (end == std::string::npos) end = rel.size();
+    cur /= rel.substr(start, end - start);
+    struct stat st{};
+    if (::lstat(cur.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      throw unsafe(relative, "a component is a symbolic link");
+    }
+    start = end + 1;
+  }
+  return cur;
+}
+
+void sync_directory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void atomic_write(const std::filesystem::path& path, std::string_view content) {
+  std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(errno));
+  }
+  std::size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
+  }
+  sync_directory(dir);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    int err = errno;
+    throw Error(err == ENOENT ? ErrorKind::not_found : ErrorKind::io,
+                "cannot read " + quote(path.string()) + ": " + errno_text(err));
+  }
+  std::string out;
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  bool bad = std::ferror(f);
+  std::fclose(f);
+  if (bad) throw Error(ErrorKind::io, "cannot read " + quote(path.string()));
+  return out;
+}
+
+bool exchange_paths(const std::filesystem::path& a, const std::filesystem::path& b) {
+  return ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0;
+}
+
+bool is_missing_or_empty(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return true;
+  if (!std::filesystem::is_directory(dir, ec)) return false;
+  return std::filesystem::directory_iterator(dir, ec) == std::filesystem::directory_iterator();
+}
+
+void remove_tree_quietly(const std::filesystem::path& path) noexcept {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+void require_writable_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    throw Error(ErrorKind::io, "cannot create directory " + quote(dir.string()) + ": " + ec.message());
+  }
+  std::filesystem::path probe = dir / (".mlops-probe-" + random_suffix());
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw Error(ErrorKind::io, "cannot write to directory " + quote(dir.string()) + ": " + errno_text(errno));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+} // namespace mlops::fs

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlops {
+
+/// Edit distance between two strings (insert, delete, substitute, swap).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+/// Candidates close enough to `word` to suggest ("did you mean"), best first.
+std::vector<std::string> suggest(std::string_view word, const std::vector<std::string>& candidates);
+
+/// Percent-encodes everything but unreserved characters; keeps '/' when
+/// `keep_slash` (for URL paths).
+std::string url_encode(std::string_view s, bool keep_slash = false);
+
+/// Case-insensitive ASCII equality.
+bool iequals(std::string_view a, std::string_view b);
+
+/// "1.5 MiB" style rendering of a byte count.
+std::string human_bytes(std::uint64_t bytes);
+
+/// Strips ASCII whitespace from both ends.
+std::string_view trim(std::string_view s);
+
+} // namespace mlops

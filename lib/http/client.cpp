@@ -1,0 +1,375 @@
+#include "http/client.hpp"
+
+#include "core/cancel.hpp"
+#include "core/error.hpp"
+#include "core/redact.hpp"
+#include "core/strings.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <random>
+#include <thread>
+
+namespace mlops::http {
+
+namespace {
+
+constexpr std::size_t k_max_error_body = 64 * 1024;
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool is_retryable_transport(CURLcode code) {
+  switch (code) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool is_tls_error(CURLcode code) {
+  switch (code) {
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Sleeps in short slices so that Ctrl-C is noticed while waiting.
+void cancellable_sleep(double seconds) {
+  auto end = std::chrono::steady_clock::now() +
+             std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  while (std::chrono::steady_clock::now() < end) {
+    throw_if_cancelled();
+    std::chrono::steady_clock::duration left = end - std::chrono::steady_clock::now();
+    std::chrono::steady_clock::duration slice = std::chrono::milliseconds(50);
+    std::this_thread::sleep_for(std::min(left, slice));
+  }
+  throw_if_cancelled();
+}
+
+double jitter(double max) {
+  if (max <= 0) return 0;
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0, max)(rng);
+}
+
+std::string host_of(const std::string& url) {
+  auto scheme = url.find("://");
+  auto start = scheme == std::string::npos ? 0 : scheme + 3;
+  auto end = url.find_first_of("/?#", start);
+  std::string authority = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  auto at = authority.rfind('@');
+  if (at != std::string::npos) authority.erase(0, at + 1);
+  return url.substr(0, start) + authority;
+}
+
+} // namespace
+
+std::string Response::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+bool is_retryable_status(long status) {
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+         status == 504;
+}
+
+std::optional<double> parse_retry_after(const std::string& value,
+                                        std::chrono::system_clock::time_point now) {
+  std::string v(trim(value));
+  if (v.empty()) return std::nullopt;
+  if (std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return std::stod(v);
+  }
+  time_t when = curl_getdate(v.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  double delta = std::difftime(when, std::chrono::system_clock::to_time_t(now));
+  return std::max(0.0, delta);
+}
+
+double backoff_delay(const Options& opts, int attempt) {
+  double d = opts.backoff_factor_s * std::pow(2.0, std::max(0, attempt - 1));
+  return std::min(d, opts.backoff_max_s);
+}
+
+struct Client::Handle {
+  CURL* easy = nullptr;
+  Handle() {
+    global_init();
+    easy = curl_easy_init();
+    if (!easy) throw Error(ErrorKind::operational, "cannot initialise libcurl");
+  }
+  ~Handle() {
+    if (easy) curl_easy_cleanup(easy);
+  }
+};
+
+/// State shared with libcurl callbacks for one attempt. No exception leaves
+/// a callback: it is stored here and rethrown after curl_easy_perform.
+struct Client::Transfer {
+  Response* response = nullptr;
+  BodySink* sink = nullptr;
+  const ProgressFn* progress = nullptr;
+  std::exception_ptr error;
+  bool streaming = false;  // true once a 2xx status was seen with a sink
+  curl_off_t last_reported = 0;
+
+  static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* self) {
+    auto* t = static_cast<Transfer*>(self);
+    std::string line(data, size * n);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    if (line.rfind("HTTP/", 0) == 0) {
+      // A new status line (redirect, 100-continue): start over.
+      t->response->headers.clear();
+      auto sp = line.find(' ');
+      t->response->status = sp == std::string::npos ? 0 : std::atol(line.c_str() + sp + 1);
+      return size * n;
+    }
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      t->response->headers[lower(line.substr(0, colon))] = std::string(trim(line.substr(colon + 1)));
+    }
+    return size * n;
+  }
+
+  static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* self) {
+    auto* t = static_cast<Transfer*>(self);
+    std::size_t len = size * n;
+    try {
+      t->response->bytes += len;
+      long st = t->response->status;
+      if (t->sink && st >= 200 && st < 300) {
+        t->streaming = true;
+        t->sink->write(data, len);
+      } else if (t->response->body.size() < k_max_error_body || !t->sink) {
+        t->response->body.append(data, len);
+      }
+    } catch (...) {
+      t->error = std::current_exception();
+      return 0;  // makes libcurl abort with CURLE_WRITE_ERROR
+    }
+    return len;
+  }
+
+  static int on_progress(void* self, curl_off_t, curl_off_t now, curl_off_t, curl_off_t) {
+    auto* t = static_cast<Transfer*>(self);
+    if (cancel_requested()) return 1;
+    if (t->streaming && t->progress && *t->progress && now > t->last_reported) {
+      try {
+        (*t->progress)(now - t->last_reported);
+      } catch (...) {
+        t->error = std::current_exception();
+        return 1;
+      }
+      t->last_reported = now;
+    }
+    return 0;
+  }
+};
+
+Client::Client(Options opts, LogSink& log) : m_opts(std::move(opts)), m_log(log) { global_init(); }
+
+Client::~Client() = default;
+
+std::unique_ptr<Client::Handle> Client::borrow() {
+  std::lock_guard lock(m_mutex);
+  if (m_pool.empty()) return std::make_unique<Handle>();
+  auto h = std::move(m_pool.back());
+  m_pool.pop_back();
+  return h;
+}
+
+void Client::give_back(std::unique_ptr<Handle> h) {
+  std::lock_guard lock(m_mutex);
+  m_pool.push_back(std::move(h));
+}
+
+Response Client::send(const Request& req) { return perform(req, nullptr, {}); }
+
+Response Client::download(const Request& req, BodySink& sink, const ProgressFn& progress) {
+  return perform(req, &sink, progress);
+}
+
+Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress,
+                         int& curl_code) {
+  CURL* c = h.easy;
+  curl_easy_reset(c);  // keeps the connection cache
+  Response resp;
+  Transfer t;
+  t.response = &resp;
+  t.sink = sink;
+  t.progress = &progress;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, m_opts.user_agent.c_str());
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_opts.connect_timeout_s * 1000));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(m_opts.idle_timeout_s)));
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, m_opts.verify_tls ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, m_opts.verify_tls ? 2L : 0L);
+  if (!m_opts.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, m_opts.ca_bundle.c_str());
+  if (!m_opts.client_cert.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, m_opts.client_cert.c_str());
+  if (!sink) curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  else curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
+
+  struct curl_slist* headers = nullptr;
+  for (const auto& hd : m_opts.extra_headers) headers = curl_slist_append(headers, hd.c_str());
+  for (const auto& hd : req.headers) headers = curl_slist_append(headers, hd.c_str());
+  if (!m_opts.username.empty() || !m_opts.password.empty()) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERNAME, m_opts.username.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, m_opts.password.c_str());
+  } else if (!m_opts.bearer_token.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + m_opts.bearer_token).c_str());
+  }
+  if (req.method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else if (req.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else {
+    if (req.method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+
+  if (sink) sink->reset();
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(headers);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status) resp.status = status;
+  if (t.error) std::rethrow_exception(t.error);
+  curl_code = rc;
+  if (rc == CURLE_OK) return resp;
+  if (rc == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
+    throw Error(ErrorKind::interrupted, "interrupted");
+  }
+  std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  long os_errno = 0;
+  curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+  if (rc == CURLE_COULDNT_CONNECT && os_errno != 0) {
+    why = lower(std::strerror(static_cast<int>(os_errno)));
+  } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+    why = "timed out (" + why + ")";
+  }
+  while (!why.empty() && (why.back() == '\n' || why.back() == '.')) why.pop_back();
+  resp.body = redact_url(why);  // transport failure text, for the caller of perform()
+  return resp;
+}
+
+Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& progress) {
+  const std::string shown = redact_url(req.url);
+  int max_attempts = 1 + std::max(0, m_opts.max_retries);
+  for (int n = 1;; ++n) {
+    throw_if_cancelled();
+    m_log.debug(1, "> " + req.method + " " + shown);
+    if (!req.body.empty()) m_log.debug(2, "> body: " + std::to_string(req.body.size()) + " bytes");
+    auto start = std::chrono::steady_clock::now();
+    int code = 0;
+    auto handle = borrow();
+    Response resp;
+    try {
+      resp = attempt(*handle, req, sink, progress, code);
+    } catch (...) {
+      give_back(std::move(handle));
+      throw;
+    }
+    give_back(std::move(handle));
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto cc = static_cast<CURLcode>(code);
+    bool last = n >= max_attempts;
+
+    if (cc != CURLE_OK) {
+      std::string why = resp.body;
+      m_log.debug(1, "< " + req.method + " " + shown + " failed: " + why);
+      if (is_tls_error(cc)) {
+        throw Error(ErrorKind::operational,
+                    "TLS connection to " + quote(host_of(shown)) + " failed: " + why,
+                    "set MLFLOW_TRACKING_SERVER_CERT_PATH (or --ca-bundle) to the server's CA bundle");
+      }
+      if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT) {
+        throw Error(ErrorKind::usage, "invalid URL " + quote(shown) + ": " + why);
+      }
+      bool retryable = is_retryable_transport(cc) && (req.idempotent || cc == CURLE_COULDNT_CONNECT);
+      if (!retryable || last) {
+        std::string attempts = n > 1 ? " (after " + std::to_string(n) + " attempts)" : "";
+        throw Error(retryable || is_retryable_transport(cc) ? ErrorKind::unavailable : ErrorKind::operational,
+                    "cannot reach " + quote(host_of(shown)) + ": " + why + attempts,
+                    cc == CURLE_COULDNT_CONNECT ? "is the server running? check --tracking-uri / MLFLOW_TRACKING_URI"
+                                                : std::string());
+      }
+      double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
+      m_log.debug(1, "  retrying in " + std::to_string(wait).substr(0, 4) + " s (attempt " +
+                         std::to_string(n + 1) + " of " + std::to_string(max_attempts) + ")");
+      cancellable_sleep(wait);
+      continue;
+    }
+
+    m_log.debug(1, "< " + std::to_string(resp.status) + " " + req.method + " " + shown + " (" +
+                       human_bytes(resp.bytes) + ", " + std::to_string(secs).substr(0, 5) + " s)");
+    for (const auto& [k, v] : resp.headers) m_log.debug(2, "< " + redact_header(k + ": " + v));
+    if (is_retryable_status(resp.status) && req.idempotent && !last) {
+      double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
+      if (m_opts.respect_retry_after) {
+        if (auto ra = parse_retry_after(resp.header("retry-after"), std::chrono::system_clock::now())) {
+          wait = std::min(*ra, m_opts.backoff_max_s);
+        }
+      }
+      m_log.debug(1, "  HTTP " + std::to_string(resp.status) + ", retrying in " +
+                         std::to_string(wait).substr(0, 4) + " s (attempt " + std::to_string(n + 1) +
+                         " of " + std::to_string(max_attempts) + ")");
+      cancellable_sleep(wait);
+      continue;
+    }
+    return resp;
+  }
+}
+
+} // namespace mlops::http

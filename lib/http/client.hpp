@@ -1,0 +1,120 @@
+#pragma once
+
+#include "core/log.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::http {
+
+/// How the client connects, authenticates and retries.
+struct Options {
+  std::string user_agent = "mlops";
+  double connect_timeout_s = 30;
+  /// Seconds without any byte moving before a transfer is abandoned
+  /// (an idle timeout, so a large download is never cut for being large).
+  double idle_timeout_s = 120;
+  int max_retries = 5;               ///< extra attempts after the first
+  double backoff_factor_s = 0.5;     ///< wait factor * 2^(n-1) before retry n
+  double backoff_jitter_s = 0.5;     ///< plus a random 0..jitter
+  double backoff_max_s = 60;         ///< cap of one wait (also caps Retry-After)
+  bool respect_retry_after = true;
+  bool verify_tls = true;
+  std::string ca_bundle;             ///< PEM bundle to verify servers with
+  std::string client_cert;           ///< PEM with client certificate and key (mTLS)
+  std::string username, password;    ///< basic auth; wins over the token
+  std::string bearer_token;
+  std::vector<std::string> extra_headers;  ///< "Name: value" on every request
+};
+
+/// One HTTP request.
+struct Request {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value"
+  std::string body;
+  /// False for requests that must not be sent twice (e.g. create-version):
+  /// those are retried only when the connection was never made.
+  bool idempotent = true;
+};
+
+/// A response whose status the caller interprets (errors are not thrown for
+/// HTTP statuses, only for transport failures).
+struct Response {
+  long status = 0;
+  std::string body;                         ///< empty for streamed downloads
+  std::map<std::string, std::string> headers;  ///< lowercase names
+  std::uint64_t bytes = 0;                  ///< body bytes received
+  std::string header(const std::string& lower_name) const;
+};
+
+/// Receives a streamed body. reset() is called before each new attempt so
+/// the sink can start over. write() may throw; the exception is carried
+/// across libcurl and rethrown by download().
+class BodySink {
+public:
+  virtual ~BodySink() = default;
+  virtual void reset() = 0;
+  virtual void write(const char* data, std::size_t size) = 0;
+};
+
+/// Byte-level progress for streamed transfers (called from worker threads).
+using ProgressFn = std::function<void(std::int64_t delta_bytes)>;
+
+/// True for statuses worth retrying: 408, 429, 500, 502, 503, 504.
+bool is_retryable_status(long status);
+
+/// Seconds to wait from a Retry-After value (delta seconds or HTTP date);
+/// nullopt when absent or unparseable.
+std::optional<double> parse_retry_after(const std::string& value,
+                                        std::chrono::system_clock::time_point now);
+
+/// The wait before retry `attempt` (1-based) without jitter.
+double backoff_delay(const Options& opts, int attempt);
+
+/// One libcurl-based client for the whole library. Thread-safe: each call
+/// borrows an easy handle from a pool, so connections are reused and calls
+/// from several threads run in parallel.
+class Client {
+public:
+  explicit Client(Options opts, LogSink& log = null_log());
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Sends a request, buffering the body; retries transport errors and
+  /// retryable statuses. Throws Error(unavailable) when the server cannot be
+  /// reached after the retries, Error(operational) for TLS/URL problems,
+  /// Error(interrupted) on cancellation. Returns the final response otherwise.
+  Response send(const Request& req);
+
+  /// Like send() but streams a 2xx body into `sink`; an error body is
+  /// buffered into Response::body instead. A body shorter than the
+  /// Content-Length is a transport error (retried).
+  Response download(const Request& req, BodySink& sink, const ProgressFn& progress = {});
+
+  const Options& options() const { return m_opts; }
+
+private:
+  struct Handle;
+  struct Transfer;
+  std::unique_ptr<Handle> borrow();
+  void give_back(std::unique_ptr<Handle> h);
+  Response perform(const Request& req, BodySink* sink, const ProgressFn& progress);
+  Response attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress,
+                   int& curl_code);
+
+  Options m_opts;
+  LogSink& m_log;
+  std::mutex m_mutex;
+  std::vector<std::unique_ptr<Handle>> m_pool;
+};
+
+} // namespace mlops::http

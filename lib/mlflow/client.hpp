@@ -1,0 +1,130 @@
+#pragma once
+
+#include "core/error.hpp"
+#include "http/client.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::mlflow {
+
+/// A registered model version as the registry reports it.
+struct ModelVersion {
+  std::string name;
+  std::string version;
+  std::int64_t creation_timestamp = 0;      ///< epoch milliseconds
+  std::int64_t last_updated_timestamp = 0;  ///< epoch milliseconds
+  std::string user_id;
+  std::string current_stage;
+  std::string description;
+  std::string source;
+  std::string run_id;
+  std::string status;          ///< READY, PENDING_REGISTRATION, FAILED_REGISTRATION
+  std::string status_message;
+  std::string run_link;
+  std::vector<std::string> aliases;
+  std::map<std::string, std::string> tags;
+};
+
+/// A registered model with its aliases and the latest version per stage.
+struct RegisteredModel {
+  std::string name;
+  std::int64_t creation_timestamp = 0;
+  std::int64_t last_updated_timestamp = 0;
+  std::string description;
+  std::vector<ModelVersion> latest_versions;
+  std::map<std::string, std::string> tags;
+  std::map<std::string, std::string> aliases;  ///< alias -> version
+};
+
+/// A metric's latest value on a run.
+struct Metric {
+  double value = 0;
+  std::int64_t timestamp = 0;
+  std::int64_t step = 0;
+};
+
+/// A run's info and data.
+struct Run {
+  std::string run_id;
+  std::string run_name;
+  std::string experiment_id;
+  std::string user_id;
+  std::string status;
+  std::string artifact_uri;
+  std::int64_t start_time = 0;
+  std::int64_t end_time = 0;
+  std::map<std::string, Metric> metrics;
+  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> tags;
+};
+
+/// One entry of an artifact listing; `path` is relative to the listed root.
+struct FileInfo {
+  std::string path;
+  bool is_dir = false;
+  std::optional<std::uint64_t> file_size;
+};
+
+/// Where a model version's files live and how to reach them through the
+/// tracking server.
+struct ArtifactLocation {
+  enum class Kind { proxied, run, logged_model };
+  Kind kind = Kind::proxied;
+  std::string uri;       ///< the download URI as the server gave it
+  std::string root;      ///< proxied: path under mlflow-artifacts; run: path in the run
+  std::string run_id;    ///< for Kind::run
+  std::string model_id;  ///< for Kind::logged_model
+};
+
+/// Maps an MLflow error response to an Error: JSON `error_code`, FastAPI
+/// `detail`, plain-text 401/403 and bare statuses. `what` names the failed
+/// operation ("cannot get model 'iris'").
+Error error_from_response(const http::Response& resp, const std::string& what);
+
+/// Typed access to the MLflow tracking server's REST API.
+class Client {
+public:
+  /// `tracking_uri` is the server's base URL (no trailing slash needed).
+  Client(http::Client& http, std::string tracking_uri);
+
+  const std::string& tracking_uri() const { return m_base; }
+  /// The HTTP client this client sends through.
+  http::Client& http() { return m_http; }
+
+  RegisteredModel get_registered_model(const std::string& name);
+  /// All registered models matching `filter` (every page); `limit` 0 = all.
+  std::vector<RegisteredModel> search_registered_models(const std::string& filter, std::size_t limit = 0);
+  ModelVersion get_model_version(const std::string& name, const std::string& version);
+  /// All versions matching `filter` (every page).
+  std::vector<ModelVersion> search_model_versions(const std::string& filter);
+  ModelVersion get_version_by_alias(const std::string& name, const std::string& alias);
+  /// Latest version per stage; `stages` empty = every stage.
+  std::vector<ModelVersion> get_latest_versions(const std::string& name,
+                                                const std::vector<std::string>& stages);
+  std::string get_download_uri(const std::string& name, const std::string& version);
+  Run get_run(const std::string& run_id);
+
+  /// Turns a download URI into a location reachable through this server.
+  /// Throws Error(operational) for storage the server does not proxy.
+  ArtifactLocation resolve_location(const std::string& download_uri);
+  /// One directory level under `dir` ("" = root); paths come back relative to
+  /// the location root.
+  std::vector<FileInfo> list_directory(const ArtifactLocation& loc, const std::string& dir);
+  /// Every file below the location, recursively, with root-relative paths.
+  std::vector<FileInfo> list_files(const ArtifactLocation& loc);
+  /// The request that downloads one root-relative file.
+  http::Request file_request(const ArtifactLocation& loc, const std::string& path) const;
+
+private:
+  nlohmann::json get_json(const std::string& path, const std::string& query, const std::string& what);
+  std::string m_base;
+  http::Client& m_http;
+};
+
+} // namespace mlops::mlflow

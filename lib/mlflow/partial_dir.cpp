@@ -1,0 +1,124 @@
+#include "mlflow/partial_dir.hpp"
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sstream>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace mlops::mlflow {
+
+namespace {
+
+constexpr const char* k_journal = ".mlops-journal";
+constexpr const char* k_lock = ".mlops-lock";
+
+std::string header_line(const std::string& name, const std::string& version) {
+  return nlohmann::json{{"name", name}, {"version", version}}.dump() + "\n";
+}
+
+} // namespace
+
+PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& name, const std::string& version) {
+  m_path = dest.parent_path() / ("." + dest.filename().string() + ".mlops-partial");
+  std::error_code ec;
+  std::filesystem::create_directories(m_path, ec);
+  if (ec) throw Error(ErrorKind::io, "cannot create " + quote(m_path.string()) + ": " + ec.message());
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(m_path, ec))) {
+    throw Error(ErrorKind::operational, quote(m_path.string()) + " is a symbolic link; refusing to write through it");
+  }
+  m_lock_fd = ::open((m_path / k_lock).c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (m_lock_fd < 0) throw Error(ErrorKind::io, "cannot create " + quote((m_path / k_lock).string()) + ": " + std::strerror(errno));
+  if (::flock(m_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(m_lock_fd);
+    throw Error(ErrorKind::conflict, "another mlops pull is writing " + quote(dest.string()),
+                "wait for it to finish, or choose another directory with -o");
+  }
+
+  // Load the journal of an interrupted pull of the same version; start over otherwise.
+  auto journal_path = m_path / k_journal;
+  std::string header = header_line(name, version);
+  bool keep = false;
+  if (std::filesystem::exists(journal_path, ec)) {
+    std::istringstream in(fs::read_file(journal_path));
+    std::string line;
+    if (std::getline(in, line) && line + "\n" == header) {
+      keep = true;
+      while (std::getline(in, line)) {
+        try {
+          auto j = nlohmann::json::parse(line);
+          model::LockedFile f{j.at("path"), j.at("size"), j.at("sha256")};
+          m_journal[f.path] = f;
+        } catch (const nlohmann::json::exception&) {
+          break;  // a torn last line from a killed process
+        }
+      }
+    }
+  }
+  if (!keep) {
+    for (auto& entry : std::filesystem::directory_iterator(m_path, ec)) {
+      if (entry.path().filename() != k_lock) fs::remove_tree_quietly(entry.path());
+    }
+  }
+  m_journal_fd = ::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (m_journal_fd < 0) throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
+  if (!keep && ::write(m_journal_fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
+    throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
+  }
+}
+
+PartialDir::~PartialDir() {
+  if (m_journal_fd >= 0) ::close(m_journal_fd);
+  if (m_lock_fd >= 0) ::close(m_lock_fd);
+}
+
+std::optional<model::LockedFile> PartialDir::journal_entry(const std::string& rel) const {
+  std::lock_guard lock(m_mutex);
+  auto it = m_journal.find(rel);
+  if (it == m_journal.end()) return std::nullopt;
+  return it->second;
+}
+
+void PartialDir::record(const model::LockedFile& file) {
+  std::string line = nlohmann::json{{"path", file.path}, {"size", file.size}, {"sha256", file.sha256}}.dump() + "\n";
+  std::lock_guard lock(m_mutex);
+  // One write() per line with O_APPEND: a kill leaves at most one torn line.
+  if (::write(m_journal_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    throw Error(ErrorKind::io, "cannot write the pull journal in " + quote(m_path.string()) + ": " + std::strerror(errno));
+  }
+  m_journal[file.path] = file;
+}
+
+void PartialDir::finish(const std::set<std::string>& expected, const std::string& lock_json) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> stray;
+  for (auto it = std::filesystem::recursive_directory_iterator(m_path, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
+    std::string rel = std::filesystem::relative(it->path(), m_path).generic_string();
+    if (rel == k_journal || rel == k_lock) continue;
+    if (!expected.count(rel)) stray.push_back(it->path());
+  }
+  for (auto& p : stray) std::filesystem::remove(p, ec);
+  fs::atomic_write(m_path / model::LockFile::k_file_name, lock_json);
+  ::close(m_journal_fd);
+  m_journal_fd = -1;
+  std::filesystem::remove(m_path / k_journal, ec);
+  std::filesystem::remove(m_path / k_lock, ec);
+  fs::sync_directory(m_path);
+}
+
+void PartialDir::discard() {
+  if (m_journal_fd >= 0) ::close(m_journal_fd);
+  m_journal_fd = -1;
+  fs::remove_tree_quietly(m_path);
+}
+
+} // namespace mlops::mlflow

@@ -1,0 +1,51 @@
+#pragma once
+
+#include "model/lock.hpp"
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace mlops::mlflow {
+
+/// The directory a pull downloads into before it is moved into place:
+/// `.<dest name>.mlops-partial` beside the destination. It holds a journal
+/// of verified files so that an interrupted pull resumes, and an flock so
+/// that two pulls never write the same destination at once.
+class PartialDir {
+public:
+  /// Opens (or creates) the partial directory for `dest`; a journal left by
+  /// a pull of another model version is discarded. Throws Error(conflict)
+  /// when another process holds it, Error(io) when it cannot be created.
+  PartialDir(const std::filesystem::path& dest, const std::string& name, const std::string& version);
+  ~PartialDir();
+  PartialDir(const PartialDir&) = delete;
+  PartialDir& operator=(const PartialDir&) = delete;
+
+  const std::filesystem::path& path() const { return m_path; }
+
+  /// The journal's record of a file verified by an earlier, interrupted pull.
+  std::optional<model::LockedFile> journal_entry(const std::string& rel) const;
+
+  /// Appends a verified file to the journal (thread-safe, flushed at once).
+  void record(const model::LockedFile& file);
+
+  /// Removes files not in `expected`, writes the lock file, and removes the
+  /// journal and the lock, leaving a directory ready to be moved into place.
+  void finish(const std::set<std::string>& expected, const std::string& lock_json);
+
+  /// Removes the whole partial directory.
+  void discard();
+
+private:
+  std::filesystem::path m_path;
+  int m_lock_fd = -1;
+  int m_journal_fd = -1;
+  std::map<std::string, model::LockedFile> m_journal;
+  mutable std::mutex m_mutex;
+};
+
+} // namespace mlops::mlflow

@@ -1,0 +1,444 @@
+#include "mlflow/pull.hpp"
+
+#include "core/cancel.hpp"
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/strings.hpp"
+#include "mlflow/partial_dir.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace mlops::mlflow {
+
+namespace {
+
+std::int64_t to_int(const std::string& s) {
+  try {
+    return std::stoll(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
+/// Writes a downloaded body to a temporary file while hashing and counting.
+class FileSink final : public http::BodySink {
+public:
+  FileSink(std::filesystem::path path, const std::atomic<bool>& abort)
+      : m_path(std::move(path)), m_abort(abort) {}
+  ~FileSink() override { close_fd(); }
+
+  void reset() override {
+    close_fd();
+    m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (m_fd < 0) {
+      throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
+    }
+    m_hash = Sha256();
+    m_bytes = 0;
+  }
+
+  void write(const char* data, std::size_t size) override {
+    if (m_abort.load(std::memory_order_relaxed)) throw Error(ErrorKind::interrupted, "stopped");
+    if (m_fd < 0) reset();
+    m_hash.update(data, size);
+    std::size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::write(m_fd, data + done, size - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    m_bytes += size;
+  }
+
+  /// Closes the file and returns its sha256.
+  std::string finish() {
+    if (m_fd < 0) reset();  // an empty body never calls write()
+    if (::close(m_fd) != 0) {
+      m_fd = -1;
+      throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
+    }
+    m_fd = -1;
+    return m_hash.hex_digest();
+  }
+
+  std::uint64_t bytes() const { return m_bytes; }
+
+private:
+  void close_fd() {
+    if (m_fd >= 0) ::close(m_fd);
+    m_fd = -1;
+  }
+  std::filesystem::path m_path;
+  const std::atomic<bool>& m_abort;
+  int m_fd = -1;
+  Sha256 m_hash;
+  std::uint64_t m_bytes = 0;
+};
+
+/// One file of the remote version and what to do about it.
+struct Task {
+  std::string path;
+  std::optional<std::uint64_t> size;
+};
+
+/// Shared state of one pull's workers.
+struct Job {
+  Client& client;
+  const PullOptions& opts;
+  LogSink& log;
+  ProgressSink& progress;
+  PartialDir& partial;
+  const ArtifactLocation& loc;
+  const std::optional<model::LockFile>& previous;  // lock of an existing dest
+  std::filesystem::path dest;
+  std::atomic<bool> abort{false};
+  std::mutex mutex{};
+  std::exception_ptr error{};
+  std::vector<model::LockedFile> done{};
+  std::uint64_t files_downloaded = 0, bytes_downloaded = 0, files_reused = 0, bytes_reused = 0;
+};
+
+bool same_file(const std::filesystem::path& p, std::uint64_t size, const std::string& sha) {
+  struct stat st{};
+  if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (static_cast<std::uint64_t>(st.st_size) != size) return false;
+  return sha256_file(p) == sha;
+}
+
+/// Tries to satisfy a task from bytes already on disk: the partial
+/// directory of an interrupted pull, or the previous pull in dest.
+std::optional<model::LockedFile> try_reuse(Job& job, const Task& t, const std::filesystem::path& target) {
+  if (!t.size) return std::nullopt;
+  if (auto j = job.partial.journal_entry(t.path); j && j->size == *t.size) {
+    if (same_file(target, j->size, j->sha256)) return *j;
+  }
+  if (job.previous) {
+    for (const auto& f : job.previous->files) {
+      if (f.path != t.path || f.size != *t.size) continue;
+      auto old = fs::safe_join(job.dest, f.path);
+      if (!same_file(old, f.size, f.sha256)) return std::nullopt;
+      std::filesystem::create_directories(target.parent_path());
+      std::error_code ec;
+      std::filesystem::remove(target, ec);
+      if (::link(old.c_str(), target.c_str()) != 0) {
+        std::filesystem::copy_file(old, target, std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec) return std::nullopt;
+      }
+      return f;
+    }
+  }
+  return std::nullopt;
+}
+
+model::LockedFile download(Job& job, const Task& t, const std::filesystem::path& target) {
+  auto part = target;
+  part += ".mlops-part";
+  http::Request req = job.client.file_request(job.loc, t.path);
+  std::string last_problem;
+  for (int attempt = 1; attempt <= std::max(1, job.opts.file_attempts); ++attempt) {
+    FileSink sink(part, job.abort);
+    std::int64_t reported = 0;
+    auto on_progress = [&](std::int64_t d) {
+      reported += d;
+      job.progress.advance(d);
+    };
+    http::Response resp;
+    try {
+      resp = job.client.http().download(req, sink, on_progress);
+    } catch (const Error& e) {
+      job.progress.advance(-reported);
+      if (e.kind() != ErrorKind::unavailable || attempt == job.opts.file_attempts) throw;
+      last_problem = e.what();
+      job.log.warn("retrying " + quote(t.path) + ": " + last_problem);
+      continue;
+    }
+    if (resp.status < 200 || resp.status >= 300) {
+      job.progress.advance(-reported);
+      throw error_from_response(resp, "cannot download " + quote(t.path));
+    }
+    std::string sha = sink.finish();
+    if (t.size && sink.bytes() != *t.size) {
+      job.progress.advance(-reported);
+      last_problem = "received " + std::to_string(sink.bytes()) + " bytes, the listing says " +
+                     std::to_string(*t.size);
+      job.log.warn("retrying " + quote(t.path) + ": " + last_problem);
+      continue;
+    }
+    job.progress.advance(static_cast<std::int64_t>(sink.bytes()) - reported);
+    if (::rename(part.c_str(), target.c_str()) != 0) {
+      throw Error(ErrorKind::io, "cannot write " + quote(target.string()) + ": " + std::strerror(errno));
+    }
+    return model::LockedFile{t.path, sink.bytes(), sha};
+  }
+  std::error_code ec;
+  std::filesystem::remove(part, ec);
+  throw Error(ErrorKind::unavailable, "cannot download " + quote(t.path) + ": " + last_problem + " (after " +
+                                          std::to_string(job.opts.file_attempts) + " attempts)");
+}
+
+void run_task(Job& job, const Task& t) {
+  auto target = fs::safe_join(job.partial.path(), t.path);
+  std::error_code ec;
+  std::filesystem::create_directories(target.parent_path(), ec);
+  if (ec) throw Error(ErrorKind::io, "cannot create " + quote(target.parent_path().string()) + ": " + ec.message());
+  fs::safe_join(job.partial.path(), t.path);  // re-check after creating parents
+  if (auto reused = try_reuse(job, t, target)) {
+    job.progress.advance(static_cast<std::int64_t>(reused->size));
+    job.partial.record(*reused);
+    std::lock_guard lock(job.mutex);
+    job.done.push_back(*reused);
+    ++job.files_reused;
+    job.bytes_reused += reused->size;
+  } else {
+    auto got = download(job, t, target);
+    job.partial.record(got);
+    std::lock_guard lock(job.mutex);
+    job.done.push_back(got);
+    ++job.files_downloaded;
+    job.bytes_downloaded += got.size;
+  }
+  job.progress.file_done();
+}
+
+void run_all(Job& job, std::vector<Task>& tasks, int jobs) {
+  // Largest first, so one big file does not start last and run alone.
+  std::stable_sort(tasks.begin(), tasks.end(),
+                   [](const Task& a, const Task& b) { return a.size.value_or(0) > b.size.value_or(0); });
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (;;) {
+      if (job.abort.load() || cancel_requested()) return;
+      std::size_t i = next.fetch_add(1);
+      if (i >= tasks.size()) return;
+      try {
+        run_task(job, tasks[i]);
+      } catch (...) {
+        std::lock_guard lock(job.mutex);
+        if (!job.error) job.error = std::current_exception();
+        job.abort.store(true);
+        return;
+      }
+    }
+  };
+  std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, jobs)), tasks.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < n; ++i) threads.emplace_back(worker);
+  worker();
+  for (auto& th : threads) th.join();
+  if (job.error) {
+    // Prefer the first real failure over the "stopped" of the others.
+    std::rethrow_exception(job.error);
+  }
+  throw_if_cancelled();
+}
+
+std::string now_iso() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  return model::iso8601_utc_ms(ms);
+}
+
+/// Moves the finished partial directory into place.
+void install(const std::filesystem::path& partial, const std::filesystem::path& dest) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(dest, ec))) {
+    if (::rename(partial.c_str(), dest.c_str()) != 0) {
+      throw Error(ErrorKind::io, "cannot move the model into " + quote(dest.string()) + ": " + std::strerror(errno));
+    }
+  } else if (fs::exchange_paths(partial, dest)) {
+    fs::remove_tree_quietly(partial);  // now holds the old contents
+  } else {
+    auto old = dest;
+    old += ".mlops-old";
+    fs::remove_tree_quietly(old);
+    if (::rename(dest.c_str(), old.c_str()) != 0 || ::rename(partial.c_str(), dest.c_str()) != 0) {
+      throw Error(ErrorKind::io, "cannot move the model into " + quote(dest.string()) + ": " + std::strerror(errno));
+    }
+    fs::remove_tree_quietly(old);
+  }
+  fs::sync_directory(dest.parent_path());
+}
+
+} // namespace
+
+std::filesystem::path default_dest(const std::string& name, const std::string& version) {
+  std::string safe;
+  for (char c : name) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+              (static_cast<unsigned char>(c) >= 0x80);
+    safe += ok ? c : '_';
+  }
+  if (safe.empty() || safe == "." || safe == "..") safe = "model";
+  return safe + "-v" + version;
+}
+
+ModelVersion resolve_version(Client& client, const ModelUri& uri) {
+  ModelVersion v;
+  try {
+    switch (uri.kind) {
+    case ModelUri::Kind::version:
+      v = client.get_model_version(uri.name, uri.reference);
+      break;
+    case ModelUri::Kind::alias:
+      v = client.get_version_by_alias(uri.name, uri.reference);
+      break;
+    case ModelUri::Kind::stage:
+    case ModelUri::Kind::latest: {
+      std::vector<std::string> stages;
+      if (uri.kind == ModelUri::Kind::stage) stages.push_back(uri.reference);
+      auto versions = client.get_latest_versions(uri.name, stages);
+      if (versions.empty()) {
+        throw Error(ErrorKind::not_found,
+                    uri.kind == ModelUri::Kind::stage
+                        ? "no version of model " + quote(uri.name) + " is in stage " + quote(uri.reference)
+                        : "model " + quote(uri.name) + " has no versions");
+      }
+      v = *std::max_element(versions.begin(), versions.end(), [](const auto& a, const auto& b) {
+        return to_int(a.version) < to_int(b.version);
+      });
+      break;
+    }
+    }
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) throw;
+    // Say which part is missing: the model, or the version/alias in it.
+    try {
+      client.get_registered_model(uri.name);
+    } catch (const Error& inner) {
+      if (inner.kind() == ErrorKind::not_found) {
+        throw Error(ErrorKind::not_found, "model " + quote(uri.name) + " not found",
+                    "'mlops models list' shows the registered models");
+      }
+      throw;
+    }
+    if (uri.kind == ModelUri::Kind::version) {
+      throw Error(ErrorKind::not_found, "version " + quote(uri.reference) + " of model " + quote(uri.name) + " not found",
+                  "'mlops models show " + uri.name + "' lists its versions");
+    }
+    if (uri.kind == ModelUri::Kind::alias) {
+      throw Error(ErrorKind::not_found, "alias " + quote(uri.reference) + " not found for model " + quote(uri.name),
+                  "'mlops models show " + uri.name + "' lists its aliases");
+    }
+    throw;
+  }
+  if (v.status != "READY" && !v.status.empty()) {
+    throw Error(ErrorKind::operational, "version " + quote(v.version) + " of model " + quote(v.name) + " is " +
+                                            v.status + (v.status_message.empty() ? "" : ": " + v.status_message));
+  }
+  return v;
+}
+
+PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressSink& progress) {
+  ModelVersion v = resolve_version(client, opts.uri);
+  std::filesystem::path dest = opts.dest.empty() ? default_dest(v.name, v.version) : opts.dest;
+  dest = std::filesystem::absolute(dest).lexically_normal();
+  if (dest.filename().empty()) dest = dest.parent_path();
+  log.debug(1, "resolved " + opts.uri.text + " to " + v.name + " version " + v.version);
+
+  std::error_code ec;
+  auto st = std::filesystem::symlink_status(dest, ec);
+  std::optional<model::LockFile> previous;
+  if (std::filesystem::exists(st)) {
+    if (!std::filesystem::is_directory(st)) {
+      throw Error(ErrorKind::operational, "output path " + quote(dest.string()) + " exists and is not a directory");
+    }
+    try {
+      previous = model::LockFile::load(dest);
+    } catch (const Error&) {
+      previous.reset();
+    }
+    bool ours = previous && previous->name == v.name;
+    if (!ours && !fs::is_missing_or_empty(dest) && !opts.force) {
+      throw Error(ErrorKind::operational,
+                  "output directory " + quote(dest.string()) + " is not empty and holds no pull of model " + quote(v.name),
+                  "pass --force to replace its contents, or choose another directory with -o");
+    }
+    if (!ours) previous.reset();
+  }
+  fs::require_writable_dir(dest.parent_path());
+
+  std::string download_uri = client.get_download_uri(v.name, v.version);
+  ArtifactLocation loc = client.resolve_location(download_uri);
+  log.debug(1, "download URI " + download_uri);
+  std::vector<FileInfo> listing = client.list_files(loc);
+  if (listing.empty()) {
+    throw Error(ErrorKind::not_found, "version " + quote(v.version) + " of model " + quote(v.name) + " has no files at " +
+                                          quote(download_uri));
+  }
+  std::vector<Task> tasks;
+  std::set<std::string> expected;
+  std::uint64_t total = 0;
+  for (const auto& f : listing) {
+    std::string rel = fs::confine_relative(f.path);
+    if (rel == model::LockFile::k_file_name) {
+      throw Error(ErrorKind::operational, "the model has a file named " + quote(rel) + ", which mlops writes itself");
+    }
+    if (!expected.insert(rel).second) continue;
+    tasks.push_back(Task{rel, f.file_size});
+    total += f.file_size.value_or(0);
+  }
+
+  PartialDir partial(dest, v.name, v.version);
+  progress.begin(v.name + " v" + v.version, tasks.size(), total);
+  struct EndProgress {
+    ProgressSink& p;
+    ~EndProgress() { p.end(); }
+  } end_progress{progress};
+
+  Job job{client, opts, log, progress, partial, loc, previous, dest};
+  int jobs = opts.jobs > 0 ? opts.jobs : 8;
+  run_all(job, tasks, jobs);
+
+  PullResult result;
+  result.dir = dest;
+  result.files_downloaded = job.files_downloaded;
+  result.bytes_downloaded = job.bytes_downloaded;
+  result.files_reused = job.files_reused;
+  result.bytes_reused = job.bytes_reused;
+  model::LockFile& lock = result.lock;
+  lock.tool = opts.tool;
+  lock.tracking_uri = client.tracking_uri();
+  lock.name = v.name;
+  lock.version = v.version;
+  lock.requested_uri = opts.uri.text;
+  if (opts.uri.kind == ModelUri::Kind::alias) lock.alias = opts.uri.reference;
+  if (opts.uri.kind == ModelUri::Kind::stage) lock.stage = opts.uri.reference;
+  lock.run_id = v.run_id;
+  lock.source = v.source;
+  lock.download_uri = download_uri;
+  lock.creation_timestamp = v.creation_timestamp;
+  lock.pulled_at = now_iso();
+  lock.files = std::move(job.done);
+  std::sort(lock.files.begin(), lock.files.end(), [](auto& a, auto& b) { return a.path < b.path; });
+  lock.digest = model::LockFile::compute_digest(lock.files);
+
+  if (previous && previous->version == v.version && previous->files == lock.files &&
+      model::verify_dir(dest, *previous).ok()) {
+    // Nothing changed: refresh the lock's request fields, leave files alone.
+    result.unchanged = true;
+    fs::atomic_write(dest / model::LockFile::k_file_name, lock.to_json());
+    partial.discard();
+    return result;
+  }
+  partial.finish(expected, lock.to_json());
+  install(partial.path(), dest);
+  return result;
+}
+
+} // namespace mlops::mlflow

@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# Start/stop the REAL servers used by the mlops integration tests, and create their fixtures.
+#
+#   scripts/services.sh start|stop|status|env [STATE_DIR]
+#
+# STATE_DIR defaults to ${MLOPS_SERVICES_DIR:-$PWD/build/services}. Everything lives there:
+#   <svc>.pid / <svc>.start   PID (also its process group id: each server runs under setsid)
+#                             and the kernel start time, used to detect PID reuse
+#   <svc>.port, <svc>.log     chosen 127.0.0.1 port and server output
+#   plain/ auth/              MLflow sqlite DBs, artifact stores, basic_auth.ini
+#   services.env              sourceable KEY=VALUE lines for the tests (written after startup)
+#   fixtures.json             summary from tests/fixtures/make_models.py (plain server)
+#   fixtures-auth.json        same, for the basic-auth server
+#   <svc>.fixtures.log        fixture output
+#
+# Services (one function group per service, see SERVICES below):
+#   mlflow_plain   mlflow server, sqlite backend, proxied artifacts
+#   mlflow_auth    mlflow server --app-name basic-auth (default_permission = NO_PERMISSIONS)
+#
+# Processes are only ever stopped through the PIDs recorded here (TERM to the process group
+# the server leads, then KILL after 10 s), never by name.
+#
+# Env knobs: MLOPS_CACHE (venv cache root, see scripts/venv.sh), MLOPS_BIG_MB (size of the big
+# artifact of the `files` model, default 50), MLOPS_MLFLOW_WORKERS (uvicorn workers, default 2),
+# MLOPS_HEALTH_TIMEOUT (seconds, default 90), MLOPS_AUTH_CACHE_TTL (basic-auth credential
+# cache, default 0 = off as in MLflow's defaults), MLOPS_SERVICES_KEEP_ON_FAILURE=1 (do not stop
+# the servers when start fails, for debugging).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cmd="${1:-}"
+state="${2:-${MLOPS_SERVICES_DIR:-$PWD/build/services}}"
+
+SERVICES=(mlflow_plain mlflow_auth)
+
+# Known test credentials (test-only servers bound to 127.0.0.1; MLflow wants >= 12 chars).
+AUTH_ADMIN_USER=admin
+AUTH_ADMIN_PASSWORD=mlops-admin-password-1
+AUTH_READER_USER=reader
+AUTH_READER_PASSWORD=mlops-reader-password-1
+AUTH_NOPERM_USER=noperm
+AUTH_NOPERM_PASSWORD=mlops-noperm-password-1
+
+HEALTH_TIMEOUT="${MLOPS_HEALTH_TIMEOUT:-90}"
+BIG_MB="${MLOPS_BIG_MB:-50}"
+WORKERS="${MLOPS_MLFLOW_WORKERS:-2}"
+AUTH_CACHE_TTL="${MLOPS_AUTH_CACHE_TTL:-0}"
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  echo "usage: $0 start|stop|status|env [STATE_DIR]" >&2
+  exit 2
+}
+
+# ----------------------------------------------------------------------------- process helpers
+
+# Kernel start time (clock ticks since boot) of a PID, empty if it does not exist.
+proc_start_time() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  # Field 22; strip "pid (comm) " first since comm may contain spaces.
+  stat="${stat##*) }"
+  awk '{print $20}' <<<"$stat"
+}
+
+# Is the recorded leader of service $1 alive (and really the process we started)?
+svc_alive() {
+  local name="$1" pid start
+  [[ -f "$state/$name.pid" ]] || return 1
+  pid="$(<"$state/$name.pid")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  start="$(proc_start_time "$pid")"
+  [[ -f "$state/$name.start" && "$start" == "$(<"$state/$name.start")" ]]
+}
+
+# Does the process group led by the recorded PID still have members?
+svc_group_alive() {
+  local pid="$1"
+  kill -0 -- "-$pid" 2>/dev/null
+}
+
+# launch NAME WORKDIR CMD...: start CMD under setsid (new session and process group, the PID
+# is the group id), output to STATE/NAME.log, record PID and start time.
+launch() {
+  local name="$1" workdir="$2"
+  shift 2
+  mkdir -p "$workdir"
+  # No job control in this script, so the background subshell is not a group leader and
+  # setsid(1) calls setsid() in place and execs CMD: $! is the server's PID and PGID.
+  (cd "$workdir" && exec setsid "$@" >>"$state/$name.log" 2>&1 </dev/null) &
+  local pid=$!
+  echo "$pid" >"$state/$name.pid"
+  local start=""
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    start="$(proc_start_time "$pid")"
+    [[ -n "$start" ]] && break
+    sleep 0.05
+  done
+  echo "$start" >"$state/$name.start"
+  log "$name: started pid $pid (log $state/$name.log)"
+}
+
+# stop_svc NAME: TERM the recorded process group, wait up to 10 s, then KILL. Only ever
+# touches the recorded PID / its process group.
+stop_svc() {
+  local name="$1" pid pgid start
+  [[ -f "$state/$name.pid" ]] || return 0
+  pid="$(<"$state/$name.pid")"
+  if ! [[ "$pid" =~ ^[0-9]+$ ]]; then
+    rm -f "$state/$name.pid" "$state/$name.start"
+    return 0
+  fi
+  start="$(proc_start_time "$pid")"
+  if [[ -n "$start" && -f "$state/$name.start" && "$start" != "$(<"$state/$name.start")" ]]; then
+    log "$name: pid $pid was reused by another process; not touching it"
+    rm -f "$state/$name.pid" "$state/$name.start"
+    return 0
+  fi
+  # Signal the group if the recorded PID leads one (it does when started by launch); if the
+  # leader is gone, its group may still hold orphaned children (e.g. uvicorn workers).
+  local target="$pid"
+  pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ' || true)"
+  if [[ "$pgid" == "$pid" ]] || { [[ -z "$start" ]] && svc_group_alive "$pid"; }; then
+    target="-$pid"
+  fi
+  if kill -0 -- "$target" 2>/dev/null; then
+    log "$name: stopping pid $pid (signal target $target)"
+    kill -TERM -- "$target" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 -- "$target" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 -- "$target" 2>/dev/null; then
+      log "$name: still running after 10 s; sending KILL"
+      kill -KILL -- "$target" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        kill -0 -- "$target" 2>/dev/null || break
+        sleep 0.1
+      done
+    fi
+    if kill -0 -- "$target" 2>/dev/null; then
+      log "$name: could not stop pid $pid"
+      return 1
+    fi
+    log "$name: stopped"
+  fi
+  rm -f "$state/$name.pid" "$state/$name.start"
+}
+
+free_ports() { # free_ports N: N distinct free 127.0.0.1 ports, chosen by the kernel
+  "$PY" - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+}
+
+# wait_http NAME URL EXPECTED_BODY: poll until URL answers EXPECTED_BODY, the process dies or
+# HEALTH_TIMEOUT passes. Returns 0 when healthy, 1 on timeout, 2 if the process died.
+wait_http() {
+  local name="$1" url="$2" expect="$3" deadline=$((SECONDS + HEALTH_TIMEOUT)) body
+  while ((SECONDS < deadline)); do
+    body="$(curl -sS --max-time 3 "$url" 2>/dev/null || true)"
+    [[ "$body" == "$expect" ]] && return 0
+    if ! svc_alive "$name"; then
+      return 2
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+show_log_tail() {
+  local name="$1"
+  log "---- last lines of $state/$name.log ----"
+  tail -n 40 "$state/$name.log" >&2 2>/dev/null || true
+  log "----"
+}
+
+# ----------------------------------------------------------------------------- service: mlflow
+
+mlflow_server() { # mlflow_server NAME SUBDIR PORT [extra args...]; env comes from the caller
+  local name="$1" dir="$state/$2" port="$3"
+  shift 3
+  mkdir -p "$dir/artifacts"
+  echo "$port" >"$state/$name.port"
+  launch "$name" "$dir" env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+    "$VENV/bin/mlflow" server \
+    --backend-store-uri "sqlite:///$dir/mlflow.db" \
+    --artifacts-destination "$dir/artifacts" \
+    --serve-artifacts \
+    --host 127.0.0.1 --port "$port" \
+    --workers "$WORKERS" \
+    "$@"
+}
+
+launch_mlflow_plain() {
+  mlflow_server mlflow_plain plain "$1"
+}
+
+launch_mlflow_auth() {
+  local dir="$state/auth"
+  mkdir -p "$dir"
+  cat >"$dir/basic_auth.ini" <<EOF
+[mlflow]
+default_permission = NO_PERMISSIONS
+database_uri = sqlite:///$dir/basic_auth.db
+admin_username = $AUTH_ADMIN_USER
+admin_password = $AUTH_ADMIN_PASSWORD
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+grant_default_workspace_access = false
+# MLOPS_AUTH_CACHE_TTL (default 0 = MLflow's default, off). Uncached, every authenticated
+# request pays a PBKDF2 check (~0.4 s). MLflow 3.17.2 bug: with the cache on, a request with
+# a non-Basic Authorization header (e.g. Bearer) gets a 500 instead of a 401.
+auth_cache_ttl_seconds = $AUTH_CACHE_TTL
+EOF
+  if [[ ! -s "$dir/secret_key" ]]; then
+    od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$dir/secret_key"
+  fi
+  MLFLOW_AUTH_CONFIG_PATH="$dir/basic_auth.ini" \
+    MLFLOW_FLASK_SERVER_SECRET_KEY="$(<"$dir/secret_key")" \
+    mlflow_server mlflow_auth auth "$1" --app-name basic-auth
+}
+
+url_mlflow_plain() { echo "http://127.0.0.1:$(<"$state/mlflow_plain.port")"; }
+url_mlflow_auth() { echo "http://127.0.0.1:$(<"$state/mlflow_auth.port")"; }
+
+ready_mlflow_plain() { wait_http mlflow_plain "$(url_mlflow_plain)/health" OK; }
+ready_mlflow_auth() { wait_http mlflow_auth "$(url_mlflow_auth)/health" OK; }
+
+env_mlflow_plain() {
+  echo "MLOPS_TEST_MLFLOW_URI=$(url_mlflow_plain)"
+  echo "MLOPS_TEST_FIXTURES_JSON=$state/fixtures.json"
+}
+
+env_mlflow_auth() {
+  echo "MLOPS_TEST_MLFLOW_AUTH_URI=$(url_mlflow_auth)"
+  echo "MLOPS_TEST_AUTH_ADMIN_USER=$AUTH_ADMIN_USER"
+  echo "MLOPS_TEST_AUTH_ADMIN_PASSWORD=$AUTH_ADMIN_PASSWORD"
+  echo "MLOPS_TEST_AUTH_READER_USER=$AUTH_READER_USER"
+  echo "MLOPS_TEST_AUTH_READER_PASSWORD=$AUTH_READER_PASSWORD"
+  echo "MLOPS_TEST_AUTH_NOPERM_USER=$AUTH_NOPERM_USER"
+  echo "MLOPS_TEST_AUTH_NOPERM_PASSWORD=$AUTH_NOPERM_PASSWORD"
+  echo "MLOPS_TEST_AUTH_FIXTURES_JSON=$state/fixtures-auth.json"
+}
+
+fixtures_mlflow_plain() {
+  log "mlflow_plain: creating fixtures (iris, files with a ${BIG_MB} MiB file, legacy)"
+  env -u MLFLOW_TRACKING_USERNAME -u MLFLOW_TRACKING_PASSWORD -u MLFLOW_TRACKING_TOKEN \
+    "$PY" "$repo_root/tests/fixtures/make_models.py" \
+    --tracking-uri "$(url_mlflow_plain)" --big-mb "$BIG_MB" \
+    --out-json "$state/fixtures.json" >>"$state/mlflow_plain.fixtures.log" 2>&1
+}
+
+fixtures_mlflow_auth() {
+  log "mlflow_auth: creating fixtures (iris as admin, users, grants)"
+  MLFLOW_TRACKING_USERNAME="$AUTH_ADMIN_USER" MLFLOW_TRACKING_PASSWORD="$AUTH_ADMIN_PASSWORD" \
+    "$PY" "$repo_root/tests/fixtures/make_models.py" \
+    --tracking-uri "$(url_mlflow_auth)" --models iris \
+    --out-json "$state/fixtures-auth.json" >>"$state/mlflow_auth.fixtures.log" 2>&1
+  MLFLOW_TRACKING_USERNAME="$AUTH_ADMIN_USER" MLFLOW_TRACKING_PASSWORD="$AUTH_ADMIN_PASSWORD" \
+    "$PY" "$repo_root/tests/fixtures/setup_auth.py" \
+    --tracking-uri "$(url_mlflow_auth)" --model iris --experiment mlops-fixtures \
+    --reader "$AUTH_READER_USER:$AUTH_READER_PASSWORD" \
+    --noperm "$AUTH_NOPERM_USER:$AUTH_NOPERM_PASSWORD" >>"$state/mlflow_auth.fixtures.log" 2>&1
+}
+
+# ----------------------------------------------------------------------------- commands
+
+env_quote() { # KEY VALUE -> KEY=VALUE, single-quoted only when needed
+  if [[ "$2" =~ ^[A-Za-z0-9_./:@%+=,-]*$ ]]; then
+    printf '%s=%s\n' "$1" "$2"
+  else
+    printf "%s='%s'\n" "$1" "${2//\'/\'\\\'\'}"
+  fi
+}
+
+write_env() {
+  local tmp="$state/services.env.tmp" line svc
+  {
+    echo "# Written by scripts/services.sh start at $(date -u +%Y-%m-%dT%H:%M:%SZ); source it."
+    for svc in "${SERVICES[@]}"; do
+      while IFS= read -r line; do
+        env_quote "${line%%=*}" "${line#*=}"
+      done < <("env_$svc")
+    done
+    env_quote MLOPS_TEST_VENV "$VENV"
+    env_quote MLOPS_TEST_PYTHON "$PY"
+    env_quote MLOPS_SERVICES_DIR "$state"
+  } >"$tmp"
+  mv "$tmp" "$state/services.env"
+}
+
+all_alive() {
+  local svc
+  for svc in "${SERVICES[@]}"; do
+    svc_alive "$svc" || return 1
+  done
+}
+
+do_stop() {
+  local svc rc=0 i
+  # Reverse order: dependants first once there are any.
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+    svc="${SERVICES[$i]}"
+    stop_svc "$svc" || rc=1
+  done
+  rm -f "$state/services.env"
+  return "$rc"
+}
+
+do_status() {
+  local svc rc=0 pid
+  for svc in "${SERVICES[@]}"; do
+    if svc_alive "$svc"; then
+      pid="$(<"$state/$svc.pid")"
+      echo "$svc: running pid=$pid port=$(cat "$state/$svc.port" 2>/dev/null) url=$("url_$svc" 2>/dev/null || echo '?')"
+    elif [[ -f "$state/$svc.pid" ]]; then
+      echo "$svc: NOT running (stale pid file $(<"$state/$svc.pid"))"
+      rc=3
+    else
+      echo "$svc: stopped"
+      rc=3
+    fi
+  done
+  if [[ -f "$state/services.env" ]]; then
+    echo "env: $state/services.env"
+  fi
+  return "$rc"
+}
+
+on_start_failure() {
+  local rc=$?
+  trap - EXIT
+  if ((rc != 0)); then
+    log "start failed (exit $rc)"
+    if [[ "${MLOPS_SERVICES_KEEP_ON_FAILURE:-0}" == 1 ]]; then
+      log "MLOPS_SERVICES_KEEP_ON_FAILURE=1: leaving servers running; stop with: $0 stop $state"
+    else
+      do_stop || true
+    fi
+  fi
+  exit "$rc"
+}
+
+do_start() {
+  local t0=$SECONDS svc rc attempt
+  if all_alive && [[ -f "$state/services.env" ]]; then
+    log "already running (state $state)"
+    do_status >&2 || true
+    return 0
+  fi
+  # Partially running from an earlier attempt: start from a clean slate.
+  do_stop >/dev/null 2>&1 || true
+
+  VENV="$("$repo_root/scripts/venv.sh")"
+  PY="$VENV/bin/python"
+  trap on_start_failure EXIT
+  rm -f "$state"/*.fixtures.log
+
+  local ports
+  read -r -a ports <<<"$(free_ports "${#SERVICES[@]}")"
+  local i=0
+  for svc in "${SERVICES[@]}"; do
+    "launch_$svc" "${ports[$i]}"
+    i=$((i + 1))
+  done
+  for svc in "${SERVICES[@]}"; do
+    for attempt in 1 2 3; do
+      rc=0
+      "ready_$svc" || rc=$?
+      ((rc == 0)) && break
+      if ((rc == 2 && attempt < 3)); then
+        # Died during startup, e.g. the port was taken in the meantime: retry on a new port.
+        show_log_tail "$svc"
+        log "$svc: died during startup; retrying on a new port"
+        stop_svc "$svc" || true
+        "launch_$svc" "$(free_ports 1)"
+        continue
+      fi
+      show_log_tail "$svc"
+      die "$svc: not healthy after ${HEALTH_TIMEOUT} s"
+    done
+    log "$svc: healthy at $("url_$svc") after $((SECONDS - t0)) s"
+  done
+
+  write_env
+  # Fixtures for the services run in parallel (each logs to STATE/<svc>.fixtures.log).
+  local -A fixture_pids=()
+  for svc in "${SERVICES[@]}"; do
+    if declare -F "fixtures_$svc" >/dev/null; then
+      "fixtures_$svc" &
+      fixture_pids[$svc]=$!
+    fi
+  done
+  local failed=()
+  for svc in "${!fixture_pids[@]}"; do
+    wait "${fixture_pids[$svc]}" || failed+=("$svc")
+  done
+  if ((${#failed[@]})); then
+    for svc in "${failed[@]}"; do
+      log "---- last lines of $state/$svc.fixtures.log ----"
+      tail -n 30 "$state/$svc.fixtures.log" >&2 || true
+    done
+    die "fixtures failed for: ${failed[*]}"
+  fi
+  trap - EXIT
+  log "all services up with fixtures in $((SECONDS - t0)) s; env: $state/services.env"
+}
+
+case "$cmd" in
+  start | stop | status | env) ;;
+  *) usage ;;
+esac
+mkdir -p "$state"
+state="$(cd "$state" && pwd)"
+
+case "$cmd" in
+  start) do_start ;;
+  stop) do_stop ;;
+  status) do_status ;;
+  env)
+    [[ -f "$state/services.env" ]] || die "no $state/services.env (not started?)"
+    cat "$state/services.env"
+    ;;
+esac
