@@ -1,0 +1,72 @@
+#include "core/digest.hpp"
+#include "core/redact.hpp"
+#include "core/strings.hpp"
+#include "http/client.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace mlops;
+
+TEST_CASE("redaction: URLs, headers and known secrets") {
+  CHECK(redact_url("https://alice:s3cret@mlflow.example/api?x=1") == "https://***@mlflow.example/api?x=1");
+  CHECK(redact_url("http://127.0.0.1:5000/a@b") == "http://127.0.0.1:5000/a@b");  // '@' in the path is not user info
+  CHECK(redact_url("not a url") == "not a url");
+  CHECK(redact_header("Authorization: Basic YWxpY2U6czNjcmV0") == "Authorization: Basic ***");
+  CHECK(redact_header("authorization: Bearer tok123") == "authorization: Bearer ***");
+  CHECK(redact_header("X-Api-Token: abc") == "X-Api-Token: ***");
+  CHECK(redact_header("Content-Type: application/json") == "Content-Type: application/json");
+  CHECK(redact_secrets("user bob pw hunter2 hunter2", {"hunter2", ""}) == "user bob pw *** ***");
+}
+
+TEST_CASE("sha256 matches known vectors") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 h;
+  h.update("a");
+  h.update("bc");
+  CHECK(h.hex_digest() == sha256_hex("abc"));
+}
+
+TEST_CASE("did you mean: close commands are suggested, far ones are not") {
+  std::vector<std::string> cmds = {"pull", "models", "help", "version", "validate", "package"};
+  CHECK(suggest("pul", cmds).front() == "pull");
+  CHECK(suggest("plul", cmds).front() == "pull");  // swapped letters
+  CHECK(suggest("modles", cmds).front() == "models");
+  CHECK(suggest("vers", cmds).front() == "version");  // prefix
+  CHECK(suggest("kubernetes", cmds).empty());
+  CHECK(edit_distance("abc", "abc") == 0);
+  CHECK(edit_distance("abc", "acb") == 1);
+}
+
+TEST_CASE("url encoding keeps unreserved characters and optionally slashes") {
+  CHECK(url_encode("a b/c") == "a%20b%2Fc");
+  CHECK(url_encode("a b/c", true) == "a%20b/c");
+  CHECK(url_encode("ü") == "%C3%BC");
+}
+
+TEST_CASE("retry policy: statuses, backoff and Retry-After") {
+  for (long s : {408L, 429L, 500L, 502L, 503L, 504L}) CHECK(http::is_retryable_status(s));
+  for (long s : {200L, 400L, 401L, 403L, 404L, 409L, 501L}) CHECK_FALSE(http::is_retryable_status(s));
+
+  http::Options o;
+  o.backoff_factor_s = 0.5;
+  o.backoff_max_s = 3;
+  CHECK(http::backoff_delay(o, 1) == doctest::Approx(0.5));
+  CHECK(http::backoff_delay(o, 2) == doctest::Approx(1.0));
+  CHECK(http::backoff_delay(o, 3) == doctest::Approx(2.0));
+  CHECK(http::backoff_delay(o, 10) == doctest::Approx(3.0));  // capped
+
+  auto now = std::chrono::system_clock::from_time_t(1700000000);  // 2023-11-14T22:13:20Z
+  CHECK(http::parse_retry_after("7", now).value() == doctest::Approx(7));
+  CHECK(http::parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now).value() == doctest::Approx(10));
+  CHECK(http::parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now).value() == doctest::Approx(0));  // past
+  CHECK_FALSE(http::parse_retry_after("", now).has_value());
+  CHECK_FALSE(http::parse_retry_after("soon", now).has_value());
+}
+
+TEST_CASE("human byte counts") {
+  CHECK(human_bytes(0) == "0 B");
+  CHECK(human_bytes(1023) == "1023 B");
+  CHECK(human_bytes(1536) == "1.5 KiB");
+  CHECK(human_bytes(50ull * 1024 * 1024) == "50.0 MiB");
+}
