@@ -165,6 +165,11 @@ int run(int argc, char** argv) {
   early.color = false;
   Output early_out(early);
 
+  if (argc >= 2 && std::string(argv[1]) == "__complete") {
+    // Raw words: they are what the user is typing, not options for us.
+    std::cout << complete(app, std::vector<std::string>(argv + 2, argv + argc));
+    return 0;
+  }
   std::string word = first_command_word(argc, argv);
   if (!word.empty() && !find_command(word)) {
     auto near = suggest(word, visible_names());
@@ -209,10 +214,6 @@ int run(int argc, char** argv) {
     if (model.global.insecure) in.flags.insecure_tls = true;
     Settings settings = resolve_settings(in);
     Context ctx(model.global, std::move(settings), out);
-    if (name == "__complete") {
-      std::cout << complete(app, app.get_subcommand("__complete")->remaining());
-      return 0;
-    }
     if (name == "__man") {
       std::cout << man_page(app);
       return 0;

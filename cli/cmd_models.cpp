@@ -77,6 +77,12 @@ int run_show(Context& ctx, const ModelsArgs& a) {
     else escaped += c;
   }
   auto versions = client.search_model_versions("name='" + escaped + "'");
+  // Search results carry no aliases on some servers; the model has them all.
+  for (auto& v : versions) {
+    if (!v.aliases.empty()) continue;
+    for (const auto& [alias, ver] : m.aliases)
+      if (ver == v.version) v.aliases.push_back(alias);
+  }
   std::sort(versions.begin(), versions.end(), [](const auto& x, const auto& y) {
     return std::stoll(x.version) > std::stoll(y.version);
   });

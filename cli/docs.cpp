@@ -102,10 +102,9 @@ std::string man_page(CLI::App& app) {
     << ".SH NAME\nmlops \\- take MLflow models to production on Kubernetes\n"
     << ".SH SYNOPSIS\n.B mlops\n[\\fIglobal options\\fR] \\fIcommand\\fR [\\fIargs\\fR]\n"
     << ".SH DESCRIPTION\n"
-    << "mlops pulls registered model versions from an MLflow model registry with provenance,\n"
-       "checks them, packages them as OCI images, renders serving manifests and promotes them\n"
-       "through environments. It is one binary and needs no Python, no Docker daemon and no\n"
-       "cluster access for these steps.\n"
+    << "mlops takes models from an MLflow model registry towards production: it pulls registered\n"
+       "model versions with verified, recorded provenance and shows what the registry holds. It is\n"
+       "one binary that talks to the tracking server's REST API and needs no Python.\n"
     << ".SH GLOBAL OPTIONS\nThese are accepted before or after the command name.\n";
   man_options(o, app);
   o << ".SH COMMANDS\n";

@@ -366,6 +366,8 @@ do_start() {
   VENV="$("$repo_root/scripts/venv.sh")"
   PY="$VENV/bin/python"
   trap on_start_failure EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   rm -f "$state"/*.fixtures.log
 
   local ports
@@ -414,7 +416,7 @@ do_start() {
     done
     die "fixtures failed for: ${failed[*]}"
   fi
-  trap - EXIT
+  trap - EXIT INT TERM
   log "all services up with fixtures in $((SECONDS - t0)) s; env: $state/services.env"
 }
 

@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""faultproxy: a fault-injecting HTTP reverse proxy for the mlops integration tests.
+
+THIS IS A FAULT INJECTOR, THE ONLY STAND-IN ALLOWED IN THE INTEGRATION TESTS. It sits in front
+of a REAL MLflow server and forwards every request to it unchanged; the only answers it makes
+up itself are the faults listed below. It never imitates an MLflow API.
+
+Usage:
+    faultproxy.py --upstream http://127.0.0.1:PORT --port 0 --port-file FILE --mode MODE
+                  [--stats-file FILE] [--verbose]
+
+Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to --port-file
+(atomically, once listening). Modes:
+
+    passthrough   forward everything
+    503:N         the first N requests get 503 (Retry-After: 0, MLflow-style JSON error body);
+                  everything after that is forwarded
+    truncate:N    the first N responses to GET requests whose path contains
+                  /mlflow-artifacts/artifacts/ and whose body is > 1 KiB are sent with the
+                  correct Content-Length but the connection is closed after half the body;
+                  later ones are forwarded intact
+    close         every connection is accepted and closed at once, without a response
+
+Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
+dropped and Host is set to the upstream) and body. Bodies are streamed both ways in 64 KiB
+pieces, so large artifacts never sit in memory. Upstream responses without Content-Length are
+re-chunked for HTTP/1.1 clients.
+
+On SIGTERM/SIGINT it stops and prints one line to stderr:
+    faultproxy: stats {"mode": ..., "requests": ..., "forwarded": ..., "injected_503": ...,
+                       "truncated": ..., "closed": ..., "upstream_errors": ...}
+and writes the same JSON to --stats-file if given.
+
+Stdlib only (http.server + http.client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 64 * 1024
+TRUNCATE_MIN_BODY = 1024
+ARTIFACT_PATH_MARK = "/mlflow-artifacts/artifacts/"
+UPSTREAM_TIMEOUT = 600
+
+# RFC 9110 7.6.1 hop-by-hop headers, plus the ones this proxy manages itself.
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+}
+
+
+class Faults:
+    """Mode, counters and the decisions that need them (thread-safe)."""
+
+    def __init__(self, mode: str):
+        self.mode_text = mode
+        name, _, arg = mode.partition(":")
+        if name in ("passthrough", "close") and not arg:
+            self.kind, self.n = name, 0
+        elif name in ("503", "truncate") and arg.isdigit():
+            self.kind, self.n = name, int(arg)
+        else:
+            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, truncate:N, close)")
+        self.lock = threading.Lock()
+        self.stats = {
+            "requests": 0,
+            "forwarded": 0,
+            "injected_503": 0,
+            "truncated": 0,
+            "closed": 0,
+            "upstream_errors": 0,
+        }
+
+    def count(self, key: str) -> None:
+        with self.lock:
+            self.stats[key] += 1
+
+    def take_503(self) -> bool:
+        with self.lock:
+            self.stats["requests"] += 1
+            if self.kind == "503" and self.stats["injected_503"] < self.n:
+                self.stats["injected_503"] += 1
+                return True
+            return False
+
+    def take_truncate(self) -> bool:
+        with self.lock:
+            if self.kind == "truncate" and self.stats["truncated"] < self.n:
+                self.stats["truncated"] += 1
+                return True
+            return False
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"mode": self.mode_text, **self.stats}
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "faultproxy"
+    timeout = UPSTREAM_TIMEOUT  # idle client sockets
+    faults: Faults
+    upstream: tuple[str, int]
+    verbose = False
+
+    # ------------------------------------------------------------------ plumbing
+
+    def log_message(self, fmt, *args):  # noqa: N802 - stdlib name
+        if self.verbose:
+            sys.stderr.write("faultproxy: %s %s\n" % (self.address_string(), fmt % args))
+
+    def handle(self):
+        if self.faults.kind == "close":
+            self.faults.count("closed")
+            self.faults.count("requests")
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        try:
+            super().handle()
+        except (ConnectionError, socket.timeout, BrokenPipeError):
+            self.close_connection = True
+
+    def do_GET(self):  # noqa: N802
+        self.proxy()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    # ------------------------------------------------------------------ request body
+
+    def request_body_chunks(self):
+        """Yield the client's request body in pieces (Content-Length or chunked)."""
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    # Trailer section up to the empty line.
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                remaining = size
+                while remaining:
+                    data = self.rfile.read(min(remaining, CHUNK))
+                    if not data:
+                        raise ConnectionError("client closed mid-body")
+                    remaining -= len(data)
+                    yield data
+                self.rfile.readline(3)  # CRLF after the chunk
+        else:
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining > 0:
+                data = self.rfile.read(min(remaining, CHUNK))
+                if not data:
+                    raise ConnectionError("client closed mid-body")
+                remaining -= len(data)
+                yield data
+
+    def body_is_chunked(self) -> bool:
+        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+
+    # ------------------------------------------------------------------ responses we make up
+
+    def send_simple(self, status: int, body: dict, extra_headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in extra_headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    # ------------------------------------------------------------------ the proxy
+
+    def proxy(self):
+        if self.faults.take_503():
+            for _ in self.request_body_chunks():  # drain so the connection stays usable
+                pass
+            self.send_simple(
+                503,
+                {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected by faultproxy"},
+                [("Retry-After", "0")],
+            )
+            return
+
+        host, port = self.upstream
+        conn = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT)
+        try:
+            try:
+                conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                conn.putheader("Host", f"{host}:{port}")
+                for k, v in self.headers.items():
+                    if k.lower() not in HOP_BY_HOP:
+                        conn.putheader(k, v)
+                chunked = self.body_is_chunked()
+                if chunked:
+                    conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for data in self.request_body_chunks():
+                    if chunked:
+                        conn.send(b"%x\r\n%s\r\n" % (len(data), data))
+                    else:
+                        conn.send(data)
+                if chunked:
+                    conn.send(b"0\r\n\r\n")
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException) as e:
+                self.faults.count("upstream_errors")
+                self.close_connection = True
+                self.send_simple(
+                    502,
+                    {"error_code": "BAD_GATEWAY", "message": f"faultproxy: upstream error: {e}"},
+                    [("Connection", "close")],
+                )
+                return
+            self.relay_response(resp)
+        finally:
+            conn.close()
+
+    def relay_response(self, resp: http.client.HTTPResponse):
+        length_hdr = resp.getheader("Content-Length")
+        length = int(length_hdr) if length_hdr and length_hdr.isdigit() else None
+        no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+
+        truncate = (
+            not no_body
+            and self.command == "GET"
+            and ARTIFACT_PATH_MARK in urllib.parse.urlsplit(self.path).path
+            and length is not None
+            and length > TRUNCATE_MIN_BODY
+            and self.faults.take_truncate()
+        )
+        if not truncate:
+            self.faults.count("forwarded")
+
+        rechunk = not no_body and length is None and self.request_version == "HTTP/1.1"
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP:
+                self.send_header(k, v)
+        if rechunk:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif not no_body and length is None:
+            self.send_header("Connection", "close")  # body delimited by close
+            self.close_connection = True
+        if truncate:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+        if no_body:
+            resp.read()
+            return
+        if truncate:
+            self.copy_body(resp, limit=length // 2)
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.copy_body(resp, rechunk=rechunk)
+
+    def copy_body(self, resp, limit: int | None = None, rechunk: bool = False):
+        sent = 0
+        while limit is None or sent < limit:
+            want = CHUNK if limit is None else min(CHUNK, limit - sent)
+            data = resp.read(want)
+            if not data:
+                break
+            if rechunk:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                self.wfile.write(data)
+            sent += len(data)
+        if rechunk:
+            self.wfile.write(b"0\r\n\r\n")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="fault-injecting reverse proxy (see module doc)")
+    ap.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the real server")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--mode", default="passthrough")
+    ap.add_argument("--stats-file")
+    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    args = ap.parse_args()
+
+    up = urllib.parse.urlsplit(args.upstream)
+    if up.scheme != "http" or not up.hostname:
+        ap.error("--upstream must be http://HOST:PORT")
+    try:
+        faults = Faults(args.mode)
+    except ValueError as e:
+        ap.error(str(e))
+
+    ProxyHandler.faults = faults
+    ProxyHandler.upstream = (up.hostname, up.port or 80)
+    ProxyHandler.verbose = args.verbose
+    server = Server(("127.0.0.1", args.port), ProxyHandler)
+    port = server.server_address[1]
+
+    tmp = f"{args.port_file}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, args.port_file)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
+    thread.daemon = True
+    thread.start()
+    print(
+        f"faultproxy: listening on 127.0.0.1:{port} -> {args.upstream} mode={args.mode}",
+        file=sys.stderr,
+        flush=True,
+    )
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    stats = faults.snapshot()
+    print(f"faultproxy: stats {json.dumps(stats)}", file=sys.stderr, flush=True)
+    if args.stats_file:
+        with open(args.stats_file, "w") as f:
+            json.dump(stats, f)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
