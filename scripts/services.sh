@@ -34,7 +34,7 @@ state="${2:-${MLOPS_SERVICES_DIR:-$PWD/build/services}}"
 SERVICES=(mlflow_plain mlflow_auth)
 
 # Known test credentials (test-only servers bound to 127.0.0.1; MLflow wants >= 12 chars).
-AUTH_ADMIN_USER=admin
+AUTH_ADMIN_USER="admin"
 AUTH_ADMIN_PASSWORD=mlops-admin-password-1
 AUTH_READER_USER=reader
 AUTH_READER_PASSWORD=mlops-reader-password-1

@@ -124,13 +124,15 @@ bool same_file(const std::filesystem::path& p, std::uint64_t size, const std::st
 /// Tries to satisfy a task from bytes already on disk: the partial
 /// directory of an interrupted pull, or the previous pull in dest.
 std::optional<model::LockedFile> try_reuse(Job& job, const Task& t, const std::filesystem::path& target) {
-  if (!t.size) return std::nullopt;
-  if (auto j = job.partial.journal_entry(t.path); j && j->size == *t.size) {
+  // A listing without a size (MLflow omits file_size for empty files) still
+  // allows reuse: the recorded sha256 decides.
+  auto size_fits = [&](std::uint64_t recorded) { return !t.size || *t.size == recorded; };
+  if (auto j = job.partial.journal_entry(t.path); j && size_fits(j->size)) {
     if (same_file(target, j->size, j->sha256)) return *j;
   }
   if (job.previous) {
     for (const auto& f : job.previous->files) {
-      if (f.path != t.path || f.size != *t.size) continue;
+      if (f.path != t.path || !size_fits(f.size)) continue;
       auto old = fs::safe_join(job.dest, f.path);
       if (!same_file(old, f.size, f.sha256)) return std::nullopt;
       std::filesystem::create_directories(target.parent_path());
@@ -316,7 +318,9 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
     }
     }
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::not_found) throw;
+    // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE, not 404.
+    bool alias_missing = uri.kind == ModelUri::Kind::alias && e.kind() == ErrorKind::operational;
+    if (e.kind() != ErrorKind::not_found && !alias_missing) throw;
     // Say which part is missing: the model, or the version/alias in it.
     try {
       client.get_registered_model(uri.name);

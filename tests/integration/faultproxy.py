@@ -20,6 +20,10 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   correct Content-Length but the connection is closed after half the body;
                   later ones are forwarded intact
     close         every connection is accepted and closed at once, without a response
+    slow:BPS      artifact download bodies (GET .../mlflow-artifacts/artifacts/...) are sent at
+                  about BPS bytes per second per connection; everything else is forwarded
+    evil:PATH     the first artifact directory listing (GET .../mlflow-artifacts/artifacts?path=)
+                  gets an extra file entry named PATH (e.g. ../../escaped.txt): a hostile server
 
 Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
 dropped and Host is set to the upstream) and body. Bodies are streamed both ways in 64 KiB
@@ -44,6 +48,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -76,10 +81,12 @@ class Faults:
         name, _, arg = mode.partition(":")
         if name in ("passthrough", "close") and not arg:
             self.kind, self.n = name, 0
-        elif name in ("503", "truncate") and arg.isdigit():
+        elif name in ("503", "truncate", "slow") and arg.isdigit():
             self.kind, self.n = name, int(arg)
+        elif name == "evil" and arg:
+            self.kind, self.n, self.evil_path = name, 1, arg
         else:
-            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, truncate:N, close)")
+            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, truncate:N, close, slow:BPS, evil:PATH)")
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -88,6 +95,8 @@ class Faults:
             "truncated": 0,
             "closed": 0,
             "upstream_errors": 0,
+            "slowed": 0,
+            "evil_listings": 0,
         }
 
     def count(self, key: str) -> None:
@@ -106,6 +115,13 @@ class Faults:
         with self.lock:
             if self.kind == "truncate" and self.stats["truncated"] < self.n:
                 self.stats["truncated"] += 1
+                return True
+            return False
+
+    def take_evil(self) -> bool:
+        with self.lock:
+            if self.kind == "evil" and self.stats["evil_listings"] < self.n:
+                self.stats["evil_listings"] += 1
                 return True
             return False
 
@@ -242,7 +258,20 @@ class ProxyHandler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
+    def relay_evil_listing(self, resp: http.client.HTTPResponse) -> bool:
+        """Adds a hostile entry to an artifact listing; True when it answered."""
+        split = urllib.parse.urlsplit(self.path)
+        if not (self.command == "GET" and split.path.endswith(ARTIFACT_PATH_MARK.rstrip("/"))
+                and resp.status == 200 and self.faults.take_evil()):
+            return False
+        listing = json.loads(resp.read() or b"{}")
+        listing.setdefault("files", []).append({"path": self.faults.evil_path, "is_dir": False, "file_size": 6})
+        self.send_simple(200, listing)
+        return True
+
     def relay_response(self, resp: http.client.HTTPResponse):
+        if self.faults.kind == "evil" and self.relay_evil_listing(resp):
+            return
         length_hdr = resp.getheader("Content-Length")
         length = int(length_hdr) if length_hdr and length_hdr.isdigit() else None
         no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
@@ -284,12 +313,18 @@ class ProxyHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self.copy_body(resp, rechunk=rechunk)
+        slow = (self.faults.kind == "slow" and self.command == "GET"
+                and ARTIFACT_PATH_MARK in urllib.parse.urlsplit(self.path).path)
+        if slow:
+            self.faults.count("slowed")
+        self.copy_body(resp, rechunk=rechunk, rate=self.faults.n if slow else None)
 
-    def copy_body(self, resp, limit: int | None = None, rechunk: bool = False):
+    def copy_body(self, resp, limit: int | None = None, rechunk: bool = False, rate: int | None = None):
         sent = 0
+        start = time.monotonic()
+        piece = CHUNK if rate is None else max(1024, min(CHUNK, rate // 20))
         while limit is None or sent < limit:
-            want = CHUNK if limit is None else min(CHUNK, limit - sent)
+            want = piece if limit is None else min(piece, limit - sent)
             data = resp.read(want)
             if not data:
                 break
@@ -298,6 +333,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             else:
                 self.wfile.write(data)
             sent += len(data)
+            if rate:
+                ahead = sent / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
         if rechunk:
             self.wfile.write(b"0\r\n\r\n")
 
