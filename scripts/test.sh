@@ -11,7 +11,7 @@ bash scripts/build.sh >/dev/null
 build="${MLOPS_BUILD_DIR:-$repo_root/build}"
 
 export MLOPS_SERVICES_DIR="${MLOPS_SERVICES_DIR:-$build/services}"
-cleanup() { bash scripts/services.sh stop "$MLOPS_SERVICES_DIR" || true; }
+cleanup() { bash "$repo_root/scripts/services.sh" stop "$MLOPS_SERVICES_DIR" || true; }
 trap cleanup EXIT
 # A previous run killed hard may have left its servers: stop them by their recorded PIDs.
 bash scripts/services.sh stop "$MLOPS_SERVICES_DIR" >/dev/null 2>&1 || true

@@ -310,6 +310,12 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
   for (int n = 1;; ++n) {
     throw_if_cancelled();
     m_log.debug(1, "> " + req.method + " " + shown);
+    for (const auto& hd : req.headers) m_log.debug(2, "> " + redact_header(hd));
+    if (!m_opts.username.empty() || !m_opts.password.empty()) {
+      m_log.debug(2, "> " + redact_header("Authorization: Basic " + m_opts.username));
+    } else if (!m_opts.bearer_token.empty()) {
+      m_log.debug(2, "> " + redact_header("Authorization: Bearer " + m_opts.bearer_token));
+    }
     if (!req.body.empty()) m_log.debug(2, "> body: " + std::to_string(req.body.size()) + " bytes");
     auto start = std::chrono::steady_clock::now();
     int code = 0;

@@ -382,10 +382,9 @@ std::vector<FileInfo> Client::list_directory(const ArtifactLocation& loc, const 
       p = p.substr(prefix_in_run.size() + 1);
     } else if (!dir.empty() && p.rfind(dir + "/", 0) == 0) {
       p = p.substr(dir.size() + 1);
-    } else {
-      auto slash = p.rfind('/');
-      if (slash != std::string::npos) p = p.substr(slash + 1);
     }
+    // Never shorten what the server said to a basename: a hostile "../x"
+    // must reach the confinement check as it is.
     e.path = join_path(dir, p);
   }
   return entries;

@@ -114,13 +114,14 @@ def mlops(mlops_bin, tmp_path, mlflow_uri) -> Mlops:
 class FaultProxy:
     """Starts faultproxy.py in front of a real server; stopped by its PID."""
 
-    def __init__(self, upstream: str, mode: str, tmp: Path):
+    def __init__(self, upstream: str, mode: str, tmp: Path, tls: tuple[Path, Path] | None = None):
         self.port_file = tmp / f"proxy-{os.getpid()}-{time.monotonic_ns()}.port"
         self.stats_file = self.port_file.with_suffix(".stats")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "faultproxy.py"), "--upstream", upstream, "--port", "0",
-             "--port-file", str(self.port_file), "--mode", mode, "--stats-file", str(self.stats_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cmd = [sys.executable, str(HERE / "faultproxy.py"), "--upstream", upstream, "--port", "0",
+               "--port-file", str(self.port_file), "--mode", mode, "--stats-file", str(self.stats_file)]
+        if tls:
+            cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 15
         while not self.port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -128,7 +129,7 @@ class FaultProxy:
                 raise RuntimeError("faultproxy did not start: " + (self.proc.stderr.read() if self.proc.stderr else ""))
             time.sleep(0.05)
         self.port = int(self.port_file.read_text().strip())
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def stats(self) -> dict:
         self.stop()
@@ -148,8 +149,8 @@ class FaultProxy:
 def fault_proxy(tmp_path, mlflow_uri):
     proxies: list[FaultProxy] = []
 
-    def start(mode: str, upstream: str | None = None) -> FaultProxy:
-        p = FaultProxy(upstream or mlflow_uri, mode, tmp_path)
+    def start(mode: str, upstream: str | None = None, tls: tuple[Path, Path] | None = None) -> FaultProxy:
+        p = FaultProxy(upstream or mlflow_uri, mode, tmp_path, tls)
         proxies.append(p)
         return p
 

@@ -35,6 +35,9 @@ On SIGTERM/SIGINT it stops and prints one line to stderr:
                        "truncated": ..., "closed": ..., "upstream_errors": ...}
 and writes the same JSON to --stats-file if given.
 
+--tls-cert/--tls-key make it terminate TLS (HTTPS in front of the plain real server), for the
+TLS verification tests.
+
 Stdlib only (http.server + http.client).
 """
 
@@ -355,6 +358,8 @@ def main() -> int:
     ap.add_argument("--mode", default="passthrough")
     ap.add_argument("--stats-file")
     ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
 
     up = urllib.parse.urlsplit(args.upstream)
@@ -369,6 +374,11 @@ def main() -> int:
     ProxyHandler.upstream = (up.hostname, up.port or 80)
     ProxyHandler.verbose = args.verbose
     server = Server(("127.0.0.1", args.port), ProxyHandler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
 
     tmp = f"{args.port_file}.tmp{os.getpid()}"
