@@ -218,6 +218,18 @@ json Client::get_json(const std::string& path, const std::string& query, const s
   }
 }
 
+void Client::for_each_page(const std::string& path, const std::string& query, const std::string& what,
+                           const std::function<bool(const json&)>& page) {
+  std::string token;
+  do {
+    std::string q = query;
+    if (!token.empty()) q += "&page_token=" + url_encode(token);
+    json j = get_json(path, q, what);
+    if (!page(j)) return;
+    token = str(j, "next_page_token");
+  } while (!token.empty());
+}
+
 RegisteredModel Client::get_registered_model(const std::string& name) {
   json j = get_json(std::string(k_api) + "/registered-models/get", "name=" + url_encode(name),
                     "cannot get model " + quote(name));
@@ -226,18 +238,15 @@ RegisteredModel Client::get_registered_model(const std::string& name) {
 
 std::vector<RegisteredModel> Client::search_registered_models(const std::string& filter, std::size_t limit) {
   std::vector<RegisteredModel> out;
-  std::string token;
-  do {
-    std::string q = "max_results=1000&order_by=" + url_encode("name ASC");
-    if (!filter.empty()) q += "&filter=" + url_encode(filter);
-    if (!token.empty()) q += "&page_token=" + url_encode(token);
-    json j = get_json(std::string(k_api) + "/registered-models/search", q, "cannot search models");
+  std::string q = "max_results=1000&order_by=" + url_encode("name ASC");
+  if (!filter.empty()) q += "&filter=" + url_encode(filter);
+  for_each_page(std::string(k_api) + "/registered-models/search", q, "cannot search models", [&](const json& j) {
     for (const auto& m : j.value("registered_models", json::array())) {
+      if (limit && out.size() >= limit) return false;
       out.push_back(parse_model(m));
-      if (limit && out.size() >= limit) return out;
     }
-    token = str(j, "next_page_token");
-  } while (!token.empty());
+    return !limit || out.size() < limit;
+  });
   return out;
 }
 
@@ -250,15 +259,12 @@ ModelVersion Client::get_model_version(const std::string& name, const std::strin
 
 std::vector<ModelVersion> Client::search_model_versions(const std::string& filter) {
   std::vector<ModelVersion> out;
-  std::string token;
-  do {
-    std::string q = "max_results=10000";
-    if (!filter.empty()) q += "&filter=" + url_encode(filter);
-    if (!token.empty()) q += "&page_token=" + url_encode(token);
-    json j = get_json(std::string(k_api) + "/model-versions/search", q, "cannot search model versions");
+  std::string q = "max_results=10000";
+  if (!filter.empty()) q += "&filter=" + url_encode(filter);
+  for_each_page(std::string(k_api) + "/model-versions/search", q, "cannot search model versions", [&](const json& j) {
     for (const auto& v : j.value("model_versions", json::array())) out.push_back(parse_version(v));
-    token = str(j, "next_page_token");
-  } while (!token.empty());
+    return true;
+  });
   return out;
 }
 
@@ -359,14 +365,11 @@ std::vector<FileInfo> Client::list_directory(const ArtifactLocation& loc, const 
     json j = get_json("/api/2.0/mlflow-artifacts/artifacts", "path=" + url_encode(join_path(loc.root, dir)), what);
     entries = parse_files(j);
   } else if (loc.kind == ArtifactLocation::Kind::run) {
-    std::string token;
-    do {
-      std::string q = "run_id=" + url_encode(loc.run_id) + "&path=" + url_encode(join_path(loc.root, dir));
-      if (!token.empty()) q += "&page_token=" + url_encode(token);
-      json j = get_json(std::string(k_api) + "/artifacts/list", q, what);
+    std::string q = "run_id=" + url_encode(loc.run_id) + "&path=" + url_encode(join_path(loc.root, dir));
+    for_each_page(std::string(k_api) + "/artifacts/list", q, what, [&](const json& j) {
       for (auto& f : parse_files(j)) entries.push_back(std::move(f));
-      token = str(j, "next_page_token");
-    } while (!token.empty());
+      return true;
+    });
   } else {
     std::string q = dir.empty() ? "" : "artifact_directory_path=" + url_encode(dir);
     json j = get_json(std::string(k_api) + "/logged-models/" + url_encode(loc.model_id) + "/artifacts/directories", q, what);

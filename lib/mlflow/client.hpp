@@ -6,6 +6,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -123,6 +124,10 @@ public:
 
 private:
   nlohmann::json get_json(const std::string& path, const std::string& query, const std::string& what);
+  /// Calls `page` with each page of a paginated GET (following
+  /// next_page_token) until it returns false or the pages end.
+  void for_each_page(const std::string& path, const std::string& query, const std::string& what,
+                     const std::function<bool(const nlohmann::json&)>& page);
   std::string m_base;
   http::Client& m_http;
 };

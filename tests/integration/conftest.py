@@ -81,8 +81,7 @@ class Mlops:
         self.cwd = cwd
         self.uri = uri
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
-            uri: str | None = "default") -> subprocess.CompletedProcess:
+    def env(self, env: dict[str, str] | None, uri: str | None) -> dict[str, str]:
         e = clean_env()
         target = self.uri if uri == "default" else uri
         if target:
@@ -90,16 +89,16 @@ class Mlops:
         if env:
             e.update(env)
         e.setdefault("XDG_CONFIG_HOME", str(self.cwd / ".xdg"))
+        return e
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
+            uri: str | None = "default") -> subprocess.CompletedProcess:
+        e = self.env(env, uri)
         return subprocess.run([self.binary, *args], cwd=self.cwd, env=e, capture_output=True, text=True,
                               timeout=timeout)
 
     def popen(self, *args: str, env: dict[str, str] | None = None, uri: str | None = "default") -> subprocess.Popen:
-        e = clean_env()
-        target = self.uri if uri == "default" else uri
-        if target:
-            e["MLFLOW_TRACKING_URI"] = target
-        if env:
-            e.update(env)
+        e = self.env(env, uri)
         return subprocess.Popen([self.binary, *args], cwd=self.cwd, env=e, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 

@@ -2,6 +2,8 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -10,18 +12,10 @@
 
 namespace fsys = std::filesystem;
 using namespace mlops;
+using mlops::test::TempDir;
 
 namespace {
 
-/// A fresh temporary directory, removed at the end of the test.
-struct TempDir {
-  fsys::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/mlops-unit-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_tree_quietly(path); }
-};
 
 ConfigInputs inputs(const fsys::path& cwd, std::map<std::string, std::string> env, fsys::path user = {}) {
   ConfigInputs in;

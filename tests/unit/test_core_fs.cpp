@@ -1,23 +1,16 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <unistd.h>
 
 namespace fsys = std::filesystem;
 using namespace mlops;
+using mlops::test::TempDir;
 
-namespace {
-struct TempDir {
-  fsys::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/mlops-unit-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_tree_quietly(path); }
-};
-} // namespace
 
 TEST_CASE("path confinement: normal paths are normalised") {
   CHECK(fs::confine_relative("a/b/c.txt") == "a/b/c.txt");

@@ -3,25 +3,20 @@
 #include "core/fs.hpp"
 #include "model/lock.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <unistd.h>
 
 namespace fsys = std::filesystem;
 using namespace mlops;
+using mlops::test::TempDir;
 using model::LockedFile;
 using model::LockFile;
 
 namespace {
 
-struct TempDir {
-  fsys::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/mlops-unit-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_tree_quietly(path); }
-};
 
 LockFile sample() {
   LockFile l;
