@@ -34,6 +34,7 @@ const Command* find_command(std::string_view name);
 
 Command pull_command();
 Command models_command();
+Command validate_command();
 Command help_command();
 Command version_command();
 

@@ -230,6 +230,41 @@ void Client::for_each_page(const std::string& path, const std::string& query, co
   } while (!token.empty());
 }
 
+json Client::post_json(const std::string& path, const json& body, const std::string& what, bool idempotent) {
+  http::Request req;
+  req.method = "POST";
+  req.url = m_base + path;
+  req.headers = {"Content-Type: application/json", "Accept: application/json"};
+  req.body = body.dump();
+  req.idempotent = idempotent;
+  http::Response resp = m_http.send(req);
+  if (resp.status < 200 || resp.status >= 300) throw error_from_response(resp, what);
+  try {
+    return resp.body.empty() ? json::object() : json::parse(resp.body);
+  } catch (const json::exception&) {
+    throw Error(ErrorKind::operational, what + ": the server answered with invalid JSON");
+  }
+}
+
+std::map<std::string, Metric> Client::get_logged_model_metrics(const std::string& model_id) {
+  json j = get_json(std::string(k_api) + "/logged-models/" + url_encode(model_id), "",
+                    "cannot get logged model " + quote(model_id));
+  std::map<std::string, Metric> out;
+  const json& data = j.value("model", json::object()).value("data", json::object());
+  for (const auto& m : data.value("metrics", json::array())) {
+    out[str(m, "key")] = Metric{as_double(m.value("value", json(0))), as_int64(m.value("timestamp", json(0))),
+                                as_int64(m.value("step", json(0)))};
+  }
+  return out;
+}
+
+void Client::set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
+                                   const std::string& value) {
+  post_json(std::string(k_api) + "/model-versions/set-tag",
+            {{"name", name}, {"version", version}, {"key", key}, {"value", value}},
+            "cannot tag version " + quote(version) + " of model " + quote(name), true);
+}
+
 RegisteredModel Client::get_registered_model(const std::string& name) {
   json j = get_json(std::string(k_api) + "/registered-models/get", "name=" + url_encode(name),
                     "cannot get model " + quote(name));

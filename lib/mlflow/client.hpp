@@ -110,6 +110,11 @@ public:
                                                 const std::vector<std::string>& stages);
   std::string get_download_uri(const std::string& name, const std::string& version);
   Run get_run(const std::string& run_id);
+  /// Metrics recorded on an MLflow 3.x logged model (`m-...`).
+  std::map<std::string, Metric> get_logged_model_metrics(const std::string& model_id);
+  /// Sets (or overwrites) a tag on a model version. Needs EDIT permission.
+  void set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
+                             const std::string& value);
 
   /// Turns a download URI into a location reachable through this server.
   /// Throws Error(operational) for storage the server does not proxy.
@@ -124,6 +129,8 @@ public:
 
 private:
   nlohmann::json get_json(const std::string& path, const std::string& query, const std::string& what);
+  /// POSTs a JSON body; `idempotent` requests may be retried.
+  nlohmann::json post_json(const std::string& path, const nlohmann::json& body, const std::string& what, bool idempotent);
   /// Calls `page` with each page of a paginated GET (following
   /// next_page_token) until it returns false or the pages end.
   void for_each_page(const std::string& path, const std::string& query, const std::string& what,

@@ -1,0 +1,150 @@
+#include "core/process.hpp"
+
+#include "core/cancel.hpp"
+#include "core/error.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace mlops {
+
+namespace {
+
+std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && extra.count(kv.substr(0, eq))) continue;
+    out.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : extra) out.push_back(k + "=" + v);
+  return out;
+}
+
+void kill_group(pid_t pid) {
+  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
+}
+
+} // namespace
+
+std::string find_executable(const std::string& name) {
+  if (name.empty()) return {};
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    auto end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string dir = p.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0 && !std::filesystem::is_directory(candidate)) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
+                          const std::map<std::string, std::string>& extra_env, std::chrono::milliseconds timeout,
+                          std::size_t max_output) {
+  ProcessResult r;
+  if (argv.empty()) throw Error(ErrorKind::usage, "empty command");
+  std::string exe = find_executable(argv[0]);
+  if (exe.empty()) {
+    r.not_found = true;
+    r.output = "command not found: " + argv[0];
+    return r;
+  }
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorKind::operational, std::string("cannot create a pipe: ") + std::strerror(errno));
+
+  std::vector<std::string> env = merged_env(extra_env);
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    // Child: own process group (so a timeout kills its children too), output to the pipe.
+    ::setpgid(0, 0);
+    ::dup2(pipefd[1], STDOUT_FILENO);
+    ::dup2(pipefd[1], STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(127);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::execve(exe.c_str(), cargv.data(), cenv.data());
+    _exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(pipefd[1]);
+  std::string out;
+  char buf[8192];
+  bool open_pipe = true;
+  int status = 0;
+  bool reaped = false;
+  while (true) {
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    if (elapsed >= timeout || cancel_requested()) {
+      r.timed_out = !cancel_requested();
+      kill_group(pid);
+      break;
+    }
+    if (open_pipe) {
+      pollfd p{pipefd[0], POLLIN, 0};
+      int n = ::poll(&p, 1, 100);
+      if (n > 0) {
+        ssize_t got = ::read(pipefd[0], buf, sizeof buf);
+        if (got > 0) {
+          out.append(buf, static_cast<std::size_t>(got));
+          if (out.size() > max_output * 2) out.erase(0, out.size() - max_output);
+        } else if (got == 0) {
+          open_pipe = false;
+        }
+      }
+    } else {
+      // Look without reaping: while the child is a zombie its group id
+      // cannot be reused, so killing the group below is safe.
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+        reaped = true;
+        break;
+      }
+      ::usleep(20000);
+    }
+  }
+  // Children left in the group after the main process exited must not linger.
+  if (reaped) ::kill(-pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ::close(pipefd[0]);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (out.size() > max_output) out = "[...]\n" + out.substr(out.size() - max_output);
+  r.output = std::move(out);
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
+  throw_if_cancelled();
+  return r;
+}
+
+} // namespace mlops

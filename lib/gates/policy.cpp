@@ -1,0 +1,307 @@
+#include "gates/policy.hpp"
+
+#include "core/config.hpp"
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+namespace mlops::gates {
+
+namespace {
+
+const std::vector<std::string> k_gates = {"format", "interface", "environment", "extras", "metrics", "tests", "serve"};
+
+/// Reading helper that turns every mistake into a usage error with file:line and key.
+struct Reader {
+  const std::string& file;
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
+    throw Error(ErrorKind::usage, "invalid policy '" + file + ":" + std::to_string(node.Mark().line + 1) + "': key " +
+                                      quote(key) + ": " + why);
+  }
+  void keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
+    if (map.IsNull()) return;
+    if (!map.IsMap()) fail(map, prefix, "expected a mapping");
+    for (const auto& kv : map) {
+      std::string k = kv.first.as<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+      auto near = suggest(k, allowed);
+      throw Error(ErrorKind::usage,
+                  "invalid policy '" + file + ":" + std::to_string(kv.first.Mark().line + 1) + "': unknown key " +
+                      quote(prefix + "." + k),
+                  near.empty() ? "known keys: " + [&] {
+                    std::string all;
+                    for (const auto& a : allowed) all += (all.empty() ? "" : ", ") + a;
+                    return all;
+                  }()
+                               : "did you mean " + quote(near.front()) + "?");
+    }
+  }
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    if (n.IsScalar())
+      if (auto b = parse_bool(n.Scalar())) return *b;
+    fail(n, key, "expected true or false");
+  }
+  double number(const YAML::Node& n, const std::string& key) const {
+    try {
+      if (n.IsScalar()) return n.as<double>();
+    } catch (const YAML::Exception&) {
+    }
+    fail(n, key, "expected a number");
+  }
+  std::string string(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, key, "expected a string");
+    return n.Scalar();
+  }
+  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsSequence()) fail(n, key, "expected a list of strings");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n.size(); ++i) out.push_back(string(n[i], key + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+};
+
+std::string normalise(std::string name) {
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
+    return static_cast<char>(c == '_' || c == '.' ? '-' : std::tolower(c));
+  });
+  return name;
+}
+
+Threshold parse_threshold(const Reader& r, const YAML::Node& n, const std::string& key) {
+  static const std::regex k_re(R"(^\s*([A-Za-z0-9_.\-/ ]*[A-Za-z0-9_.\-/])\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*$)");
+  std::string text = r.string(n, key);
+  std::smatch m;
+  if (!std::regex_match(text, m, k_re)) {
+    r.fail(n, key, "bad threshold expression " + quote(text) + ": expected METRIC OP NUMBER with OP one of >= > <= < == !=");
+  }
+  return Threshold{m[1], m[2], std::stod(m[3]), text};
+}
+
+void read_interface(Policy& p, const Reader& r, const YAML::Node& n) {
+  r.keys(n, "gates.interface", {"flavors", "require_signature", "require_input_example"});
+  if (n["flavors"]) p.flavors = r.strings(n["flavors"], "gates.interface.flavors");
+  if (n["require_signature"]) p.require_signature = r.boolean(n["require_signature"], "gates.interface.require_signature");
+  if (n["require_input_example"]) p.require_input_example = r.boolean(n["require_input_example"], "gates.interface.require_input_example");
+}
+
+void read_environment(Policy& p, const Reader& r, const YAML::Node& n) {
+  r.keys(n, "gates.environment", {"require_pinned", "allow_unpinned", "forbidden", "required", "require_python_version"});
+  if (n["require_pinned"]) p.require_pinned = r.boolean(n["require_pinned"], "gates.environment.require_pinned");
+  if (n["allow_unpinned"]) {
+    for (auto& s : r.strings(n["allow_unpinned"], "gates.environment.allow_unpinned")) p.allow_unpinned.push_back(normalise(s));
+  }
+  if (n["forbidden"]) {
+    for (auto& s : r.strings(n["forbidden"], "gates.environment.forbidden")) p.forbidden.push_back(normalise(s));
+  }
+  if (n["required"]) {
+    const YAML::Node& list = n["required"];
+    auto texts = r.strings(list, "gates.environment.required");
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      auto req = parse_requirement(texts[i]);
+      if (!req) r.fail(list[i], "gates.environment.required[" + std::to_string(i) + "]", "expected a requirement such as 'mlflow>=2.9'");
+      p.required.push_back(*req);
+    }
+  }
+  if (n["require_python_version"]) p.require_python_version = r.boolean(n["require_python_version"], "gates.environment.require_python_version");
+}
+
+void read_metrics(Policy& p, const Reader& r, const YAML::Node& n) {
+  p.metrics_configured = true;
+  r.keys(n, "gates.metrics", {"thresholds", "compare"});
+  if (const YAML::Node& t = n["thresholds"]) {
+    if (!t.IsSequence()) r.fail(t, "gates.metrics.thresholds", "expected a list such as ['accuracy >= 0.9']");
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      p.thresholds.push_back(parse_threshold(r, t[i], "gates.metrics.thresholds[" + std::to_string(i) + "]"));
+    }
+  }
+  if (const YAML::Node& c = n["compare"]) {
+    if (!c.IsSequence()) r.fail(c, "gates.metrics.compare", "expected a list");
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      std::string key = "gates.metrics.compare[" + std::to_string(i) + "]";
+      r.keys(c[i], key, {"metric", "against", "higher_is_better", "tolerance"});
+      Comparison cmp;
+      if (!c[i]["metric"]) r.fail(c[i], key, "needs 'metric'");
+      if (!c[i]["against"]) r.fail(c[i], key, "needs 'against' (an @alias or a version number)");
+      cmp.metric = r.string(c[i]["metric"], key + ".metric");
+      cmp.against = r.string(c[i]["against"], key + ".against");
+      if (cmp.against.empty() || (cmp.against[0] != '@' && !std::all_of(cmp.against.begin(), cmp.against.end(), ::isdigit))) {
+        r.fail(c[i]["against"], key + ".against", "expected an @alias or a version number");
+      }
+      if (c[i]["higher_is_better"]) cmp.higher_is_better = r.boolean(c[i]["higher_is_better"], key + ".higher_is_better");
+      if (c[i]["tolerance"]) {
+        cmp.tolerance = r.number(c[i]["tolerance"], key + ".tolerance");
+        if (cmp.tolerance < 0) r.fail(c[i]["tolerance"], key + ".tolerance", "must not be negative");
+      }
+      p.comparisons.push_back(cmp);
+    }
+  }
+}
+
+void read_tests(Policy& p, const Reader& r, const YAML::Node& n) {
+  p.tests_configured = true;
+  r.keys(n, "gates.tests", {"timeout", "commands"});
+  std::chrono::seconds def{300};
+  if (n["timeout"]) def = std::chrono::seconds(static_cast<long>(r.number(n["timeout"], "gates.tests.timeout")));
+  const YAML::Node& cmds = n["commands"];
+  if (!cmds || !cmds.IsSequence() || cmds.size() == 0) r.fail(n, "gates.tests.commands", "expected a non-empty list of commands");
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    std::string key = "gates.tests.commands[" + std::to_string(i) + "]";
+    r.keys(cmds[i], key, {"name", "run", "timeout"});
+    TestCommand t;
+    t.timeout = def;
+    if (!cmds[i]["run"]) r.fail(cmds[i], key, "needs 'run': an argument list such as [pytest, tests/model, -q]");
+    if (!cmds[i]["run"].IsSequence()) r.fail(cmds[i]["run"], key + ".run", "expected an argument list (no shell strings), e.g. [pytest, -q]");
+    t.run = r.strings(cmds[i]["run"], key + ".run");
+    if (t.run.empty()) r.fail(cmds[i]["run"], key + ".run", "must not be empty");
+    t.name = cmds[i]["name"] ? r.string(cmds[i]["name"], key + ".name") : t.run.front();
+    if (cmds[i]["timeout"]) {
+      double s = r.number(cmds[i]["timeout"], key + ".timeout");
+      if (s <= 0) r.fail(cmds[i]["timeout"], key + ".timeout", "must be greater than 0");
+      t.timeout = std::chrono::seconds(std::max(1L, static_cast<long>(s)));
+    }
+    p.tests.push_back(std::move(t));
+  }
+}
+
+nlohmann::ordered_json canonical(const Policy& p) {
+  nlohmann::ordered_json j;
+  j["flavors"] = p.flavors;
+  j["require_signature"] = p.require_signature;
+  j["require_input_example"] = p.require_input_example;
+  j["require_pinned"] = p.require_pinned;
+  j["allow_unpinned"] = p.allow_unpinned;
+  j["forbidden"] = p.forbidden;
+  for (const auto& r : p.required) j["required"].push_back(r.text);
+  j["require_python_version"] = p.require_python_version;
+  j["extras"] = p.extras_configured ? nlohmann::ordered_json(p.extra_artifacts) : nlohmann::ordered_json(nullptr);
+  for (const auto& t : p.thresholds) j["thresholds"].push_back(t.metric + " " + t.op + " " + std::to_string(t.value));
+  for (const auto& c : p.comparisons)
+    j["compare"].push_back({c.metric, c.against, c.higher_is_better, c.tolerance});
+  for (const auto& t : p.tests) j["tests"].push_back({t.name, t.run, t.timeout.count()});
+  j["serve"] = p.serve;
+  return j;
+}
+
+} // namespace
+
+bool Threshold::holds(double actual) const {
+  if (op == ">=") return actual >= value;
+  if (op == ">") return actual > value;
+  if (op == "<=") return actual <= value;
+  if (op == "<") return actual < value;
+  if (op == "==") return actual == value;
+  return actual != value;
+}
+
+Policy parse_policy(const YAML::Node& gates, const std::string& file) {
+  Policy p;
+  p.origin = file;
+  Reader r{file};
+  if (gates && !gates.IsNull()) {
+    r.keys(gates, "gates", k_gates);
+    if (const auto& n = gates["format"]; n && !n.IsNull()) r.keys(n, "gates.format", {});
+    if (const auto& n = gates["interface"]) read_interface(p, r, n);
+    if (const auto& n = gates["environment"]) read_environment(p, r, n);
+    if (const auto& n = gates["extras"]) {
+      p.extras_configured = true;
+      r.keys(n, "gates.extras", {"artifacts"});
+      if (n["artifacts"]) p.extra_artifacts = r.strings(n["artifacts"], "gates.extras.artifacts");
+    }
+    if (const auto& n = gates["metrics"]) read_metrics(p, r, n);
+    if (const auto& n = gates["tests"]) read_tests(p, r, n);
+    if (const auto& n = gates["serve"]) p.serve = r.boolean(n, "gates.serve");
+  }
+  p.digest = "sha256:" + sha256_hex(canonical(p).dump());
+  return p;
+}
+
+Policy load_policy_file(const std::filesystem::path& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()));
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::usage, "invalid policy '" + file.string() + ":" + std::to_string(e.mark.line + 1) + "': " + e.msg);
+  }
+  if (!root.IsMap() || !root["gates"]) {
+    throw Error(ErrorKind::usage, "invalid policy " + quote(file.string()) + ": expected a top-level 'gates:' mapping");
+  }
+  return parse_policy(root["gates"], file.string());
+}
+
+Policy policy_from_project(const std::optional<std::filesystem::path>& project_file) {
+  if (!project_file) return parse_policy(YAML::Node(), "defaults");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(project_file->string());
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::usage, "invalid config file " + quote(project_file->string()) + ": " + e.msg);
+  }
+  if (!root.IsMap() || !root["gates"]) return parse_policy(YAML::Node(), "defaults");
+  return parse_policy(root["gates"], project_file->string());
+}
+
+std::optional<Requirement> parse_requirement(const std::string& raw) {
+  std::string line(trim(raw.substr(0, raw.find('#'))));
+  if (line.empty() || line[0] == '-' || line.find("://") != std::string::npos) return std::nullopt;
+  line = line.substr(0, line.find(';'));  // environment markers
+  static const std::regex k_re(R"(^([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(\[[^\]]*\])?\s*(?:(===|==|>=|<=|!=|~=|>|<)\s*([^,\s]+))?.*$)");
+  std::smatch m;
+  if (!std::regex_match(line, m, k_re)) return std::nullopt;
+  Requirement r;
+  r.name = normalise(m[1]);
+  r.op = m[3];
+  if (r.op == "===") r.op = "==";
+  r.version = m[4];
+  r.text = std::string(trim(line));
+  return r;
+}
+
+int compare_versions(const std::string& a, const std::string& b) {
+  auto parts = [](const std::string& v) {
+    std::vector<long> out;
+    std::size_t i = 0;
+    while (i < v.size()) {
+      if (!std::isdigit(static_cast<unsigned char>(v[i]))) break;
+      long n = 0;
+      while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) n = n * 10 + (v[i++] - '0');
+      out.push_back(n);
+      if (i < v.size() && v[i] == '.') ++i;
+      else break;
+    }
+    while (!out.empty() && out.back() == 0) out.pop_back();
+    return out;
+  };
+  auto x = parts(a), y = parts(b);
+  return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+bool version_satisfies(const std::string& version, const std::string& op, const std::string& wanted) {
+  if (op.empty()) return true;
+  std::string w = wanted;
+  bool wildcard = w.size() > 2 && w.substr(w.size() - 2) == ".*";
+  if (wildcard) w = w.substr(0, w.size() - 2);
+  int c = compare_versions(version, w);
+  if (op == "==") return wildcard ? version.rfind(w, 0) == 0 : c == 0;
+  if (op == "!=") return c != 0;
+  if (op == ">=") return c >= 0;
+  if (op == ">") return c > 0;
+  if (op == "<=") return c <= 0;
+  if (op == "<") return c < 0;
+  if (op == "~=") {
+    auto dot = w.rfind('.');
+    return c >= 0 && (dot == std::string::npos || compare_versions(version, w.substr(0, dot) + ".999999") <= 0);
+  }
+  return false;
+}
+
+} // namespace mlops::gates
