@@ -7,6 +7,11 @@
 
 namespace mlops::gates {
 
+/// Ends a gate: failed with the first problem as reason and all as details
+/// when there are problems, else passed with the notes joined by `sep`.
+void conclude(GateResult& g, std::vector<std::string> problems, std::vector<std::string> notes,
+              const std::string& sep = "; ");
+
 /// Flavor, signature and input examples against the signature.
 GateResult interface_gate(const Target& t, const Policy& p, const model::MlModel& m);
 

@@ -147,15 +147,7 @@ GateResult environment_gate(const Target& t, const Policy& p, const model::MlMod
       }
     }
   }
-  if (!problems.empty()) {
-    g.status = Status::fail;
-    g.reason = problems.front();
-    g.details = problems;
-  } else {
-    std::string reason;
-    for (const auto& n : notes) reason += (reason.empty() ? "" : ", ") + n;
-    g.reason = reason;
-  }
+  conclude(g, std::move(problems), std::move(notes), ", ");
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return g;
 }

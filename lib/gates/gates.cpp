@@ -122,6 +122,19 @@ GateResult tests_gate(const Target& t, const Policy& p, const std::optional<mode
 
 } // namespace
 
+void conclude(GateResult& g, std::vector<std::string> problems, std::vector<std::string> notes, const std::string& sep) {
+  if (!problems.empty()) {
+    g.status = Status::fail;
+    g.reason = problems.front();
+    g.details = std::move(problems);
+    return;
+  }
+  g.status = Status::pass;
+  g.reason.clear();
+  for (const auto& n : notes) g.reason += (g.reason.empty() ? "" : sep) + n;
+  g.details = std::move(notes);
+}
+
 const char* status_name(Status s) {
   switch (s) {
   case Status::pass: return "pass";

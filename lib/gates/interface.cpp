@@ -71,16 +71,7 @@ GateResult interface_gate(const Target& t, const Policy& p, const model::MlModel
   }
   if (!m.input_example && p.require_input_example) problems.push_back("the model has no input example");
 
-  if (!problems.empty()) {
-    g.status = Status::fail;
-    g.reason = problems.front();
-    g.details = problems;
-  } else {
-    std::string reason;
-    for (const auto& n : notes) reason += (reason.empty() ? "" : "; ") + n;
-    g.reason = reason;
-    g.details = notes;
-  }
+  conclude(g, std::move(problems), std::move(notes), "; ");
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return g;
 }

@@ -98,16 +98,8 @@ GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<mo
       notes.push_back(cmp.metric + " " + num(a) + " vs " + label + " " + num(b));
     }
   }
-  if (!problems.empty()) {
-    g.status = Status::fail;
-    g.reason = problems.front();
-    g.details = problems;
-  } else {
-    std::string reason;
-    for (const auto& n : notes) reason += (reason.empty() ? "" : "; ") + n;
-    g.reason = reason.empty() ? "no metric checks configured" : reason;
-    g.details = notes;
-  }
+  if (notes.empty()) notes.push_back("no metric checks configured");
+  conclude(g, std::move(problems), std::move(notes), "; ");
   return done();
 }
 
