@@ -107,6 +107,7 @@ int run_validate(Context& ctx, const ValidateArgs& a) {
   gates::Target target;
   try {
     target = resolve_target(ctx, a.target);
+    target.label = a.target;
   } catch (const Error& e) {
     if (std::string(e.what()).rfind("cannot validate", 0) == 0) throw;
     throw e.with_context("cannot validate " + quote(a.target));

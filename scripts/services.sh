@@ -10,6 +10,8 @@
 #   plain/ auth/              MLflow sqlite DBs, artifact stores, basic_auth.ini
 #   services.env              sourceable KEY=VALUE lines for the tests (written after startup)
 #   fixtures.json             summary from tests/fixtures/make_models.py (plain server)
+#   fixtures-validate.json    summary from tests/fixtures/make_validate_models.py (plain server:
+#                             the v-* models that 'mlops validate' is tested on)
 #   fixtures-auth.json        same, for the basic-auth server
 #   <svc>.fixtures.log        fixture output
 #
@@ -241,6 +243,7 @@ ready_mlflow_auth() { wait_http mlflow_auth "$(url_mlflow_auth)/health" OK; }
 env_mlflow_plain() {
   echo "MLOPS_TEST_MLFLOW_URI=$(url_mlflow_plain)"
   echo "MLOPS_TEST_FIXTURES_JSON=$state/fixtures.json"
+  echo "MLOPS_TEST_VALIDATE_FIXTURES_JSON=$state/fixtures-validate.json"
 }
 
 env_mlflow_auth() {
@@ -255,11 +258,15 @@ env_mlflow_auth() {
 }
 
 fixtures_mlflow_plain() {
-  log "mlflow_plain: creating fixtures (iris, files with a ${BIG_MB} MiB file, legacy)"
+  log "mlflow_plain: creating fixtures (iris, files with a ${BIG_MB} MiB file, legacy, v-* for validate)"
   env -u MLFLOW_TRACKING_USERNAME -u MLFLOW_TRACKING_PASSWORD -u MLFLOW_TRACKING_TOKEN \
     "$PY" "$repo_root/tests/fixtures/make_models.py" \
     --tracking-uri "$(url_mlflow_plain)" --big-mb "$BIG_MB" \
     --out-json "$state/fixtures.json" >>"$state/mlflow_plain.fixtures.log" 2>&1
+  env -u MLFLOW_TRACKING_USERNAME -u MLFLOW_TRACKING_PASSWORD -u MLFLOW_TRACKING_TOKEN \
+    "$PY" "$repo_root/tests/fixtures/make_validate_models.py" \
+    --tracking-uri "$(url_mlflow_plain)" \
+    --out-json "$state/fixtures-validate.json" >>"$state/mlflow_plain.fixtures.log" 2>&1
 }
 
 fixtures_mlflow_auth() {

@@ -55,7 +55,8 @@ GateResult format_gate(const Target& t, std::optional<model::MlModel>& mlmodel) 
                 missing);
       return;
     }
-    g.reason = "MLmodel parsed (" + std::to_string(mlmodel->flavors.size()) + " flavors), " +
+    std::size_t nf = mlmodel->flavors.size();
+    g.reason = "MLmodel parsed (" + std::to_string(nf) + (nf == 1 ? " flavor), " : " flavors), ") +
                std::to_string(mlmodel->referenced_files().size()) + " referenced files present" +
                (t.lock ? ", " + std::to_string(t.lock->files.size()) + " files match mlops.lock.json" : "");
   });

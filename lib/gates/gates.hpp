@@ -31,6 +31,7 @@ struct GateResult {
 
 /// What is validated.
 struct Target {
+  std::string label;                      ///< the target as the user gave it (dir or URI)
   std::filesystem::path dir;              ///< the model directory
   std::optional<model::LockFile> lock;    ///< its lock file, if it was pulled
   std::string uri;                        ///< models:/ URI given, or the lock's, or empty

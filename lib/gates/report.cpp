@@ -49,7 +49,7 @@ nlohmann::ordered_json report_json(const Report& r) {
   }
   const Target& t = r.target;
   return {
-      {"target", t.uri.empty() ? t.dir.string() : t.uri},
+      {"target", !t.label.empty() ? t.label : t.dir.string()},
       {"model", {{"name", t.name.empty() ? nullptr : nlohmann::ordered_json(t.name)},
                  {"version", t.version.empty() ? nullptr : nlohmann::ordered_json(t.version)},
                  {"dir", t.dir.string()}}},
@@ -78,7 +78,7 @@ std::string report_junit(const Report& r) {
   };
   prop("model", r.target.name);
   prop("version", r.target.version);
-  prop("target", r.target.uri.empty() ? r.target.dir.string() : r.target.uri);
+  prop("target", !r.target.label.empty() ? r.target.label : r.target.dir.string());
   if (r.target.lock) prop("lock_digest", r.target.lock->digest);
   prop("policy_digest", r.policy_digest);
   o << "    </properties>\n";
