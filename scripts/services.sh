@@ -302,6 +302,7 @@ write_env() {
       done < <("env_$svc")
     done
     env_quote MLOPS_TEST_VENV "$VENV"
+    env_quote MLOPS_TEST_MLSERVER "$MLSERVER"
     env_quote MLOPS_TEST_PYTHON "$PY"
     env_quote MLOPS_SERVICES_DIR "$state"
   } >"$tmp"
@@ -372,6 +373,12 @@ do_start() {
 
   VENV="$("$repo_root/scripts/venv.sh")"
   PY="$VENV/bin/python"
+  MLSERVER=""
+  # MLServer (serving smoke test of `mlops validate`) has a venv of its own; build it
+  # while the servers start and the fixtures are made.
+  "$repo_root/scripts/venv.sh" "$repo_root/tests/fixtures/requirements-mlserver.txt" \
+    >"$state/mlserver-venv.path" 2>"$state/mlserver-venv.log" &
+  local mlserver_venv_pid=$!
   trap on_start_failure EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -423,6 +430,13 @@ do_start() {
     done
     die "fixtures failed for: ${failed[*]}"
   fi
+  if ! wait "$mlserver_venv_pid"; then
+    tail -n 30 "$state/mlserver-venv.log" >&2 || true
+    die "could not build the MLServer venv (see $state/mlserver-venv.log)"
+  fi
+  MLSERVER="$(<"$state/mlserver-venv.path")/bin/mlserver"
+  [[ -x "$MLSERVER" ]] || die "no mlserver executable at $MLSERVER"
+  write_env
   trap - EXIT INT TERM
   log "all services up with fixtures in $((SECONDS - t0)) s; env: $state/services.env"
 }

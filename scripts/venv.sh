@@ -11,12 +11,19 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-req="$repo_root/tests/fixtures/requirements.txt"
+# Optional first argument: another requirements file (e.g. tests/fixtures/requirements-mlserver.txt
+# for the MLServer venv of the serving smoke test); its venv is named after the file.
+req="${1:-$repo_root/tests/fixtures/requirements.txt}"
+kind="venv"
+case "$(basename "$req")" in
+  requirements.txt) ;;
+  requirements-*.txt) kind="$(basename "$req" .txt)"; kind="venv-${kind#requirements-}" ;;
+esac
 [[ -f "$req" ]] || { echo "venv.sh: missing $req" >&2; exit 1; }
 
 cache="${MLOPS_CACHE:-$HOME/.cache/mlops}"
 hash="$(sha256sum "$req" | cut -c1-12)"
-venv="$cache/venv-$hash"
+venv="$cache/$kind-$hash"
 marker="$venv/.complete"
 python="${MLOPS_PYTHON:-python3}"
 
@@ -49,7 +56,11 @@ start=$SECONDS
   || echo "venv.sh: warning: pip self-upgrade failed, continuing with the bundled pip" >&2
 "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
 # Sanity check: the pieces the tests rely on import.
-"$venv/bin/python" -c 'import mlflow, sklearn, mlflow.server.auth' >&2
+if [[ "$kind" == venv ]]; then
+  "$venv/bin/python" -c 'import mlflow, sklearn, mlflow.server.auth' >&2
+else
+  "$venv/bin/python" -m pip check >&2 || echo "venv.sh: warning: pip check reports conflicts in $venv" >&2
+fi
 {
   echo "requirements_sha256=$(sha256sum "$req" | cut -d' ' -f1)"
   echo "python=$("$venv/bin/python" --version 2>&1)"

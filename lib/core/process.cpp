@@ -7,7 +7,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -37,6 +40,85 @@ void kill_group(pid_t pid) {
 }
 
 } // namespace
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
+                                     const std::filesystem::path& log_file) {
+  std::string exe = argv.empty() ? std::string() : find_executable(argv[0]);
+  if (exe.empty()) throw Error(ErrorKind::operational, "cannot start " + quote(argv.empty() ? "" : argv[0]) + ": not found");
+  int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log < 0) throw Error(ErrorKind::io, "cannot write " + quote(log_file.string()) + ": " + std::strerror(errno));
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log);
+    throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(127);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::execv(exe.c_str(), cargv.data());
+    _exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(log);
+  m_pid = pid;
+}
+
+BackgroundProcess::~BackgroundProcess() { stop(std::chrono::seconds(5)); }
+
+bool BackgroundProcess::running() {
+  if (m_pid < 0) return false;
+  int status = 0;
+  pid_t w = ::waitpid(m_pid, &status, WNOHANG);
+  if (w == 0) return true;
+  if (w == m_pid) {
+    m_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    ::kill(-m_pid, SIGKILL);  // leftovers of its group; the group id is ours until now
+    m_pid = -1;
+  }
+  return false;
+}
+
+void BackgroundProcess::stop(std::chrono::milliseconds grace) {
+  if (!running()) return;
+  ::kill(-m_pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(m_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == m_pid) break;
+    ::usleep(50000);
+  }
+  ::kill(-m_pid, SIGKILL);  // the child is a zombie or still running: its group id is still ours
+  int status = 0;
+  ::waitpid(m_pid, &status, 0);
+  m_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  m_pid = -1;
+}
+
+int free_local_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error(ErrorKind::operational, std::string("cannot create a socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw Error(ErrorKind::operational, std::string("cannot find a free port: ") + std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
 
 std::string find_executable(const std::string& name) {
   if (name.empty()) return {};

@@ -23,4 +23,9 @@ GateResult environment_gate(const Target& t, const Policy& p, const model::MlMod
 GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<model::MlModel>& m,
                         mlflow::Client* client);
 
+/// Serves the model with MLServer (`mlserver` executable) on free
+/// 127.0.0.1 ports, sends the input example to /v2/models/NAME/infer and
+/// checks the answer against the output signature; stops the server.
+GateResult serve_gate(const Target& t, const model::MlModel& m, const std::string& mlserver, LogSink& log);
+
 } // namespace mlops::gates

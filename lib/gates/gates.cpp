@@ -171,9 +171,9 @@ Report validate(const Target& target, const Policy& policy, mlflow::Client* clie
   if (policy.tests_configured) r.gates.push_back(tests_gate(target, policy, mlmodel, cwd, log));
   if (policy.serve) {
     std::string mlserver = find_executable("mlserver");
-    r.gates.push_back(mlserver.empty() ? skipped("serve", "mlserver not found")
-                                       : skipped("serve", "mlserver found at " + mlserver +
-                                                              ", but the serving smoke test is not implemented yet"));
+    if (mlserver.empty()) r.gates.push_back(skipped("serve", "mlserver not found"));
+    else if (!mlmodel) r.gates.push_back(skipped("serve", "MLmodel could not be read"));
+    else r.gates.push_back(serve_gate(target, *mlmodel, mlserver, log));
   }
   return r;
 }

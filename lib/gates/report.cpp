@@ -44,7 +44,7 @@ nlohmann::ordered_json report_json(const Report& r) {
   for (const auto& g : r.gates) {
     nlohmann::ordered_json j = {{"name", g.name}, {"status", status_name(g.status)}, {"reason", g.reason},
                                 {"details", g.details}, {"duration_s", g.seconds}};
-    if (g.name == "tests") j["output"] = g.output;
+    if (g.name == "tests" || !g.output.empty()) j["output"] = g.output;
     gates.push_back(std::move(j));
   }
   const Target& t = r.target;

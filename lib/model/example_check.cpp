@@ -292,4 +292,75 @@ std::vector<std::string> check_serving_example(const Signature& sig, const json&
   return problems;
 }
 
+std::string v2_datatype(const std::string& t) {
+  if (t == "double" || t == "float64") return "FP64";
+  if (t == "float" || t == "float32") return "FP32";
+  if (t == "float16") return "FP16";
+  if (t == "long" || t == "int64") return "INT64";
+  if (t == "integer" || t == "int32") return "INT32";
+  if (t == "int16") return "INT16";
+  if (t == "int8") return "INT8";
+  if (t == "uint8") return "UINT8";
+  if (t == "boolean" || t == "bool") return "BOOL";
+  return "BYTES";
+}
+
+namespace {
+
+void flatten(const json& v, json& out) {
+  if (v.is_array()) {
+    for (const auto& c : v) flatten(c, out);
+  } else {
+    out.push_back(v);
+  }
+}
+
+} // namespace
+
+std::optional<json> v2_request(const Signature& sig, const InputExampleInfo& info, const json& example, std::size_t& rows,
+                               std::string& why) {
+  std::vector<std::string> problems;
+  json inputs = json::array();
+  if (sig.tensor_inputs()) {
+    json data = example.is_object() && example.contains("inputs") ? example["inputs"] : example;
+    if (data.is_object()) {
+      why = "named tensor examples are not sent yet";
+      return std::nullopt;
+    }
+    auto shape = shape_of(data, "input", problems);
+    if (!shape || shape->empty()) {
+      why = problems.empty() ? "the example is not a tensor" : problems.front();
+      return std::nullopt;
+    }
+    json flat = json::array();
+    flatten(data, flat);
+    const auto& spec = sig.inputs.front();
+    inputs.push_back({{"name", spec.name.empty() ? "input-0" : spec.name}, {"shape", *shape},
+                      {"datatype", v2_datatype(spec.type)}, {"data", flat}});
+    rows = static_cast<std::size_t>((*shape)[0]);
+    return json{{"inputs", inputs}};
+  }
+  std::optional<Table> t;
+  if (info.type == "dataframe") {
+    t = info.pandas_orient == "records" ? table_from_records(example, problems) : table_from_split(example, problems);
+  } else if (example.is_array() && !example.empty() && example[0].is_object()) {
+    t = table_from_records(example, problems);
+  } else if (example.is_object()) {
+    t = table_from_columns(example.contains("inputs") && example["inputs"].is_object() ? example["inputs"] : example);
+  }
+  if (!t || t->columns.empty()) {
+    why = problems.empty() ? "the example has no named columns" : problems.front();
+    return std::nullopt;
+  }
+  for (std::size_t c = 0; c < t->columns.size(); ++c) {
+    auto spec = std::find_if(sig.inputs.begin(), sig.inputs.end(), [&](auto& s) { return s.name == t->columns[c]; });
+    json data = json::array();
+    for (const auto& row : t->rows) data.push_back(c < row.size() ? row[c] : json());
+    inputs.push_back({{"name", t->columns[c]}, {"shape", {t->rows.size()}},
+                      {"datatype", v2_datatype(spec == sig.inputs.end() ? "string" : spec->type)}, {"data", data}});
+  }
+  rows = t->rows.size();
+  return json{{"parameters", {{"content_type", "pd"}}}, {"inputs", inputs}};
+}
+
 } // namespace mlops::model

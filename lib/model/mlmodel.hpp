@@ -78,4 +78,15 @@ std::vector<std::string> check_input_example(const Signature& sig, const InputEx
 /// dataframe_split, dataframe_records, inputs, instances, params).
 std::vector<std::string> check_serving_example(const Signature& sig, const nlohmann::json& payload);
 
+/// The Open Inference Protocol (V2) datatype for a column type or tensor
+/// dtype: FP64, FP32, INT64, INT32, BOOL, BYTES.
+std::string v2_datatype(const std::string& type);
+
+/// An Open Inference Protocol (V2) request built from the input example:
+/// one input per column for column signatures, one per tensor otherwise.
+/// Sets `rows` to the batch size. nullopt (with `why`) when the example
+/// cannot be expressed that way.
+std::optional<nlohmann::json> v2_request(const Signature& sig, const InputExampleInfo& info, const nlohmann::json& example,
+                                         std::size_t& rows, std::string& why);
+
 } // namespace mlops::model

@@ -583,6 +583,37 @@ def test_serve_without_mlserver_is_skipped(v, pulled):
     assert report["verdict"] == "pass"
 
 
+def mlserver_path(services) -> str:
+    """PATH with the real MLServer (its own venv, built by scripts/services.sh) in front."""
+    mlserver = services["MLOPS_TEST_MLSERVER"]
+    assert os.access(mlserver, os.X_OK), f"no mlserver at {mlserver}"
+    return f"{os.path.dirname(mlserver)}:/usr/bin:/bin"
+
+
+def test_serve_smoke_test_with_real_mlserver(v, pulled, services):
+    """MLServer serves the model, the input example goes to /v2/models/NAME/infer, the answer
+    is checked against the output signature, and the server is stopped."""
+    path = mlserver_path(services)
+    report = v.json(pulled("v-good"), rc=0, policy={"serve": True}, env={"PATH": path}, timeout=300)
+    g = gate(report, "serve")
+    assert g["status"] == "pass", g
+    assert "ready in" in g["reason"] and "3 rows in" in g["reason"] and "INT64" in g["reason"], g
+    # Nothing of the server is left running.
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "mlserver start" not in ps
+
+
+def test_serve_fails_when_the_model_cannot_load(v, copy_of, services):
+    d = copy_of("v-good")
+    for f in list(d.glob("model.*")):
+        f.unlink()
+    report = v.json(d, rc=3, policy={"serve": True}, env={"PATH": mlserver_path(services)}, timeout=300)
+    g = gate(report, "serve")
+    assert g["status"] == "fail", g
+    assert "mlserver exited before the model was ready" in g["reason"], g
+    assert g.get("output"), "the server log tail belongs in the report"
+
+
 # --------------------------------------------------------------------------- policy errors
 
 
