@@ -25,6 +25,10 @@
 #   BENCH_SMALL_FILES   number of files of bench-small (default 500)
 #   BENCH_BIG_MB        size of bench-big's file in MiB (default 1024; e.g. 64 for a quick run)
 #   BENCH_MLFLOW_WORKERS  uvicorn workers of the server (default 4 = mlflow server's default)
+#   BENCH_EXTRA_JOBS    extra mlops rows with other -j values, e.g. "16 32" adds mlops-j16 and
+#                       mlops-j32 (default none; mlops's default is -j 8)
+#   BENCH_SERVER_ARGS   extra `mlflow server` arguments, split on whitespace (default none), e.g.
+#                       BENCH_SERVER_ARGS=--gunicorn-opts=--timeout=300 to serve with gunicorn
 #   BENCH_TMP           parent of the temporary state dir (default ${TMPDIR:-/tmp})
 #   BENCH_KEEP=1        keep the state dir (server DB, artifacts, outputs, logs) at exit
 #   BENCH_OUT           also write the results (markdown) to this file
@@ -39,6 +43,7 @@ RUNS="${BENCH_RUNS:-3}"
 SMALL_FILES="${BENCH_SMALL_FILES:-500}"
 BIG_MB="${BENCH_BIG_MB:-1024}"
 WORKERS="${BENCH_MLFLOW_WORKERS:-4}"
+read -r -a SERVER_ARGS <<<"${BENCH_SERVER_ARGS:-}"
 HEALTH_TIMEOUT=90
 TIME=/usr/bin/time
 
@@ -112,7 +117,7 @@ log "starting mlflow server on $URI (state $state)"
   --backend-store-uri "sqlite:///$state/server/mlflow.db" \
   --artifacts-destination "$state/server/artifacts" \
   --serve-artifacts \
-  --host 127.0.0.1 --port "$port" --workers "$WORKERS" \
+  --host 127.0.0.1 --port "$port" --workers "$WORKERS" ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"} \
   >"$state/server.log" 2>&1 </dev/null) &
 server_pid=$!
 echo "$server_pid" >"$state/server.pid"
@@ -129,7 +134,7 @@ until [[ "$(curl -sS --max-time 3 "$URI/health" 2>/dev/null || true)" == OK ]]; 
   fi
   sleep 0.5
 done
-log "server healthy (pid $server_pid)"
+log "server healthy (pid $server_pid, --workers $WORKERS${SERVER_ARGS[*]+ ${SERVER_ARGS[*]}})"
 
 # ----------------------------------------------------------------------------- models
 
@@ -143,16 +148,22 @@ log "models ready in $((SECONDS - t0)) s"
 # ----------------------------------------------------------------------------- runs
 
 TOOLS=(mlops mlflow-cli python-api)
+for j in ${BENCH_EXTRA_JOBS:-}; do
+  [[ "$j" =~ ^[1-9][0-9]*$ ]] || die "BENCH_EXTRA_JOBS: not a number: $j"
+  TOOLS+=("mlops-j$j")
+done
 declare -A WALLS=() RSS=()   # key "model|tool" -> space-separated values per run
 
 # run_tool TOOL MODEL DEST: run one download under GNU time; sets LAST_WALL (s), LAST_RSS (KiB).
 run_tool() {
   local tool="$1" model="$2" dest="$3" uri="models:/$2/1" tfile="$state/time.out"
-  local logf="$state/logs/$model.$tool.$(date +%s%N).log"
+  local logf
+  logf="$state/logs/$model.$tool.$(date +%s%N).log"
   mkdir -p "$state/logs"
   local -a cmd
   case "$tool" in
     mlops) cmd=("$MLOPS" --tracking-uri "$URI" pull "$uri" -o "$dest" -q) ;;
+    mlops-j*) cmd=("$MLOPS" --tracking-uri "$URI" pull "$uri" -o "$dest" -q -j "${tool#mlops-j}") ;;
     mlflow-cli) cmd=(env MLFLOW_TRACKING_URI="$URI" "$MLFLOW" artifacts download
       --artifact-uri "$uri" --dst-path "$dest") ;;
     python-api) cmd=(env MLFLOW_TRACKING_URI="$URI" "$PY" -c
@@ -174,10 +185,11 @@ run_tool() {
 
 # check_model MODEL: compare the kept outputs of the tools and mlops's lock file.
 check_model() {
-  local model="$1" ref="$state/out/$model.mlops.keep" tool
+  local model="$1" ref tool
+  ref="$state/out/$model.mlops.keep"
   local nfiles
   nfiles="$(find "$ref" -type f ! -name mlops.lock.json | wc -l)"
-  for tool in mlflow-cli python-api; do
+  for tool in "${TOOLS[@]:1}"; do
     if diff -r -q -x mlops.lock.json -x registered_model_meta "$ref" "$state/out/$model.$tool.keep" >"$state/diff.out" 2>&1; then
       log "check $model: mlops output == $tool output ($nfiles files, byte for byte)"
     else
@@ -214,6 +226,7 @@ EOF
 }
 
 CHECK_FAILED=0
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 for model in bench-small bench-big; do
   for ((i = 1; i <= RUNS; i++)); do
     for tool in "${TOOLS[@]}"; do
@@ -221,7 +234,7 @@ for model in bench-small bench-big; do
       rm -rf "$dest"
       # mlops gets a not-yet-existing DIR (it creates it; a partial dir sits beside it); the
       # Python tools get a fresh empty DIR, as they expect an existing destination.
-      [[ "$tool" == mlops ]] || mkdir -p "$dest"
+      [[ "$tool" == mlops* ]] || mkdir -p "$dest"
       run_tool "$tool" "$model" "$dest"
       WALLS["$model|$tool"]+="$LAST_WALL "
       RSS["$model|$tool"]+="$LAST_RSS "
@@ -265,11 +278,13 @@ small_bytes="$("$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["models
     "$SMALL_FILES" "$small_bytes" "$(awk -v k="$s" 'BEGIN { print k / 1024 }')" \
     "$BIG_MB" "$(awk -v k="$b" 'BEGIN { print k / 1024 }')" "$(awk -v a="$b" -v c="$s" 'BEGIN { print a / c }')"
   echo
+  echo "Load average (1/5/15 min) at the start of the timed runs: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)."
+  echo "Server: mlflow $("$PY" -c 'import mlflow; print(mlflow.__version__)') server --workers $WORKERS${SERVER_ARGS[*]+ ${SERVER_ARGS[*]}} (sqlite backend, --serve-artifacts, local artifact store); mlops: $MLOPS."
   echo "Runs per tool and model: $RUNS (interleaved). Peak RSS: the largest of the runs. Ratio: median wall time of the tool / median wall time of mlops (above 1 = mlops faster)."
   if ((CHECK_FAILED)); then
     echo "Correctness: FAILED (see the log above)."
   else
-    echo "Correctness: mlops output identical (diff -r, byte for byte) to both Python tools' output for both models, apart from mlops.lock.json (mlops only) and registered_model_meta (MLflow client only); the sha256 and sizes in mlops.lock.json match the files."
+    echo "Correctness: mlops output identical (diff -r, byte for byte) to the other tools' output for both models, apart from mlops.lock.json (mlops only) and registered_model_meta (MLflow client only); the sha256 and sizes in mlops.lock.json match the files."
   fi
 } >"$state/results.md"
 

@@ -6,6 +6,9 @@
 #include "core/strings.hpp"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -128,6 +131,12 @@ double backoff_delay(const Options& opts, int attempt) {
 
 struct Client::Handle {
   CURL* easy = nullptr;
+  curl_socket_t sock = CURL_SOCKET_BAD;  // the socket libcurl opened last for this handle
+
+  static int on_socket(void* self, curl_socket_t fd, curlsocktype purpose) {
+    if (purpose == CURLSOCKTYPE_IPCXN) static_cast<Handle*>(self)->sock = fd;
+    return CURL_SOCKOPT_OK;
+  }
   Handle() {
     global_init();
     easy = curl_easy_init();
@@ -141,6 +150,7 @@ struct Client::Handle {
 /// State shared with libcurl callbacks for one attempt. No exception leaves
 /// a callback: it is stored here and rethrown after curl_easy_perform.
 struct Client::Transfer {
+  const curl_socket_t* sock = nullptr;  // the handle's current socket
   Response* response = nullptr;
   BodySink* sink = nullptr;
   const ProgressFn* progress = nullptr;
@@ -152,6 +162,16 @@ struct Client::Transfer {
     auto* t = static_cast<Transfer*>(self);
     std::string line(data, size * n);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    if (line.empty()) {
+      // End of the headers. Servers that write headers and body separately
+      // (uvicorn does) stall on a reused connection: Nagle on their side waits
+      // for our ACK, which Linux delays by up to 40 ms. Ask for the ACK now.
+      if (t->sock && *t->sock != CURL_SOCKET_BAD) {
+        int one = 1;
+        ::setsockopt(*t->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      }
+      return size * n;
+    }
     if (line.rfind("HTTP/", 0) == 0) {
       // A new status line (redirect, 100-continue): start over.
       t->response->headers.clear();
@@ -230,6 +250,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   curl_easy_reset(c);  // keeps the connection cache
   Response resp;
   Transfer t;
+  t.sock = &h.sock;
   t.response = &resp;
   t.sink = sink;
   t.progress = &progress;
@@ -271,6 +292,8 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, &Handle::on_socket);
+  curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, &h);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
