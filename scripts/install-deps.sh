@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev
   libgit2-dev libarchive-dev doctest-dev
   # tests and benchmarks: Python virtualenv for the MLflow test server, GNU time, man
-  python3 python3-venv curl ca-certificates time man-db
+  python3 python3-venv curl ca-certificates time man-db openssl procps util-linux
 )
 
 missing=()
