@@ -83,7 +83,12 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
   std::size_t rows = 0;
   std::string why;
   auto body = model::v2_request(*m.signature, *m.input_example, example, rows, why);
-  if (!body) return done({"cannot build an inference request from the input example: " + why}, {});
+  if (!body) {
+    // Our limitation, not the model's fault: say so rather than fail.
+    g.status = Status::skip;
+    g.reason = "cannot send this input example as a V2 request: " + why;
+    return g;
+  }
 
   ScratchDir scratch;
   int http_port = free_local_port();
