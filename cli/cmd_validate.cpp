@@ -1,11 +1,10 @@
 #include "cli/command.hpp"
+#include "cli/model_source.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "gates/gates.hpp"
-#include "mlflow/pull.hpp"
 
 #include <chrono>
-#include <cstdlib>
 
 namespace mlops::cli {
 
@@ -18,39 +17,18 @@ struct ValidateArgs {
   bool record = false;
 };
 
-std::filesystem::path cache_root() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "mlops" / "models";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "mlops" / "models";
-  return std::filesystem::temp_directory_path() / "mlops-models";
-}
-
 /// Pulls a models:/ URI into the cache (reusing what is there) or reads a directory.
 gates::Target resolve_target(Context& ctx, const std::string& text) {
   gates::Target t;
-  if (text.rfind("models:/", 0) == 0) {
-    mlflow::PullOptions opts;
-    opts.uri = mlflow::parse_model_uri(text);
-    auto& client = ctx.mlflow();
-    mlflow::ModelVersion v = mlflow::resolve_version(client, opts.uri);
-    opts.dest = cache_root() / mlflow::default_dest(v.name, v.version);
-    opts.jobs = ctx.settings().jobs;
-    opts.tool = std::string("mlops ") + MLOPS_VERSION;
-    ctx.log().debug(1, "pulling " + text + " into " + opts.dest.string());
-    ProgressBar bar(ctx.out());
-    mlflow::PullResult r = mlflow::pull(client, opts, ctx.log(), bar);
-    bar.end();
-    t.dir = r.dir;
-    t.lock = r.lock;
-    t.uri = text;
-  } else {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(text, ec)) {
-      throw Error(ErrorKind::operational, "cannot validate " + quote(text) + ": not a model directory or models:/ URI");
-    }
-    t.dir = text;
-    t.lock = model::LockFile::load(t.dir);
-    if (t.lock) t.uri = t.lock->requested_uri;
+  ModelSource src;
+  try {
+    src = open_model_source(ctx, text);
+  } catch (const Error& e) {
+    throw e.with_context("cannot validate " + quote(text));
   }
+  t.dir = src.dir;
+  t.lock = src.lock;
+  t.uri = src.uri;
   if (t.lock) {
     t.name = t.lock->name;
     t.version = t.lock->version;
@@ -104,14 +82,8 @@ void record(Context& ctx, const gates::Report& r) {
 int run_validate(Context& ctx, const ValidateArgs& a) {
   gates::Policy policy = a.policy.empty() ? gates::policy_from_project(ctx.settings().project_file)
                                           : gates::load_policy_file(a.policy);
-  gates::Target target;
-  try {
-    target = resolve_target(ctx, a.target);
-    target.label = a.target;
-  } catch (const Error& e) {
-    if (std::string(e.what()).rfind("cannot validate", 0) == 0) throw;
-    throw e.with_context("cannot validate " + quote(a.target));
-  }
+  gates::Target target = resolve_target(ctx, a.target);
+  target.label = a.target;
   mlflow::Client* client = nullptr;
   bool need_server = policy.metrics_configured || a.record;
   if (need_server && !ctx.settings().tracking_uri.empty()) client = &ctx.mlflow();

@@ -35,6 +35,8 @@ const Command* find_command(std::string_view name);
 Command pull_command();
 Command models_command();
 Command validate_command();
+Command package_command();
+Command render_command();
 Command help_command();
 Command version_command();
 

@@ -55,6 +55,8 @@ const std::vector<Command>& commands() {
     t.push_back(pull_command());
     t.push_back(models_command());
     t.push_back(validate_command());
+    t.push_back(package_command());
+    t.push_back(render_command());
     t.push_back(help_command());
     t.push_back(version_command());
     t.push_back(app_command("__complete", "print completion candidates for the words typed so far", true,

@@ -1,0 +1,119 @@
+#include "cli/command.hpp"
+#include "cli/model_source.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "oci/package.hpp"
+
+#include <cstdlib>
+
+namespace mlops::cli {
+
+namespace {
+
+struct PackageArgs {
+  std::string source;
+  std::string base;
+  std::string output;
+  std::string push;
+  std::string format = "image";
+  std::string compression = "auto";
+  std::vector<std::string> tags;
+  std::string model_path = "/mnt/models";
+};
+
+std::optional<std::int64_t> source_date_epoch() {
+  const char* v = std::getenv("SOURCE_DATE_EPOCH");
+  if (!v || !*v) return std::nullopt;
+  char* end = nullptr;
+  long long n = std::strtoll(v, &end, 10);
+  if (*end != '\0' || n < 0) throw Error(ErrorKind::usage, "invalid environment variable 'SOURCE_DATE_EPOCH': expected seconds since 1970");
+  return n;
+}
+
+int run_package(Context& ctx, const PackageArgs& a) {
+  if (!a.push.empty()) {
+    throw Error(ErrorKind::usage, "--push is not supported yet", "write an OCI layout with --output oci:PATH[:TAG] and copy it with skopeo");
+  }
+  if (a.output.empty()) throw Error(ErrorKind::usage, "missing --output", "mlops package MODEL --output oci:PATH[:TAG]");
+  oci::PackageOptions o;
+  o.format = oci::parse_format(a.format);
+  o.compression = oci::parse_compression(a.compression);
+  if (a.output.rfind("oci:", 0) != 0) {
+    throw Error(ErrorKind::usage, "unsupported output " + quote(a.output),
+                a.output.rfind("docker-archive:", 0) == 0 ? "docker-archive output is not supported yet; use oci:PATH[:TAG]"
+                                                          : "use oci:PATH[:TAG]");
+  }
+  o.output = a.output;
+  o.base = a.base;
+  o.tags = a.tags;
+  o.model_path = a.model_path;
+  o.source_date_epoch = source_date_epoch();
+  o.tool = std::string("mlops ") + MLOPS_VERSION;
+  oci::PackageResult r;
+  try {
+    ModelSource src = open_model_source(ctx, a.source);
+    o.source = src.dir;
+    r = oci::package(o, ctx.log());
+  } catch (const Error& e) {
+    throw e.with_context("cannot package " + quote(a.source));
+  }
+  if (ctx.json()) {
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (const auto& l : r.layers) {
+      layers.push_back({{"digest", l.digest}, {"diff_id", l.diff_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.diff_id)},
+                        {"media_type", l.media_type}, {"size", l.size}, {"from_base", l.from_base}});
+    }
+    ctx.out().json({{"format", a.format}, {"digest", r.manifest.digest}, {"manifest_size", r.manifest.size},
+                    {"config_digest", r.config_digest}, {"references", r.references}, {"layers", layers}});
+    return 0;
+  }
+  std::uint64_t added = 0;
+  for (const auto& l : r.layers)
+    if (!l.from_base) added += l.size;
+  for (const auto& ref : r.references) ctx.out().line(ref + "@" + r.manifest.digest);
+  ctx.log().debug(1, "model layers: " + human_bytes(added));
+  return 0;
+}
+
+} // namespace
+
+Command package_command() {
+  Command c;
+  c.name = "package";
+  c.summary = "build a reproducible OCI image, KServe modelcar or model artifact";
+  c.description =
+      "Builds an OCI image from a model directory (or a models:/ URI, pulled first) without a container "
+      "daemon, and writes it into an OCI image layout. --format modelcar puts the model files under /models "
+      "on --base (KServe's oci:// storage: the base needs sh, ln and sleep); --format image puts them under "
+      "--model-path (default /mnt/models) on --base and adds MLServer's model-settings.json beside them; "
+      "--format artifact stores the files as layers of an OCI artifact (artifactType "
+      "application/vnd.mlops.mlflow.model.v1, empty config) with no base.\n\n"
+      "Layers are reproducible: entries sorted, uid/gid 0, no user names, modes 0644/0755, every time stamp "
+      "SOURCE_DATE_EPOCH or else the model version's creation time from mlops.lock.json, gzip without name "
+      "or time. The same files, base and options give the same digest. --compression auto stores data that "
+      "does not compress (weights) and gzips what does. Tar, compression and both digests are computed in one "
+      "pass; memory does not grow with model size. The manifest carries org.opencontainers.image.* and "
+      "io.mlflow.model.* annotations (name, version, run id, model uuid, lock digest, base name and digest). "
+      "A model directory whose files no longer match its lock file is refused (exit 3). Prints "
+      "oci:PATH:TAG@sha256:... per tag; --json adds layers and sizes. Pushing to a registry and "
+      "docker-archive output are not supported yet.";
+  c.examples =
+      "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
+      "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
+      "  SOURCE_DATE_EPOCH=0 mlops package ./iris-v3 --base oci:mlserver:1.7 --output oci:out";
+  c.setup = [](CLI::App& app) -> Runner {
+    auto a = std::make_shared<PackageArgs>();
+    app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
+    app.add_option("--base", a->base, "base image: oci:PATH[:TAG] (not for --format artifact)")->type_name("REF");
+    app.add_option("--output", a->output, "where to write: oci:PATH[:TAG]")->type_name("DEST");
+    app.add_option("--push", a->push, "push to a registry (not supported yet)")->type_name("IMAGE_REF");
+    app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
+    app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
+    app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");
+    app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")->type_name("PATH");
+    return [a](Context& ctx) { return run_package(ctx, *a); };
+  };
+  return c;
+}
+
+} // namespace mlops::cli

@@ -1,0 +1,126 @@
+#include "cli/command.hpp"
+#include "core/error.hpp"
+#include "render/render.hpp"
+#include "render/validate.hpp"
+
+#include <iostream>
+
+namespace mlops::cli {
+
+namespace {
+
+struct RenderArgs {
+  render::Overrides overrides;
+  std::string out_dir;
+  std::string templates;
+  std::string check;
+};
+
+int run_check(Context& ctx, const RenderArgs& a) {
+  int checked = 0;
+  auto findings = render::check_dir(a.check, a.overrides.env == "prod", checked);
+  if (ctx.json()) {
+    nlohmann::ordered_json j = {{"dir", a.check}, {"checked", checked}, {"findings", nlohmann::ordered_json::array()}};
+    for (const auto& f : findings) j["findings"].push_back({{"file", f.file}, {"problem", f.what}});
+    ctx.out().json(j);
+  } else {
+    for (const auto& f : findings) ctx.out().line(f.file + ": " + f.what);
+    ctx.out().line("check " + quote(a.check) + ": " + std::to_string(checked) + " documents, " +
+                   std::to_string(findings.size()) + " problems");
+  }
+  if (checked == 0) throw Error(ErrorKind::gate_failed, "cannot check " + quote(a.check) + ": no manifests in it");
+  if (!findings.empty())
+    throw Error(ErrorKind::gate_failed, "invalid manifest " + quote(findings.front().file) + ": " + findings.front().what);
+  return 0;
+}
+
+int run_render(Context& ctx, const RenderArgs& a) {
+  if (!a.check.empty()) return run_check(ctx, a);
+  const auto& project = ctx.settings().project_file;
+  if (!project)
+    throw Error(ErrorKind::usage, "cannot render: no mlops.yaml with a 'deploy:' section",
+                "run in a project (mlops.yaml found by walking up) or pass --config FILE");
+  render::DeploySpec spec = render::load_spec(*project);
+  render::Resolved resolved = render::resolve(spec, a.overrides);
+  for (const auto& w : resolved.warnings) ctx.log().warn(w);
+  render::RenderOptions opts;
+  if (!a.templates.empty()) opts.templates = a.templates;
+  opts.prod_digests = resolved.env == "prod";
+  auto manifests = render::render(resolved, opts);
+  if (!a.out_dir.empty()) render::write_dir(a.out_dir, resolved, manifests);
+  if (ctx.json()) {
+    nlohmann::ordered_json j = {{"target", resolved.target}, {"environment", resolved.env}, {"namespace", resolved.ns}};
+    if (!a.out_dir.empty()) j["dir"] = a.out_dir;
+    j["manifests"] = nlohmann::ordered_json::array();
+    for (const auto& m : manifests) j["manifests"].push_back({{"kind", m.kind}, {"name", m.name}, {"file", m.file}, {"yaml", m.yaml}});
+    j["warnings"] = resolved.warnings;
+    ctx.out().json(j);
+  } else if (a.out_dir.empty()) {
+    std::cout << render::stream(manifests) << std::flush;
+  } else {
+    ctx.log().debug(1, "wrote " + std::to_string(manifests.size() + 1) + " files to " + a.out_dir);
+  }
+  return 0;
+}
+
+} // namespace
+
+Command render_command() {
+  Command c;
+  c.name = "render";
+  c.summary = "write Kubernetes manifests for a model from the deploy spec";
+  c.description =
+      "Renders the 'deploy:' section of mlops.yaml for one target and environment, validates every resource, "
+      "and prints them as one multi-document YAML stream (or writes them with -o). Targets: k8s (Deployment, "
+      "Service, PodDisruptionBudget, and a HorizontalPodAutoscaler when replicas is {min, max}; MLServer probes on "
+      "/v2/health/ready and /v2/health/live, non-root, no privilege escalation, all capabilities dropped), kserve "
+      "(InferenceService serving.kserve.io/v1beta1: predictor.model with modelFormat mlflow, protocolVersion v2 and "
+      "storageUri for a model_uri or modelcar, predictor.containers for an image; with two variants the second is "
+      "the canary and its traffic is canaryTrafficPercent), seldon-v1 (SeldonDeployment machinelearning.seldon.io/v1, "
+      "one predictor per variant, the container named as the graph node, MLFLOW_SERVER for a model_uri, shadow "
+      "predictors) and seldon-v2 (a Model mlops.seldon.io/v1alpha1 per variant, and an Experiment with weighted "
+      "candidates, the first as default and a shadow as mirror). With monitoring enabled, a ServiceMonitor (k8s) or "
+      "PodMonitor (monitoring.coreos.com/v1) scrapes the metrics port.\n\n"
+      "The spec (schemas/mlops.schema.json) holds name, target, namespace, replicas (a number or {min, max, "
+      "target_cpu}), resources {requests, limits}, protocol (v2 or seldon), image (REF@sha256:DIGEST) or model_uri "
+      "(oci://, s3://, gs://, https://, pvc://), environments {dev, staging, prod: namespace, replicas, resources, "
+      "traffic: {VARIANT: PERCENT}}, variants (name, image or model_uri, traffic, shadow) and monitoring {enabled, "
+      "port, path}. Flags beat the file: --target, --image and --model-uri replace the spec's values, --env applies "
+      "that environment's overrides. Rules: traffic of the non-shadow variants sums to 100; in environment 'prod' "
+      "every image and oci:// URI is pinned by digest; names are DNS-1123 labels of at most 63 characters: a name "
+      "that is not is renamed (lowercase, other characters to '-') with a warning, and refused with --strict.\n\n"
+      "Templates are logic-less (a mustache subset) and every value is written as a quoted YAML scalar, so no value "
+      "can break a document or add keys; the built-in ones are compiled in, and --templates DIR overrides any of "
+      "them by relative path (e.g. DIR/k8s/deployment.yaml.mustache). Every rendered document is parsed back and "
+      "checked against schemas/render/KIND.schema.json and the cross-field rules before anything is written. -o "
+      "DIR writes KIND-NAME.yaml per resource and a kustomization.yaml into a temporary directory beside DIR and "
+      "renames it into place, replacing a DIR that render wrote before; nothing is written on failure. The output "
+      "is byte-for-byte the same for the same inputs.\n\n"
+      "--check DIR validates the manifests under DIR the same way (with --env prod, also digests) and exits 3 "
+      "naming the file and the problem. Exit 2 for a bad spec or flag (the message names the key path, such as "
+      "deploy.environments.prod.traffic), or a template that renders invalid YAML.";
+  c.examples =
+      "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
+      "  mlops render --env prod -o deploy/prod\n"
+      "  mlops render --target seldon-v2 --model-uri oci://registry.example/iris-modelcar@sha256:<digest> | kubectl apply -f -\n"
+      "  mlops render --check deploy/prod --env prod";
+  c.setup = [](CLI::App& app) -> Runner {
+    auto a = std::make_shared<RenderArgs>();
+    auto& o = a->overrides;
+    app.add_option("--env", o.env, "apply the overrides of deploy.environments.ENV (dev, staging, prod)")->type_name("ENV");
+    app.add_option("--target", o.target, "seldon-v1, seldon-v2, kserve or k8s (default: deploy.target)")->type_name("TARGET");
+    auto* image = app.add_option("--image", o.image, "the model server image, pinned: REF@sha256:DIGEST")->type_name("REF");
+    app.add_option("--model-uri", o.model_uri, "a storage URI for the model (oci://, s3://, gs://, ...)")
+        ->type_name("URI")
+        ->excludes(image);
+    app.add_option("-o,--output-dir", a->out_dir, "write one file per resource and a kustomization.yaml to DIR")
+        ->type_name("DIR");
+    app.add_option("--templates", a->templates, "directory of templates overriding the built-in ones")->type_name("DIR");
+    app.add_flag("--strict", o.strict, "refuse names that are not DNS-1123 labels instead of renaming them");
+    app.add_option("--check", a->check, "validate the manifests under DIR instead of rendering")->type_name("DIR");
+    return [a](Context& ctx) { return run_render(ctx, *a); };
+  };
+  return c;
+}
+
+} // namespace mlops::cli

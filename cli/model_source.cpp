@@ -1,0 +1,49 @@
+#include "cli/model_source.hpp"
+
+#include "core/error.hpp"
+#include "mlflow/pull.hpp"
+
+#include <cstdlib>
+
+namespace mlops::cli {
+
+namespace {
+
+std::filesystem::path cache_root() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "mlops" / "models";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "mlops" / "models";
+  return std::filesystem::temp_directory_path() / "mlops-models";
+}
+
+} // namespace
+
+ModelSource open_model_source(Context& ctx, const std::string& text) {
+  ModelSource s;
+  if (text.rfind("models:/", 0) == 0) {
+    mlflow::PullOptions opts;
+    opts.uri = mlflow::parse_model_uri(text);
+    auto& client = ctx.mlflow();
+    mlflow::ModelVersion v = mlflow::resolve_version(client, opts.uri);
+    opts.dest = cache_root() / mlflow::default_dest(v.name, v.version);
+    opts.jobs = ctx.settings().jobs;
+    opts.tool = std::string("mlops ") + MLOPS_VERSION;
+    ctx.log().debug(1, "pulling " + text + " into " + opts.dest.string());
+    ProgressBar bar(ctx.out());
+    mlflow::PullResult r = mlflow::pull(client, opts, ctx.log(), bar);
+    bar.end();
+    s.dir = r.dir;
+    s.lock = r.lock;
+    s.uri = text;
+    return s;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(text, ec)) {
+    throw Error(ErrorKind::operational, quote(text) + " is not a model directory or a models:/ URI");
+  }
+  s.dir = text;
+  s.lock = model::LockFile::load(s.dir);
+  if (s.lock) s.uri = s.lock->requested_uri;
+  return s;
+}
+
+} // namespace mlops::cli

@@ -1,0 +1,23 @@
+#pragma once
+
+#include "cli/context.hpp"
+#include "model/lock.hpp"
+
+#include <filesystem>
+#include <string>
+
+namespace mlops::cli {
+
+/// A model a command works on: a directory, pulled first when the user
+/// gave a models:/ URI (into $XDG_CACHE_HOME/mlops/models, reusing what a
+/// previous pull left there).
+struct ModelSource {
+  std::filesystem::path dir;
+  std::optional<model::LockFile> lock;
+  std::string uri;  ///< the models:/ URI given, or the lock's requested URI
+};
+
+/// Resolves `text` (a directory or a models:/ URI). Throws Error.
+ModelSource open_model_source(Context& ctx, const std::string& text);
+
+} // namespace mlops::cli

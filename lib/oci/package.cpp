@@ -1,0 +1,211 @@
+#include "oci/package.hpp"
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "model/lock.hpp"
+#include "model/mlmodel.hpp"
+
+#include <chrono>
+#include <cstdlib>
+
+namespace mlops::oci {
+
+using nlohmann::json;
+
+namespace {
+
+std::string rfc3339(std::int64_t seconds) { return model::iso8601_utc_ms(seconds * 1000); }
+
+/// The time every entry and "created" field carries: SOURCE_DATE_EPOCH,
+/// else the model version's creation time from the lock, else the epoch.
+std::int64_t pinned_time(const PackageOptions& o, const std::optional<model::LockFile>& lock) {
+  if (o.source_date_epoch) return *o.source_date_epoch;
+  if (lock && lock->creation_timestamp > 0) return lock->creation_timestamp / 1000;
+  return 0;
+}
+
+std::map<std::string, std::string> provenance(const PackageOptions& o, const std::optional<model::LockFile>& lock,
+                                              const model::MlModel& m, std::int64_t when) {
+  std::map<std::string, std::string> a;
+  a["org.opencontainers.image.created"] = rfc3339(when);
+  if (lock) {
+    a["org.opencontainers.image.title"] = lock->name;
+    a["org.opencontainers.image.version"] = lock->version;
+    a["org.opencontainers.image.source"] = lock->tracking_uri + "/#/models/" + lock->name + "/versions/" + lock->version;
+    a["io.mlflow.model.name"] = lock->name;
+    a["io.mlflow.model.version"] = lock->version;
+    if (!lock->run_id.empty()) a["io.mlflow.model.run_id"] = lock->run_id;
+    if (!lock->source.empty()) a["io.mlflow.model.source"] = lock->source;
+    a["io.mlops.lock.digest"] = lock->digest;
+  }
+  if (!m.model_uuid.empty()) a["io.mlflow.model.uuid"] = m.model_uuid;
+  if (!m.run_id.empty() && !a.count("io.mlflow.model.run_id")) a["io.mlflow.model.run_id"] = m.run_id;
+  if (!o.tool.empty()) a["io.mlops.tool"] = o.tool;
+  return a;
+}
+
+/// The base image's manifest and config, read from an OCI layout.
+struct Base {
+  std::optional<Layout> layout;
+  Descriptor manifest_desc;
+  json manifest;
+  json config;
+  std::string name;
+};
+
+Base read_base(const std::string& ref) {
+  if (ref.rfind("oci:", 0) != 0) {
+    throw Error(ErrorKind::usage, "base " + quote(ref) + " is not an OCI layout reference",
+                "pulling a base from a registry is not supported yet; use --base oci:PATH[:TAG]");
+  }
+  LayoutRef r = parse_layout_ref(ref);
+  Base b;
+  b.name = ref;
+  b.layout = Layout::open(r.path);
+  b.manifest_desc = b.layout->resolve(r.tag);
+  b.manifest = json::parse(b.layout->read_blob(b.manifest_desc.digest));
+  b.config = json::parse(b.layout->read_blob(b.manifest.at("config").at("digest").get<std::string>()));
+  return b;
+}
+
+std::string stripped(const std::string& path) {
+  std::string p = path;
+  while (!p.empty() && p.front() == '/') p.erase(0, 1);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::string mlserver_settings(const std::string& name, const std::string& model_path) {
+  // Rendered here so the image needs no templates to be reproducible.
+  json j = {{"name", name.empty() ? "model" : name},
+            {"implementation", "mlserver_mlflow.MLflowRuntime"},
+            {"parameters", {{"uri", model_path}}}};
+  return j.dump(2) + "\n";
+}
+
+} // namespace
+
+Format parse_format(const std::string& text) {
+  if (text == "image") return Format::image;
+  if (text == "modelcar") return Format::modelcar;
+  if (text == "artifact") return Format::artifact;
+  throw Error(ErrorKind::usage, "unknown format " + quote(text), "use image, modelcar or artifact");
+}
+
+PackageResult package(const PackageOptions& o, LogSink& log) {
+  model::MlModel mlmodel = model::MlModel::load(o.source);  // a model directory or an error
+  std::optional<model::LockFile> lock = model::LockFile::load(o.source);
+  if (lock) {
+    auto check = model::verify_dir(o.source, *lock);
+    if (!check.ok()) {
+      throw Error(ErrorKind::gate_failed, quote(o.source.string()) + " no longer matches its lock file",
+                  "run 'mlops pull --verify " + o.source.string() + "' to see which files changed");
+    }
+  }
+  std::int64_t when = pinned_time(o, lock);
+  LayoutRef out_ref = parse_layout_ref(o.output);
+  Layout out = Layout::open_or_create(out_ref.path);
+  std::optional<Base> base;
+  if (o.format != Format::artifact) {
+    if (o.base.empty()) throw Error(ErrorKind::usage, "--format image and modelcar need --base");
+    base = read_base(o.base);
+  }
+
+  PackageResult result;
+  json layers = json::array();
+  json diff_ids = json::array();
+  if (base) {
+    for (const auto& l : base->manifest.value("layers", json::array())) {
+      std::string digest = l.at("digest");
+      out.copy_blob_from(*base->layout, digest);
+      layers.push_back(l);
+      result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true});
+    }
+    diff_ids = base->config.value("rootfs", json::object()).value("diff_ids", json::array());
+  }
+
+  std::vector<std::pair<std::vector<LayerEntry>, std::string>> new_layers;
+  std::vector<std::string> skip = {model::LockFile::k_file_name};
+  switch (o.format) {
+  case Format::artifact: new_layers.push_back({entries_for_tree(o.source, "", skip), "model files"}); break;
+  case Format::modelcar: new_layers.push_back({entries_for_tree(o.source, "models", skip), "model files under /models"}); break;
+  case Format::image: {
+    std::string at = stripped(o.model_path);
+    if (at.empty()) throw Error(ErrorKind::usage, "--model-path must not be '/'");
+    new_layers.push_back({entries_for_tree(o.source, at, skip), "model files under /" + at});
+    break;
+  }
+  }
+
+  std::filesystem::path settings_dir;
+  if (o.format == Format::image) {
+    // A second, small layer: MLServer's model-settings.json beside the model.
+    std::string at = stripped(o.model_path);
+    settings_dir = out.tmp_dir() / ".settings";
+    fs::remove_tree_quietly(settings_dir);
+    std::filesystem::create_directories(settings_dir);
+    fs::atomic_write(settings_dir / "model-settings.json", mlserver_settings(lock ? lock->name : "", "/" + at));
+    std::vector<LayerEntry> entries;
+    for (auto& e : entries_for_tree(settings_dir, at)) entries.push_back(e);
+    new_layers.push_back({entries, "MLServer model-settings.json"});
+  }
+
+  for (auto& [entries, what] : new_layers) {
+    log.debug(1, "writing layer: " + what + " (" + std::to_string(entries.size()) + " entries)");
+    Layer layer = write_layer(entries, o.compression, when, out.tmp_dir());
+    if (out.has_blob(layer.digest)) {
+      std::error_code ec;
+      std::filesystem::remove(layer.file, ec);
+    } else {
+      out.adopt_blob(layer.file, layer.digest);
+    }
+    json d = {{"mediaType", layer.media_type}, {"digest", layer.digest}, {"size", layer.size}};
+    d["annotations"] = {{"org.opencontainers.image.title", what}};
+    layers.push_back(d);
+    diff_ids.push_back(layer.diff_id);
+    result.layers.push_back({layer.digest, layer.diff_id, layer.media_type, layer.size, false});
+  }
+  if (!settings_dir.empty()) fs::remove_tree_quietly(settings_dir);
+
+  auto annotations = provenance(o, lock, mlmodel, when);
+  Descriptor config_desc;
+  json manifest = {{"schemaVersion", 2}, {"mediaType", k_manifest_type}};
+  if (o.format == Format::artifact) {
+    config_desc = out.put_blob("{}", k_empty_type);
+    manifest["artifactType"] = k_artifact_type;
+    manifest["config"] = {{"mediaType", k_empty_type}, {"digest", config_desc.digest}, {"size", 2}, {"data", "e30="}};
+  } else {
+    json config = base->config;
+    config["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
+    config["created"] = rfc3339(when);
+    json& history = config["history"];
+    if (!history.is_array()) history = json::array();
+    for (const auto& [entries, what] : new_layers) {
+      history.push_back({{"created", rfc3339(when)}, {"created_by", "mlops package"}, {"comment", what}});
+    }
+    json& labels = config["config"]["Labels"];
+    if (!labels.is_object()) labels = json::object();
+    for (const auto& [k, v] : annotations) labels[k] = v;
+    annotations["org.opencontainers.image.base.name"] = base->name;
+    annotations["org.opencontainers.image.base.digest"] = base->manifest_desc.digest;
+    config_desc = out.put_blob(config.dump(), k_config_type);
+    manifest["config"] = config_desc.to_json();
+  }
+  manifest["layers"] = layers;
+  manifest["annotations"] = annotations;
+  result.manifest = out.put_blob(manifest.dump(), k_manifest_type);
+  result.manifest.artifact_type = o.format == Format::artifact ? k_artifact_type : "";
+  result.config_digest = config_desc.digest;
+
+  std::vector<std::string> tags = o.tags;
+  if (!out_ref.tag.empty()) tags.insert(tags.begin(), out_ref.tag);
+  if (tags.empty()) tags.push_back("latest");
+  for (const auto& t : tags) {
+    out.tag(result.manifest, t);
+    result.references.push_back("oci:" + out_ref.path.string() + ":" + t);
+  }
+  fs::remove_tree_quietly(out.tmp_dir());
+  return result;
+}
+
+} // namespace mlops::oci

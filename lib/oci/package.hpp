@@ -1,0 +1,54 @@
+#pragma once
+
+#include "core/log.hpp"
+#include "oci/layer.hpp"
+#include "oci/layout.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::oci {
+
+/// What `mlops package` builds.
+enum class Format { image, modelcar, artifact };
+
+/// Parses "image", "modelcar" or "artifact"; Error(usage) otherwise.
+Format parse_format(const std::string& text);
+
+/// The artifactType of `--format artifact` manifests.
+inline constexpr const char* k_artifact_type = "application/vnd.mlops.mlflow.model.v1";
+
+struct PackageOptions {
+  std::filesystem::path source;       ///< a model directory (with MLmodel)
+  Format format = Format::modelcar;
+  Compression compression = Compression::automatic;
+  std::string base;                   ///< "oci:PATH[:TAG]"; not for artifacts
+  std::string output;                 ///< "oci:PATH[:TAG]"
+  std::vector<std::string> tags;      ///< extra tags in the output layout
+  std::string model_path = "/mnt/models";  ///< where `image` puts the model
+  std::optional<std::int64_t> source_date_epoch;  ///< pins every time stamp
+  std::string tool;                   ///< "mlops 0.1.0"
+};
+
+/// One layer as the result reports it.
+struct LayerInfo {
+  std::string digest, diff_id, media_type;
+  std::uint64_t size = 0;
+  bool from_base = false;
+};
+
+struct PackageResult {
+  Descriptor manifest;
+  std::string config_digest;
+  std::vector<LayerInfo> layers;
+  std::vector<std::string> references;  ///< "oci:PATH:TAG" written
+};
+
+/// Builds the image, modelcar or artifact into an OCI layout. The same model
+/// files, base digest and options give the same manifest digest. Blobs are
+/// written before index.json, which is replaced last.
+PackageResult package(const PackageOptions& opts, LogSink& log);
+
+} // namespace mlops::oci

@@ -1,0 +1,63 @@
+#pragma once
+
+#include "render/spec.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::render {
+
+/// One resource to render: which template, with what values.
+struct Planned {
+  std::string kind;      ///< Kubernetes kind, e.g. "Deployment"
+  std::string name;      ///< metadata.name
+  std::string tmpl;      ///< template path, e.g. "k8s/deployment.yaml.mustache"
+  nlohmann::json values; ///< the template's context
+};
+
+/// The resources a resolved spec becomes on its target, in output order
+/// (workload first, then traffic, then monitoring). Throws Error(usage)
+/// naming the key path when a composed name would exceed 63 characters.
+std::vector<Planned> plan(const Resolved& spec);
+
+/// One rendered and validated resource.
+struct Manifest {
+  std::string kind;
+  std::string name;
+  std::string file;  ///< "<kind>-<name>.yaml", lowercase
+  std::string yaml;  ///< one document, ending in a newline, without '---'
+};
+
+/// Options of render().
+struct RenderOptions {
+  std::optional<std::filesystem::path> templates;  ///< user templates, each overriding the built-in one
+  bool prod_digests = false;                       ///< require digests (set for environment 'prod')
+};
+
+/// Renders every planned resource, parses each back and validates it
+/// (schemas/render/<kind>.schema.json plus the cross-field rules) before
+/// returning. Throws Error(usage) for a template that produced invalid YAML
+/// or a document that does not validate, naming the template and field.
+std::vector<Manifest> render(const Resolved& spec, const RenderOptions& options);
+
+/// The manifests as one multi-document YAML stream.
+std::string stream(const std::vector<Manifest>& manifests);
+
+/// A kustomization.yaml listing the manifests' files.
+std::string kustomization(const Resolved& spec, const std::vector<Manifest>& manifests);
+
+/// Writes one file per manifest plus kustomization.yaml into `dir`: first
+/// into a temporary directory beside it, then renamed into place (an
+/// existing `dir` is replaced whole). Nothing changes in `dir` on failure.
+/// Throws Error(io).
+void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std::vector<Manifest>& manifests);
+
+/// The text of a template: from `user_dir` when it has the file, else built in.
+/// Throws Error(not_found) when neither has it.
+std::string load_template(const std::optional<std::filesystem::path>& user_dir, const std::string& path);
+
+} // namespace mlops::render

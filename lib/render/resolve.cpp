@@ -1,0 +1,211 @@
+// resolve(): one environment and target of a DeploySpec, with the cross-field rules.
+#include "render/spec.hpp"
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+namespace mlops::render {
+
+namespace {
+
+/// Errors naming a key path of the spec (with the line it was read from) or a flag.
+struct Fail {
+  const DeploySpec& spec;
+
+  [[noreturn]] void key(const std::string& key, const std::string& why, const std::string& hint = {}) const {
+    // The nearest enclosing key that was read gives the line.
+    std::string k = key;
+    for (;;) {
+      if (auto it = spec.lines.find(k); it != spec.lines.end()) {
+        throw Error(ErrorKind::usage,
+                    "invalid deploy spec '" + spec.file + ":" + std::to_string(it->second) + "': key " + quote(key) + ": " + why,
+                    hint);
+      }
+      std::size_t cut = std::max(k.rfind('.'), k.rfind('['));
+      if (cut == std::string::npos || cut == 0) break;
+      k.resize(cut);
+    }
+    throw Error(ErrorKind::usage, "invalid deploy spec '" + spec.file + "': key " + quote(key) + ": " + why, hint);
+  }
+  [[noreturn]] void flag(const std::string& flag, const std::string& why, const std::string& hint = {}) const {
+    throw Error(ErrorKind::usage, "invalid " + flag + ": " + why, hint);
+  }
+};
+
+std::string list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+/// A name that must be a DNS-1123 label: kept, renamed with a warning, or refused with strict.
+std::string dns_name(const Fail& fail, const std::string& name, const std::string& key, bool strict,
+                     std::vector<std::string>& warnings) {
+  if (is_dns_label(name)) return name;
+  std::string renamed = dns_label(name);
+  if (renamed.empty()) fail.key(key, quote(name) + " is not a DNS-1123 label and has nothing to keep");
+  std::string why = quote(name) + " is not a DNS-1123 label (lowercase letters, digits and '-', at most 63)";
+  if (strict) fail.key(key, why, "use " + quote(renamed) + ", or drop --strict to have it renamed");
+  warnings.push_back("key " + quote(key) + ": " + why + "; rendered as " + quote(renamed) + " (--strict refuses)");
+  return renamed;
+}
+
+std::string resolve_target(const Fail& fail, const DeploySpec& spec, const Overrides& o) {
+  std::string t = o.target.empty() ? spec.target : o.target;
+  if (t.empty()) fail.key("deploy.target", "no target", "set deploy.target or pass --target (" + list(known_targets()) + ")");
+  const auto& known = known_targets();
+  if (std::find(known.begin(), known.end(), t) != known.end()) return t;
+  auto near = suggest(t, known);
+  std::string why = "unknown target " + quote(t);
+  std::string hint = near.empty() ? "known targets: " + list(known) : "did you mean " + quote(near.front()) + "?";
+  if (!o.target.empty()) fail.flag("--target", why, hint);
+  fail.key("deploy.target", why, hint);
+}
+
+/// Gives every variant its artifact (own, inherited, or from the flags).
+void resolve_artifacts(const Fail& fail, const DeploySpec& spec, const Overrides& o, std::vector<Variant>& vs) {
+  std::string image = spec.image, uri = spec.model_uri;
+  if (!o.image.empty()) image = o.image, uri.clear();
+  if (!o.model_uri.empty()) uri = o.model_uri, image.clear();
+  static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
+  static const std::regex k_image(R"(^[a-z0-9][^\s@]*(@sha256:[0-9a-f]{64})?$)");
+  for (auto& v : vs) {
+    v.inherited = v.image.empty() && v.model_uri.empty();
+    if (v.inherited) v.image = image, v.model_uri = uri;
+    std::string where = !v.inherited ? v.key : (!o.image.empty() || !o.model_uri.empty()) ? "" : "deploy";
+    auto bad = [&](const std::string& field, const std::string& why) {
+      if (where.empty()) fail.flag(field == "image" ? "--image" : "--model-uri", why);
+      fail.key(where + "." + field, why);
+    };
+    if (v.image.empty() && v.model_uri.empty())
+      fail.key("deploy.image", "no image or model_uri for variant " + quote(v.name),
+               "set deploy.image or deploy.model_uri, or pass --image REF@DIGEST or --model-uri URI");
+    if (!v.image.empty() && !std::regex_match(v.image, k_image))
+      bad("image", quote(v.image) + " is not an image reference (REF[:TAG][@sha256:DIGEST], lowercase registry)");
+    if (!v.model_uri.empty() && !std::regex_match(v.model_uri, k_uri))
+      bad("model_uri", quote(v.model_uri) + " is not a storage URI (oci://, s3://, gs://, https://, pvc://)");
+  }
+}
+
+/// Applies an environment's traffic, then checks the split.
+void resolve_traffic(const Fail& fail, const std::string& env, const EnvOverride* eo, std::vector<Variant>& vs) {
+  std::string tkey = "deploy.environments." + env + ".traffic";
+  if (eo) {
+    for (const auto& [name, pct] : eo->traffic) {
+      auto it = std::find_if(vs.begin(), vs.end(), [&](const Variant& v) { return v.name == name; });
+      if (it == vs.end()) fail.key(tkey + "." + name, "no variant named " + quote(name));
+      it->traffic = pct;
+    }
+  }
+  bool from_env = eo && !eo->traffic.empty();
+  std::vector<Variant*> live;
+  for (auto& v : vs)
+    if (!v.shadow) live.push_back(&v);
+  if (live.empty()) fail.key("deploy.variants", "every variant is a shadow; one must take the traffic");
+  if (live.size() == 1 && !live[0]->traffic) live[0]->traffic = 100;
+  int sum = 0;
+  for (auto* v : live) {
+    if (!v->traffic) fail.key(from_env ? tkey : v->key + ".traffic", "variant " + quote(v->name) + " has no traffic share");
+    sum += *v->traffic;
+  }
+  if (sum != 100)
+    fail.key(from_env ? tkey : "deploy.variants",
+             "traffic of the non-shadow variants sums to " + std::to_string(sum) + ", not 100");
+}
+
+/// What each target can express.
+void check_target(const Fail& fail, const Resolved& r) {
+  std::size_t live = 0, shadows = 0;
+  for (const auto& v : r.variants) (v.shadow ? shadows : live)++;
+  const std::string t = quote(r.target);
+  if (r.protocol == "seldon" && r.target != "seldon-v1")
+    fail.key("deploy.protocol", "protocol 'seldon' is only served by target 'seldon-v1'", "use protocol v2");
+  if (r.target == "k8s") {
+    if (live > 1 || shadows > 0)
+      fail.key("deploy.variants", "target 'k8s' cannot split or mirror traffic between variants",
+               "use kserve, seldon-v1 or seldon-v2 for A/B");
+    if (r.variants[0].image.empty())
+      fail.key("deploy.image", "target 'k8s' runs an image; a model_uri alone needs an operator",
+               "pass --image REF@DIGEST (from 'mlops package') or use kserve, seldon-v1 or seldon-v2");
+  } else if (r.target == "kserve") {
+    if (live > 2 || shadows > 0)
+      fail.key("deploy.variants", "target 'kserve' expresses one canary: at most 2 variants and no shadow");
+  } else if (r.target == "seldon-v2") {
+    if (shadows > 1) fail.key("deploy.variants", "target 'seldon-v2' mirrors to one shadow only");
+    for (const auto& v : r.variants)
+      if (v.model_uri.empty())
+        fail.key(!v.inherited ? v.key + ".image" : "deploy.image",
+                 "target 'seldon-v2' loads models from a storage URI, not an image",
+                 "set model_uri or pass --model-uri oci://...@sha256:... (from 'mlops package --format modelcar')");
+  }
+  if (r.target == "k8s" && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
+    fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
+}
+
+void check_prod(const Fail& fail, const Overrides& o, const Resolved& r) {
+  if (r.env != "prod") return;
+  for (const auto& v : r.variants) {
+    bool own = !v.inherited;
+    if (!v.image.empty() && !is_pinned(v.image)) {
+      std::string why = "image " + quote(v.image) + " is not pinned by digest, which environment 'prod' requires";
+      std::string hint = "use REF@sha256:<digest> (printed by 'mlops package')";
+      if (!own && !o.image.empty()) fail.flag("--image", why, hint);
+      fail.key(own ? v.key + ".image" : "deploy.image", why, hint);
+    }
+    if (v.model_uri.rfind("oci://", 0) == 0 && !is_pinned(v.model_uri.substr(6))) {
+      std::string why = "model_uri " + quote(v.model_uri) + " is not pinned by digest, which environment 'prod' requires";
+      if (!own && !o.model_uri.empty()) fail.flag("--model-uri", why);
+      fail.key(own ? v.key + ".model_uri" : "deploy.model_uri", why);
+    }
+  }
+}
+
+} // namespace
+
+Resolved resolve(const DeploySpec& spec, const Overrides& o) {
+  Fail fail{spec};
+  Resolved r;
+  r.target = resolve_target(fail, spec, o);
+  r.env = o.env;
+  const EnvOverride* eo = nullptr;
+  if (!r.env.empty()) {
+    if (auto it = spec.environments.find(r.env); it != spec.environments.end()) eo = &it->second;
+    else if (r.env != "dev" && r.env != "staging" && r.env != "prod") {
+      std::vector<std::string> known = {"dev", "staging", "prod"};
+      for (const auto& [k, _] : spec.environments) known.push_back(k);
+      fail.flag("--env", "unknown environment " + quote(r.env), "known environments: " + list(known));
+    }
+  }
+  if (spec.name.empty()) fail.key("deploy.name", "no model name", "set deploy.name in mlops.yaml");
+  r.name = dns_name(fail, spec.name, "deploy.name", o.strict, r.warnings);
+  r.ns = eo && eo->ns ? *eo->ns : spec.ns;
+  r.ns = dns_name(fail, r.ns, eo && eo->ns ? "deploy.environments." + r.env + ".namespace" : "deploy.namespace", o.strict,
+                  r.warnings);
+  r.replicas = eo && eo->replicas ? *eo->replicas : spec.replicas;
+  r.resources = eo && eo->resources ? *eo->resources : spec.resources;
+  r.protocol = spec.protocol;
+  r.monitoring = spec.monitoring;
+  r.variants = spec.variants;
+  if (r.variants.empty()) {
+    Variant only;
+    only.name = "default";
+    only.key = "deploy";
+    r.variants.push_back(only);
+  }
+  std::set<std::string> seen;
+  for (auto& v : r.variants) {
+    if (v.key != "deploy") v.name = dns_name(fail, v.name, v.key + ".name", o.strict, r.warnings);
+    if (!seen.insert(v.name).second) fail.key(v.key + ".name", "variant " + quote(v.name) + " is named twice");
+  }
+  resolve_artifacts(fail, spec, o, r.variants);
+  resolve_traffic(fail, r.env, eo, r.variants);
+  check_target(fail, r);
+  check_prod(fail, o, r);
+  return r;
+}
+
+} // namespace mlops::render

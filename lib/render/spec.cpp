@@ -1,0 +1,252 @@
+#include "render/spec.hpp"
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/strings.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+namespace mlops::render {
+
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+/// Reads YAML nodes into the spec; every mistake becomes a usage error with
+/// the file, line and full key path, and every key read records its line.
+struct Reader {
+  DeploySpec& spec;
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
+    throw Error(ErrorKind::usage, "invalid deploy spec '" + spec.file + ":" + std::to_string(node.Mark().line + 1) +
+                                      "': key " + quote(key) + ": " + why);
+  }
+  void mark(const YAML::Node& node, const std::string& key) const { spec.lines[key] = node.Mark().line + 1; }
+
+  /// Checks that `map` is a mapping whose keys are all in `allowed`.
+  void keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
+    if (!map.IsMap()) fail(map, prefix, "expected a mapping");
+    mark(map, prefix);
+    for (const auto& kv : map) {
+      std::string k = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) {
+        mark(kv.first, prefix + "." + k);
+        continue;
+      }
+      auto near = suggest(k, allowed);
+      throw Error(ErrorKind::usage,
+                  "invalid deploy spec '" + spec.file + ":" + std::to_string(kv.first.Mark().line + 1) +
+                      "': unknown key " + quote(prefix + "." + k),
+                  near.empty() ? "known keys: " + join(allowed) : "did you mean " + quote(near.front()) + "?");
+    }
+  }
+  std::string string(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar() || n.Scalar().empty()) fail(n, key, "expected a non-empty string");
+    return n.Scalar();
+  }
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    if (n.IsScalar())
+      if (auto b = parse_bool(n.Scalar())) return *b;
+    fail(n, key, "expected true or false");
+  }
+  int integer(const YAML::Node& n, const std::string& key, int lo, int hi) const {
+    static const std::regex k_int("^[0-9]+$");
+    if (!n.IsScalar() || !std::regex_match(n.Scalar(), k_int) || n.Scalar().size() > 9)
+      fail(n, key, "expected a whole number");
+    int v = std::stoi(n.Scalar());
+    if (v < lo || v > hi) fail(n, key, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return v;
+  }
+
+  Replicas replicas(const YAML::Node& n, const std::string& key) const {
+    Replicas r;
+    if (n.IsScalar()) {
+      r.count = integer(n, key, 0, 10000);
+      return r;
+    }
+    keys(n, key, {"min", "max", "target_cpu"});
+    if (!n["min"] || !n["max"]) fail(n, key, "give both 'min' and 'max' (or a number)");
+    r.min = integer(n["min"], key + ".min", 1, 10000);
+    r.max = integer(n["max"], key + ".max", 1, 10000);
+    if (*r.max < *r.min) fail(n["max"], key + ".max", "is smaller than min");
+    r.count = *r.min;
+    if (n["target_cpu"]) r.target_cpu = integer(n["target_cpu"], key + ".target_cpu", 1, 100);
+    return r;
+  }
+
+  std::map<std::string, std::string> quantities(const YAML::Node& n, const std::string& key) const {
+    static const std::regex k_name(R"(^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$)");
+    static const std::regex k_quantity(R"(^([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][0-9]+)?$)");
+    if (!n.IsMap()) fail(n, key, "expected a mapping of resource name to quantity (cpu: 500m)");
+    std::map<std::string, std::string> out;
+    for (const auto& kv : n) {
+      std::string name = kv.first.Scalar();
+      std::string k = key + "." + name;
+      if (!std::regex_match(name, k_name)) fail(kv.first, k, "not a resource name");
+      if (!kv.second.IsScalar() || !std::regex_match(kv.second.Scalar(), k_quantity))
+        fail(kv.second, k, "expected a quantity such as 500m, 2 or 1Gi");
+      out[name] = kv.second.Scalar();
+    }
+    return out;
+  }
+
+  Resources resources(const YAML::Node& n, const std::string& key) const {
+    keys(n, key, {"requests", "limits"});
+    Resources r;
+    if (n["requests"]) r.requests = quantities(n["requests"], key + ".requests");
+    if (n["limits"]) r.limits = quantities(n["limits"], key + ".limits");
+    return r;
+  }
+
+  Variant variant(const YAML::Node& n, const std::string& key) const {
+    keys(n, key, {"name", "image", "model_uri", "traffic", "shadow"});
+    Variant v;
+    v.key = key;
+    if (!n["name"]) fail(n, key + ".name", "every variant needs a name");
+    v.name = string(n["name"], key + ".name");
+    if (n["image"]) v.image = string(n["image"], key + ".image");
+    if (n["model_uri"]) v.model_uri = string(n["model_uri"], key + ".model_uri");
+    if (!v.image.empty() && !v.model_uri.empty()) fail(n, key, "give 'image' or 'model_uri', not both");
+    if (n["traffic"]) v.traffic = integer(n["traffic"], key + ".traffic", 0, 100);
+    if (n["shadow"]) v.shadow = boolean(n["shadow"], key + ".shadow");
+    return v;
+  }
+
+  EnvOverride environment(const YAML::Node& n, const std::string& key) const {
+    EnvOverride e;
+    if (n.IsNull()) return e;
+    keys(n, key, {"namespace", "replicas", "resources", "traffic"});
+    if (n["namespace"]) e.ns = string(n["namespace"], key + ".namespace");
+    if (n["replicas"]) e.replicas = replicas(n["replicas"], key + ".replicas");
+    if (n["resources"]) e.resources = resources(n["resources"], key + ".resources");
+    if (const auto& t = n["traffic"]) {
+      if (!t.IsMap()) fail(t, key + ".traffic", "expected a mapping of variant name to percent");
+      for (const auto& kv : t) e.traffic[kv.first.Scalar()] = integer(kv.second, key + ".traffic." + kv.first.Scalar(), 0, 100);
+    }
+    return e;
+  }
+
+  Monitoring monitoring(const YAML::Node& n, const std::string& key) const {
+    Monitoring m;
+    if (n.IsScalar()) {
+      m.enabled = boolean(n, key);
+      return m;
+    }
+    keys(n, key, {"enabled", "port", "path"});
+    m.enabled = n["enabled"] ? boolean(n["enabled"], key + ".enabled") : true;
+    if (n["port"]) m.port = integer(n["port"], key + ".port", 1, 65535);
+    if (n["path"]) {
+      m.path = string(n["path"], key + ".path");
+      if (m.path[0] != '/') fail(n["path"], key + ".path", "must start with '/'");
+    }
+    return m;
+  }
+};
+
+const std::vector<std::string> k_top_keys = {"name",     "target",    "namespace",    "replicas", "resources", "protocol",
+                                             "image",    "model_uri", "environments", "variants", "monitoring"};
+
+void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
+  if (d["name"]) s.name = r.string(d["name"], "deploy.name");
+  if (d["target"]) s.target = r.string(d["target"], "deploy.target");
+  if (d["namespace"]) s.ns = r.string(d["namespace"], "deploy.namespace");
+  if (d["replicas"]) s.replicas = r.replicas(d["replicas"], "deploy.replicas");
+  if (d["resources"]) s.resources = r.resources(d["resources"], "deploy.resources");
+  if (d["protocol"]) {
+    s.protocol = r.string(d["protocol"], "deploy.protocol");
+    if (s.protocol != "v2" && s.protocol != "seldon") r.fail(d["protocol"], "deploy.protocol", "expected 'v2' or 'seldon'");
+  }
+  if (d["image"]) s.image = r.string(d["image"], "deploy.image");
+  if (d["model_uri"]) s.model_uri = r.string(d["model_uri"], "deploy.model_uri");
+  if (!s.image.empty() && !s.model_uri.empty()) r.fail(d, "deploy", "give 'image' or 'model_uri', not both");
+  if (d["monitoring"]) s.monitoring = r.monitoring(d["monitoring"], "deploy.monitoring");
+}
+
+} // namespace
+
+namespace {
+
+/// Reads a `deploy:` node (null: nothing configured) into `s`.
+void read_deploy(const YAML::Node& d, DeploySpec& s) {
+  Reader r{s};
+  if (!d || d.IsNull()) return;
+  r.keys(d, "deploy", k_top_keys);
+  read_top(r, d, s);
+  if (const auto& envs = d["environments"]) {
+    if (!envs.IsMap()) r.fail(envs, "deploy.environments", "expected a mapping of environment name to overrides");
+    for (const auto& kv : envs) {
+      std::string key = "deploy.environments." + kv.first.Scalar();
+      r.mark(kv.first, key);
+      s.environments[kv.first.Scalar()] = r.environment(kv.second, key);
+    }
+  }
+  if (const auto& vs = d["variants"]) {
+    if (!vs.IsSequence()) r.fail(vs, "deploy.variants", "expected a list of variants");
+    for (std::size_t i = 0; i < vs.size(); ++i)
+      s.variants.push_back(r.variant(vs[i], "deploy.variants[" + std::to_string(i) + "]"));
+  }
+}
+
+YAML::Node load_yaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::usage, "invalid deploy spec '" + file + ":" + std::to_string(e.mark.line + 1) + "': " + e.msg);
+  }
+}
+
+} // namespace
+
+DeploySpec parse_spec(const std::string& yaml_text, const std::string& file) {
+  DeploySpec s;
+  s.file = file;
+  read_deploy(load_yaml(yaml_text, file), s);
+  return s;
+}
+
+DeploySpec load_spec(const std::filesystem::path& project_file) {
+  DeploySpec s;
+  s.file = project_file.string();
+  YAML::Node root = load_yaml(fs::read_file(project_file), s.file);
+  if (root.IsMap() && root["deploy"]) read_deploy(root["deploy"], s);
+  return s;
+}
+
+const std::vector<std::string>& known_targets() {
+  static const std::vector<std::string> t = {"k8s", "kserve", "seldon-v1", "seldon-v2"};
+  return t;
+}
+
+std::string dns_label(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) {
+    char l = static_cast<char>(std::tolower(c));
+    bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9');
+    if (ok) out += l;
+    else if (!out.empty() && out.back() != '-') out += '-';
+  }
+  if (out.size() > 63) out.resize(63);
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out;
+}
+
+bool is_dns_label(const std::string& name) {
+  static const std::regex k_label("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
+  return name.size() <= 63 && std::regex_match(name, k_label);
+}
+
+bool is_pinned(const std::string& image) {
+  static const std::regex k_pinned(R"(^[^@\s]+@sha256:[0-9a-f]{64}$)");
+  return std::regex_match(image, k_pinned);
+}
+
+} // namespace mlops::render

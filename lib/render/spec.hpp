@@ -1,0 +1,127 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::render {
+
+/// Replica count, or a range that makes the target autoscale.
+struct Replicas {
+  int count = 1;
+  std::optional<int> min;  ///< set together with max
+  std::optional<int> max;
+  int target_cpu = 80;     ///< HPA CPU utilisation target, percent
+  bool autoscale() const { return min.has_value(); }
+};
+
+/// Container resources: `requests` and `limits`, each a mapping of resource
+/// name to quantity string (cpu: 500m, memory: 1Gi).
+struct Resources {
+  std::map<std::string, std::string> requests;
+  std::map<std::string, std::string> limits;
+  bool empty() const { return requests.empty() && limits.empty(); }
+};
+
+/// One A/B variant (a predictor, candidate or revision).
+struct Variant {
+  std::string name;
+  std::string image;           ///< REF[:TAG][@sha256:DIGEST]; empty: inherit
+  std::string model_uri;       ///< storage URI; empty: inherit
+  std::optional<int> traffic;  ///< percent
+  bool shadow = false;
+  bool inherited = false;      ///< artifact from deploy.image/model_uri or a flag
+  std::string key;             ///< "deploy.variants[1]", for errors
+};
+
+/// Per-environment overrides (`deploy.environments.<env>`).
+struct EnvOverride {
+  std::optional<std::string> ns;
+  std::optional<Replicas> replicas;
+  std::optional<Resources> resources;
+  std::map<std::string, int> traffic;  ///< variant name -> percent
+};
+
+/// Monitoring of the model server's metrics port.
+struct Monitoring {
+  bool enabled = false;
+  int port = 8082;                ///< MLServer's default metrics port
+  std::string path;               ///< empty: the target's default (/metrics; /prometheus for seldon-v1 with protocol seldon)
+};
+
+/// The `deploy:` section of mlops.yaml, as written (before environments and
+/// flags are applied).
+struct DeploySpec {
+  std::string name;
+  std::string target;
+  std::string ns = "default";
+  Replicas replicas;
+  Resources resources;
+  std::string protocol = "v2";
+  std::string image;
+  std::string model_uri;
+  std::map<std::string, EnvOverride> environments;
+  std::vector<Variant> variants;
+  Monitoring monitoring;
+  std::string file;                  ///< where it was read from, for errors
+  std::map<std::string, int> lines;  ///< key path -> line in `file`
+};
+
+/// Parses a `deploy:` mapping. `file` names it in errors. Throws Error(usage)
+/// "invalid deploy spec 'FILE:LINE': key 'deploy.x.y': why" for an unknown
+/// key, a wrong type or a value out of range.
+DeploySpec parse_spec(const std::string& yaml_text, const std::string& file);
+
+/// Reads the `deploy:` section of a project file; an empty spec (file name
+/// set, nothing else) when the file has none. Throws Error(usage) as parse_spec.
+DeploySpec load_spec(const std::filesystem::path& project_file);
+
+/// The targets render knows.
+const std::vector<std::string>& known_targets();
+
+/// What the command line adds (flags beat the file).
+struct Overrides {
+  std::string env;        ///< dev|staging|prod (any key of deploy.environments)
+  std::string target;
+  std::string image;
+  std::string model_uri;
+  std::string ns;
+  bool strict = false;    ///< fail on names that are not DNS-1123 instead of renaming
+};
+
+/// The spec for one environment and target with every default applied.
+struct Resolved {
+  std::string name;
+  std::string target;
+  std::string env;
+  std::string ns;
+  Replicas replicas;
+  Resources resources;
+  std::string protocol;
+  std::vector<Variant> variants;  ///< at least one; each has image or model_uri
+  Monitoring monitoring;
+  std::vector<std::string> warnings;  ///< renames made (never with strict)
+};
+
+/// Applies the environment's overrides and the flags, renames names that are
+/// not DNS-1123 labels (or fails with `strict`), and checks the cross-field
+/// rules: traffic of non-shadow variants sums to 100, one artifact per
+/// variant, digests in prod, what the target can express. Throws Error(usage)
+/// naming the key path (deploy.environments.prod.traffic) or the flag.
+Resolved resolve(const DeploySpec& spec, const Overrides& overrides);
+
+/// A DNS-1123 label made from `name`: lowercase, runs of other characters
+/// replaced by '-', trimmed of '-', at most 63 characters.
+std::string dns_label(const std::string& name);
+
+/// True when `name` is a DNS-1123 label (RFC 1123, at most 63 characters).
+bool is_dns_label(const std::string& name);
+
+/// True when `image` is pinned: REF@sha256:<64 hex>.
+bool is_pinned(const std::string& image);
+
+} // namespace mlops::render

@@ -1,0 +1,294 @@
+#include "render/validate.hpp"
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "render/assets.hpp"
+#include "render/spec.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <map>
+#include <cctype>
+#include <regex>
+#include <set>
+
+namespace mlops::render {
+
+namespace {
+
+using nlohmann::json;
+
+json scalar(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() != "?") return s;  // quoted or explicitly tagged: a string
+  static const std::regex k_int(R"(^[-+]?[0-9]+$)");
+  static const std::regex k_float(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  try {
+    if (std::regex_match(s, k_int)) return std::stoll(s);
+    if (std::regex_match(s, k_float)) return std::stod(s);
+  } catch (const std::exception&) {
+  }
+  return s;
+}
+
+json to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+  case YAML::NodeType::Map: {
+    json o = json::object();
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      if (o.contains(k))
+        throw Error(ErrorKind::usage, "line " + std::to_string(kv.first.Mark().line + 1) + ": key " + quote(k) + " repeated");
+      o[k] = to_json(kv.second);
+    }
+    return o;
+  }
+  case YAML::NodeType::Sequence: {
+    json a = json::array();
+    for (const auto& item : n) a.push_back(to_json(item));
+    return a;
+  }
+  case YAML::NodeType::Scalar:
+    return scalar(n);
+  default:
+    return nullptr;
+  }
+}
+
+std::string type_of(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "boolean";
+  if (v.is_number_integer() || v.is_number_unsigned()) return "integer";
+  if (v.is_number()) return "number";
+  if (v.is_string()) return "string";
+  if (v.is_array()) return "array";
+  return "object";
+}
+
+bool type_matches(const json& v, const std::string& t) {
+  std::string actual = type_of(v);
+  return actual == t || (t == "number" && actual == "integer");
+}
+
+std::string at(const std::string& path) { return path.empty() ? "(document)" : path; }
+
+/// A built-in schema by file name ("metadata.schema.json"), parsed once.
+const json& builtin_schema(const std::string& file) {
+  static std::map<std::string, json> cache;
+  auto it = cache.find(file);
+  if (it != cache.end()) return it->second;
+  const std::string* text = builtin_asset("schemas/render/" + file);
+  if (!text) throw Error(ErrorKind::operational, "no built-in schema " + quote(file));
+  return cache.emplace(file, json::parse(*text)).first->second;
+}
+
+void check(const json& v, const json& s, const std::string& path, std::vector<std::string>& out) {
+  if (s.contains("$ref")) {
+    // Only references to sibling schema files, which is all ours use.
+    check(v, builtin_schema(s["$ref"].get<std::string>()), path, out);
+    return;
+  }
+  if (s.contains("type")) {
+    const json& t = s["type"];
+    bool ok = t.is_string() ? type_matches(v, t) : std::any_of(t.begin(), t.end(), [&](const json& x) { return type_matches(v, x); });
+    if (!ok) {
+      out.push_back(at(path) + ": expected " + (t.is_string() ? t.get<std::string>() : t.dump()) + ", got " + type_of(v));
+      return;
+    }
+  }
+  if (s.contains("const") && v != s["const"]) out.push_back(at(path) + ": must be " + s["const"].dump());
+  if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end())
+    out.push_back(at(path) + ": " + v.dump() + " is not one of " + s["enum"].dump());
+  if (v.is_string()) {
+    const auto& str = v.get_ref<const std::string&>();
+    if (s.contains("maxLength") && str.size() > s["maxLength"].get<std::size_t>())
+      out.push_back(at(path) + ": " + quote(str) + " is longer than " + s["maxLength"].dump() + " characters");
+    if (s.contains("minLength") && str.size() < s["minLength"].get<std::size_t>())
+      out.push_back(at(path) + ": shorter than " + s["minLength"].dump() + " characters");
+    if (s.contains("pattern") && !std::regex_search(str, std::regex(s["pattern"].get<std::string>())))
+      out.push_back(at(path) + ": " + quote(str) + " does not match " + s["pattern"].get<std::string>());
+  }
+  if (v.is_number()) {
+    if (s.contains("minimum") && v.get<double>() < s["minimum"].get<double>())
+      out.push_back(at(path) + ": " + v.dump() + " is below " + s["minimum"].dump());
+    if (s.contains("maximum") && v.get<double>() > s["maximum"].get<double>())
+      out.push_back(at(path) + ": " + v.dump() + " is above " + s["maximum"].dump());
+  }
+  if (v.is_array()) {
+    if (s.contains("minItems") && v.size() < s["minItems"].get<std::size_t>())
+      out.push_back(at(path) + ": needs at least " + s["minItems"].dump() + " items");
+    if (s.contains("maxItems") && v.size() > s["maxItems"].get<std::size_t>())
+      out.push_back(at(path) + ": takes at most " + s["maxItems"].dump() + " items");
+    if (s.contains("items"))
+      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], s["items"], path + "[" + std::to_string(i) + "]", out);
+  }
+  if (v.is_object()) {
+    std::string prefix = path.empty() ? "" : path + ".";
+    if (s.contains("minProperties") && v.size() < s["minProperties"].get<std::size_t>())
+      out.push_back(at(path) + ": needs at least " + s["minProperties"].dump() + " entries");
+    if (s.contains("required"))
+      for (const auto& r : s["required"])
+        if (!v.contains(r.get<std::string>())) out.push_back(prefix + r.get<std::string>() + ": required");
+    const json* props = s.contains("properties") ? &s["properties"] : nullptr;
+    for (const auto& [k, item] : v.items()) {
+      if (props && props->contains(k)) check(item, (*props)[k], prefix + k, out);
+      else if (s.contains("additionalProperties")) {
+        const json& ap = s["additionalProperties"];
+        if (ap.is_boolean() && !ap.get<bool>()) out.push_back(prefix + k + ": unknown field");
+        else if (ap.is_object()) check(item, ap, prefix + k, out);
+      }
+    }
+  }
+}
+
+/// Label keys: an optional DNS-subdomain prefix (at most 253) and a name of at most 63.
+void check_label_keys(const json& doc, std::vector<std::string>& out) {
+  static const std::regex k_name(R"(^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$)");
+  static const std::regex k_prefix(R"(^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
+  if (!doc.contains("metadata") || !doc["metadata"].is_object() || !doc["metadata"].contains("labels")) return;
+  const json& labels = doc["metadata"]["labels"];
+  if (!labels.is_object()) return;
+  for (const auto& [key, _] : labels.items()) {
+    auto slash = key.find('/');
+    std::string prefix = slash == std::string::npos ? "" : key.substr(0, slash);
+    std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+    bool ok = name.size() <= 63 && std::regex_match(name, k_name) &&
+              (slash == std::string::npos || (prefix.size() <= 253 && std::regex_match(prefix, k_prefix)));
+    if (!ok) out.push_back("metadata.labels: " + quote(key) + " is not a valid label key");
+  }
+}
+
+/// Seldon's webhook rules: without shadows, one predictor takes 100 (when
+/// set), several must all have a share and sum to 100.
+void check_traffic(const json& spec, std::vector<std::string>& out) {
+  if (!spec.contains("predictors") || !spec["predictors"].is_array()) return;
+  std::vector<const json*> live;
+  std::set<std::string> names;
+  for (const auto& p : spec["predictors"]) {
+    if (!p.is_object()) continue;
+    if (p.contains("name") && !names.insert(p["name"].dump()).second)
+      out.push_back("spec.predictors: predictor " + p["name"].dump() + " is named twice");
+    if (p.value("shadow", false) != true) live.push_back(&p);
+  }
+  if (live.size() == 1) {
+    if (live[0]->contains("traffic") && (*live[0])["traffic"] != 100)
+      out.push_back("spec.predictors: the only non-shadow predictor must take traffic 100");
+    return;
+  }
+  int sum = 0;
+  for (const json* p : live) {
+    if (!p->contains("traffic") || !(*p)["traffic"].is_number_integer()) {
+      out.push_back("spec.predictors: predictor " + p->value("name", json("?")).dump() + " has no traffic share");
+      return;
+    }
+    sum += (*p)["traffic"].get<int>();
+  }
+  if (!live.empty() && sum != 100)
+    out.push_back("spec.predictors: traffic of the non-shadow predictors sums to " + std::to_string(sum) + ", not 100");
+}
+
+void check_experiment(const json& spec, std::vector<std::string>& out) {
+  std::set<std::string> names;
+  for (const auto& c : spec.value("candidates", json::array()))
+    if (c.is_object() && c.contains("name") && !names.insert(c["name"].dump()).second)
+      out.push_back("spec.candidates: candidate " + c["name"].dump() + " is listed twice");
+  if (spec.contains("default") && !names.count(spec["default"].dump()))
+    out.push_back("spec.default: " + spec["default"].dump() + " is not one of the candidates");
+}
+
+/// Every image and oci:// URI anywhere in the document must carry a digest.
+void check_digests(const json& v, const std::string& path, std::vector<std::string>& out) {
+  if (v.is_object()) {
+    for (const auto& [k, item] : v.items()) {
+      std::string p = path.empty() ? k : path + "." + k;
+      if (item.is_string()) {
+        const auto& s = item.get_ref<const std::string&>();
+        if (k == "image" && !is_pinned(s)) out.push_back(p + ": image " + quote(s) + " is not pinned by digest (prod)");
+        if ((k == "storageUri" || k == "modelUri") && s.rfind("oci://", 0) == 0 && !is_pinned(s.substr(6)))
+          out.push_back(p + ": " + quote(s) + " is not pinned by digest (prod)");
+      } else check_digests(item, p, out);
+    }
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i) check_digests(v[i], path + "[" + std::to_string(i) + "]", out);
+  }
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+} // namespace
+
+std::vector<json> parse_documents(const std::string& yaml_text) {
+  std::vector<json> docs;
+  try {
+    for (const auto& node : YAML::LoadAll(yaml_text))
+      if (node && !node.IsNull()) docs.push_back(to_json(node));
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::usage, "line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return docs;
+}
+
+std::vector<std::string> check_schema(const json& doc, const json& schema) {
+  std::vector<std::string> out;
+  check(doc, schema, "", out);
+  return out;
+}
+
+std::vector<std::string> check_document(const json& doc, bool prod_digests) {
+  if (!doc.is_object() || !doc.contains("kind") || !doc["kind"].is_string())
+    return {"not a Kubernetes resource (no 'kind')"};
+  std::string kind = doc["kind"];
+  std::string file = lower(kind) + ".schema.json";
+  if (kind.empty() || kind.find('/') != std::string::npos) return {"no schema for kind " + quote(kind)};
+  if (!builtin_asset("schemas/render/" + file)) return {"no schema for kind " + quote(kind)};
+  std::vector<std::string> out = check_schema(doc, builtin_schema(file));
+  check_label_keys(doc, out);
+  const json spec = doc.value("spec", json::object());
+  if (kind == "SeldonDeployment") check_traffic(spec, out);
+  if (kind == "Experiment") check_experiment(spec, out);
+  if (prod_digests) check_digests(doc, "", out);
+  return out;
+}
+
+std::vector<Finding> check_dir(const std::filesystem::path& dir, bool prod_digests, int& checked) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw Error(ErrorKind::not_found, "cannot check " + quote(dir.string()) + ": not a directory");
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    auto ext = e.path().extension();
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<Finding> found;
+  checked = 0;
+  for (const auto& f : files) {
+    std::string rel = std::filesystem::relative(f, dir).string();
+    std::vector<json> docs;
+    try {
+      docs = parse_documents(fs::read_file(f));
+    } catch (const Error& e) {
+      found.push_back({rel, std::string("invalid YAML: ") + e.what()});
+      continue;
+    }
+    for (const auto& d : docs) {
+      if (d.is_object() && d.value("kind", "") == "Kustomization") continue;
+      ++checked;
+      std::string who = d.is_object() ? d.value("kind", "?") + " " +
+                                            quote(d.contains("metadata") && d["metadata"].is_object()
+                                                      ? d["metadata"].value("name", "?") : "?")
+                                      : "document";
+      for (const auto& p : check_document(d, prod_digests)) found.push_back({rel, who + ": " + p});
+    }
+  }
+  return found;
+}
+
+} // namespace mlops::render
