@@ -205,15 +205,6 @@ int run(int argc, char** argv) {
   }
   const std::string name = subs.front()->get_name();
   try {
-    ConfigInputs in;
-    in.cwd = std::filesystem::current_path();
-    if (!model.global.config_file.empty()) in.config_file = model.global.config_file;
-    in.getenv = process_getenv;
-    if (!model.global.tracking_uri.empty()) in.flags.tracking_uri = model.global.tracking_uri;
-    if (!model.global.ca_bundle.empty()) in.flags.ca_bundle = model.global.ca_bundle;
-    if (model.global.insecure) in.flags.insecure_tls = true;
-    Settings settings = resolve_settings(in);
-    Context ctx(model.global, std::move(settings), out);
     if (name == "__man") {
       std::cout << man_page(app);
       return 0;
@@ -236,6 +227,17 @@ int run(int argc, char** argv) {
       std::cout << command_help(app, topic);
       return 0;
     }
+    // Commands that read no settings work even next to a broken mlops.yaml.
+    bool needs_settings = name != "version";
+    ConfigInputs in;
+    in.cwd = std::filesystem::current_path();
+    if (!model.global.config_file.empty()) in.config_file = model.global.config_file;
+    in.getenv = process_getenv;
+    if (!model.global.tracking_uri.empty()) in.flags.tracking_uri = model.global.tracking_uri;
+    if (!model.global.ca_bundle.empty()) in.flags.ca_bundle = model.global.ca_bundle;
+    if (model.global.insecure) in.flags.insecure_tls = true;
+    Settings settings = needs_settings ? resolve_settings(in) : Settings{};
+    Context ctx(model.global, std::move(settings), out);
     return model.runners.at(name)(ctx);
   } catch (const Error& e) {
     out.error(e.what(), e.hint());

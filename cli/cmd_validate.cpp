@@ -2,6 +2,7 @@
 #include "cli/model_source.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/redact.hpp"
 #include "gates/gates.hpp"
 
 #include <chrono>
@@ -68,15 +69,33 @@ void record(Context& ctx, const gates::Report& r) {
   if (t.name.empty() || !t.lock) {
     throw Error(ErrorKind::usage, "--record needs a model pulled by mlops (a lock file) or a models:/ URI");
   }
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
   auto& client = ctx.mlflow();
-  // The digest names exactly the bytes validated; the status is written last
-  // so a reader that sees "passed" also sees the digest it belongs to.
+  if (t.lock->tracking_uri != client.tracking_uri()) {
+    throw Error(ErrorKind::usage,
+                "cannot record the verdict: " + quote(t.dir.string()) + " was pulled from " + quote(t.lock->tracking_uri) +
+                    ", not from " + quote(client.tracking_uri()),
+                "point --tracking-uri at the server the model came from");
+  }
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  // "pending" first and the verdict last: a reader never sees an old
+  // "passed" next to a new digest, even when a write in between fails.
+  client.set_model_version_tag(t.name, t.version, "mlops.validation.status", "pending");
   client.set_model_version_tag(t.name, t.version, "mlops.validation.digest", t.lock->digest);
   client.set_model_version_tag(t.name, t.version, "mlops.validation.policy", r.policy_digest);
   client.set_model_version_tag(t.name, t.version, "mlops.validation.time", model::iso8601_utc_ms(now.count()));
   client.set_model_version_tag(t.name, t.version, "mlops.validation.status", r.passed() ? "passed" : "failed");
   ctx.log().debug(1, "recorded the verdict on " + t.name + " version " + t.version);
+}
+
+/// Captured output of test commands and servers may echo credentials from
+/// the environment; none of them leaves mlops.
+void redact_report(gates::Report& r, const Settings& s) {
+  std::string pair = s.username.empty() || s.password.empty() ? std::string() : s.username + ":" + s.password;
+  for (auto& g : r.gates) {
+    g.output = redact_secrets(g.output, {pair, s.password, s.token});
+    g.reason = redact_secrets(g.reason, {pair, s.password, s.token});
+    for (auto& d : g.details) d = redact_secrets(d, {pair, s.password, s.token});
+  }
 }
 
 int run_validate(Context& ctx, const ValidateArgs& a) {
@@ -91,6 +110,7 @@ int run_validate(Context& ctx, const ValidateArgs& a) {
     throw Error(ErrorKind::usage, "--record needs an MLflow tracking server", "set MLFLOW_TRACKING_URI or pass --tracking-uri");
   }
   gates::Report report = gates::validate(target, policy, client, std::filesystem::current_path(), ctx.log());
+  redact_report(report, ctx.settings());
   if (!a.junit.empty()) {
     try {
       fs::atomic_write(a.junit, gates::report_junit(report));
@@ -98,9 +118,11 @@ int run_validate(Context& ctx, const ValidateArgs& a) {
       throw e.with_context("cannot write the JUnit report");
     }
   }
-  if (a.record) record(ctx, report);
+  // The verdict is printed before it is recorded, so a refused tag write
+  // (permission denied) still leaves the user with the report.
   if (ctx.json()) ctx.out().json(gates::report_json(report));
   else print_text(ctx, report);
+  if (a.record) record(ctx, report);
   if (!report.passed()) {
     std::string failed;
     for (const auto& g : report.gates)
@@ -118,7 +140,7 @@ Command validate_command() {
   c.summary = "check a model against interface, environment, metric and test gates";
   c.description =
       "Runs the gates of the policy against a pulled model directory or a models:/ URI (pulled into "
-      "~/.cache/mlops/models first) and reports one line per gate. format: MLmodel parses, the files it "
+      "$XDG_CACHE_HOME/mlops/models, default ~/.cache/mlops/models, first) and reports one line per gate. format: MLmodel parses, the files it "
       "names exist and the files still match mlops.lock.json. interface: a servable flavor "
       "(python_function by default), a signature, and input examples (input_example.json of every saved "
       "type and serving_input_example.json) that conform to it: column names, required columns, types, "

@@ -14,8 +14,11 @@ http::Options Context::http_options() const {
   o.backoff_jitter_s = s.backoff_jitter;
   o.respect_retry_after = s.respect_retry_after;
   o.ca_bundle = s.ca_bundle;
-  // MLflow: a CA bundle takes precedence over "insecure".
-  o.verify_tls = !s.insecure_tls || !s.ca_bundle.empty();
+  // MLflow: a CA bundle takes precedence over "insecure" from the same
+  // level; an explicit --insecure flag beats a bundle from the environment.
+  auto origin = s.origin.find("insecure_tls");
+  bool insecure_flag = origin != s.origin.end() && origin->second == "flag --insecure";
+  o.verify_tls = insecure_flag ? false : (!s.insecure_tls || !s.ca_bundle.empty());
   o.client_cert = s.client_cert;
   o.username = s.username;
   o.password = s.password;
@@ -29,7 +32,7 @@ mlflow::Client& Context::mlflow() {
     auto origin = m_settings.origin.find("tracking_uri");
     m_log.debug(1, "tracking server " + (m_settings.tracking_uri.empty() ? std::string("(none)") : m_settings.tracking_uri) +
                        (origin == m_settings.origin.end() ? "" : " (from " + origin->second + ")"));
-    if (m_settings.insecure_tls && m_settings.ca_bundle.empty()) {
+    if (!http_options().verify_tls) {
       m_log.warn("TLS certificate verification is disabled");
     }
     m_http = std::make_unique<http::Client>(http_options(), m_log);

@@ -24,7 +24,9 @@ void Output::line(std::string_view text) const {
   std::cout << text << '\n';
 }
 
-void Output::json(const nlohmann::ordered_json& doc) const { std::cout << doc.dump(2) << '\n' << std::flush; }
+void Output::json(const nlohmann::ordered_json& doc) const {
+  std::cout << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n' << std::flush;
+}
 
 void Output::table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) const {
   if (m_mode.quiet) return;

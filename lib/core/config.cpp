@@ -59,7 +59,8 @@ public:
                   const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, prefix.empty() ? "(top level)" : prefix, "expected a mapping");
     for (const auto& kv : map) {
-      std::string key = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) fail(kv.first, prefix.empty() ? "(top level)" : prefix, "keys must be plain words");
+      std::string key = kv.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
       std::string full = prefix.empty() ? key : prefix + "." + key;
       auto near = suggest(key, allowed);
@@ -304,8 +305,8 @@ Settings resolve_settings(const ConfigInputs& in) {
   std::optional<std::filesystem::path> project;
   if (in.config_file) {
     if (!std::filesystem::is_regular_file(*in.config_file, ec)) {
-      throw Error(ErrorKind::usage, "cannot read config file " + quote(in.config_file->string()) +
-                                        ": no such file");
+      throw Error(ErrorKind::usage, "cannot read config file " + quote(in.config_file->string()) + ": " +
+                                        (std::filesystem::exists(*in.config_file, ec) ? "not a file" : "no such file"));
     }
     project = in.config_file;
   } else {

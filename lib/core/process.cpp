@@ -2,6 +2,7 @@
 
 #include "core/cancel.hpp"
 #include "core/error.hpp"
+#include "core/strings.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,6 +59,7 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const
   }
   if (pid == 0) {
     ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
     int devnull = ::open("/dev/null", O_RDONLY);
@@ -167,8 +170,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    // Child: own process group (so a timeout kills its children too), output to the pipe.
+    // Child: own process group (so a timeout kills its children too), output
+    // to the pipe, and killed with us if mlops dies before it.
     ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(pipefd[1], STDOUT_FILENO);
     ::dup2(pipefd[1], STDERR_FILENO);
     int devnull = ::open("/dev/null", O_RDONLY);
@@ -195,25 +200,32 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     }
     if (open_pipe) {
       pollfd p{pipefd[0], POLLIN, 0};
-      int n = ::poll(&p, 1, 100);
+      int n = ::poll(&p, 1, 50);
       if (n > 0) {
         ssize_t got = ::read(pipefd[0], buf, sizeof buf);
         if (got > 0) {
           out.append(buf, static_cast<std::size_t>(got));
           if (out.size() > max_output * 2) out.erase(0, out.size() - max_output);
-        } else if (got == 0) {
-          open_pipe = false;
+          continue;
         }
+        if (got == 0) open_pipe = false;
       }
     } else {
-      // Look without reaping: while the child is a zombie its group id
-      // cannot be reused, so killing the group below is safe.
-      siginfo_t info{};
-      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
-        reaped = true;
-        break;
-      }
       ::usleep(20000);
+    }
+    // Look without reaping: while the child is a zombie its group id cannot
+    // be reused, so killing the group below is safe. A background child that
+    // still holds the pipe does not keep us waiting once the command exited.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+      pollfd p{pipefd[0], POLLIN, 0};
+      while (open_pipe && ::poll(&p, 1, 0) > 0) {
+        ssize_t got = ::read(pipefd[0], buf, sizeof buf);
+        if (got <= 0) break;
+        out.append(buf, static_cast<std::size_t>(got));
+      }
+      reaped = true;
+      break;
     }
   }
   // Children left in the group after the main process exited must not linger.
@@ -222,7 +234,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   ::close(pipefd[0]);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (out.size() > max_output) out = "[...]\n" + out.substr(out.size() - max_output);
-  r.output = std::move(out);
+  r.output = valid_utf8(out);  // the cut above may have split a character, and programs print anything
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
   throw_if_cancelled();

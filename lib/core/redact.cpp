@@ -26,8 +26,8 @@ bool is_secret_header(std::string_view name) {
 
 std::string redact_url(std::string_view url) {
   std::size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  std::size_t host_start = scheme + 3;
+  // Without a scheme ("user:pw@host:5000") the authority starts at once.
+  std::size_t host_start = scheme == std::string_view::npos ? 0 : scheme + 3;
   std::size_t host_end = url.find_first_of("/?#", host_start);
   if (host_end == std::string_view::npos) host_end = url.size();
   std::string_view authority = url.substr(host_start, host_end - host_start);

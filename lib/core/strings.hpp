@@ -23,6 +23,10 @@ bool iequals(std::string_view a, std::string_view b);
 /// "1.5 MiB" style rendering of a byte count.
 std::string human_bytes(std::uint64_t bytes);
 
+/// Replaces every byte sequence that is not valid UTF-8 with U+FFFD, so the
+/// text can go into JSON and XML (captured output of other programs).
+std::string valid_utf8(std::string_view text);
+
 /// Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view s);
 

@@ -109,8 +109,14 @@ GateResult environment_gate(const Target& t, const Policy& p, const model::MlMod
     lines = conda_pip_lines(*conda);
   }
   std::vector<Requirement> reqs;
-  for (const auto& l : lines)
-    if (auto r = parse_requirement(l)) reqs.push_back(*r);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].size() > k_max_requirement_line) {
+      problems.push_back("requirements line " + std::to_string(i + 1) + " is longer than " +
+                         std::to_string(k_max_requirement_line) + " characters and cannot be checked");
+    } else if (auto r = parse_requirement(lines[i])) {
+      reqs.push_back(*r);
+    }
+  }
   notes.push_back(std::to_string(reqs.size()) + " requirements");
 
   if (p.require_pinned) {

@@ -94,7 +94,8 @@ GateResult tests_gate(const Target& t, const Policy& p, const std::optional<mode
   return timed("tests", [&](GateResult& g) {
     std::map<std::string, std::string> env;
     env["MLOPS_MODEL_DIR"] = std::filesystem::absolute(t.dir).string();
-    env["MLOPS_MODEL_URI"] = t.uri.empty() && !t.name.empty() ? "models:/" + t.name + "/" + t.version : t.uri;
+    // The exact version validated, never an alias that may have moved since.
+    env["MLOPS_MODEL_URI"] = !t.name.empty() ? "models:/" + t.name + "/" + t.version : t.uri;
     std::string example;
     if (mlmodel && mlmodel->input_example && !mlmodel->input_example->artifact_path.empty()) {
       example = (std::filesystem::absolute(t.dir) / mlmodel->input_example->artifact_path).string();

@@ -91,7 +91,9 @@ GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<mo
     }
     double a = mine->second.value, b = theirs->second.value;
     double worse_by = cmp.higher_is_better ? b - a : a - b;
-    if (worse_by > cmp.tolerance + 1e-12 || std::isnan(a)) {
+    if (std::isnan(a) || std::isnan(b)) {
+      problems.push_back(cmp.metric + " cannot be compared: " + (std::isnan(a) ? "this version's" : label + "'s") + " value is NaN");
+    } else if (worse_by > cmp.tolerance + 1e-12) {
       problems.push_back(cmp.metric + " " + num(a) + " is worse than " + label + " (" + num(b) + ") by " + num(worse_by) +
                          ", more than the allowed " + num(cmp.tolerance));
     } else {

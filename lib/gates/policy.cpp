@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <regex>
 
 namespace mlops::gates {
@@ -30,7 +33,8 @@ struct Reader {
     if (map.IsNull()) return;
     if (!map.IsMap()) fail(map, prefix, "expected a mapping");
     for (const auto& kv : map) {
-      std::string k = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) fail(kv.first, prefix, "keys must be plain words");
+      std::string k = kv.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       auto near = suggest(k, allowed);
       throw Error(ErrorKind::usage,
@@ -79,10 +83,15 @@ Threshold parse_threshold(const Reader& r, const YAML::Node& n, const std::strin
   static const std::regex k_re(R"(^\s*([A-Za-z0-9_.\-/ ]*[A-Za-z0-9_.\-/])\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*$)");
   std::string text = r.string(n, key);
   std::smatch m;
-  if (!std::regex_match(text, m, k_re)) {
-    r.fail(n, key, "bad threshold expression " + quote(text) + ": expected METRIC OP NUMBER with OP one of >= > <= < == !=");
+  // The length check keeps std::regex (recursive) away from huge inputs.
+  if (text.size() > 256 || !std::regex_match(text, m, k_re)) {
+    r.fail(n, key, "bad threshold expression " + quote(text.substr(0, 80)) +
+                       ": expected METRIC OP NUMBER with OP one of >= > <= < == !=");
   }
-  return Threshold{m[1], m[2], std::stod(m[3]), text};
+  errno = 0;
+  double value = std::strtod(m[3].str().c_str(), nullptr);
+  if (errno == ERANGE || !std::isfinite(value)) r.fail(n, key, "threshold " + quote(m[3].str()) + " is out of range");
+  return Threshold{m[1], m[2], value, text};
 }
 
 void read_interface(Policy& p, const Reader& r, const YAML::Node& n) {
@@ -145,11 +154,18 @@ void read_metrics(Policy& p, const Reader& r, const YAML::Node& n) {
   }
 }
 
+/// A timeout in seconds: more than 0 (rounded up to whole seconds), at most a day.
+std::chrono::seconds seconds_in_range(const Reader& r, const YAML::Node& n, const std::string& key) {
+  double s = r.number(n, key);
+  if (!(s > 0) || s > 86400) r.fail(n, key, "must be more than 0 and at most 86400 seconds");
+  return std::chrono::seconds(static_cast<long>(std::ceil(s)));
+}
+
 void read_tests(Policy& p, const Reader& r, const YAML::Node& n) {
   p.tests_configured = true;
   r.keys(n, "gates.tests", {"timeout", "commands"});
   std::chrono::seconds def{300};
-  if (n["timeout"]) def = std::chrono::seconds(static_cast<long>(r.number(n["timeout"], "gates.tests.timeout")));
+  if (n["timeout"]) def = seconds_in_range(r, n["timeout"], "gates.tests.timeout");
   const YAML::Node& cmds = n["commands"];
   if (!cmds || !cmds.IsSequence() || cmds.size() == 0) r.fail(n, "gates.tests.commands", "expected a non-empty list of commands");
   for (std::size_t i = 0; i < cmds.size(); ++i) {
@@ -162,11 +178,7 @@ void read_tests(Policy& p, const Reader& r, const YAML::Node& n) {
     t.run = r.strings(cmds[i]["run"], key + ".run");
     if (t.run.empty()) r.fail(cmds[i]["run"], key + ".run", "must not be empty");
     t.name = cmds[i]["name"] ? r.string(cmds[i]["name"], key + ".name") : t.run.front();
-    if (cmds[i]["timeout"]) {
-      double s = r.number(cmds[i]["timeout"], key + ".timeout");
-      if (s <= 0) r.fail(cmds[i]["timeout"], key + ".timeout", "must be greater than 0");
-      t.timeout = std::chrono::seconds(std::max(1L, static_cast<long>(s)));
-    }
+    if (cmds[i]["timeout"]) t.timeout = seconds_in_range(r, cmds[i]["timeout"], key + ".timeout");
     p.tests.push_back(std::move(t));
   }
 }
@@ -182,7 +194,11 @@ nlohmann::ordered_json canonical(const Policy& p) {
   for (const auto& r : p.required) j["required"].push_back(r.text);
   j["require_python_version"] = p.require_python_version;
   j["extras"] = p.extras_configured ? nlohmann::ordered_json(p.extra_artifacts) : nlohmann::ordered_json(nullptr);
-  for (const auto& t : p.thresholds) j["thresholds"].push_back(t.metric + " " + t.op + " " + std::to_string(t.value));
+  for (const auto& t : p.thresholds) {
+    char v[32];
+    std::snprintf(v, sizeof v, "%.17g", t.value);  // exact: 1e-7 and 2e-7 must hash apart
+    j["thresholds"].push_back(t.metric + " " + t.op + " " + v);
+  }
   for (const auto& c : p.comparisons)
     j["compare"].push_back({c.metric, c.against, c.higher_is_better, c.tolerance});
   for (const auto& t : p.tests) j["tests"].push_back({t.name, t.run, t.timeout.count()});
@@ -224,6 +240,9 @@ Policy parse_policy(const YAML::Node& gates, const std::string& file) {
 }
 
 Policy load_policy_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": no such file");
+  if (!std::filesystem::is_regular_file(file, ec)) throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": not a file");
   YAML::Node root;
   try {
     root = YAML::LoadFile(file.string());
@@ -251,6 +270,7 @@ Policy policy_from_project(const std::optional<std::filesystem::path>& project_f
 }
 
 std::optional<Requirement> parse_requirement(const std::string& raw) {
+  if (raw.size() > k_max_requirement_line) return std::nullopt;  // keeps std::regex off huge input
   std::string line(trim(raw.substr(0, raw.find('#'))));
   if (line.empty() || line[0] == '-' || line.find("://") != std::string::npos) return std::nullopt;
   line = line.substr(0, line.find(';'));  // environment markers

@@ -84,6 +84,9 @@ Policy load_policy_file(const std::filesystem::path& file);
 /// no file or no section.
 Policy policy_from_project(const std::optional<std::filesystem::path>& project_file);
 
+/// Requirement lines longer than this are not parsed (see environment gate).
+inline constexpr std::size_t k_max_requirement_line = 1024;
+
 /// Parses "name OP version" (pip syntax, extras and markers ignored);
 /// nullopt for lines that are not requirements (options, URLs, blanks).
 std::optional<Requirement> parse_requirement(const std::string& line);

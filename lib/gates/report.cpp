@@ -1,5 +1,7 @@
 #include "gates/gates.hpp"
 
+#include "core/strings.hpp"
+
 #include <cstdio>
 #include <sstream>
 
@@ -7,7 +9,8 @@ namespace mlops::gates {
 
 namespace {
 
-std::string xml_escape(const std::string& s) {
+std::string xml_escape(const std::string& raw) {
+  std::string s = valid_utf8(raw);
   std::string out;
   for (unsigned char c : s) {
     switch (c) {

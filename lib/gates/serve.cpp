@@ -2,6 +2,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/process.hpp"
+#include "core/strings.hpp"
 #include "gates/checks.hpp"
 #include "http/client.hpp"
 
@@ -29,7 +30,7 @@ struct ScratchDir {
 std::string log_tail(const std::filesystem::path& log, std::size_t max = 4000) {
   try {
     std::string text = fs::read_file(log);
-    return text.size() > max ? "[...]\n" + text.substr(text.size() - max) : text;
+    return valid_utf8(text.size() > max ? "[...]\n" + text.substr(text.size() - max) : text);
   } catch (const Error&) {
     return {};
   }

@@ -116,7 +116,8 @@ std::optional<double> parse_retry_after(const std::string& value,
   std::string v(trim(value));
   if (v.empty()) return std::nullopt;
   if (std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    return std::stod(v);
+    double secs = std::strtod(v.c_str(), nullptr);  // huge values become HUGE_VAL; callers cap the wait
+    return std::isfinite(secs) ? secs : 1e9;
   }
   time_t when = curl_getdate(v.c_str(), nullptr);
   if (when < 0) return std::nullopt;

@@ -1,6 +1,7 @@
 #include "mlflow/client.hpp"
 
 #include "core/error.hpp"
+#include "core/redact.hpp"
 #include "core/strings.hpp"
 
 #include <nlohmann/json.hpp>
@@ -198,8 +199,12 @@ Client::Client(http::Client& http, std::string tracking_uri)
     throw Error(ErrorKind::usage, "no MLflow tracking server configured",
                 "set MLFLOW_TRACKING_URI or pass --tracking-uri http://HOST:PORT");
   }
+  if (m_base.find_first_of("?#") != std::string::npos) {
+    throw Error(ErrorKind::usage, "invalid tracking URI " + quote(redact_url(m_base.substr(0, m_base.find_first_of("?#")))) +
+                                      ": it must not have a query or fragment");
+  }
   if (m_base.rfind("http://", 0) != 0 && m_base.rfind("https://", 0) != 0) {
-    throw Error(ErrorKind::usage, "unsupported tracking URI " + quote(m_base) + ": only http:// and https:// servers are supported",
+    throw Error(ErrorKind::usage, "unsupported tracking URI " + quote(redact_url(m_base)) + ": only http:// and https:// servers are supported",
                 "file stores and databricks:// URIs are not supported; run an MLflow tracking server");
   }
 }

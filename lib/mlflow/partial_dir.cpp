@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sstream>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace mlops::mlflow {
@@ -17,7 +18,6 @@ namespace mlops::mlflow {
 namespace {
 
 constexpr const char* k_journal = ".mlops-journal";
-constexpr const char* k_lock = ".mlops-lock";
 
 std::string header_line(const std::string& name, const std::string& version) {
   return nlohmann::json{{"name", name}, {"version", version}}.dump() + "\n";
@@ -33,12 +33,27 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
   if (std::filesystem::is_symlink(std::filesystem::symlink_status(m_path, ec))) {
     throw Error(ErrorKind::operational, quote(m_path.string()) + " is a symbolic link; refusing to write through it");
   }
-  m_lock_fd = ::open((m_path / k_lock).c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (m_lock_fd < 0) throw Error(ErrorKind::io, "cannot create " + quote((m_path / k_lock).string()) + ": " + std::strerror(errno));
-  if (::flock(m_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // The lock lives beside the destination, not in the directory that gets
+  // renamed into place. After flock() we check that the file we locked is
+  // still the one at that path: a pull that finished may have removed it.
+  m_lock_path = dest.parent_path() / ("." + dest.filename().string() + ".mlops-lock");
+  for (int attempt = 0;; ++attempt) {
+    m_lock_fd = ::open(m_lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (m_lock_fd < 0) throw Error(ErrorKind::io, "cannot create " + quote(m_lock_path.string()) + ": " + std::strerror(errno));
+    if (::flock(m_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(m_lock_fd);
+      m_lock_fd = -1;
+      throw Error(ErrorKind::conflict, "another mlops pull is writing " + quote(dest.string()),
+                  "wait for it to finish, or choose another directory with -o");
+    }
+    struct stat locked{}, current{};
+    if (::fstat(m_lock_fd, &locked) == 0 && ::stat(m_lock_path.c_str(), &current) == 0 && locked.st_ino == current.st_ino &&
+        locked.st_dev == current.st_dev) {
+      break;
+    }
     ::close(m_lock_fd);
-    throw Error(ErrorKind::conflict, "another mlops pull is writing " + quote(dest.string()),
-                "wait for it to finish, or choose another directory with -o");
+    m_lock_fd = -1;
+    if (attempt > 100) throw Error(ErrorKind::conflict, "cannot lock " + quote(m_lock_path.string()));
   }
 
   // Load the journal of an interrupted pull of the same version; start over otherwise.
@@ -63,7 +78,7 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
   }
   if (!keep) {
     for (auto& entry : std::filesystem::directory_iterator(m_path, ec)) {
-      if (entry.path().filename() != k_lock) fs::remove_tree_quietly(entry.path());
+      fs::remove_tree_quietly(entry.path());
     }
   }
   m_journal_fd = ::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -75,7 +90,10 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
 
 PartialDir::~PartialDir() {
   if (m_journal_fd >= 0) ::close(m_journal_fd);
-  if (m_lock_fd >= 0) ::close(m_lock_fd);
+  if (m_lock_fd >= 0) {
+    ::unlink(m_lock_path.c_str());  // while still locked; see the constructor
+    ::close(m_lock_fd);
+  }
 }
 
 std::optional<model::LockedFile> PartialDir::journal_entry(const std::string& rel) const {
@@ -102,8 +120,8 @@ void PartialDir::finish(const std::set<std::string>& expected, const std::string
        it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
-    std::string rel = std::filesystem::relative(it->path(), m_path).generic_string();
-    if (rel == k_journal || rel == k_lock) continue;
+    std::string rel = it->path().lexically_relative(m_path).generic_string();
+    if (rel == k_journal) continue;
     if (!expected.count(rel)) stray.push_back(it->path());
   }
   for (auto& p : stray) std::filesystem::remove(p, ec);
@@ -111,7 +129,6 @@ void PartialDir::finish(const std::set<std::string>& expected, const std::string
   ::close(m_journal_fd);
   m_journal_fd = -1;
   std::filesystem::remove(m_path / k_journal, ec);
-  std::filesystem::remove(m_path / k_lock, ec);
   fs::sync_directory(m_path);
 }
 

@@ -13,8 +13,9 @@ namespace mlops::mlflow {
 
 /// The directory a pull downloads into before it is moved into place:
 /// `.<dest name>.mlops-partial` beside the destination. It holds a journal
-/// of verified files so that an interrupted pull resumes, and an flock so
-/// that two pulls never write the same destination at once.
+/// of verified files so that an interrupted pull resumes. An flock on
+/// `.<dest name>.mlops-lock` beside it keeps two pulls from writing the same
+/// destination at once; the lock file is removed when the pull ends.
 class PartialDir {
 public:
   /// Opens (or creates) the partial directory for `dest`; a journal left by
@@ -42,6 +43,7 @@ public:
 
 private:
   std::filesystem::path m_path;
+  std::filesystem::path m_lock_path;
   int m_lock_fd = -1;
   int m_journal_fd = -1;
   std::map<std::string, model::LockedFile> m_journal;

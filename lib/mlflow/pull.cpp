@@ -373,7 +373,10 @@ PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressS
                   "output directory " + quote(dest.string()) + " is not empty and holds no pull of model " + quote(v.name),
                   "pass --force to replace its contents, or choose another directory with -o");
     }
-    if (!ours) previous.reset();
+    // Files are reused only from a pull of this very version from this
+    // server: another version's file of the same path and size is not the
+    // same file.
+    if (!ours || previous->version != v.version || previous->tracking_uri != client.tracking_uri()) previous.reset();
   }
   fs::require_writable_dir(dest.parent_path());
 

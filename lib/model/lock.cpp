@@ -136,15 +136,20 @@ VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock) 
   std::set<std::string> expected;
   for (const auto& f : lock.files) {
     expected.insert(f.path);
-    auto p = dir / f.path;
+    std::filesystem::path p;
+    try {
+      p = fs::safe_join(dir, f.path);  // refuses a symlinked parent: the bytes would live elsewhere
+    } catch (const Error&) {
+      r.modified.push_back(f.path);
+      continue;
+    }
     std::error_code ec;
     auto st = std::filesystem::symlink_status(p, ec);
     if (ec || !std::filesystem::exists(st)) {
       r.missing.push_back(f.path);
       continue;
     }
-    if (!std::filesystem::is_regular_file(st) || std::filesystem::file_size(p, ec) != f.size ||
-        sha256_file(p) != f.sha256) {
+    if (!std::filesystem::is_regular_file(st) || std::filesystem::file_size(p, ec) != f.size || sha256_file(p) != f.sha256) {
       r.modified.push_back(f.path);
     }
   }
@@ -152,9 +157,11 @@ VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock) 
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
        it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    if (it->is_directory()) continue;
-    std::string rel = std::filesystem::relative(it->path(), dir).generic_string();
+    auto st = it->symlink_status(ec);
+    if (std::filesystem::is_directory(st)) continue;  // real directories only: links are not followed
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (rel == LockFile::k_file_name) continue;
+    // A link named like a locked file was already reported as modified above.
     if (!expected.count(rel)) r.unexpected.push_back(rel);
   }
   std::sort(r.unexpected.begin(), r.unexpected.end());

@@ -50,7 +50,10 @@ json yaml_to_json(const YAML::Node& n) {
   }
   case YAML::NodeType::Map: {
     json obj = json::object();
-    for (const auto& kv : n) obj[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) throw Error(ErrorKind::operational, "line " + std::to_string(kv.first.Mark().line + 1) + ": a key that is not a plain word");
+      obj[kv.first.Scalar()] = yaml_to_json(kv.second);
+    }
     return obj;
   }
   }
@@ -77,7 +80,7 @@ std::vector<SignatureSpec> parse_signature_part(const std::string& json_text, co
   }
   if (arr.is_null()) return out;
   if (!arr.is_array()) throw Error(ErrorKind::operational, "signature " + what + " must be a JSON list");
-  for (const auto& s : arr) {
+  for (const auto& s : arr) try {
     if (!s.is_object()) throw Error(ErrorKind::operational, "signature " + what + " has an entry that is not an object");
     SignatureSpec spec;
     spec.name = get_str(s, "name");
@@ -95,6 +98,8 @@ std::vector<SignatureSpec> parse_signature_part(const std::string& json_text, co
       spec.required = s.value("required", true);
     }
     out.push_back(std::move(spec));
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::operational, "signature " + what + " has an invalid entry " + s.dump().substr(0, 80) + ": " + e.what());
   }
   bool any_tensor = std::any_of(out.begin(), out.end(), [](auto& s) { return s.tensor; });
   bool all_tensor = std::all_of(out.begin(), out.end(), [](auto& s) { return s.tensor; });
@@ -155,10 +160,14 @@ MlModel MlModel::parse(const std::string& text, const std::string& origin) {
   }
   if (!root.IsMap()) throw Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": not a YAML mapping");
   MlModel m;
-  m.raw = yaml_to_json(root);
+  try {
+    m.raw = yaml_to_json(root);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": " + e.what());
+  }
   auto bad = [&](const std::string& why) { return Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": " + why); };
   if (!m.raw.contains("flavors") || !m.raw["flavors"].is_object() || m.raw["flavors"].empty()) throw bad("no 'flavors'");
-  for (const auto& kv : root["flavors"]) m.flavors.push_back(kv.first.as<std::string>());
+  for (const auto& kv : root["flavors"]) m.flavors.push_back(kv.first.Scalar());
   m.run_id = get_str(m.raw, "run_id");
   m.model_uuid = get_str(m.raw, "model_uuid");
   m.model_id = get_str(m.raw, "model_id");

@@ -116,10 +116,15 @@ def test_second_pull_is_a_verified_no_op_and_a_new_version_replaces(mlops):
     assert r.returncode == 0, r.stderr
     assert "is up to date" in r.stdout
     assert lock_of(mlops.cwd / "m")["files"] == before["files"]
-    # Another version of the same model may replace the directory.
+    # Another version of the same model replaces the directory, with its own bytes:
+    # same path and size in version 1 is not the same file in version 3.
     r = mlops.run("pull", "models:/iris/3", "-o", "m")
     assert r.returncode == 0, r.stderr
+    assert "0 reused" in r.stdout, r.stdout
     assert lock_of(mlops.cwd / "m")["model"]["version"] == "3"
+    assert mlops.run("pull", "models:/iris/3", "-o", "fresh").returncode == 0
+    assert tree(mlops.cwd / "m") == tree(mlops.cwd / "fresh")
+    assert [f["sha256"] for f in lock_of(mlops.cwd / "m")["files"]] == [f["sha256"] for f in lock_of(mlops.cwd / "fresh")["files"]]
     assert not list(mlops.cwd.glob(".*mlops-partial"))
 
 
@@ -191,7 +196,9 @@ def test_interrupt_with_ctrl_c_exits_130_and_keeps_partial(mlops, fault_proxy):
     deadline = time.monotonic() + 60
     while not (partial / ".mlops-journal").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert (partial / ".mlops-journal").exists(), "the pull never started writing"
     time.sleep(0.5)
+    assert p.poll() is None, "the slowed pull finished before it could be interrupted"
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 130, err
@@ -331,6 +338,7 @@ def test_two_pulls_into_the_same_directory_conflict(mlops, fault_proxy):
     deadline = time.monotonic() + 30
     while not journal.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert journal.exists(), "the first pull never started writing"
     r = mlops.run("pull", "models:/files/1", "-o", "m")
     p.send_signal(signal.SIGKILL)
     p.wait()

@@ -828,3 +828,67 @@ def test_without_record_no_tags_are_written(v, services):
     v.json("models:/v-tensor-good/1", rc=0)
     assert model_tags(services, "v-tensor-good", "1") == before
     assert not any(k.startswith("mlops.validation.") for k in before)
+
+
+# --------------------------------------------------------------------------- hardening (review findings)
+
+
+def test_binary_test_output_keeps_json_and_junit_valid(v, pulled):
+    """Programs print anything: invalid UTF-8 and control bytes must not break the reports."""
+    junit = v.mlops.cwd / "bin.xml"
+    policy = {"tests": {"commands": [{"name": "noise", "run": ["printf", "ok\\377\\376\\001\\177 end\\n"]},
+                                     {"name": "fails", "run": ["false"]}]}}
+    report = v.json(pulled("v-good"), "--junit", str(junit), rc=3, policy=policy)
+    g = gate(report, "tests")
+    assert "ok" in g["output"] and "end" in g["output"] and "\ufffd" in g["output"]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and int(suite.get("failures")) == 1
+
+
+def test_secrets_in_test_output_are_redacted(v, pulled):
+    junit = v.mlops.cwd / "s.xml"
+    policy = {"tests": {"commands": [{"name": "leak", "run": ["bash", "-c", "echo token=$MLFLOW_TRACKING_TOKEN"]}]}}
+    r = v.run(pulled("v-good"), "--json", "--junit", str(junit), policy=policy,
+              env={"MLFLOW_TRACKING_TOKEN": "tok-5ecret-123456"})
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "tok-5ecret-123456" not in r.stdout + r.stderr + junit.read_text()
+    assert "token=***" in json.dumps(gate(json.loads(r.stdout), "tests"))
+
+
+def test_record_refuses_another_server(v, pulled, services):
+    """A directory pulled from one server is never recorded on another."""
+    other = services["MLOPS_TEST_MLFLOW_AUTH_URI"]
+    r = v.run(pulled("v-good"), "--record", env={"MLFLOW_TRACKING_URI": other})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "was pulled from" in error_line(r.stderr)
+
+
+def test_model_uri_given_to_tests_names_the_exact_version(v):
+    policy = {"tests": {"commands": [{"name": "uri", "run": ["bash", "-c", "echo URI=$MLOPS_MODEL_URI"]}]}}
+    report = v.json("models:/v-compare@champion", rc=0, policy=policy)
+    assert "URI=models:/v-compare/1" in gate(report, "tests")["output"]
+
+
+def test_bad_timeouts_thresholds_and_policy_paths_are_usage_errors(v, pulled):
+    d = pulled("v-good")
+    for bad, why in [
+        ({"tests": {"timeout": 0, "commands": [{"run": ["true"]}]}}, "gates.tests.timeout"),
+        ({"tests": {"commands": [{"run": ["true"], "timeout": -3}]}}, "timeout"),
+        ({"metrics": {"thresholds": ["accuracy >= 1e999"]}}, "out of range"),
+        ({"metrics": {"thresholds": ["a" * 5000 + " >= 1"]}}, "bad threshold expression"),
+    ]:
+        r = v.run(d, policy=bad)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert why in error_line(r.stderr), (bad, r.stderr)
+    (v.mlops.cwd / "adir").mkdir()
+    r = v.run(d, "--policy", str(v.mlops.cwd / "adir"))
+    assert r.returncode == 2 and "not a file" in error_line(r.stderr)
+    r = v.run(d, "--policy", str(v.mlops.cwd / "missing.yaml"))
+    assert r.returncode == 2 and "no such file" in error_line(r.stderr)
+
+
+def test_help_works_next_to_a_broken_project_file(v):
+    (v.mlops.cwd / "mlops.yaml").write_text("mlflow: [broken\n")
+    assert v.mlops.run("help", "validate").returncode == 0
+    assert v.mlops.run("version").returncode == 0
+    assert v.mlops.run("models", "list").returncode == 2

@@ -11,6 +11,7 @@ TEST_CASE("redaction: URLs, headers and known secrets") {
   CHECK(redact_url("https://alice:s3cret@mlflow.example/api?x=1") == "https://***@mlflow.example/api?x=1");
   CHECK(redact_url("http://127.0.0.1:5000/a@b") == "http://127.0.0.1:5000/a@b");  // '@' in the path is not user info
   CHECK(redact_url("not a url") == "not a url");
+  CHECK(redact_url("bob:hunter2@host:5000/x") == "***@host:5000/x");
   CHECK(redact_header("Authorization: Basic YWxpY2U6czNjcmV0") == "Authorization: Basic ***");
   CHECK(redact_header("authorization: Bearer tok123") == "authorization: Bearer ***");
   CHECK(redact_header("X-Api-Token: abc") == "X-Api-Token: ***");

@@ -97,3 +97,26 @@ TEST_CASE("lock file: verify_dir names modified, missing and unexpected files") 
   CHECK(loaded->name == "iris");
   CHECK_FALSE(LockFile::load(t.path / "nowhere").has_value());
 }
+
+TEST_CASE("lock file: verify_dir does not follow symbolic links") {
+  TempDir t;
+  LockFile l = sample();
+  l.files = {{"sub/model.pkl", 3, sha256_hex("abc")}};
+  fsys::create_directories(t.path / "elsewhere");
+  fs::atomic_write(t.path / "elsewhere" / "model.pkl", "abc");
+  fsys::create_directories(t.path / "m");
+  fsys::create_directory_symlink(t.path / "elsewhere", t.path / "m" / "sub");  // the bytes live outside
+  auto r = model::verify_dir(t.path / "m", l);
+  CHECK(r.modified == std::vector<std::string>{"sub/model.pkl"});
+
+  fsys::remove(t.path / "m" / "sub");
+  fsys::create_directories(t.path / "m" / "sub");
+  fs::atomic_write(t.path / "m" / "sub" / "model.pkl", "abc");
+  CHECK(model::verify_dir(t.path / "m", l).ok());
+  fsys::create_directory_symlink("/etc", t.path / "m" / "evil");  // an extra link is reported, not entered
+  auto e = model::verify_dir(t.path / "m", l);
+  CHECK(e.unexpected == std::vector<std::string>{"evil"});
+  fsys::remove(t.path / "m" / "sub" / "model.pkl");
+  fsys::create_symlink(t.path / "elsewhere" / "model.pkl", t.path / "m" / "sub" / "model.pkl");
+  CHECK(model::verify_dir(t.path / "m", l).modified == std::vector<std::string>{"sub/model.pkl"});
+}
