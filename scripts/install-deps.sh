@@ -11,6 +11,8 @@ packages=(
   libgit2-dev libarchive-dev doctest-dev
   # tests and benchmarks: Python virtualenv for the MLflow test server, GNU time, man
   python3 python3-venv curl ca-certificates time man-db openssl procps util-linux
+  # package tests: tools we did not write read what mlops writes; busybox for a base image
+  skopeo umoci busybox-static
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <locale.h>
 #include <map>
 #include <set>
 #include <stdlib.h>
@@ -209,7 +210,8 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); it != std::filesystem::recursive_directory_iterator();
        it.increment(ec)) {
     if (ec) throw Error(ErrorKind::io, "cannot read " + quote(dir.string()) + ": " + ec.message());
-    std::string rel = std::filesystem::relative(it->path(), dir).generic_string();
+    // lexically: std::filesystem::relative would follow the link being judged.
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (std::find(skip.begin(), skip.end(), rel) != skip.end()) continue;
     std::string path = archive_path(rel);
     auto st = it->symlink_status();
@@ -252,6 +254,20 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
   ::close(tfd);
   Layer layer;
   layer.file = tmpl;
+  // libarchive converts names through the current locale; pin it to UTF-8
+  // for this thread so non-ASCII names work, and the bytes do not depend on
+  // the user's locale (reproducible).
+  struct UtfLocale {
+    locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+    locale_t old = loc ? uselocale(loc) : static_cast<locale_t>(nullptr);
+    ~UtfLocale() {
+      if (loc) {
+        uselocale(old);
+        freelocale(loc);
+      }
+    }
+  } utf_locale;
+  if (!utf_locale.loc) throw Error(ErrorKind::operational, "the C.UTF-8 locale is not available");
   BlobSink sink(layer.file, gzip);
   WriteContext ctx{&sink, nullptr};
   struct archive* a = archive_write_new();

@@ -5,7 +5,10 @@
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <stdio.h>
 #include <cstdlib>
 
 namespace mlops::oci {
@@ -104,7 +107,25 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   }
   std::int64_t when = pinned_time(o, lock);
   LayoutRef out_ref = parse_layout_ref(o.output);
-  Layout out = Layout::open_or_create(out_ref.path);
+  // A new layout is built beside its destination and renamed into place at
+  // the end; an existing one gets its blobs first and index.json last.
+  std::error_code ec;
+  bool fresh = !std::filesystem::exists(out_ref.path, ec);
+  std::filesystem::path work = out_ref.path;
+  if (fresh) {
+    auto abs = std::filesystem::absolute(out_ref.path).lexically_normal();
+    if (abs.filename().empty()) abs = abs.parent_path();
+    work = abs.parent_path() / ("." + abs.filename().string() + ".mlops-tmp");
+    fs::remove_tree_quietly(work);
+  }
+  struct Cleanup {
+    bool active;
+    std::filesystem::path dir;
+    ~Cleanup() {
+      if (active) fs::remove_tree_quietly(dir);
+    }
+  } cleanup{fresh, work};
+  Layout out = Layout::open_or_create(work);
   std::optional<Base> base;
   if (o.format != Format::artifact) {
     if (o.base.empty()) throw Error(ErrorKind::usage, "--format image and modelcar need --base");
@@ -205,6 +226,12 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     result.references.push_back("oci:" + out_ref.path.string() + ":" + t);
   }
   fs::remove_tree_quietly(out.tmp_dir());
+  if (fresh) {
+    if (::rename(work.c_str(), out_ref.path.c_str()) != 0) {
+      throw Error(ErrorKind::io, "cannot create " + quote(out_ref.path.string()) + ": " + std::strerror(errno));
+    }
+    cleanup.active = false;
+  }
   return result;
 }
 

@@ -1,0 +1,179 @@
+"""`mlops package` into OCI layouts, checked by tools we did not write: skopeo and umoci
+(Debian), and chroot into the unpacked modelcar. The base image is made here from Debian's
+busybox-static (tests/fixtures/make_base_image.py): no network."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, error_line, tree
+
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def run(*cmd: str, **kw) -> subprocess.CompletedProcess:
+    r = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+    assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+    return r
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("base") / "busybox"
+    run(sys.executable, str(FIXTURES / "make_base_image.py"), str(d), "--tag", "latest")
+    return d
+
+
+@pytest.fixture(scope="module")
+def models(mlops_bin, mlflow_uri, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "MLFLOW_TRACKING_URI": mlflow_uri}
+    for uri, name in (("models:/iris/3", "iris"), ("models:/files/1", "files")):
+        run(mlops_bin, "pull", uri, "-o", str(root / name), "-q", env=env)
+    return root
+
+
+def manifest_of(layout: Path, tag: str) -> dict:
+    return json.loads(run("skopeo", "inspect", "--raw", f"oci:{layout}:{tag}").stdout)
+
+
+def layer_files(layout: Path, digest: str) -> dict[str, bytes]:
+    blob = layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+    out = {}
+    with tarfile.open(blob) as tar:
+        for m in tar.getmembers():
+            assert m.uid == 0 and m.gid == 0 and m.uname == "" and m.gname == "", m.name
+            if m.isfile():
+                out[m.name] = tar.extractfile(m).read()
+    return out
+
+
+def test_artifact_is_readable_by_skopeo_and_holds_the_files(mlops, models):
+    r = mlops.run("package", str(models / "files"), "--format", "artifact", "--output", "oci:art:v1", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    m = manifest_of(mlops.cwd / "art", "v1")
+    assert m["artifactType"] == "application/vnd.mlops.mlflow.model.v1"
+    assert m["config"]["mediaType"] == "application/vnd.oci.empty.v1+json" and m["config"]["size"] == 2
+    assert m["annotations"]["io.mlflow.model.name"] == "files"
+    assert m["annotations"]["io.mlops.lock.digest"].startswith("sha256:")
+    blob = (mlops.cwd / "art" / "blobs" / "sha256" / out["digest"][7:]).read_bytes()
+    assert out["digest"] == "sha256:" + hashlib.sha256(blob).hexdigest()
+    files = layer_files(mlops.cwd / "art", m["layers"][0]["digest"])
+    assert files == tree(models / "files")  # spaces, non-ASCII, empty and 50 MB files, nested folders
+    # The random 50 MB file does not compress: auto stores it as-is.
+    assert m["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
+    run("skopeo", "copy", f"oci:{mlops.cwd / 'art'}:v1", f"oci:{mlops.cwd / 'copy'}:v1")
+
+
+def test_modelcar_unpacks_with_umoci_and_runs_under_chroot(mlops, models, base):
+    r = mlops.run("package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{base}:latest",
+                  "--output", "oci:car:iris-v3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("oci:car:iris-v3@sha256:")
+    info = json.loads(run("skopeo", "inspect", f"oci:{mlops.cwd / 'car'}:iris-v3").stdout)
+    assert info["Labels"]["io.mlflow.model.version"] == "3"
+    assert info["Env"] == ["PATH=/bin"]  # inherited from the base
+    m = manifest_of(mlops.cwd / "car", "iris-v3")
+    base_manifest = manifest_of(base, "latest")
+    assert m["layers"][0] == base_manifest["layers"][0]  # base layer reused as is
+    assert m["annotations"]["org.opencontainers.image.base.digest"].startswith("sha256:")
+    bundle = mlops.cwd / "bundle"
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'car'}:iris-v3", str(bundle))
+    assert tree(bundle / "rootfs" / "models") == tree(models / "iris")
+    if os.geteuid() == 0:
+        ls = run("chroot", str(bundle / "rootfs"), "/bin/sh", "-c", "ls /models")
+        assert "MLmodel" in ls.stdout.split()
+    else:
+        pytest.skip("chroot needs root: the files were checked, the shell was not run")
+
+
+def test_serving_image_carries_mlserver_settings(mlops, models, base):
+    r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--output", "oci:img:v3")
+    assert r.returncode == 0, r.stderr
+    bundle = mlops.cwd / "b"
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'img'}:v3", str(bundle))
+    settings = json.loads((bundle / "rootfs" / "mnt" / "models" / "model-settings.json").read_text())
+    assert settings["implementation"] == "mlserver_mlflow.MLflowRuntime"
+    assert settings["parameters"]["uri"] == "/mnt/models"
+    assert (bundle / "rootfs" / "mnt" / "models" / "MLmodel").read_bytes() == (models / "iris" / "MLmodel").read_bytes()
+
+
+def test_same_model_same_digest_anywhere(mlops, models, base, tmp_path):
+    """Two copies of the model, packaged a while apart in other directories: one digest."""
+    a, b = tmp_path / "a" / "iris", tmp_path / "b" / "iris"
+    shutil.copytree(models / "iris", a)
+    time.sleep(1.1)
+    shutil.copytree(models / "iris", b)
+    os.utime(b / "MLmodel", (0, 0))  # file times must not matter
+    digests = []
+    for src, out in ((a, "o1"), (b, "o2")):
+        r = mlops.run("package", str(src), "--format", "modelcar", "--base", f"oci:{base}:latest",
+                      "--output", f"oci:{out}:t", "--json")
+        assert r.returncode == 0, r.stderr
+        digests.append(json.loads(r.stdout)["digest"])
+    assert digests[0] == digests[1]
+    r = mlops.run("package", str(a), "--format", "modelcar", "--base", f"oci:{base}:latest", "--output", "oci:o3:t",
+                  "--json", env={"SOURCE_DATE_EPOCH": "0"})
+    assert json.loads(r.stdout)["digest"] != digests[0]
+
+
+def test_compression_choices(mlops, models):
+    for comp, media in (("gzip", "tar+gzip"), ("none", "tar")):
+        r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--compression", comp,
+                      "--output", f"oci:c-{comp}:t")
+        assert r.returncode == 0, r.stderr
+        assert manifest_of(mlops.cwd / f"c-{comp}", "t")["layers"][0]["mediaType"].endswith(media)
+    # gzip of the same files is still a valid, reproducible stream.
+    run("skopeo", "copy", f"oci:{mlops.cwd / 'c-gzip'}:t", f"oci:{mlops.cwd / 'c-copy'}:t")
+
+
+def test_failures_leave_no_layout(mlops, models, base, tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "weights.bin").write_bytes(b"x")
+    cases = [
+        (["package", str(plain), "--format", "artifact", "--output", "oci:o1"], 1, "no MLmodel"),
+        (["package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{tmp_path}/nobase", "--output", "oci:o2"], 4, "not an OCI image layout"),
+        (["package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{base}:nosuchtag", "--output", "oci:o3"], 4, "no image tagged 'nosuchtag'"),
+        (["package", str(models / "iris"), "--format", "modelcar", "--output", "oci:o4"], 2, "need --base"),
+        (["package", str(models / "iris"), "--format", "tarball", "--output", "oci:o5"], 2, "tarball"),
+        (["package", str(models / "iris"), "--push", "localhost:5000/x:1"], 2, "not supported yet"),
+    ]
+    for argv, code, why in cases:
+        r = mlops.run(*argv)
+        assert r.returncode == code, (argv, r.stderr)
+        assert why in r.stderr, (argv, r.stderr)
+    assert not [p for p in mlops.cwd.iterdir() if p.name.startswith(("o", ".o"))], list(mlops.cwd.iterdir())
+
+
+def test_escaping_symlink_and_changed_files_are_refused(mlops, models, tmp_path):
+    m = tmp_path / "m"
+    shutil.copytree(models / "iris", m)
+    lock = (m / "mlops.lock.json").read_bytes()
+    (m / "mlops.lock.json").unlink()  # a plain model directory: links are judged by where they point
+    (m / "inside").symlink_to("MLmodel")
+    (m / "escape").symlink_to("/etc/passwd")
+    r = mlops.run("package", str(m), "--format", "artifact", "--output", "oci:x")
+    assert r.returncode == 1
+    assert "symbolic link 'escape' points outside the model directory" in error_line(r.stderr)
+    (m / "escape").unlink()
+    r = mlops.run("package", str(m), "--format", "artifact", "--output", "oci:ok", "--json")
+    assert r.returncode == 0, r.stderr  # a link that stays inside is kept as a link
+    (m / "inside").unlink()
+    (m / "mlops.lock.json").write_bytes(lock)
+    (m / "conda.yaml").write_text("changed: true\n")
+    r = mlops.run("package", str(m), "--format", "artifact", "--output", "oci:x")
+    assert r.returncode == 3
+    assert "no longer matches its lock file" in error_line(r.stderr)
+    assert not (mlops.cwd / "x").exists()
