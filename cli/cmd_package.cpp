@@ -38,10 +38,8 @@ int run_package(Context& ctx, const PackageArgs& a) {
   oci::PackageOptions o;
   o.format = oci::parse_format(a.format);
   o.compression = oci::parse_compression(a.compression);
-  if (a.output.rfind("oci:", 0) != 0) {
-    throw Error(ErrorKind::usage, "unsupported output " + quote(a.output),
-                a.output.rfind("docker-archive:", 0) == 0 ? "docker-archive output is not supported yet; use oci:PATH[:TAG]"
-                                                          : "use oci:PATH[:TAG]");
+  if (a.output.rfind("oci:", 0) != 0 && a.output.rfind("docker-archive:", 0) != 0) {
+    throw Error(ErrorKind::usage, "unsupported output " + quote(a.output), "use oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]");
   }
   o.output = a.output;
   o.base = a.base;
@@ -95,8 +93,9 @@ Command package_command() {
       "pass; memory does not grow with model size. The manifest carries org.opencontainers.image.* and "
       "io.mlflow.model.* annotations (name, version, run id, model uuid, lock digest, base name and digest). "
       "A model directory whose files no longer match its lock file is refused (exit 3). Prints "
-      "oci:PATH:TAG@sha256:... per tag; --json adds layers and sizes. Pushing to a registry and "
-      "docker-archive output are not supported yet.";
+      "REF@sha256:... per output; --json adds layers and sizes. docker-archive:FILE[:REPO:TAG] writes one tar "
+      "that `docker load` and `podman load` read (manifest.json) and OCI tools read too (index.json, blobs/). "
+      "Pushing to a registry is not supported yet.";
   c.examples =
       "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
       "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
@@ -105,7 +104,7 @@ Command package_command() {
     auto a = std::make_shared<PackageArgs>();
     app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
     app.add_option("--base", a->base, "base image: oci:PATH[:TAG] (not for --format artifact)")->type_name("REF");
-    app.add_option("--output", a->output, "where to write: oci:PATH[:TAG]")->type_name("DEST");
+    app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
     app.add_option("--push", a->push, "push to a registry (not supported yet)")->type_name("IMAGE_REF");
     app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
     app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");

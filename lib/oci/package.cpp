@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <cstdlib>
 
 namespace mlops::oci {
@@ -86,6 +87,52 @@ std::string mlserver_settings(const std::string& name, const std::string& model_
   return j.dump(2) + "\n";
 }
 
+/// Docker's `docker save` form plus an OCI layout in one tar (as Docker 25+
+/// writes): manifest.json for `docker load`, index.json for OCI readers.
+void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc, const std::filesystem::path& file,
+                          const std::string& repo_tag, std::int64_t when) {
+  json manifest = json::parse(layout.read_blob(manifest_desc.digest));
+  auto blob_name = [](const std::string& digest) { return "blobs/sha256/" + digest.substr(7); };
+  json layers = json::array();
+  for (const auto& l : manifest.at("layers")) layers.push_back(blob_name(l.at("digest")));
+  json docker = json::array({{{"Config", blob_name(manifest.at("config").at("digest"))},
+                              {"RepoTags", json::array({repo_tag})},
+                              {"Layers", layers}}});
+  auto stage = layout.dir().parent_path() / (layout.dir().filename().string() + ".stage");
+  fs::remove_tree_quietly(stage);
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() { fs::remove_tree_quietly(dir); }
+  } cleanup{stage};
+  std::filesystem::create_directories(stage / "blobs" / "sha256");
+  auto link_blob = [&](const std::string& digest) {
+    auto dst = stage / blob_name(digest);
+    if (std::filesystem::exists(dst)) return;
+    std::error_code ec;
+    std::filesystem::create_hard_link(layout.blob_path(digest), dst, ec);
+    if (ec) std::filesystem::copy_file(layout.blob_path(digest), dst);
+  };
+  link_blob(manifest_desc.digest);
+  link_blob(manifest.at("config").at("digest"));
+  for (const auto& l : manifest.at("layers")) link_blob(l.at("digest"));
+  fs::atomic_write(stage / "manifest.json", docker.dump());
+  fs::atomic_write(stage / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  Descriptor d = manifest_desc;
+  d.annotations["io.containerd.image.name"] = repo_tag;
+  d.annotations["org.opencontainers.image.ref.name"] = repo_tag.substr(repo_tag.rfind(':') + 1);
+  fs::atomic_write(stage / "index.json",
+                   json{{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array({d.to_json()})}}.dump());
+  auto parent = std::filesystem::absolute(file).parent_path();
+  Layer tar = write_layer(entries_for_tree(stage, ""), Compression::none, when, parent);
+  ::chmod(tar.file.c_str(), 0644);
+  if (::rename(tar.file.c_str(), file.c_str()) != 0) {
+    int err = errno;
+    std::error_code ec;
+    std::filesystem::remove(tar.file, ec);
+    throw Error(ErrorKind::io, "cannot write " + quote(file.string()) + ": " + std::strerror(err));
+  }
+}
+
 } // namespace
 
 Format parse_format(const std::string& text) {
@@ -106,7 +153,23 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     }
   }
   std::int64_t when = pinned_time(o, lock);
-  LayoutRef out_ref = parse_layout_ref(o.output);
+  // docker-archive:FILE[:REPO:TAG] is built as a temporary layout first.
+  std::optional<std::filesystem::path> archive;
+  std::string archive_tag;
+  LayoutRef out_ref;
+  if (o.output.rfind("docker-archive:", 0) == 0) {
+    std::string rest = o.output.substr(15);
+    auto colon = rest.find(':');
+    archive = rest.substr(0, colon);
+    if (colon != std::string::npos) archive_tag = rest.substr(colon + 1);
+    if (archive->empty()) throw Error(ErrorKind::usage, "invalid output " + quote(o.output), "use docker-archive:FILE[:REPO:TAG]");
+    auto abs = std::filesystem::absolute(*archive);
+    out_ref.path = abs.parent_path() / ("." + abs.filename().string() + ".layout");
+    fs::remove_tree_quietly(out_ref.path);
+    out_ref.tag = "latest";
+  } else {
+    out_ref = parse_layout_ref(o.output);
+  }
   // A new layout is built beside its destination and renamed into place at
   // the end; an existing one gets its blobs first and index.json last.
   std::error_code ec;
@@ -221,11 +284,22 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   std::vector<std::string> tags = o.tags;
   if (!out_ref.tag.empty()) tags.insert(tags.begin(), out_ref.tag);
   if (tags.empty()) tags.push_back("latest");
+  if (archive) {
+    tags = {"latest"};
+    if (archive_tag.empty()) {
+      archive_tag = (lock ? lock->name : std::string("model")) + ":" + (lock ? "v" + lock->version : std::string("latest"));
+    }
+  }
   for (const auto& t : tags) {
     out.tag(result.manifest, t);
-    result.references.push_back("oci:" + out_ref.path.string() + ":" + t);
+    if (!archive) result.references.push_back("oci:" + out_ref.path.string() + ":" + t);
   }
   fs::remove_tree_quietly(out.tmp_dir());
+  if (archive) {
+    write_docker_archive(out, result.manifest, *archive, archive_tag, when);
+    result.references.push_back("docker-archive:" + archive->string() + ":" + archive_tag);
+    return result;  // the temporary layout goes with `cleanup`
+  }
   if (fresh) {
     if (::rename(work.c_str(), out_ref.path.c_str()) != 0) {
       throw Error(ErrorKind::io, "cannot create " + quote(out_ref.path.string()) + ": " + std::strerror(errno));

@@ -98,6 +98,24 @@ def test_modelcar_unpacks_with_umoci_and_runs_under_chroot(mlops, models, base):
         pytest.skip("chroot needs root: the files were checked, the shell was not run")
 
 
+def test_docker_archive_is_loadable_by_skopeo(mlops, models, base):
+    r = mlops.run("package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{base}:latest",
+                  "--output", "docker-archive:iris.tar:registry.local/iris:v3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("docker-archive:iris.tar:registry.local/iris:v3@sha256:")
+    archive = mlops.cwd / "iris.tar"
+    assert oct(archive.stat().st_mode & 0o777) == "0o644"
+    info = json.loads(run("skopeo", "inspect", f"docker-archive:{archive}").stdout)
+    assert info["Labels"]["io.mlflow.model.name"] == "iris"
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == ["registry.local/iris:v3"]
+    run("skopeo", "copy", f"docker-archive:{archive}", f"oci:{mlops.cwd / 'fromtar'}:t")
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'fromtar'}:t", str(mlops.cwd / "tb"))
+    assert tree(mlops.cwd / "tb" / "rootfs" / "models") == tree(models / "iris")
+    assert not [p.name for p in mlops.cwd.iterdir() if p.name.startswith(".")]
+
+
 def test_serving_image_carries_mlserver_settings(mlops, models, base):
     r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--output", "oci:img:v3")
     assert r.returncode == 0, r.stderr
