@@ -44,7 +44,12 @@ int run_render(Context& ctx, const RenderArgs& a) {
   render::Resolved resolved = render::resolve(spec, a.overrides);
   for (const auto& w : resolved.warnings) ctx.log().warn(w);
   render::RenderOptions opts;
-  if (!a.templates.empty()) opts.templates = a.templates;
+  if (!a.templates.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(a.templates, ec))
+      throw Error(ErrorKind::usage, "invalid --templates: " + quote(a.templates) + " is not a directory");
+    opts.templates = a.templates;
+  }
   opts.prod_digests = resolved.env == "prod";
   auto manifests = render::render(resolved, opts);
   if (!a.out_dir.empty()) render::write_dir(a.out_dir, resolved, manifests);
@@ -76,9 +81,9 @@ Command render_command() {
       "/v2/health/ready and /v2/health/live, non-root, no privilege escalation, all capabilities dropped), kserve "
       "(InferenceService serving.kserve.io/v1beta1: predictor.model with modelFormat mlflow, protocolVersion v2 and "
       "storageUri for a model_uri or modelcar, predictor.containers for an image; with two variants the second is "
-      "the canary and its traffic is canaryTrafficPercent), seldon-v1 (SeldonDeployment machinelearning.seldon.io/v1, "
+      "the canary and its traffic is canaryTrafficPercent, the first being the revision rolled out before), seldon-v1 (SeldonDeployment machinelearning.seldon.io/v1, "
       "one predictor per variant, the container named as the graph node, MLFLOW_SERVER for a model_uri, shadow "
-      "predictors) and seldon-v2 (a Model mlops.seldon.io/v1alpha1 per variant, and an Experiment with weighted "
+      "predictors, an hpaSpec for replicas {min, max}) and seldon-v2 (a Model mlops.seldon.io/v1alpha1 per variant, and an Experiment with weighted "
       "candidates, the first as default and a shadow as mirror). With monitoring enabled, a ServiceMonitor (k8s) or "
       "PodMonitor (monitoring.coreos.com/v1) scrapes the metrics port.\n\n"
       "The spec (schemas/mlops.schema.json) holds name, target, namespace, replicas (a number or {min, max, "
@@ -94,10 +99,10 @@ Command render_command() {
       "them by relative path (e.g. DIR/k8s/deployment.yaml.mustache). Every rendered document is parsed back and "
       "checked against schemas/render/KIND.schema.json and the cross-field rules before anything is written. -o "
       "DIR writes KIND-NAME.yaml per resource and a kustomization.yaml into a temporary directory beside DIR and "
-      "renames it into place, replacing a DIR that render wrote before; nothing is written on failure. The output "
+      "renames it into place, replacing a DIR that render wrote before (any other non-empty DIR is refused, exit 7); nothing is written on failure. The output "
       "is byte-for-byte the same for the same inputs.\n\n"
       "--check DIR validates the manifests under DIR the same way (with --env prod, also digests) and exits 3 "
-      "naming the file and the problem. Exit 2 for a bad spec or flag (the message names the key path, such as "
+      "naming the file and the problem; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 for a bad spec or flag (the message names the key path, such as "
       "deploy.environments.prod.traffic), or a template that renders invalid YAML.";
   c.examples =
       "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
@@ -117,7 +122,14 @@ Command render_command() {
         ->type_name("DIR");
     app.add_option("--templates", a->templates, "directory of templates overriding the built-in ones")->type_name("DIR");
     app.add_flag("--strict", o.strict, "refuse names that are not DNS-1123 labels instead of renaming them");
-    app.add_option("--check", a->check, "validate the manifests under DIR instead of rendering")->type_name("DIR");
+    app.add_option("--check", a->check, "validate the manifests under DIR instead of rendering")
+        ->type_name("DIR")
+        ->excludes("--target")
+        ->excludes("--image")
+        ->excludes("--model-uri")
+        ->excludes("--output-dir")
+        ->excludes("--templates")
+        ->excludes("--strict");
     return [a](Context& ctx) { return run_render(ctx, *a); };
   };
   return c;

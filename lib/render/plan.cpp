@@ -27,10 +27,17 @@ json labels(const Resolved& r, const std::string& instance) {
   return l;
 }
 
+/// A mapping as a list of {key, value}, which templates write one entry per line.
+json pairs(const json& map) {
+  json out = json::array();
+  for (const auto& [k, v] : map.items()) out.push_back({{"key", k}, {"value", v}});
+  return out;
+}
+
 json resources(const Resources& res) {
   json out = json::object();
-  if (!res.requests.empty()) out["requests"] = res.requests;
-  if (!res.limits.empty()) out["limits"] = res.limits;
+  if (!res.requests.empty()) out["requests"] = {{"entries", pairs(res.requests)}};
+  if (!res.limits.empty()) out["limits"] = {{"entries", pairs(res.limits)}};
   return out;
 }
 
@@ -38,7 +45,7 @@ json resources(const Resources& res) {
 json base(const Resolved& r, const std::string& name) {
   return {{"name", name},
           {"namespace", r.ns},
-          {"labels", labels(r, name)},
+          {"labels", pairs(labels(r, name))},
           {"resources", resources(r.resources)},
           {"replicas", r.replicas.count},
           {"autoscale", r.replicas.autoscale()},
@@ -56,7 +63,7 @@ std::string metrics_path(const Resolved& r) {
 void k8s(const Resolved& r, std::vector<Planned>& out) {
   const Variant& v = r.variants.front();
   json b = base(r, r.name);
-  b["selector"] = {{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", r.name}};
+  b["selector"] = pairs({{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", r.name}});
   b["container"] = "model";
   b["image"] = v.image;
   if (r.monitoring.enabled)
@@ -93,7 +100,7 @@ void seldon_v1(const Resolved& r, std::vector<Planned>& out) {
               {"node", r.name},   {"image", v.image},             {"model_uri", v.model_uri},
               {"ready_path", v2 ? "/v2/health/ready" : "/health/ping"},
               {"live_path", v2 ? "/v2/health/live" : "/health/ping"}};
-    if (!v.shadow) p["traffic"] = *v.traffic;
+    if (v.traffic) p["traffic"] = *v.traffic;  // for a shadow: the share mirrored
     preds.push_back(p);
   }
   b["predictors"] = preds;
@@ -112,7 +119,7 @@ void seldon_v2(const Resolved& r, std::vector<Planned>& out) {
     auto mem = r.resources.requests.count("memory") ? r.resources.requests : r.resources.limits;
     if (mem.count("memory")) b["memory"] = mem.at("memory");
     out.push_back({"Model", name, "seldon-v2/model.yaml.mustache", b});
-    if (v.shadow) mirror = {{"name", name}, {"percent", 100}};
+    if (v.shadow) mirror = {{"name", name}, {"percent", v.traffic.value_or(100)}};
     else {
       candidates.push_back({{"name", name}, {"weight", *v.traffic}});
       if (default_model.empty()) default_model = name;
@@ -131,14 +138,14 @@ void pod_monitor(const Resolved& r, std::vector<Planned>& out) {
   json m = base(r, r.name);
   m["path"] = metrics_path(r);
   if (r.target == "kserve") {
-    m["selector"] = {{"serving.kserve.io/inferenceservice", r.name}};
+    m["selector"] = pairs({{"serving.kserve.io/inferenceservice", r.name}});
     m["port_number"] = r.monitoring.port;
   } else if (r.target == "seldon-v1") {
-    m["selector"] = {{"seldon-deployment-id", r.name}};
+    m["selector"] = pairs({{"seldon-deployment-id", r.name}});
     m["port_name"] = "metrics";
   } else {
     // Seldon v2 models share Server pods; their agents export per-model metrics.
-    m["selector"] = {{"app.kubernetes.io/managed-by", "seldon-core"}};
+    m["selector"] = pairs({{"app.kubernetes.io/managed-by", "seldon-core"}});
     m["port_name"] = "metrics";
   }
   out.push_back({"PodMonitor", r.name, "monitoring/podmonitor.yaml.mustache", m});

@@ -25,7 +25,8 @@ struct Fail {
                     "invalid deploy spec '" + spec.file + ":" + std::to_string(it->second) + "': key " + quote(key) + ": " + why,
                     hint);
       }
-      std::size_t cut = std::max(k.rfind('.'), k.rfind('['));
+      std::size_t dot = k.rfind('.'), bracket = k.rfind('[');
+      std::size_t cut = dot == std::string::npos ? bracket : bracket == std::string::npos ? dot : std::max(dot, bracket);
       if (cut == std::string::npos || cut == 0) break;
       k.resize(cut);
     }
@@ -142,7 +143,7 @@ void check_target(const Fail& fail, const Resolved& r) {
                  "target 'seldon-v2' loads models from a storage URI, not an image",
                  "set model_uri or pass --model-uri oci://...@sha256:... (from 'mlops package --format modelcar')");
   }
-  if (r.target == "k8s" && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
+  if ((r.target == "k8s" || r.target == "seldon-v1") && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
     fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
 }
 

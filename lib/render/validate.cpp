@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <cctype>
 #include <regex>
 #include <set>
@@ -78,7 +79,9 @@ std::string at(const std::string& path) { return path.empty() ? "(document)" : p
 
 /// A built-in schema by file name ("metadata.schema.json"), parsed once.
 const json& builtin_schema(const std::string& file) {
-  static std::map<std::string, json> cache;
+  static std::mutex lock;
+  static std::map<std::string, json> cache;  // entries never move or go away
+  std::lock_guard<std::mutex> hold(lock);
   auto it = cache.find(file);
   if (it != cache.end()) return it->second;
   const std::string* text = builtin_asset("schemas/render/" + file);

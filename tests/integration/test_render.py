@@ -1,0 +1,316 @@
+"""mlops render as a user runs it: a project's mlops.yaml rendered for every target, parsed
+back with PyYAML, written with -o, checked with --check, and every failure path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import REPO, error_line, tree
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+IMAGE = f"registry.example/iris@{DIGEST}"
+MODELCAR = f"oci://registry.example/iris-modelcar@{DIGEST}"
+
+SPEC = f"""\
+deploy:
+  name: iris
+  target: k8s
+  namespace: models
+  replicas: {{min: 2, max: 4}}
+  resources:
+    requests: {{cpu: 500m, memory: 1Gi}}
+    limits: {{memory: 2Gi}}
+  protocol: v2
+  image: {IMAGE}
+  monitoring: {{enabled: true}}
+  environments:
+    staging:
+      namespace: models-staging
+    prod:
+      namespace: models-prod
+      replicas: {{min: 3, max: 10}}
+"""
+
+AB = f"""\
+deploy:
+  name: iris
+  target: seldon-v1
+  namespace: models
+  replicas: 2
+  model_uri: {MODELCAR}
+  monitoring: true
+  environments:
+    prod:
+      namespace: models-prod
+      traffic: {{champion: 90, challenger: 10}}
+  variants:
+    - {{name: champion, traffic: 80}}
+    - {{name: challenger, traffic: 20, model_uri: "s3://bucket/iris/2"}}
+"""
+
+KINDS = {
+    "k8s": [("apps/v1", "Deployment"), ("v1", "Service"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+            ("policy/v1", "PodDisruptionBudget"), ("monitoring.coreos.com/v1", "ServiceMonitor")],
+    "kserve": [("serving.kserve.io/v1beta1", "InferenceService"), ("monitoring.coreos.com/v1", "PodMonitor")],
+    "seldon-v1": [("machinelearning.seldon.io/v1", "SeldonDeployment"), ("monitoring.coreos.com/v1", "PodMonitor")],
+    "seldon-v2": [("mlops.seldon.io/v1alpha1", "Model"), ("monitoring.coreos.com/v1", "PodMonitor")],
+}
+
+
+def output_schema() -> dict:
+    return json.loads((REPO / "schemas" / "output.render.schema.json").read_text())
+
+
+def test_the_specs_used_here_match_the_project_schema():
+    schema = json.loads((REPO / "schemas" / "mlops.schema.json").read_text())
+    for text in (SPEC, AB):
+        jsonschema.validate(yaml.safe_load(text), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(SPEC.replace("protocol: v2", "protocol: v3")), schema)
+
+
+def project(mlops, text: str = SPEC):
+    (mlops.cwd / "mlops.yaml").write_text(text)
+    return mlops
+
+
+def render(mlops, *args: str) -> subprocess.CompletedProcess:
+    return mlops.run("render", *args, uri=None)
+
+
+def documents(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+@pytest.mark.parametrize("target", sorted(KINDS))
+def test_every_target_renders_documents_that_parse(mlops, target):
+    project(mlops)
+    args = ["--target", target] + (["--model-uri", MODELCAR] if target == "seldon-v2" else [])
+    r = render(mlops, *args)
+    assert r.returncode == 0, r.stderr
+    docs = documents(r.stdout)
+    assert [(d["apiVersion"], d["kind"]) for d in docs] == KINDS[target]
+    for d in docs:
+        assert d["metadata"]["name"] == "iris"
+        assert d["metadata"]["namespace"] == "models"
+        assert d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mlops"
+    first = docs[0]["spec"]
+    if target == "k8s":
+        c = first["template"]["spec"]["containers"][0]
+        assert c["image"] == IMAGE
+        assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+        assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+        assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert first["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert docs[2]["spec"]["minReplicas"] == 2 and docs[2]["spec"]["maxReplicas"] == 4
+    elif target == "kserve":
+        assert first["predictor"]["containers"][0]["image"] == IMAGE
+        assert first["predictor"]["minReplicas"] == 2
+    elif target == "seldon-v1":
+        p = first["predictors"][0]
+        assert first["protocol"] == "v2"
+        assert p["traffic"] == 100
+        assert p["componentSpecs"][0]["spec"]["containers"][0]["name"] == p["graph"]["name"]
+        assert p["componentSpecs"][0]["spec"]["containers"][0]["image"] == IMAGE
+    else:
+        assert first["storageUri"] == MODELCAR
+        assert first["requirements"] == ["mlflow"]
+        assert first["memory"] == "1Gi"
+
+
+def test_ab_variants_per_target(mlops):
+    project(mlops, AB)
+    sdep = documents(render(mlops, "--env", "prod").stdout)[0]
+    assert sdep["metadata"]["namespace"] == "models-prod"
+    assert [(p["name"], p["traffic"]) for p in sdep["spec"]["predictors"]] == [("champion", 90), ("challenger", 10)]
+    assert sdep["spec"]["predictors"][1]["graph"]["modelUri"] == "s3://bucket/iris/2"
+
+    v2 = documents(render(mlops, "--target", "seldon-v2").stdout)
+    assert [(d["kind"], d["metadata"]["name"]) for d in v2] == [
+        ("Model", "iris-champion"), ("Model", "iris-challenger"), ("Experiment", "iris"), ("PodMonitor", "iris")]
+    assert v2[2]["spec"] == {"default": "iris-champion", "candidates": [
+        {"name": "iris-champion", "weight": 80}, {"name": "iris-challenger", "weight": 20}]}
+
+    isvc = documents(render(mlops, "--target", "kserve").stdout)[0]
+    assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/iris/2"
+    assert isvc["spec"]["predictor"]["model"]["modelFormat"] == {"name": "mlflow"}
+
+
+@pytest.mark.parametrize("target", sorted(KINDS))
+def test_output_is_byte_for_byte_deterministic(mlops, target):
+    project(mlops, AB if target != "k8s" else SPEC)
+    runs = [render(mlops, "--target", target, "-o", f"out{i}") for i in range(2)]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert tree(mlops.cwd / "out0", ()) == tree(mlops.cwd / "out1", ())
+    assert render(mlops, "--target", target).stdout == render(mlops, "--target", target).stdout
+
+
+def test_output_dir_layout_and_kustomization(mlops):
+    project(mlops)
+    r = render(mlops, "-o", "deploy/prod", "--env", "prod")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    out = mlops.cwd / "deploy" / "prod"
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["deployment-iris.yaml", "horizontalpodautoscaler-iris.yaml", "kustomization.yaml",
+                     "poddisruptionbudget-iris.yaml", "service-iris.yaml", "servicemonitor-iris.yaml"]
+    k = yaml.safe_load((out / "kustomization.yaml").read_text())
+    assert k["kind"] == "Kustomization"
+    assert k["namespace"] == "models-prod"
+    assert k["resources"] == [f for f in files if f != "kustomization.yaml"]
+    for f in k["resources"]:
+        (doc,) = documents((out / f).read_text())
+        assert f == f"{doc['kind'].lower()}-{doc['metadata']['name']}.yaml"
+    assert sorted(p.name for p in (mlops.cwd / "deploy").iterdir()) == ["prod"]  # no temporary left
+    # Rendering again replaces what render wrote; --check accepts it.
+    assert render(mlops, "-o", "deploy/prod", "--env", "staging").returncode == 0
+    assert yaml.safe_load((out / "kustomization.yaml").read_text())["namespace"] == "models-staging"
+    c = render(mlops, "--check", "deploy/prod")
+    assert c.returncode == 0, c.stderr
+    assert "5 documents, 0 problems" in c.stdout
+
+
+BAD = [
+    ("deploy:\n  name: iris\n  target: helm\n  image: i:1\n", [],
+     "mlops: error: invalid deploy spec '{f}:3': key 'deploy.target': unknown target 'helm'"),
+    (AB, ["--env", "prod", "--target", "seldon-v1"], None),
+    (AB.replace("{champion: 90, challenger: 10}", "{champion: 90, challenger: 20}"), ["--env", "prod"],
+     "mlops: error: invalid deploy spec '{f}:11': key 'deploy.environments.prod.traffic': traffic of the non-shadow "
+     "variants sums to 110, not 100"),
+    (SPEC.replace(IMAGE, "registry.example/iris:1.0"), ["--env", "prod"],
+     "mlops: error: invalid deploy spec '{f}:10': key 'deploy.image': image 'registry.example/iris:1.0' is not pinned "
+     "by digest, which environment 'prod' requires"),
+    (SPEC, ["--env", "prod", "--image", "registry.example/iris:2.0"],
+     "mlops: error: invalid --image: image 'registry.example/iris:2.0' is not pinned by digest, which environment "
+     "'prod' requires"),
+    (SPEC.replace("name: iris", "name: Iris_Model"), ["--strict"],
+     "mlops: error: invalid deploy spec '{f}:2': key 'deploy.name': 'Iris_Model' is not a DNS-1123 label (lowercase "
+     "letters, digits and '-', at most 63)"),
+    (SPEC.replace("  protocol: v2\n", "  protocol: v3\n"), [],
+     "mlops: error: invalid deploy spec '{f}:9': key 'deploy.protocol': expected 'v2' or 'seldon'"),
+    (SPEC, ["--target", "seldon"], "mlops: error: invalid --target: unknown target 'seldon'"),
+    (SPEC, ["--env", "qa"], "mlops: error: invalid --env: unknown environment 'qa'"),
+    (SPEC.replace("      namespace: models-staging\n", "      namespace: models-staging\n      replica: 3\n"), [],
+     "mlops: error: invalid deploy spec '{f}:15': unknown key 'deploy.environments.staging.replica'"),
+]
+
+
+@pytest.mark.parametrize("spec,args,expected", BAD, ids=[
+    "unknown-target", "good-control", "traffic-sum", "prod-digest-file", "prod-digest-flag", "strict-name",
+    "bad-protocol", "bad-target-flag", "unknown-env", "unknown-key"])
+def test_bad_input_exits_2_naming_the_key_and_writes_nothing(mlops, spec, args, expected):
+    project(mlops, spec)
+    out = mlops.cwd / "out"
+    assert render(mlops, "-o", str(out), "--env", "staging").returncode in (0, 2)
+    before = tree(out, ()) if out.exists() else None
+    fresh = mlops.cwd / "fresh"
+    r = render(mlops, *args, "-o", str(out))
+    r2 = render(mlops, *args, "-o", str(fresh))
+    if expected is None:
+        assert r.returncode == 0, r.stderr
+        return
+    assert r.returncode == 2, r.stderr
+    assert error_line(r.stderr) == expected.format(f=mlops.cwd / "mlops.yaml")
+    assert r.stdout == ""
+    assert (tree(out, ()) if out.exists() else None) == before
+    assert r2.returncode == 2 and not fresh.exists()
+    assert [p.name for p in mlops.cwd.iterdir() if p.name.startswith(".")] in ([], [".xdg"])
+
+
+def test_names_are_renamed_with_a_warning_unless_strict(mlops):
+    project(mlops, SPEC.replace("name: iris", "name: Iris_Model"))
+    r = render(mlops)
+    assert r.returncode == 0, r.stderr
+    assert "rendered as 'iris-model'" in r.stderr
+    assert documents(r.stdout)[0]["metadata"]["name"] == "iris-model"
+
+
+def test_a_template_that_breaks_yaml_is_refused(mlops):
+    project(mlops)
+    (mlops.cwd / "tpl" / "k8s").mkdir(parents=True)
+    (mlops.cwd / "tpl" / "k8s" / "service.yaml.mustache").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{name}}-svc\n")
+    r = render(mlops, "--templates", "tpl", "-o", "out")
+    assert r.returncode == 2
+    assert "produced invalid YAML" in error_line(r.stderr)
+    assert not (mlops.cwd / "out").exists()
+    (mlops.cwd / "tpl" / "k8s" / "service.yaml.mustache").write_text("kind: Service\nmetadata: {{{name}}}\n")
+    r = render(mlops, "--templates", "tpl")
+    assert r.returncode == 2
+    assert "raw output" in error_line(r.stderr)
+
+
+def test_a_foreign_directory_is_not_replaced(mlops):
+    project(mlops)
+    (mlops.cwd / "mine").mkdir()
+    (mlops.cwd / "mine" / "notes.txt").write_text("keep")
+    r = render(mlops, "-o", "mine")
+    assert r.returncode == 7
+    assert "was not written by mlops render" in error_line(r.stderr)
+    assert (mlops.cwd / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_check_reports_invalid_manifests_with_exit_3(mlops):
+    project(mlops, AB)
+    assert render(mlops, "-o", "gitops").returncode == 0
+    sdep = mlops.cwd / "gitops" / "seldondeployment-iris.yaml"
+    doc = yaml.safe_load(sdep.read_text())
+    doc["spec"]["predictors"][0]["traffic"] = 70
+    sdep.write_text(yaml.safe_dump(doc))
+    r = render(mlops, "--check", "gitops")
+    assert r.returncode == 3
+    assert error_line(r.stderr) == ("mlops: error: invalid manifest 'seldondeployment-iris.yaml': SeldonDeployment "
+                                    "'iris': spec.predictors: traffic of the non-shadow predictors sums to 90, not 100")
+    # prod: images and oci:// URIs need digests.
+    doc["spec"]["predictors"][0]["traffic"] = 80
+    doc["spec"]["predictors"][0]["graph"]["modelUri"] = "oci://registry.example/iris:latest"
+    sdep.write_text(yaml.safe_dump(doc))
+    assert render(mlops, "--check", "gitops").returncode == 0
+    r = render(mlops, "--check", "gitops", "--env", "prod", "--json")
+    assert r.returncode == 3
+    report = json.loads(r.stdout)
+    jsonschema.validate(report, output_schema())
+    assert report["checked"] == 2
+    assert [f["file"] for f in report["findings"]] == ["seldondeployment-iris.yaml"]
+    assert "not pinned by digest" in report["findings"][0]["problem"]
+    r = render(mlops, "--check", "nowhere")
+    assert r.returncode == 4
+
+
+def test_json_output_lists_the_manifests(mlops):
+    project(mlops)
+    r = render(mlops, "--json", "--target", "kserve")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    jsonschema.validate(j, output_schema())
+    assert j["target"] == "kserve"
+    assert [(m["kind"], m["file"]) for m in j["manifests"]] == [
+        ("InferenceService", "inferenceservice-iris.yaml"), ("PodMonitor", "podmonitor-iris.yaml")]
+    assert documents(j["manifests"][0]["yaml"])[0]["kind"] == "InferenceService"
+
+
+def test_no_project_file_is_a_usage_error(mlops):
+    r = render(mlops)
+    assert r.returncode == 2
+    assert "no mlops.yaml" in error_line(r.stderr)
+
+
+def test_flag_mistakes_are_usage_errors(mlops):
+    project(mlops)
+    r = render(mlops, "--templates", "missing")
+    assert r.returncode == 2
+    assert error_line(r.stderr) == "mlops: error: invalid --templates: 'missing' is not a directory"
+    r = render(mlops, "--check", "x", "--target", "k8s")
+    assert r.returncode == 2
+    r = render(mlops, "--image", IMAGE, "--model-uri", MODELCAR)
+    assert r.returncode == 2
+    r = render(mlops, "--model-uri", "not a uri")
+    assert r.returncode == 2
+    assert error_line(r.stderr) == ("mlops: error: invalid --model-uri: 'not a uri' is not a storage URI "
+                                    "(oci://, s3://, gs://, https://, pvc://)")
