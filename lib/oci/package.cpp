@@ -238,7 +238,6 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     log.debug(1, "writing layer: " + what + " (" + std::to_string(entries.size()) + " entries)");
     Layer layer = write_layer(entries, o.compression, when, out.tmp_dir());
     if (out.has_blob(layer.digest)) {
-      std::error_code ec;
       std::filesystem::remove(layer.file, ec);
     } else {
       out.adopt_blob(layer.file, layer.digest);
