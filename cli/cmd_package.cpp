@@ -2,9 +2,12 @@
 #include "cli/model_source.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "core/fs.hpp"
 #include "oci/package.hpp"
+#include "oci/registry.hpp"
 
 #include <cstdlib>
+#include <stdlib.h>
 
 namespace mlops::cli {
 
@@ -30,18 +33,75 @@ std::optional<std::int64_t> source_date_epoch() {
   return n;
 }
 
-int run_package(Context& ctx, const PackageArgs& a) {
-  if (!a.push.empty()) {
-    throw Error(ErrorKind::usage, "--push is not supported yet", "write an OCI layout with --output oci:PATH[:TAG] and copy it with skopeo");
+/// A temporary directory for a layout that only feeds a push.
+struct TempLayout {
+  std::filesystem::path dir;
+  TempLayout() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mlops-push-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw Error(ErrorKind::io, "cannot create a temporary directory");
+    dir = tmpl;
   }
-  if (a.output.empty()) throw Error(ErrorKind::usage, "missing --output", "mlops package MODEL --output oci:PATH[:TAG]");
+  ~TempLayout() { fs::remove_tree_quietly(dir); }
+};
+
+/// The HTTP client for registries: the global TLS settings, never MLflow's credentials.
+http::Options registry_http_options(const Context& ctx) {
+  http::Options o = ctx.http_options();
+  o.username.clear();
+  o.password.clear();
+  o.bearer_token.clear();
+  o.extra_headers.clear();
+  return o;
+}
+
+bool is_local(const std::string& registry) {
+  std::string host = registry.substr(0, registry.rfind(':') == std::string::npos ? registry.size() : registry.rfind(':'));
+  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+}
+
+nlohmann::ordered_json push(Context& ctx, const oci::PackageResult& r, const std::string& output, const std::string& target) {
+  oci::ImageRef ref = oci::parse_image_ref(target);
+  bool plain = is_local(ref.registry) || ctx.global().insecure;
+  auto creds = oci::find_credentials(ref.registry, process_getenv);
+  http::Client client(registry_http_options(ctx), ctx.log());
+  oci::Registry registry(client, ref, creds, plain, ctx.log());
+  oci::Layout layout = oci::Layout::open(oci::parse_layout_ref(output).path);
+  std::string reference = ref.tag.empty() ? r.manifest.digest : ref.tag;
+  oci::PushStats st;
+  try {
+    st = oci::push_image(registry, layout, r.manifest, reference);
+  } catch (const Error& e) {
+    throw e.with_context("cannot push " + quote(target));
+  }
+  ctx.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, skipped " +
+                         human_bytes(st.skipped) + " already there");
+  oci::ImageRef pinned = ref;
+  pinned.digest = r.manifest.digest;
+  return {{"reference", pinned.str()}, {"uploaded_bytes", st.uploaded}, {"skipped_bytes", st.skipped},
+          {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped}};
+}
+
+int run_package(Context& ctx, const PackageArgs& a) {
+  if (a.output.empty() && a.push.empty()) {
+    throw Error(ErrorKind::usage, "missing --output or --push", "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
+  }
+  if (!a.push.empty()) oci::parse_image_ref(a.push);  // a bad reference fails before any work
+  std::optional<TempLayout> scratch;
+  std::string output = a.output;
+  if (!a.push.empty() && output.rfind("docker-archive:", 0) == 0) {
+    throw Error(ErrorKind::usage, "--push goes with an oci: output or none");
+  }
+  if (output.empty()) {
+    scratch.emplace();
+    output = "oci:" + (scratch->dir / "layout").string() + ":push";
+  }
   oci::PackageOptions o;
   o.format = oci::parse_format(a.format);
   o.compression = oci::parse_compression(a.compression);
-  if (a.output.rfind("oci:", 0) != 0 && a.output.rfind("docker-archive:", 0) != 0) {
+  if (!a.output.empty() && a.output.rfind("oci:", 0) != 0 && a.output.rfind("docker-archive:", 0) != 0) {
     throw Error(ErrorKind::usage, "unsupported output " + quote(a.output), "use oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]");
   }
-  o.output = a.output;
+  o.output = output;
   o.base = a.base;
   o.tags = a.tags;
   o.model_path = a.model_path;
@@ -55,6 +115,9 @@ int run_package(Context& ctx, const PackageArgs& a) {
   } catch (const Error& e) {
     throw e.with_context("cannot package " + quote(a.source));
   }
+  nlohmann::ordered_json pushed = nullptr;
+  if (!a.push.empty()) pushed = push(ctx, r, output, a.push);
+  if (scratch) r.references.clear();
   if (ctx.json()) {
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
     for (const auto& l : r.layers) {
@@ -62,13 +125,15 @@ int run_package(Context& ctx, const PackageArgs& a) {
                         {"media_type", l.media_type}, {"size", l.size}, {"from_base", l.from_base}});
     }
     ctx.out().json({{"format", a.format}, {"digest", r.manifest.digest}, {"manifest_size", r.manifest.size},
-                    {"config_digest", r.config_digest}, {"references", r.references}, {"layers", layers}});
+                    {"config_digest", r.config_digest}, {"references", r.references}, {"layers", layers},
+                    {"pushed", pushed}});
     return 0;
   }
   std::uint64_t added = 0;
   for (const auto& l : r.layers)
     if (!l.from_base) added += l.size;
   for (const auto& ref : r.references) ctx.out().line(ref + "@" + r.manifest.digest);
+  if (!pushed.is_null()) ctx.out().line(pushed["reference"].get<std::string>());
   ctx.log().debug(1, "model layers: " + human_bytes(added));
   return 0;
 }
@@ -95,7 +160,11 @@ Command package_command() {
       "A model directory whose files no longer match its lock file is refused (exit 3). Prints "
       "REF@sha256:... per output; --json adds layers and sizes. docker-archive:FILE[:REPO:TAG] writes one tar "
       "that `docker load` and `podman load` read (manifest.json) and OCI tools read too (index.json, blobs/). "
-      "Pushing to a registry is not supported yet.";
+      "--push HOST[:PORT]/REPO[:TAG] uploads the image to a registry (with or without --output): blobs the "
+      "registry already has are skipped (HEAD), the rest go up streamed from the layer files, then the "
+      "manifest; Basic or Bearer-token auth from the registry's challenge, with credentials from "
+      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. Plain HTTP is used only for "
+      "localhost/127.0.0.1 or with --insecure.";
   c.examples =
       "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
       "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
@@ -105,7 +174,7 @@ Command package_command() {
     app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
     app.add_option("--base", a->base, "base image: oci:PATH[:TAG] (not for --format artifact)")->type_name("REF");
     app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
-    app.add_option("--push", a->push, "push to a registry (not supported yet)")->type_name("IMAGE_REF");
+    app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
     app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
     app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
     app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");

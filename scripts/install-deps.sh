@@ -13,6 +13,8 @@ packages=(
   python3 python3-venv curl ca-certificates time man-db openssl procps util-linux
   # package tests: tools we did not write read what mlops writes; busybox for a base image
   skopeo umoci busybox-static
+  # registry tests: Debian's docker-registry (distribution) and htpasswd
+  docker-registry apache2-utils
 )
 
 missing=()

@@ -33,7 +33,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
 state="${2:-${MLOPS_SERVICES_DIR:-$PWD/build/services}}"
 
-SERVICES=(mlflow_plain mlflow_auth)
+SERVICES=(mlflow_plain mlflow_auth registry_plain registry_auth)
 
 # Known test credentials (test-only servers bound to 127.0.0.1; MLflow wants >= 12 chars).
 AUTH_ADMIN_USER="admin"
@@ -42,6 +42,8 @@ AUTH_READER_USER=reader
 AUTH_READER_PASSWORD=mlops-reader-password-1
 AUTH_NOPERM_USER=noperm
 AUTH_NOPERM_PASSWORD=mlops-noperm-password-1
+REGISTRY_USER=pusher
+REGISTRY_PASSWORD=mlops-registry-password-1
 
 HEALTH_TIMEOUT="${MLOPS_HEALTH_TIMEOUT:-90}"
 BIG_MB="${MLOPS_BIG_MB:-50}"
@@ -182,6 +184,20 @@ wait_http() {
   return 1
 }
 
+# wait_status NAME URL CODE: like wait_http, but waits for an HTTP status code.
+wait_status() {
+  local name="$1" url="$2" expect="$3" deadline=$((SECONDS + HEALTH_TIMEOUT)) code
+  while ((SECONDS < deadline)); do
+    code="$(curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$url" 2>/dev/null || true)"
+    [[ "$code" == "$expect" ]] && return 0
+    if ! svc_alive "$name"; then
+      return 2
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
 show_log_tail() {
   local name="$1"
   log "---- last lines of $state/$name.log ----"
@@ -255,6 +271,43 @@ env_mlflow_auth() {
   echo "MLOPS_TEST_AUTH_NOPERM_USER=$AUTH_NOPERM_USER"
   echo "MLOPS_TEST_AUTH_NOPERM_PASSWORD=$AUTH_NOPERM_PASSWORD"
   echo "MLOPS_TEST_AUTH_FIXTURES_JSON=$state/fixtures-auth.json"
+}
+
+# ----------------------------------------------------------------------------- service: registry
+# Debian's docker-registry (distribution 2.8) on 127.0.0.1: one open, one with htpasswd Basic auth.
+
+registry_server() { # registry_server NAME PORT [auth yaml]
+  local name="$1" port="$2" auth="${3:-}" dir="$state/$1"
+  mkdir -p "$dir/data"
+  echo "$port" >"$state/$name.port"
+  {
+    echo "version: 0.1"
+    echo "log: {level: warn}"
+    echo "storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}"
+    echo "http: {addr: 127.0.0.1:$port, secret: mlops-test-secret}"
+    [[ -n "$auth" ]] && echo "$auth"
+  } >"$dir/config.yml"
+  launch "$name" "$dir" docker-registry serve "$dir/config.yml"
+}
+
+launch_registry_plain() { registry_server registry_plain "$1"; }
+
+launch_registry_auth() {
+  local dir="$state/registry_auth"
+  mkdir -p "$dir"
+  htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" >"$dir/htpasswd" 2>/dev/null
+  registry_server registry_auth "$1" "auth: {htpasswd: {realm: mlops-test, path: $dir/htpasswd}}"
+}
+
+url_registry_plain() { echo "127.0.0.1:$(<"$state/registry_plain.port")"; }
+url_registry_auth() { echo "127.0.0.1:$(<"$state/registry_auth.port")"; }
+ready_registry_plain() { wait_status registry_plain "http://$(url_registry_plain)/v2/" 200; }
+ready_registry_auth() { wait_status registry_auth "http://$(url_registry_auth)/v2/" 401; }
+env_registry_plain() { echo "MLOPS_TEST_REGISTRY=$(url_registry_plain)"; }
+env_registry_auth() {
+  echo "MLOPS_TEST_REGISTRY_AUTH=$(url_registry_auth)"
+  echo "MLOPS_TEST_REGISTRY_USER=$REGISTRY_USER"
+  echo "MLOPS_TEST_REGISTRY_PASSWORD=$REGISTRY_PASSWORD"
 }
 
 fixtures_mlflow_plain() {

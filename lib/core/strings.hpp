@@ -17,6 +17,9 @@ std::vector<std::string> suggest(std::string_view word, const std::vector<std::s
 /// `keep_slash` (for URL paths).
 std::string url_encode(std::string_view s, bool keep_slash = false);
 
+/// ASCII lowercase copy.
+std::string lower_ascii(std::string_view s);
+
 /// Case-insensitive ASCII equality.
 bool iequals(std::string_view a, std::string_view b);
 

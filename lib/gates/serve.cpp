@@ -119,7 +119,7 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
     throw_if_cancelled();
     if (!server.running()) break;
     try {
-      if (client.send({"GET", base + "/v2/models/" + k_model_name + "/ready", {}, {}, true}).status == 200) {
+      if (client.send({"GET", base + "/v2/models/" + k_model_name + "/ready", {}, {}, {}, true}).status == 200) {
         ready = true;
         break;
       }
@@ -141,7 +141,7 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
   notes.push_back("ready in " + std::to_string(ready_s).substr(0, 4) + " s");
   try {
     http::Response r = client.send({"POST", base + "/v2/models/" + k_model_name + "/infer",
-                                    {"Content-Type: application/json"}, body->dump(), false});
+                                    {"Content-Type: application/json"}, body->dump(), {}, false});
     if (r.status != 200) {
       problems.push_back("inference answered HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200));
     } else {

@@ -14,7 +14,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -283,7 +285,21 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   } else if (!m_opts.bearer_token.empty()) {
     headers = curl_slist_append(headers, ("Authorization: Bearer " + m_opts.bearer_token).c_str());
   }
-  if (req.method == "GET") {
+  std::FILE* upload = nullptr;
+  if (!req.body_file.empty()) {
+    upload = std::fopen(req.body_file.c_str(), "rb");
+    if (!upload) {
+      curl_slist_free_all(headers);
+      throw Error(ErrorKind::io, "cannot read " + quote(req.body_file) + ": " + std::strerror(errno));
+    }
+    std::error_code ec;
+    auto size = std::filesystem::file_size(req.body_file, ec);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READDATA, upload);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, &std::fread);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    if (req.method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  } else if (req.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -306,6 +322,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   if (sink) sink->reset();
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
+  if (upload) std::fclose(upload);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (status) resp.status = status;

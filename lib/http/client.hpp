@@ -40,6 +40,9 @@ struct Request {
   std::string url;
   std::vector<std::string> headers;  ///< "Name: value"
   std::string body;
+  /// When set, the body is streamed from this file instead (uploads of large
+  /// blobs); it is reopened for every attempt.
+  std::string body_file;
   /// False for requests that must not be sent twice (e.g. create-version):
   /// those are retried only when the connection was never made.
   bool idempotent = true;

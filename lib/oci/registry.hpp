@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "http/client.hpp"
 #include "oci/layout.hpp"

@@ -166,7 +166,6 @@ def test_failures_leave_no_layout(mlops, models, base, tmp_path):
         (["package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{base}:nosuchtag", "--output", "oci:o3"], 4, "no image tagged 'nosuchtag'"),
         (["package", str(models / "iris"), "--format", "modelcar", "--output", "oci:o4"], 2, "need --base"),
         (["package", str(models / "iris"), "--format", "tarball", "--output", "oci:o5"], 2, "tarball"),
-        (["package", str(models / "iris"), "--push", "localhost:5000/x:1"], 2, "not supported yet"),
     ]
     for argv, code, why in cases:
         r = mlops.run(*argv)
@@ -195,3 +194,69 @@ def test_escaping_symlink_and_changed_files_are_refused(mlops, models, tmp_path)
     assert r.returncode == 3
     assert "no longer matches its lock file" in error_line(r.stderr)
     assert not (mlops.cwd / "x").exists()
+
+
+# --------------------------------------------------------------------------- registry push
+# Debian's docker-registry, started by scripts/services.sh: one open, one with htpasswd auth.
+
+
+def docker_config(tmp_path: Path, registry: str, user: str, password: str) -> Path:
+    import base64
+    d = tmp_path / "docker"
+    d.mkdir(exist_ok=True)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (d / "config.json").write_text(json.dumps({"auths": {registry: {"auth": auth}}}))
+    return d
+
+
+def test_push_to_a_registry_then_push_again_uploads_nothing(mlops, models, base, services):
+    registry = services["MLOPS_TEST_REGISTRY"]
+    ref = f"{registry}/models/iris-{os.getpid()}-{time.monotonic_ns()}:v3"  # a repository of its own
+    r = mlops.run("package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{base}:latest",
+                  "--output", "oci:local:v3", "--push", ref, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["pushed"]["reference"] == f"{ref}@{out['digest']}"
+    assert out["pushed"]["blobs_uploaded"] == 3 and out["pushed"]["blobs_skipped"] == 0
+    remote = json.loads(run("skopeo", "inspect", "--tls-verify=false", f"docker://{ref}").stdout)
+    assert remote["Digest"] == out["digest"]  # the registry holds exactly the bytes we built
+    assert remote["Labels"]["io.mlflow.model.version"] == "3"
+    # The same model again: every blob is already there, only the manifest travels.
+    again = mlops.run("package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{base}:latest",
+                      "--push", ref, "--json")
+    assert again.returncode == 0, again.stderr
+    p = json.loads(again.stdout)["pushed"]
+    assert p["blobs_uploaded"] == 0 and p["uploaded_bytes"] == 0 and p["blobs_skipped"] == 3
+    run("skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{mlops.cwd / 'pulledback'}:t")
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'pulledback'}:t", str(mlops.cwd / "pb"))
+    assert tree(mlops.cwd / "pb" / "rootfs" / "models") == tree(models / "iris")
+
+
+def test_push_with_basic_auth_from_docker_config(mlops, models, services, tmp_path):
+    registry = services["MLOPS_TEST_REGISTRY_AUTH"]
+    user, password = services["MLOPS_TEST_REGISTRY_USER"], services["MLOPS_TEST_REGISTRY_PASSWORD"]
+    ref = f"{registry}/models/files:v1"
+    none = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref)
+    assert none.returncode == 5
+    assert f"'{registry}'" in error_line(none.stderr) and "no credentials" in none.stderr
+    wrong = docker_config(tmp_path, registry, user, "not-the-password-123")
+    r = mlops.run("-vv", "package", str(models / "iris"), "--format", "artifact", "--push", ref,
+                  env={"DOCKER_CONFIG": str(wrong)})
+    assert r.returncode == 5, r.stderr
+    assert "$DOCKER_CONFIG/config.json" in r.stderr  # names the credential source it tried
+    assert "not-the-password-123" not in r.stdout + r.stderr
+    good = docker_config(tmp_path, registry, user, password)
+    r = mlops.run("-vv", "package", str(models / "iris"), "--format", "artifact", "--push", ref,
+                  env={"DOCKER_CONFIG": str(good)})
+    assert r.returncode == 0, r.stderr
+    assert password not in r.stdout + r.stderr
+    creds = f"--creds={user}:{password}"
+    raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false", creds, f"docker://{ref}").stdout)
+    assert raw["artifactType"] == "application/vnd.mlops.mlflow.model.v1"
+
+
+def test_push_refuses_bad_references_before_working(mlops, models):
+    for ref, why in (("iris:v3", "no registry host"), ("127.0.0.1:5000/Models/Iris", "lowercase")):
+        r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref)
+        assert r.returncode == 2, (ref, r.stderr)
+        assert why in error_line(r.stderr)
