@@ -47,4 +47,9 @@ echo "==> mlops pull --verify iris-v2"
 "$mlops" pull --verify iris-v2
 echo "==> provenance (iris-v2/mlops.lock.json)"
 head -n 20 iris-v2/mlops.lock.json
-echo "==> done: mlops pulled, verified and recorded a real MLflow model"
+echo "==> mlops validate iris-v2 (interface, environment and metric gates)"
+printf 'gates:\n  metrics:\n    thresholds: ["accuracy >= 0.8"]\n' > gates.yaml
+"$mlops" validate iris-v2 --policy gates.yaml --junit report.xml
+echo "==> mlops package iris-v2 --format artifact --output oci:iris-oci:v2 (reproducible OCI artifact)"
+"$mlops" package iris-v2 --format artifact --output oci:iris-oci:v2
+echo "==> done: mlops pulled, verified, validated and packaged a real MLflow model"
