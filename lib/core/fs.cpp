@@ -79,7 +79,7 @@ void sync_directory(const std::filesystem::path& dir) {
   }
 }
 
-void atomic_write(const std::filesystem::path& path, std::string_view content) {
+void atomic_write(const std::filesystem::path& path, std::string_view content, bool durable) {
   std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
   std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -98,7 +98,7 @@ void atomic_write(const std::filesystem::path& path, std::string_view content) {
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
@@ -108,7 +108,7 @@ void atomic_write(const std::filesystem::path& path, std::string_view content) {
     ::unlink(tmp.c_str());
     throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
   }
-  sync_directory(dir);
+  if (durable) sync_directory(dir);
 }
 
 std::string read_file(const std::filesystem::path& path) {

@@ -17,9 +17,11 @@ std::string confine_relative(std::string_view remote_path);
 std::filesystem::path safe_join(const std::filesystem::path& root, std::string_view relative);
 
 /// Writes `content` to `path` atomically: a temporary file in the same
-/// directory, fsync, rename over `path`, fsync of the directory.
+/// directory, fsync, rename over `path`, fsync of the directory. With
+/// `durable` false the fsyncs are skipped (still all-or-nothing for readers;
+/// for content-addressed files that are checked when read).
 /// Throws Error(io).
-void atomic_write(const std::filesystem::path& path, std::string_view content);
+void atomic_write(const std::filesystem::path& path, std::string_view content, bool durable = true);
 
 /// Reads a whole (small) file; throws Error(io) or Error(not_found).
 std::string read_file(const std::filesystem::path& path);

@@ -31,7 +31,9 @@ constexpr std::size_t k_chunk = 1 << 20;
 class BlobSink {
 public:
   BlobSink(const std::filesystem::path& file, bool gzip) : m_gzip(gzip), m_path(file) {
-    m_fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // No O_TRUNC: the file is new and empty, and ext4 flushes a truncated-then-written
+    // file on close (auto_da_alloc), which cost ~75 ms per 64 MiB here.
+    m_fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (m_fd < 0) throw Error(ErrorKind::io, "cannot write " + quote(file.string()) + ": " + std::strerror(errno));
     if (m_gzip) {
       std::memset(&m_z, 0, sizeof m_z);
@@ -60,7 +62,10 @@ public:
     if (m_gzip) deflate_all(Z_FINISH);
     m_tar_digest = "sha256:" + m_tar_hash.hex_digest();
     m_blob_digest = m_gzip ? "sha256:" + m_blob_hash.hex_digest() : m_tar_digest;
-    if (::fsync(m_fd) != 0 || ::close(m_fd) != 0) {
+    // No fsync: a blob is named by its digest and checked when read, and
+    // syncing a GiB-sized layer costs more than building it (measured in
+    // bench/package.sh). The index that makes a blob reachable is synced.
+    if (::close(m_fd) != 0) {
       m_fd = -1;
       throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
     }
@@ -251,6 +256,7 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
   std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
   int tfd = ::mkstemp(tmpl.data());
   if (tfd < 0) throw Error(ErrorKind::io, "cannot create a file in " + quote(tmp_dir.string()) + ": " + std::strerror(errno));
+  ::fchmod(tfd, 0644);  // blobs are readable like the rest of the layout
   ::close(tfd);
   Layer layer;
   layer.file = tmpl;

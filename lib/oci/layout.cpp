@@ -99,7 +99,7 @@ void Layout::adopt_blob(const std::filesystem::path& file, const std::string& di
 
 Descriptor Layout::put_blob(const std::string& bytes, const std::string& media_type) {
   Descriptor d{media_type, "sha256:" + sha256_hex(bytes), bytes.size(), {}, {}, nullptr};
-  if (!has_blob(d.digest)) fs::atomic_write(blob_path(d.digest), bytes);
+  if (!has_blob(d.digest)) fs::atomic_write(blob_path(d.digest), bytes, false);
   return d;
 }
 
