@@ -295,6 +295,10 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     std::error_code ec;
     auto size = std::filesystem::file_size(req.body_file, ec);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
+    // No "Expect: 100-continue": registries rarely answer it and libcurl
+    // would wait a second before sending every blob.
+    headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(c, CURLOPT_READDATA, upload);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, &std::fread);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
