@@ -143,6 +143,14 @@ void check_target(const Fail& fail, const Resolved& r) {
                  "target 'seldon-v2' loads models from a storage URI, not an image",
                  "set model_uri or pass --model-uri oci://...@sha256:... (from 'mlops package --format modelcar')");
   }
+  if (r.alerts.enabled && !r.monitoring.enabled)
+    fail.key("deploy.alerts", "alerts need the model server's metrics, which nothing scrapes",
+             "enable deploy.monitoring (a ServiceMonitor or PodMonitor) too");
+  if (r.access.restrict_ingress && r.target == "seldon-v2")
+    fail.key(r.access.allow_pods.empty() ? "deploy.access.allow_namespaces" : "deploy.access.allow_pods",
+             "target 'seldon-v2' serves models from shared Server pods behind seldon-mesh, so a NetworkPolicy cannot "
+             "restrict who calls one model",
+             "restrict the seldon-mesh gateway's namespace, or use kserve, seldon-v1 or k8s");
   if ((r.target == "k8s" || r.target == "seldon-v1") && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
     fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
 }
@@ -190,6 +198,8 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   r.resources = eo && eo->resources ? *eo->resources : spec.resources;
   r.protocol = spec.protocol;
   r.monitoring = spec.monitoring;
+  r.alerts = spec.alerts;
+  r.access = spec.access;
   r.variants = spec.variants;
   if (r.variants.empty()) {
     Variant only;

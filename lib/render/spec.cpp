@@ -150,10 +150,80 @@ struct Reader {
     }
     return m;
   }
+
+  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsSequence()) fail(n, key, "expected a list of strings");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n.size(); ++i) out.push_back(string(n[i], key + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+
+  Alerts alerts(const YAML::Node& n, const std::string& key) const {
+    Alerts a;
+    if (n.IsScalar()) {
+      a.enabled = boolean(n, key);
+      return a;
+    }
+    keys(n, key, {"enabled", "error_rate_percent", "latency_p95_ms", "for"});
+    a.enabled = n["enabled"] ? boolean(n["enabled"], key + ".enabled") : true;
+    if (n["error_rate_percent"]) a.error_rate_percent = integer(n["error_rate_percent"], key + ".error_rate_percent", 1, 100);
+    if (n["latency_p95_ms"]) a.latency_p95_ms = integer(n["latency_p95_ms"], key + ".latency_p95_ms", 1, 3600000);
+    if (n["for"]) {
+      static const std::regex k_duration("^[0-9]+(ms|s|m|h|d)$");
+      a.for_duration = string(n["for"], key + ".for");
+      if (!std::regex_match(a.for_duration, k_duration)) fail(n["for"], key + ".for", "expected a duration such as 30s, 5m or 1h");
+    }
+    return a;
+  }
+
+  Subjects subjects(const YAML::Node& n, const std::string& key) const {
+    keys(n, key, {"users", "groups"});
+    Subjects s;
+    if (n["users"]) s.users = strings(n["users"], key + ".users");
+    if (n["groups"]) s.groups = strings(n["groups"], key + ".groups");
+    return s;
+  }
+
+  std::map<std::string, std::string> selector(const YAML::Node& n, const std::string& key) const {
+    static const std::regex k_key(R"(^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$)");
+    static const std::regex k_value(R"(^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$)");
+    if (!n.IsMap() || n.size() == 0) fail(n, key, "expected a mapping of pod label to value (app: frontend)");
+    std::map<std::string, std::string> out;
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      if (!std::regex_match(k, k_key)) fail(kv.first, key + "." + k, "not a label key");
+      if (!kv.second.IsScalar() || !std::regex_match(kv.second.Scalar(), k_value))
+        fail(kv.second, key + "." + k, "not a label value (at most 63 letters, digits, '-', '_', '.')");
+      out[k] = kv.second.Scalar();
+    }
+    return out;
+  }
+
+  Access access(const YAML::Node& n, const std::string& key) const {
+    keys(n, key, {"allow_namespaces", "allow_pods", "readers", "editors"});
+    Access a;
+    if (n["allow_namespaces"]) {
+      a.restrict_ingress = true;
+      a.allow_namespaces = strings(n["allow_namespaces"], key + ".allow_namespaces");
+      for (std::size_t i = 0; i < a.allow_namespaces.size(); ++i)
+        if (!is_dns_label(a.allow_namespaces[i]))
+          fail(n["allow_namespaces"][i], key + ".allow_namespaces[" + std::to_string(i) + "]",
+               quote(a.allow_namespaces[i]) + " is not a namespace name (a DNS-1123 label)");
+    }
+    if (const auto& p = n["allow_pods"]) {
+      a.restrict_ingress = true;
+      if (!p.IsSequence()) fail(p, key + ".allow_pods", "expected a list of pod label selectors");
+      for (std::size_t i = 0; i < p.size(); ++i) a.allow_pods.push_back(selector(p[i], key + ".allow_pods[" + std::to_string(i) + "]"));
+    }
+    if (n["readers"]) a.readers = subjects(n["readers"], key + ".readers");
+    if (n["editors"]) a.editors = subjects(n["editors"], key + ".editors");
+    return a;
+  }
 };
 
 const std::vector<std::string> k_top_keys = {"name",     "target",    "namespace",    "replicas", "resources", "protocol",
-                                             "image",    "model_uri", "environments", "variants", "monitoring"};
+                                             "image",    "model_uri", "environments", "variants", "monitoring",
+                                             "alerts",   "access"};
 
 void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
   if (d["name"]) s.name = r.string(d["name"], "deploy.name");
@@ -169,6 +239,8 @@ void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
   if (d["model_uri"]) s.model_uri = r.string(d["model_uri"], "deploy.model_uri");
   if (!s.image.empty() && !s.model_uri.empty()) r.fail(d, "deploy", "give 'image' or 'model_uri', not both");
   if (d["monitoring"]) s.monitoring = r.monitoring(d["monitoring"], "deploy.monitoring");
+  if (d["alerts"]) s.alerts = r.alerts(d["alerts"], "deploy.alerts");
+  if (d["access"]) s.access = r.access(d["access"], "deploy.access");
 }
 
 } // namespace

@@ -53,6 +53,31 @@ struct Monitoring {
   std::string path;               ///< empty: the target's default (/metrics; /prometheus for seldon-v1 with protocol seldon)
 };
 
+/// Alerts on the model server's metrics (`deploy.alerts`): a PrometheusRule.
+struct Alerts {
+  bool enabled = false;
+  int error_rate_percent = 5;  ///< alert when more than this share of requests fail
+  int latency_p95_ms = 1000;   ///< alert when the 95th percentile exceeds this
+  std::string for_duration = "5m";  ///< how long a condition holds before it fires
+};
+
+/// Users and groups given one level of access (`deploy.access.readers`).
+struct Subjects {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+  bool empty() const { return users.empty() && groups.empty(); }
+};
+
+/// Who may call the model and who may read or change its resources
+/// (`deploy.access`): a NetworkPolicy, Roles and RoleBindings.
+struct Access {
+  bool restrict_ingress = false;  ///< allow_namespaces or allow_pods given (empty lists deny all)
+  std::vector<std::string> allow_namespaces;
+  std::vector<std::map<std::string, std::string>> allow_pods;  ///< label selectors, same namespace
+  Subjects readers;  ///< get, list, watch
+  Subjects editors;  ///< and update, patch, delete (of the rendered resources, by name)
+};
+
 /// The `deploy:` section of mlops.yaml, as written (before environments and
 /// flags are applied).
 struct DeploySpec {
@@ -67,6 +92,8 @@ struct DeploySpec {
   std::map<std::string, EnvOverride> environments;
   std::vector<Variant> variants;
   Monitoring monitoring;
+  Alerts alerts;
+  Access access;
   std::string file;                  ///< where it was read from, for errors
   std::map<std::string, int> lines;  ///< key path -> line in `file`
 };
@@ -104,6 +131,8 @@ struct Resolved {
   std::string protocol;
   std::vector<Variant> variants;  ///< at least one; each has image or model_uri
   Monitoring monitoring;
+  Alerts alerts;
+  Access access;
   std::vector<std::string> warnings;  ///< renames made (never with strict)
 };
 

@@ -314,3 +314,151 @@ def test_flag_mistakes_are_usage_errors(mlops):
     assert r.returncode == 2
     assert error_line(r.stderr) == ("mlops: error: invalid --model-uri: 'not a uri' is not a storage URI "
                                     "(oci://, s3://, gs://, https://, pvc://)")
+
+
+GOVERNED = SPEC.replace("  monitoring: {enabled: true}\n", """\
+  monitoring: {enabled: true}
+  alerts: {error_rate_percent: 2, latency_p95_ms: 1500, for: 10m}
+  access:
+    allow_namespaces: [monitoring, istio-system]
+    allow_pods:
+      - {app: frontend}
+    readers: {groups: [data-science]}
+    editors: {users: [alice@example.com]}
+""")
+# seldon-v2 serves from shared Server pods: no NetworkPolicy there, so no allow_*.
+GOVERNED_V2 = GOVERNED.replace("    allow_namespaces: [monitoring, istio-system]\n    allow_pods:\n      - {app: frontend}\n", "")
+
+GOVERNANCE_KINDS = [("monitoring.coreos.com/v1", "PrometheusRule", "iris"),
+                    ("networking.k8s.io/v1", "NetworkPolicy", "iris"),
+                    ("rbac.authorization.k8s.io/v1", "Role", "iris-reader"),
+                    ("rbac.authorization.k8s.io/v1", "RoleBinding", "iris-reader"),
+                    ("rbac.authorization.k8s.io/v1", "Role", "iris-editor"),
+                    ("rbac.authorization.k8s.io/v1", "RoleBinding", "iris-editor")]
+
+POD_SELECTORS = {
+    "k8s": {"app.kubernetes.io/name": "iris", "app.kubernetes.io/instance": "iris"},
+    "kserve": {"serving.kserve.io/inferenceservice": "iris"},
+    "seldon-v1": {"seldon-deployment-id": "iris"},
+}
+
+ERROR_METRIC = {
+    "k8s": "model_infer_request_failure_total",
+    "kserve": "model_infer_request_failure_total",
+    "seldon-v1": "seldon_api_executor_server_requests_seconds_count",
+    "seldon-v2": "seldon_model_infer_total",
+}
+
+
+def governed(mlops, target):
+    project(mlops, GOVERNED_V2 if target == "seldon-v2" else GOVERNED)
+    return ["--target", target] + (["--model-uri", MODELCAR] if target == "seldon-v2" else [])
+
+
+def test_the_governed_specs_match_the_project_schema():
+    schema = json.loads((REPO / "schemas" / "mlops.schema.json").read_text())
+    for text in (GOVERNED, GOVERNED_V2):
+        jsonschema.validate(yaml.safe_load(text), schema)
+    for bad in (GOVERNED.replace("error_rate_percent: 2", "error_rate_percent: 0"),
+                GOVERNED.replace("for: 10m", "for: soon"),
+                GOVERNED.replace("[monitoring, istio-system]", "[Monitoring]"),
+                GOVERNED.replace("readers: {groups:", "readers: {group:")):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(yaml.safe_load(bad), schema)
+
+
+@pytest.mark.parametrize("target", sorted(KINDS))
+def test_alerts_and_access_per_target(mlops, target):
+    r = render(mlops, *governed(mlops, target))
+    assert r.returncode == 0, r.stderr
+    docs = documents(r.stdout)
+    workload = [(d["apiVersion"], d["kind"]) for d in docs[:len(KINDS[target])]]
+    assert workload == KINDS[target]
+    expected = [k for k in GOVERNANCE_KINDS if target != "seldon-v2" or k[1] != "NetworkPolicy"]
+    assert [(d["apiVersion"], d["kind"], d["metadata"]["name"]) for d in docs[len(KINDS[target]):]] == expected
+    by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    for d in docs:
+        assert d["metadata"]["namespace"] == "models"
+        assert d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mlops"
+
+    group = by[("PrometheusRule", "iris")]["spec"]["groups"][0]
+    assert group["name"] == "mlops-iris"
+    errors, latency = group["rules"]
+    assert (errors["alert"], latency["alert"]) == ("ModelHighErrorRate", "ModelHighLatency")
+    assert errors["for"] == latency["for"] == "10m"
+    assert errors["labels"] == {"severity": "warning", "model": "iris"}
+    assert ERROR_METRIC[target] in errors["expr"] and errors["expr"].endswith(" > 0.02")
+    assert 'namespace="models"' in errors["expr"]
+    assert latency["expr"].endswith(" > 1.5")
+    assert errors["annotations"]["summary"] == "model models/iris fails more than 2% of requests"
+
+    if target != "seldon-v2":
+        np = by[("NetworkPolicy", "iris")]["spec"]
+        assert np["podSelector"] == {"matchLabels": POD_SELECTORS[target]}
+        assert np["policyTypes"] == ["Ingress"]
+        assert np["ingress"] == [{"from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}}},
+            {"podSelector": {"matchLabels": {"app": "frontend"}}}]}]
+
+    reader, editor = by[("Role", "iris-reader")], by[("Role", "iris-editor")]
+    workload_names = {(d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] not in (
+        "NetworkPolicy", "Role", "RoleBinding")}
+    granted = set()
+    for rule in reader["rules"]:
+        assert rule["verbs"] == ["get", "list", "watch"]
+        for n in rule["resourceNames"]:
+            granted.add((rule["apiGroups"][0], rule["resources"][0], n))
+    assert len(granted) == len(workload_names)  # every rendered resource but the policy and RBAC, by name
+    assert all(r["resources"] != ["networkpolicies"] for r in editor["rules"])
+    assert all(r["verbs"] == ["get", "list", "watch", "update", "patch", "delete"] for r in editor["rules"])
+    assert by[("RoleBinding", "iris-reader")]["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "iris-reader"}
+    assert by[("RoleBinding", "iris-reader")]["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "data-science"}]
+    assert by[("RoleBinding", "iris-editor")]["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@example.com"}]
+
+    # Deterministic, and --check accepts what it wrote.
+    runs = [render(mlops, *governed(mlops, target), "-o", f"out{i}") for i in range(2)]
+    assert all(x.returncode == 0 for x in runs), [x.stderr for x in runs]
+    assert tree(mlops.cwd / "out0", ()) == tree(mlops.cwd / "out1", ())
+    assert render(mlops, *governed(mlops, target)).stdout == r.stdout
+    c = render(mlops, "--check", "out0")
+    assert c.returncode == 0, c.stderr
+    assert f"{len(docs)} documents, 0 problems" in c.stdout
+
+
+BAD_GOVERNANCE = [
+    (GOVERNED.replace("error_rate_percent: 2", "error_rate_percent: 101"), [],
+     "mlops: error: invalid deploy spec '{f}:12': key 'deploy.alerts.error_rate_percent': 101 is not between 1 and 100"),
+    (GOVERNED.replace("for: 10m", "for: soon"), [],
+     "mlops: error: invalid deploy spec '{f}:12': key 'deploy.alerts.for': expected a duration such as 30s, 5m or 1h"),
+    (GOVERNED.replace("  monitoring: {enabled: true}\n", ""), [],
+     "mlops: error: invalid deploy spec '{f}:11': key 'deploy.alerts': alerts need the model server's metrics, which "
+     "nothing scrapes"),
+    (GOVERNED.replace("[monitoring, istio-system]", "[monitoring, Istio_System]"), [],
+     "mlops: error: invalid deploy spec '{f}:14': key 'deploy.access.allow_namespaces[1]': 'Istio_System' is not a "
+     "namespace name (a DNS-1123 label)"),
+    (GOVERNED.replace("{app: frontend}", "{app: 'front end'}"), [],
+     "mlops: error: invalid deploy spec '{f}:16': key 'deploy.access.allow_pods[0].app': not a label value (at most 63 "
+     "letters, digits, '-', '_', '.')"),
+    (GOVERNED.replace("readers: {groups:", "readers: {group:"), [],
+     "mlops: error: invalid deploy spec '{f}:17': unknown key 'deploy.access.readers.group'"),
+    (GOVERNED, ["--target", "seldon-v2", "--model-uri", MODELCAR],
+     "mlops: error: invalid deploy spec '{f}:15': key 'deploy.access.allow_pods': target 'seldon-v2' serves "
+     "models from shared Server pods behind seldon-mesh, so a NetworkPolicy cannot restrict who calls one model"),
+]
+
+
+@pytest.mark.parametrize("spec,args,expected", BAD_GOVERNANCE, ids=[
+    "error-rate-range", "bad-duration", "alerts-without-monitoring", "bad-namespace", "bad-pod-label",
+    "unknown-subject-key", "seldon-v2-network-policy"])
+def test_bad_alerts_and_access_exit_2_naming_the_key(mlops, spec, args, expected):
+    project(mlops, spec)
+    out = mlops.cwd / "out"
+    r = render(mlops, *args, "-o", str(out))
+    assert r.returncode == 2, r.stderr
+    assert error_line(r.stderr) == expected.format(f=mlops.cwd / "mlops.yaml")
+    assert r.stdout == ""
+    assert not out.exists()
