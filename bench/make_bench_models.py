@@ -29,6 +29,11 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
+
+# The fixture scripts' helpers (quiet_mlflow) serve the benchmark too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fixtures"))
+from make_models import quiet_mlflow  # noqa: E402
 
 EXPERIMENT = "mlops-bench"
 SMALL_NAME = "bench-small"
@@ -41,11 +46,6 @@ def log(msg: str) -> None:
     print(f"make_bench_models: {msg}", file=sys.stderr, flush=True)
 
 
-def quiet_mlflow() -> None:
-    warnings.filterwarnings("ignore")
-    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    for name in ("mlflow", "alembic", "urllib3"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def write_small_files(root: str, count: int, seed: int) -> tuple[int, int]:

@@ -169,34 +169,25 @@ for s in socks:
 EOF
 }
 
-# wait_http NAME URL EXPECTED_BODY: poll until URL answers EXPECTED_BODY, the process dies or
-# HEALTH_TIMEOUT passes. Returns 0 when healthy, 1 on timeout, 2 if the process died.
-wait_http() {
-  local name="$1" url="$2" expect="$3" deadline=$((SECONDS + HEALTH_TIMEOUT)) body
+# wait_for NAME CMD...: poll CMD until it succeeds, the process dies or HEALTH_TIMEOUT
+# passes. Returns 0 when ready, 1 on timeout, 2 if the process died.
+wait_for() {
+  local name="$1" deadline=$((SECONDS + HEALTH_TIMEOUT))
+  shift
   while ((SECONDS < deadline)); do
-    body="$(curl -sS --max-time 3 "$url" 2>/dev/null || true)"
-    [[ "$body" == "$expect" ]] && return 0
-    if ! svc_alive "$name"; then
-      return 2
-    fi
-    sleep 0.5
+    "$@" && return 0
+    svc_alive "$name" || return 2
+    sleep 0.3
   done
   return 1
 }
 
-# wait_status NAME URL CODE: like wait_http, but waits for an HTTP status code.
-wait_status() {
-  local name="$1" url="$2" expect="$3" deadline=$((SECONDS + HEALTH_TIMEOUT)) code
-  while ((SECONDS < deadline)); do
-    code="$(curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$url" 2>/dev/null || true)"
-    [[ "$code" == "$expect" ]] && return 0
-    if ! svc_alive "$name"; then
-      return 2
-    fi
-    sleep 0.2
-  done
-  return 1
-}
+body_is() { [[ "$(curl -sS --max-time 3 "$1" 2>/dev/null || true)" == "$2" ]]; }
+status_is() { [[ "$(curl -s -o /dev/null --max-time 3 -w '%{http_code}' "$1" 2>/dev/null || true)" == "$2" ]]; }
+
+# wait_http NAME URL EXPECTED_BODY / wait_status NAME URL CODE
+wait_http() { wait_for "$1" body_is "$2" "$3"; }
+wait_status() { wait_for "$1" status_is "$2" "$3"; }
 
 show_log_tail() {
   local name="$1"

@@ -3,6 +3,8 @@
 #include "render/render.hpp"
 #include "render/validate.hpp"
 
+#include "render_fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 #include <functional>
@@ -14,9 +16,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::string k_digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-const std::string k_image = "registry.example/iris@" + k_digest;
-const std::string k_modelcar = "oci://registry.example/iris-modelcar@" + k_digest;
+using test::k_digest;
+using test::k_image;
+using test::k_modelcar;
 
 const std::string k_governed = "name: iris\nnamespace: models\nmonitoring: true\n"
                                "alerts: {error_rate_percent: 2, latency_p95_ms: 1500, for: 10m}\n"

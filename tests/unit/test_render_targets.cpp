@@ -4,6 +4,8 @@
 #include "render/validate.hpp"
 #include "temp_dir.hpp"
 
+#include "render_fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -14,9 +16,9 @@ using nlohmann::json;
 
 namespace {
 
-const std::string k_digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-const std::string k_image = "registry.example/iris@" + k_digest;
-const std::string k_modelcar = "oci://registry.example/iris-modelcar@" + k_digest;
+using test::k_digest;
+using test::k_image;
+using test::k_modelcar;
 
 Resolved resolved(const std::string& yaml, const std::string& target, const std::string& env = "") {
   Overrides o;
