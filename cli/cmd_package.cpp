@@ -163,8 +163,9 @@ Command package_command() {
       "--push HOST[:PORT]/REPO[:TAG] uploads the image to a registry (with or without --output): blobs the "
       "registry already has are skipped (HEAD), the rest go up streamed from the layer files, then the "
       "manifest; Basic or Bearer-token auth from the registry's challenge, with credentials from "
-      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. Plain HTTP is used only for "
-      "localhost/127.0.0.1 or with --insecure.";
+      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. HTTPS is tried first and "
+      "verified (--ca-bundle FILE for a private CA); plain HTTP is used only for localhost/127.0.0.1 or with "
+      "--insecure.";
   c.examples =
       "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
       "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
@@ -174,7 +175,7 @@ Command package_command() {
     app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
     app.add_option("--base", a->base, "base image: oci:PATH[:TAG] (not for --format artifact)")->type_name("REF");
     app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
-    app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
+    app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (HTTPS; plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
     app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
     app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
     app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");

@@ -265,17 +265,18 @@ env_mlflow_auth() {
 }
 
 # ----------------------------------------------------------------------------- service: registry
-# Debian's docker-registry (distribution 2.8) on 127.0.0.1: one open, one with htpasswd Basic auth.
+# Debian's docker-registry (distribution 2.8) on 127.0.0.1: one open over plain HTTP, one with
+# htpasswd Basic auth over TLS with a CA generated here.
 
-registry_server() { # registry_server NAME PORT [auth yaml]
-  local name="$1" port="$2" auth="${3:-}" dir="$state/$1"
+registry_server() { # registry_server NAME PORT [auth yaml] [extra http yaml, e.g. ", tls: {...}"]
+  local name="$1" port="$2" auth="${3:-}" http_extra="${4:-}" dir="$state/$1"
   mkdir -p "$dir/data"
   echo "$port" >"$state/$name.port"
   {
     echo "version: 0.1"
     echo "log: {level: warn}"
     echo "storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}"
-    echo "http: {addr: 127.0.0.1:$port, secret: mlops-test-secret}"
+    echo "http: {addr: 127.0.0.1:$port, secret: mlops-test-secret$http_extra}"
     [[ -n "$auth" ]] && echo "$auth"
   } >"$dir/config.yml"
   launch "$name" "$dir" docker-registry serve "$dir/config.yml"
@@ -287,16 +288,26 @@ launch_registry_auth() {
   local dir="$state/registry_auth"
   mkdir -p "$dir"
   htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" >"$dir/htpasswd" 2>/dev/null
-  registry_server registry_auth "$1" "auth: {htpasswd: {realm: mlops-test, path: $dir/htpasswd}}"
+  # A CA made for this test and a server certificate for 127.0.0.1 signed by it.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mlops test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$dir/san.ext" -out "$dir/server.pem" >/dev/null 2>&1
+  registry_server registry_auth "$1" "auth: {htpasswd: {realm: mlops-test, path: $dir/htpasswd}}" \
+    ", tls: {certificate: $dir/server.pem, key: $dir/server.key}"
 }
 
 url_registry_plain() { echo "127.0.0.1:$(<"$state/registry_plain.port")"; }
 url_registry_auth() { echo "127.0.0.1:$(<"$state/registry_auth.port")"; }
 ready_registry_plain() { wait_status registry_plain "http://$(url_registry_plain)/v2/" 200; }
-ready_registry_auth() { wait_status registry_auth "http://$(url_registry_auth)/v2/" 401; }
+ready_registry_auth() { wait_for registry_auth status_is_tls "https://$(url_registry_auth)/v2/" 401 "$state/registry_auth/ca.pem"; }
+status_is_tls() { [[ "$(curl -s -o /dev/null --max-time 3 --cacert "$3" -w '%{http_code}' "$1" 2>/dev/null || true)" == "$2" ]]; }
 env_registry_plain() { echo "MLOPS_TEST_REGISTRY=$(url_registry_plain)"; }
 env_registry_auth() {
   echo "MLOPS_TEST_REGISTRY_AUTH=$(url_registry_auth)"
+  echo "MLOPS_TEST_REGISTRY_AUTH_CA=$state/registry_auth/ca.pem"
   echo "MLOPS_TEST_REGISTRY_USER=$REGISTRY_USER"
   echo "MLOPS_TEST_REGISTRY_PASSWORD=$REGISTRY_PASSWORD"
 }

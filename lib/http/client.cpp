@@ -383,7 +383,7 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
       if (is_tls_error(cc)) {
         throw Error(ErrorKind::operational,
                     "TLS connection to " + quote(host_of(shown)) + " failed: " + why,
-                    "set MLFLOW_TRACKING_SERVER_CERT_PATH (or --ca-bundle) to the server's CA bundle");
+                    "pass the server's CA bundle with --ca-bundle FILE (for MLflow also MLFLOW_TRACKING_SERVER_CERT_PATH)");
       }
       if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT) {
         throw Error(ErrorKind::usage, "invalid URL " + quote(shown) + ": " + why);

@@ -147,8 +147,9 @@ std::optional<RegistryCredentials> find_credentials(const std::string& registry,
   return std::nullopt;
 }
 
-Registry::Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http, LogSink& log)
-    : m_http(http), m_ref(std::move(ref)), m_creds(std::move(creds)), m_plain(plain_http), m_log(log) {}
+Registry::Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed,
+                   LogSink& log)
+    : m_http(http), m_ref(std::move(ref)), m_creds(std::move(creds)), m_plain_allowed(plain_http_allowed), m_log(log) {}
 
 std::string Registry::base() const { return std::string(m_plain ? "http://" : "https://") + m_ref.registry; }
 
@@ -204,7 +205,24 @@ http::Response Registry::send(http::Request req) {
 void Registry::ping() {
   http::Request req;
   req.url = base() + "/v2/";
-  http::Response r = send(req);
+  http::Response r;
+  try {
+    r = send(req);
+  } catch (const Error& tls_error) {
+    // HTTPS first; a local (or --insecure) registry that speaks plain HTTP
+    // gets a second try without TLS. A TLS server that refuses our plain
+    // request keeps the TLS error, which says what is wrong.
+    if (!m_plain_allowed || tls_error.kind() != ErrorKind::operational) throw;
+    m_plain = true;
+    req.url = base() + "/v2/";
+    try {
+      r = send(req);
+    } catch (const Error&) {
+      throw tls_error;
+    }
+    if (r.status == 400) throw tls_error;
+    m_log.debug(1, quote(m_ref.registry) + " speaks plain HTTP");
+  }
   if (r.status != 200) throw failure(r, "cannot use the registry");
 }
 

@@ -40,7 +40,9 @@ std::optional<RegistryCredentials> find_credentials(const std::string& registry,
 /// checks, monolithic uploads streamed from files, manifest PUT.
 class Registry {
 public:
-  Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http, LogSink& log);
+  /// `plain_http_allowed`: the registry may be spoken to over plain HTTP
+  /// (localhost, or --insecure); HTTPS is still tried first.
+  Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed, LogSink& log);
 
   /// GET /v2/: reachable and authenticated? Throws Error(auth|unavailable).
   void ping();
@@ -58,7 +60,8 @@ private:
   http::Client& m_http;
   ImageRef m_ref;
   std::optional<RegistryCredentials> m_creds;
-  bool m_plain;
+  bool m_plain_allowed;
+  bool m_plain = false;
   LogSink& m_log;
   std::string m_authorization;  ///< the header that last worked
 };

@@ -232,21 +232,27 @@ def test_push_to_a_registry_then_push_again_uploads_nothing(mlops, models, base,
     assert tree(mlops.cwd / "pb" / "rootfs" / "models") == tree(models / "iris")
 
 
-def test_push_with_basic_auth_from_docker_config(mlops, models, services, tmp_path):
+def test_push_with_basic_auth_over_tls_from_docker_config(mlops, models, services, tmp_path):
+    """The htpasswd registry speaks TLS with a CA made for the test: untrusted by default."""
     registry = services["MLOPS_TEST_REGISTRY_AUTH"]
+    ca = services["MLOPS_TEST_REGISTRY_AUTH_CA"]
     user, password = services["MLOPS_TEST_REGISTRY_USER"], services["MLOPS_TEST_REGISTRY_PASSWORD"]
     ref = f"{registry}/models/files:v1"
-    none = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref)
+    untrusted = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref)
+    assert untrusted.returncode == 1, untrusted.stderr
+    assert f"TLS connection to 'https://{registry}'" in error_line(untrusted.stderr)
+    assert "--ca-bundle" in untrusted.stderr
+    none = mlops.run("--ca-bundle", ca, "package", str(models / "iris"), "--format", "artifact", "--push", ref)
     assert none.returncode == 5
     assert f"'{registry}'" in error_line(none.stderr) and "no credentials" in none.stderr
     wrong = docker_config(tmp_path, registry, user, "not-the-password-123")
-    r = mlops.run("-vv", "package", str(models / "iris"), "--format", "artifact", "--push", ref,
+    r = mlops.run("-vv", "--ca-bundle", ca, "package", str(models / "iris"), "--format", "artifact", "--push", ref,
                   env={"DOCKER_CONFIG": str(wrong)})
     assert r.returncode == 5, r.stderr
     assert "$DOCKER_CONFIG/config.json" in r.stderr  # names the credential source it tried
     assert "not-the-password-123" not in r.stdout + r.stderr
     good = docker_config(tmp_path, registry, user, password)
-    r = mlops.run("-vv", "package", str(models / "iris"), "--format", "artifact", "--push", ref,
+    r = mlops.run("-vv", "--ca-bundle", ca, "package", str(models / "iris"), "--format", "artifact", "--push", ref,
                   env={"DOCKER_CONFIG": str(good)})
     assert r.returncode == 0, r.stderr
     assert password not in r.stdout + r.stderr
