@@ -33,7 +33,7 @@ from pathlib import Path
 
 # The fixture scripts' helpers (quiet_mlflow) serve the benchmark too.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fixtures"))
-from make_models import quiet_mlflow  # noqa: E402
+from make_models import quiet_mlflow, wait_ready  # noqa: E402
 
 EXPERIMENT = "mlops-bench"
 SMALL_NAME = "bench-small"
@@ -86,17 +86,6 @@ def model_exists(client, name: str) -> bool:
         raise
 
 
-def wait_ready(client, name: str, version: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        mv = client.get_model_version(name, version)
-        if mv.status == "READY":
-            return mv
-        if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
-            raise RuntimeError(f"{name} v{version}: status {mv.status} {mv.status_message}")
-        time.sleep(0.2)
-
-
 def register(client, name: str, fill, pins: list[str]) -> dict:
     """Generate the artifact directory with fill(dir) -> (files, bytes), log and register it."""
     import mlflow
@@ -129,7 +118,7 @@ def register(client, name: str, fill, pins: list[str]) -> dict:
             )
         log(f"{name}: logged and registered in {time.monotonic() - t0:.1f} s")
     version = str(info.registered_model_version)
-    mv = wait_ready(client, name, version)
+    mv = wait_ready(client, name, version, timeout=120.0)
     return {
         "name": name,
         "version": mv.version,

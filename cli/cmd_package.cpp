@@ -33,17 +33,6 @@ std::optional<std::int64_t> source_date_epoch() {
   return n;
 }
 
-/// A temporary directory for a layout that only feeds a push.
-struct TempLayout {
-  std::filesystem::path dir;
-  TempLayout() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mlops-push-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw Error(ErrorKind::io, "cannot create a temporary directory");
-    dir = tmpl;
-  }
-  ~TempLayout() { fs::remove_tree_quietly(dir); }
-};
-
 /// The HTTP client for registries: the global TLS settings, never MLflow's credentials.
 http::Options registry_http_options(const Context& ctx) {
   http::Options o = ctx.http_options();
@@ -86,14 +75,14 @@ int run_package(Context& ctx, const PackageArgs& a) {
     throw Error(ErrorKind::usage, "missing --output or --push", "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
   }
   if (!a.push.empty()) oci::parse_image_ref(a.push);  // a bad reference fails before any work
-  std::optional<TempLayout> scratch;
+  std::optional<fs::TempDir> scratch;  // a layout that only feeds a push
   std::string output = a.output;
   if (!a.push.empty() && output.rfind("docker-archive:", 0) == 0) {
     throw Error(ErrorKind::usage, "--push goes with an oci: output or none");
   }
   if (output.empty()) {
-    scratch.emplace();
-    output = "oci:" + (scratch->dir / "layout").string() + ":push";
+    scratch.emplace("push");
+    output = "oci:" + (scratch->path() / "layout").string() + ":push";
   }
   oci::PackageOptions o;
   o.format = oci::parse_format(a.format);

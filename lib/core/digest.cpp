@@ -1,6 +1,7 @@
 #include "core/digest.hpp"
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
 
 #include <openssl/evp.h>
 
@@ -55,24 +56,8 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string sha256_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + std::strerror(errno));
-  }
   Sha256 h;
-  std::array<char, 1 << 16> buf{};
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    h.update(buf.data(), static_cast<std::size_t>(n));
-  }
-  ::close(fd);
+  fs::read_chunks(path, 1 << 16, [&](const char* data, std::size_t n) { h.update(data, n); });
   return h.hex_digest();
 }
 

@@ -7,8 +7,11 @@
 #include <cstring>
 #include <fcntl.h>
 #include <random>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <vector>
 
 namespace mlops::fs {
 
@@ -158,5 +161,37 @@ void require_writable_dir(const std::filesystem::path& dir) {
   ::close(fd);
   ::unlink(probe.c_str());
 }
+
+void read_chunks(const std::filesystem::path& path, std::size_t chunk,
+                 const std::function<void(const char* data, std::size_t size)>& fn) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::vector<char> buf(chunk);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
+    }
+    if (n == 0) return;
+    fn(buf.data(), static_cast<std::size_t>(n));
+  }
+}
+
+namespace {
+
+std::filesystem::path make_temp_dir(std::string_view prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / ("mlops-" + std::string(prefix) + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) throw Error(ErrorKind::io, "cannot create a temporary directory: " + errno_text(errno));
+  return tmpl;
+}
+
+} // namespace
+
+TempDir::TempDir(std::string_view prefix) : m_path(make_temp_dir(prefix)), m_guard(m_path) {}
 
 } // namespace mlops::fs

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -42,5 +44,41 @@ void remove_tree_quietly(const std::filesystem::path& path) noexcept;
 /// Checks that `dir` (created if missing) is writable by creating and
 /// removing a probe file; throws Error(io) naming the directory otherwise.
 void require_writable_dir(const std::filesystem::path& dir);
+
+/// Streams a file (not through a symbolic link) in chunks of `chunk` bytes
+/// to `fn`; the file is closed even when `fn` throws. Throws Error(io)
+/// naming the file when it cannot be read.
+void read_chunks(const std::filesystem::path& path, std::size_t chunk,
+                 const std::function<void(const char* data, std::size_t size)>& fn);
+
+/// Removes a directory tree when it goes out of scope, unless released.
+class TreeGuard {
+public:
+  explicit TreeGuard(std::filesystem::path dir, bool active = true) : m_dir(std::move(dir)), m_active(active) {}
+  ~TreeGuard() {
+    if (m_active) remove_tree_quietly(m_dir);
+  }
+  TreeGuard(const TreeGuard&) = delete;
+  TreeGuard& operator=(const TreeGuard&) = delete;
+  /// Keeps the tree (it was moved into place).
+  void release() { m_active = false; }
+
+private:
+  std::filesystem::path m_dir;
+  bool m_active;
+};
+
+/// A new empty directory "mlops-<prefix>-XXXXXX" under the system temporary
+/// directory, removed with its contents when it goes out of scope.
+/// Throws Error(io) when it cannot be created.
+class TempDir {
+public:
+  explicit TempDir(std::string_view prefix);
+  const std::filesystem::path& path() const { return m_path; }
+
+private:
+  std::filesystem::path m_path;
+  TreeGuard m_guard;
+};
 
 } // namespace mlops::fs

@@ -16,17 +16,6 @@ namespace {
 
 constexpr const char* k_model_name = "model";
 
-/// A temporary folder removed when it goes out of scope.
-struct ScratchDir {
-  std::filesystem::path path;
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mlops-serve-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw Error(ErrorKind::io, "cannot create a temporary directory");
-    path = tmpl;
-  }
-  ~ScratchDir() { fs::remove_tree_quietly(path); }
-};
-
 std::string log_tail(const std::filesystem::path& log, std::size_t max = 4000) {
   try {
     std::string text = fs::read_file(log);
@@ -91,21 +80,21 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
     return g;
   }
 
-  ScratchDir scratch;
+  fs::TempDir scratch("serve");
   int http_port = free_local_port();
   int grpc_port = free_local_port();
-  fs::atomic_write(scratch.path / "settings.json",
+  fs::atomic_write(scratch.path() / "settings.json",
                    nlohmann::json{{"host", "127.0.0.1"}, {"http_port", http_port}, {"grpc_port", grpc_port},
                                   {"metrics_endpoint", nullptr}, {"parallel_workers", 0}}
                        .dump());
-  fs::atomic_write(scratch.path / "model-settings.json",
+  fs::atomic_write(scratch.path() / "model-settings.json",
                    nlohmann::json{{"name", k_model_name},
                                   {"implementation", "mlserver_mlflow.MLflowRuntime"},
                                   {"parameters", {{"uri", std::filesystem::absolute(t.dir).string()}}}}
                        .dump());
-  auto log_file = scratch.path / "mlserver.log";
+  auto log_file = scratch.path() / "mlserver.log";
   log.debug(1, "starting " + mlserver + " on 127.0.0.1:" + std::to_string(http_port));
-  BackgroundProcess server({mlserver, "start", scratch.path.string()}, scratch.path, log_file);
+  BackgroundProcess server({mlserver, "start", scratch.path().string()}, scratch.path(), log_file);
 
   http::Options o;
   o.max_retries = 0;

@@ -166,28 +166,17 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
 }
 
 void write_file_data(struct archive* a, const LayerEntry& e, std::uint64_t expected, WriteContext& ctx) {
-  int fd = ::open(e.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) throw Error(ErrorKind::io, "cannot read " + quote(e.source.string()) + ": " + std::strerror(errno));
-  std::vector<char> buf(k_chunk);
+  auto changed = [&] { return Error(ErrorKind::operational, quote(e.source.string()) + " changed while it was being packaged"); };
   std::uint64_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      throw Error(ErrorKind::io, "cannot read " + quote(e.source.string()) + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    total += static_cast<std::uint64_t>(n);
-    if (total > expected || archive_write_data(a, buf.data(), static_cast<std::size_t>(n)) < 0) {
-      ::close(fd);
+  fs::read_chunks(e.source, k_chunk, [&](const char* data, std::size_t n) {
+    total += n;
+    if (total > expected) throw changed();
+    if (archive_write_data(a, data, n) < 0) {
       if (ctx.error) std::rethrow_exception(ctx.error);
-      throw Error(ErrorKind::operational, quote(e.source.string()) + " changed while it was being packaged");
+      throw changed();
     }
-  }
-  ::close(fd);
-  if (total != expected) throw Error(ErrorKind::operational, quote(e.source.string()) + " changed while it was being packaged");
+  });
+  if (total != expected) throw changed();
 }
 
 } // namespace

@@ -100,10 +100,7 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
                               {"Layers", layers}}});
   auto stage = layout.dir().parent_path() / (layout.dir().filename().string() + ".stage");
   fs::remove_tree_quietly(stage);
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() { fs::remove_tree_quietly(dir); }
-  } cleanup{stage};
+  fs::TreeGuard cleanup(stage);
   std::filesystem::create_directories(stage / "blobs" / "sha256");
   auto link_blob = [&](const std::string& digest) {
     auto dst = stage / blob_name(digest);
@@ -181,13 +178,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     work = abs.parent_path() / ("." + abs.filename().string() + ".mlops-tmp");
     fs::remove_tree_quietly(work);
   }
-  struct Cleanup {
-    bool active;
-    std::filesystem::path dir;
-    ~Cleanup() {
-      if (active) fs::remove_tree_quietly(dir);
-    }
-  } cleanup{fresh, work};
+  fs::TreeGuard cleanup(work, fresh);
   Layout out = Layout::open_or_create(work);
   std::optional<Base> base;
   if (o.format != Format::artifact) {
@@ -303,7 +294,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     if (::rename(work.c_str(), out_ref.path.c_str()) != 0) {
       throw Error(ErrorKind::io, "cannot create " + quote(out_ref.path.string()) + ": " + std::strerror(errno));
     }
-    cleanup.active = false;
+    cleanup.release();
   }
   return result;
 }
