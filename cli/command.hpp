@@ -37,6 +37,10 @@ Command models_command();
 Command validate_command();
 Command package_command();
 Command render_command();
+Command promote_command();
+Command rollback_command();
+Command history_command();
+Command approve_command();
 Command help_command();
 Command version_command();
 

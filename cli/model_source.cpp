@@ -7,15 +7,11 @@
 
 namespace mlops::cli {
 
-namespace {
-
-std::filesystem::path cache_root() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "mlops" / "models";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "mlops" / "models";
-  return std::filesystem::temp_directory_path() / "mlops-models";
+std::filesystem::path cache_dir(const std::string& sub) {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "mlops" / sub;
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "mlops" / sub;
+  return std::filesystem::temp_directory_path() / ("mlops-" + sub);
 }
-
-} // namespace
 
 ModelSource open_model_source(Context& ctx, const std::string& text) {
   ModelSource s;
@@ -24,7 +20,7 @@ ModelSource open_model_source(Context& ctx, const std::string& text) {
     opts.uri = mlflow::parse_model_uri(text);
     auto& client = ctx.mlflow();
     mlflow::ModelVersion v = mlflow::resolve_version(client, opts.uri);
-    opts.dest = cache_root() / mlflow::default_dest(v.name, v.version);
+    opts.dest = cache_dir("models") / mlflow::default_dest(v.name, v.version);
     opts.jobs = ctx.settings().jobs;
     opts.tool = std::string("mlops ") + MLOPS_VERSION;
     ctx.log().debug(1, "pulling " + text + " into " + opts.dest.string());

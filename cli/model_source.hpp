@@ -17,6 +17,9 @@ struct ModelSource {
   std::string uri;  ///< the models:/ URI given, or the lock's requested URI
 };
 
+/// $XDG_CACHE_HOME/mlops/SUB (or ~/.cache/mlops/SUB).
+std::filesystem::path cache_dir(const std::string& sub);
+
 /// Resolves `text` (a directory or a models:/ URI). Throws Error.
 ModelSource open_model_source(Context& ctx, const std::string& text);
 

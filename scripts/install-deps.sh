@@ -15,6 +15,8 @@ packages=(
   skopeo umoci busybox-static
   # registry tests: Debian's docker-registry (distribution) and htpasswd
   docker-registry apache2-utils
+  # promote tests: a real git server (git http-backend behind lighttpd)
+  lighttpd
 )
 
 missing=()

@@ -18,6 +18,11 @@
 # Services (one function group per service, see SERVICES below):
 #   mlflow_plain   mlflow server, sqlite backend, proxied artifacts
 #   mlflow_auth    mlflow server --app-name basic-auth (default_permission = NO_PERMISSIONS)
+#   registry_plain Debian's docker-registry over plain HTTP
+#   registry_auth  docker-registry with htpasswd Basic auth over TLS (a CA made for the test)
+#   git_http       git http-backend (git's own smart-HTTP server) behind Debian's lighttpd
+#                  with Basic auth; bare repositories under STATE/git_http/repos, which the
+#                  tests create (and give hooks) themselves
 #
 # Processes are only ever stopped through the PIDs recorded here (TERM to the process group
 # the server leads, then KILL after 10 s), never by name.
@@ -33,17 +38,23 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
 state="${2:-${MLOPS_SERVICES_DIR:-$PWD/build/services}}"
 
-SERVICES=(mlflow_plain mlflow_auth registry_plain registry_auth)
+SERVICES=(mlflow_plain mlflow_auth registry_plain registry_auth git_http)
 
 # Known test credentials (test-only servers bound to 127.0.0.1; MLflow wants >= 12 chars).
 AUTH_ADMIN_USER="admin"
 AUTH_ADMIN_PASSWORD=mlops-admin-password-1
 AUTH_READER_USER=reader
 AUTH_READER_PASSWORD=mlops-reader-password-1
+AUTH_EDITOR_USER=editor
+AUTH_EDITOR_PASSWORD=mlops-editor-password-1
+AUTH_APPROVER_USER=approver
+AUTH_APPROVER_PASSWORD=mlops-approver-password-1
 AUTH_NOPERM_USER=noperm
 AUTH_NOPERM_PASSWORD=mlops-noperm-password-1
 REGISTRY_USER=pusher
 REGISTRY_PASSWORD=mlops-registry-password-1
+GIT_USER=gitops
+GIT_PASSWORD=mlops-git-password-1
 
 HEALTH_TIMEOUT="${MLOPS_HEALTH_TIMEOUT:-90}"
 BIG_MB="${MLOPS_BIG_MB:-50}"
@@ -259,6 +270,10 @@ env_mlflow_auth() {
   echo "MLOPS_TEST_AUTH_ADMIN_PASSWORD=$AUTH_ADMIN_PASSWORD"
   echo "MLOPS_TEST_AUTH_READER_USER=$AUTH_READER_USER"
   echo "MLOPS_TEST_AUTH_READER_PASSWORD=$AUTH_READER_PASSWORD"
+  echo "MLOPS_TEST_AUTH_EDITOR_USER=$AUTH_EDITOR_USER"
+  echo "MLOPS_TEST_AUTH_EDITOR_PASSWORD=$AUTH_EDITOR_PASSWORD"
+  echo "MLOPS_TEST_AUTH_APPROVER_USER=$AUTH_APPROVER_USER"
+  echo "MLOPS_TEST_AUTH_APPROVER_PASSWORD=$AUTH_APPROVER_PASSWORD"
   echo "MLOPS_TEST_AUTH_NOPERM_USER=$AUTH_NOPERM_USER"
   echo "MLOPS_TEST_AUTH_NOPERM_PASSWORD=$AUTH_NOPERM_PASSWORD"
   echo "MLOPS_TEST_AUTH_FIXTURES_JSON=$state/fixtures-auth.json"
@@ -312,6 +327,43 @@ env_registry_auth() {
   echo "MLOPS_TEST_REGISTRY_PASSWORD=$REGISTRY_PASSWORD"
 }
 
+# ----------------------------------------------------------------------------- service: git
+# A real git server: git's own smart-HTTP CGI (git http-backend) behind Debian's lighttpd, with
+# Basic auth on every request. http-backend allows pushes because lighttpd sets REMOTE_USER.
+
+launch_git_http() {
+  local dir="$state/git_http" port="$1" backend
+  mkdir -p "$dir/repos" "$dir/www"
+  echo "$port" >"$state/git_http.port"
+  printf '%s:%s\n' "$GIT_USER" "$GIT_PASSWORD" >"$dir/users"
+  backend="$(git --exec-path)/git-http-backend"
+  cat >"$dir/lighttpd.conf" <<EOF
+server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi")
+server.bind = "127.0.0.1"
+server.port = $port
+server.document-root = "$dir/www"
+server.errorlog = "$dir/error.log"
+auth.backend = "plain"
+auth.backend.plain.userfile = "$dir/users"
+alias.url = ("/git" => "$backend")
+\$HTTP["url"] =~ "^/git" {
+  cgi.assign = ("" => "")
+  setenv.set-environment = ("GIT_PROJECT_ROOT" => "$dir/repos", "GIT_HTTP_EXPORT_ALL" => "1", "PATH" => "/usr/bin:/bin")
+  auth.require = ("" => ("method" => "basic", "realm" => "mlops-git", "require" => "valid-user"))
+}
+EOF
+  launch git_http "$dir" lighttpd -D -f "$dir/lighttpd.conf"
+}
+
+url_git_http() { echo "http://127.0.0.1:$(<"$state/git_http.port")/git"; }
+ready_git_http() { wait_status git_http "$(url_git_http)/none.git/info/refs?service=git-upload-pack" 401; }
+env_git_http() {
+  echo "MLOPS_TEST_GIT_HTTP=$(url_git_http)"
+  echo "MLOPS_TEST_GIT_ROOT=$state/git_http/repos"
+  echo "MLOPS_TEST_GIT_USER=$GIT_USER"
+  echo "MLOPS_TEST_GIT_PASSWORD=$GIT_PASSWORD"
+}
+
 fixtures_mlflow_plain() {
   log "mlflow_plain: creating fixtures (iris, files with a ${BIG_MB} MiB file, legacy, v-* for validate)"
   env -u MLFLOW_TRACKING_USERNAME -u MLFLOW_TRACKING_PASSWORD -u MLFLOW_TRACKING_TOKEN \
@@ -334,6 +386,7 @@ fixtures_mlflow_auth() {
     "$PY" "$repo_root/tests/fixtures/setup_auth.py" \
     --tracking-uri "$(url_mlflow_auth)" --model iris --experiment mlops-fixtures \
     --reader "$AUTH_READER_USER:$AUTH_READER_PASSWORD" \
+    --editor "$AUTH_EDITOR_USER:$AUTH_EDITOR_PASSWORD" --editor "$AUTH_APPROVER_USER:$AUTH_APPROVER_PASSWORD" \
     --noperm "$AUTH_NOPERM_USER:$AUTH_NOPERM_PASSWORD" >>"$state/mlflow_auth.fixtures.log" 2>&1
 }
 

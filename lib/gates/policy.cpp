@@ -4,6 +4,7 @@
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "core/yaml_reader.hpp"
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -21,56 +22,7 @@ namespace {
 
 const std::vector<std::string> k_gates = {"format", "interface", "environment", "extras", "metrics", "tests", "serve"};
 
-/// Reading helper that turns every mistake into a usage error with file:line and key.
-struct Reader {
-  const std::string& file;
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
-    throw Error(ErrorKind::usage, "invalid policy '" + file + ":" + std::to_string(node.Mark().line + 1) + "': key " +
-                                      quote(key) + ": " + why);
-  }
-  void keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
-    if (map.IsNull()) return;
-    if (!map.IsMap()) fail(map, prefix, "expected a mapping");
-    for (const auto& kv : map) {
-      if (!kv.first.IsScalar()) fail(kv.first, prefix, "keys must be plain words");
-      std::string k = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
-      auto near = suggest(k, allowed);
-      throw Error(ErrorKind::usage,
-                  "invalid policy '" + file + ":" + std::to_string(kv.first.Mark().line + 1) + "': unknown key " +
-                      quote(prefix + "." + k),
-                  near.empty() ? "known keys: " + [&] {
-                    std::string all;
-                    for (const auto& a : allowed) all += (all.empty() ? "" : ", ") + a;
-                    return all;
-                  }()
-                               : "did you mean " + quote(near.front()) + "?");
-    }
-  }
-  bool boolean(const YAML::Node& n, const std::string& key) const {
-    if (n.IsScalar())
-      if (auto b = parse_bool(n.Scalar())) return *b;
-    fail(n, key, "expected true or false");
-  }
-  double number(const YAML::Node& n, const std::string& key) const {
-    try {
-      if (n.IsScalar()) return n.as<double>();
-    } catch (const YAML::Exception&) {
-    }
-    fail(n, key, "expected a number");
-  }
-  std::string string(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsScalar()) fail(n, key, "expected a string");
-    return n.Scalar();
-  }
-  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsSequence()) fail(n, key, "expected a list of strings");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < n.size(); ++i) out.push_back(string(n[i], key + "[" + std::to_string(i) + "]"));
-    return out;
-  }
-};
+using Reader = YamlReader;
 
 std::string normalise(std::string name) {
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
@@ -220,7 +172,7 @@ bool Threshold::holds(double actual) const {
 Policy parse_policy(const YAML::Node& gates, const std::string& file) {
   Policy p;
   p.origin = file;
-  Reader r{file};
+  Reader r{"policy", file};
   if (gates && !gates.IsNull()) {
     r.keys(gates, "gates", k_gates);
     if (const auto& n = gates["format"]; n && !n.IsNull()) r.keys(n, "gates.format", {});

@@ -270,6 +270,11 @@ void Client::set_model_version_tag(const std::string& name, const std::string& v
             "cannot tag version " + quote(version) + " of model " + quote(name), true);
 }
 
+void Client::set_alias(const std::string& name, const std::string& alias, const std::string& version) {
+  post_json(std::string(k_api) + "/registered-models/alias", {{"name", name}, {"alias", alias}, {"version", version}},
+            "cannot point alias " + quote("@" + alias) + " of model " + quote(name) + " at version " + quote(version), true);
+}
+
 RegisteredModel Client::get_registered_model(const std::string& name) {
   json j = get_json(std::string(k_api) + "/registered-models/get", "name=" + url_encode(name),
                     "cannot get model " + quote(name));

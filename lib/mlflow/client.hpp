@@ -116,6 +116,9 @@ public:
   void set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
                              const std::string& value);
 
+  /// Points `alias` of a registered model at `version` (creating or moving
+  /// it; atomic on the server). Needs EDIT permission.
+  void set_alias(const std::string& name, const std::string& alias, const std::string& version);
   /// Turns a download URI into a location reachable through this server.
   /// Throws Error(operational) for storage the server does not proxy.
   ArtifactLocation resolve_location(const std::string& download_uri);

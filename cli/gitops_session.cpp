@@ -1,0 +1,94 @@
+#include "cli/gitops_session.hpp"
+
+#include "cli/model_source.hpp"
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/redact.hpp"
+#include "render/render.hpp"
+
+#include <cstdlib>
+
+namespace mlops::cli {
+
+std::string resolve_actor(Context& ctx, const std::string& actor_flag) {
+  const std::string& user = ctx.settings().username;
+  if (!user.empty()) {
+    if (!actor_flag.empty() && actor_flag != user)
+      throw Error(ErrorKind::usage, "invalid --actor " + quote(actor_flag) + ": the MLflow user is " + quote(user),
+                  "with MLflow credentials set, the server's identity is the one recorded");
+    return user;
+  }
+  if (!actor_flag.empty()) return actor_flag;
+  for (const char* var : {"MLOPS_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_USER_ID", "USER"})
+    if (auto v = process_getenv(var); v && !v->empty()) return *v;
+  throw Error(ErrorKind::usage, "cannot tell who is acting", "set MLFLOW_TRACKING_USERNAME, --actor NAME or MLOPS_ACTOR");
+}
+
+gitops::PromotionConfig load_promotion_config(Context& ctx) {
+  const auto& project = ctx.settings().project_file;
+  if (!project) return {};
+  return gitops::load_promotion_config(*project);
+}
+
+GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) {
+  const auto& project = ctx.settings().project_file;
+  if (!project || config.gitops.url.empty())
+    throw Error(ErrorKind::usage, "no GitOps repository configured: 'gitops.url' is not set in mlops.yaml",
+                "add gitops: {url: https://git.example/manifests.git, branch: main, path: clusters/{env}/{model}}");
+  gitops::RemoteOptions ro;
+  ro.url = config.gitops.url;
+  // A relative local path is relative to the project file, as a user reads it.
+  if (ro.url.find("://") == std::string::npos && ro.url.find('@') == std::string::npos && ro.url[0] != '/')
+    ro.url = (project->parent_path() / ro.url).lexically_normal().string();
+  ro.branch = config.gitops.branch;
+  ro.cache = gitops::cache_dir_for(cache_dir("gitops"), ro.url);
+  ro.credentials = gitops::find_credentials(ro.url, process_getenv);
+  ro.ca_bundle = ctx.settings().ca_bundle;
+  ro.insecure = ctx.settings().insecure_tls;
+  if (!ro.credentials.source.empty()) ctx.log().debug(1, "git credentials from " + ro.credentials.source);
+  ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " + ro.cache.string() + ")");
+  remote = std::make_unique<gitops::Remote>(ro);
+
+  auto project_file = *project;
+  auto render_fn = [project_file](const std::string& env, const std::string& image) {
+    render::DeploySpec spec = render::load_spec(project_file);
+    render::Overrides o;
+    o.env = env;
+    o.image = image;
+    render::Resolved resolved = render::resolve(spec, o);
+    render::RenderOptions opts;
+    opts.prod_digests = resolved.env == "prod";
+    auto manifests = render::render(resolved, opts);
+    std::map<std::string, std::string> files;
+    for (const auto& m : manifests) files[m.file] = m.yaml;
+    files["kustomization.yaml"] = render::kustomization(resolved, manifests);
+    return files;
+  };
+  auto digest_fn = [&ctx](const std::string& name, const std::string& version) {
+    ModelSource s = open_model_source(ctx, "models:/" + name + "/" + version);
+    if (!s.lock) throw Error(ErrorKind::operational, "cannot compute the digest of " + quote(name) + " version " + version);
+    return s.lock->digest;
+  };
+  workflow = std::make_unique<gitops::Workflow>(gitops::Workflow{ctx.mlflow(), *remote, config, render_fn, digest_fn,
+                                                                  render::load_spec(project_file).image,
+                                                                  [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
+}
+
+void print_checks(Context& ctx, const std::vector<gitops::Check>& checks) {
+  for (const auto& c : checks) ctx.out().line(std::string(c.ok ? "ok    " : "FAIL  ") + c.name + ": " + c.detail);
+}
+
+nlohmann::ordered_json outcome_json(const gitops::Outcome& o) {
+  nlohmann::ordered_json j = {{"action", o.action},         {"model", o.model},
+                              {"version", o.version},       {"environment", o.env},
+                              {"path", o.path},             {"previous_version", o.previous_version},
+                              {"image", o.image},           {"refused", o.refused},
+                              {"already", o.already},       {"committed", o.committed},
+                              {"alias_moved", o.alias_moved}, {"commit", o.commit}};
+  j["checks"] = nlohmann::ordered_json::array();
+  for (const auto& c : o.checks) j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  if (!o.diff.empty()) j["diff"] = o.diff;
+  return j;
+}
+
+} // namespace mlops::cli

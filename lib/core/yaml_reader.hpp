@@ -1,0 +1,89 @@
+#pragma once
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace mlops {
+
+/// Reads nodes of a YAML configuration section; every mistake becomes an
+/// Error(usage) "invalid WHAT 'FILE:LINE': key 'a.b': why", with a "did you
+/// mean" hint for unknown keys. Optionally records the line of each key read.
+struct YamlReader {
+  std::string what;  ///< "policy", "deploy spec", "promotion config"
+  std::string file;
+  std::map<std::string, int>* lines = nullptr;
+
+  std::string where(const YAML::Node& node) const {
+    return "invalid " + what + " '" + file + ":" + std::to_string(node.Mark().line + 1) + "'";
+  }
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
+    throw Error(ErrorKind::usage, where(node) + ": key " + quote(key) + ": " + why);
+  }
+  void mark(const YAML::Node& node, const std::string& key) const {
+    if (lines) (*lines)[key] = node.Mark().line + 1;
+  }
+  /// Checks that `map` is a mapping (null allowed) whose keys are all in `allowed`.
+  void keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
+    if (map.IsNull()) return;
+    if (!map.IsMap()) fail(map, prefix, "expected a mapping");
+    mark(map, prefix);
+    for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) fail(kv.first, prefix, "keys must be plain words");
+      std::string k = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) {
+        mark(kv.first, prefix + "." + k);
+        continue;
+      }
+      auto near = suggest(k, allowed);
+      std::string all;
+      for (const auto& a : allowed) all += (all.empty() ? "" : ", ") + a;
+      throw Error(ErrorKind::usage, where(kv.first) + ": unknown key " + quote(prefix + "." + k),
+                  near.empty() ? "known keys: " + all : "did you mean " + quote(near.front()) + "?");
+    }
+  }
+  std::string string(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, key, "expected a string");
+    return n.Scalar();
+  }
+  std::string nonempty(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar() || n.Scalar().empty()) fail(n, key, "expected a non-empty string");
+    return n.Scalar();
+  }
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    if (n.IsScalar())
+      if (auto b = parse_bool(n.Scalar())) return *b;
+    fail(n, key, "expected true or false");
+  }
+  double number(const YAML::Node& n, const std::string& key) const {
+    try {
+      if (n.IsScalar()) return n.as<double>();
+    } catch (const YAML::Exception&) {
+    }
+    fail(n, key, "expected a number");
+  }
+  int integer(const YAML::Node& n, const std::string& key, int lo, int hi) const {
+    static const std::regex k_int("^[0-9]+$");
+    if (!n.IsScalar() || !std::regex_match(n.Scalar(), k_int) || n.Scalar().size() > 9)
+      fail(n, key, "expected a whole number");
+    int v = std::stoi(n.Scalar());
+    if (v < lo || v > hi) fail(n, key, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return v;
+  }
+  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsSequence()) fail(n, key, "expected a list of strings");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n.size(); ++i) out.push_back(string(n[i], key + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+};
+
+} // namespace mlops

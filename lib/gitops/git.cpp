@@ -1,0 +1,585 @@
+#include "gitops/git.hpp"
+
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "core/redact.hpp"
+#include "core/strings.hpp"
+
+#include <git2.h>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace mlops::gitops {
+
+namespace {
+
+// ----------------------------------------------------------------------------- small helpers
+
+void init_libgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] { git_libgit2_init(); });
+}
+
+template <typename T, void (*Free)(T*)>
+struct Owned {
+  T* p = nullptr;
+  Owned() = default;
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  ~Owned() { if (p) Free(p); }
+  T** out() { return &p; }
+  T* get() const { return p; }
+};
+using Repo = Owned<git_repository, git_repository_free>;
+using RemotePtr = Owned<git_remote, git_remote_free>;
+using Tree = Owned<git_tree, git_tree_free>;
+using TreeEntry = Owned<git_tree_entry, git_tree_entry_free>;
+using Builder = Owned<git_treebuilder, git_treebuilder_free>;
+using CommitPtr = Owned<git_commit, git_commit_free>;
+using Blob = Owned<git_blob, git_blob_free>;
+using Signature = Owned<git_signature, git_signature_free>;
+using Walk = Owned<git_revwalk, git_revwalk_free>;
+using Diff = Owned<git_diff, git_diff_free>;
+using Reference = Owned<git_reference, git_reference_free>;
+
+std::string last_error() {
+  const git_error* e = git_error_last();
+  return e && e->message ? std::string(e->message) : std::string("unknown libgit2 error");
+}
+
+std::string hex(const git_oid* oid) {
+  char buf[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(buf, sizeof buf, oid);
+  return buf;
+}
+
+git_oid parse_oid(const std::string& id) {
+  git_oid oid;
+  if (git_oid_fromstr(&oid, id.c_str()) != 0) throw Error(ErrorKind::operational, "invalid git object id " + quote(id));
+  return oid;
+}
+
+std::vector<std::string> split_dir(const std::string& dir) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : dir) {
+    if (c == '/') {
+      if (!cur.empty()) parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) parts.push_back(cur);
+  for (const auto& p : parts)
+    if (p == "." || p == "..") throw Error(ErrorKind::usage, "invalid gitops path " + quote(dir) + ": no '.' or '..' parts");
+  return parts;
+}
+
+std::string percent_decode(std::string_view s) {
+  auto hexval = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct UrlParts {
+  std::string scheme, user, password, host, port, path;
+};
+
+UrlParts split_url(const std::string& url) {
+  UrlParts u;
+  auto sep = url.find("://");
+  if (sep == std::string::npos) return u;
+  u.scheme = lower_ascii(url.substr(0, sep));
+  std::string rest = url.substr(sep + 3);
+  auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  u.path = slash == std::string::npos ? "" : rest.substr(slash);
+  auto at = authority.rfind('@');
+  if (at != std::string::npos) {
+    std::string userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    auto colon = userinfo.find(':');
+    u.user = percent_decode(userinfo.substr(0, colon));
+    if (colon != std::string::npos) u.password = percent_decode(userinfo.substr(colon + 1));
+  }
+  auto colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+    u.host = lower_ascii(authority.substr(0, colon));
+    u.port = authority.substr(colon + 1);
+  } else {
+    u.host = lower_ascii(authority);
+  }
+  if (u.port.empty()) u.port = u.scheme == "https" ? "443" : u.scheme == "http" ? "80" : "";
+  return u;
+}
+
+// ----------------------------------------------------------------------------- callbacks
+
+struct CallbackState {
+  const RemoteOptions* opt = nullptr;
+  int userpass_tries = 0;
+  int ssh_tries = 0;
+  bool auth_failed = false;
+  std::string rejected;  ///< a ref the server refused, with its reason
+};
+
+int credentials_cb(git_credential** out, const char* /*url*/, const char* user_from_url, unsigned int allowed,
+                   void* payload) {
+  auto* st = static_cast<CallbackState*>(payload);
+  const Credentials& c = st->opt->credentials;
+  if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+    // libgit2 asks again after a 401: the credentials were refused (a new
+    // connection may ask once more, so allow a few before giving up).
+    if (c.password.empty() || st->userpass_tries++ >= 3) {
+      st->auth_failed = true;
+      return GIT_EAUTH;
+    }
+    return git_credential_userpass_plaintext_new(out, c.username.c_str(), c.password.c_str());
+  }
+  if (allowed & GIT_CREDENTIAL_USERNAME) {
+    return git_credential_username_new(out, user_from_url ? user_from_url : (c.username.empty() ? "git" : c.username.c_str()));
+  }
+  if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+    const char* user = user_from_url ? user_from_url : "git";
+    int tries = st->ssh_tries++;
+    if (tries == 0) return git_credential_ssh_key_from_agent(out, user);
+    if (tries == 1 && !c.ssh_key.empty())
+      return git_credential_ssh_key_new(out, user, nullptr, c.ssh_key.c_str(), nullptr);
+    st->auth_failed = true;
+    return GIT_EAUTH;
+  }
+  st->auth_failed = true;
+  return GIT_EAUTH;
+}
+
+int certificate_cb(git_cert* /*cert*/, int valid, const char* /*host*/, void* payload) {
+  auto* st = static_cast<CallbackState*>(payload);
+  if (st->opt->insecure) return 0;
+  return valid ? 0 : GIT_ECERTIFICATE;
+}
+
+int push_update_cb(const char* refname, const char* status, void* payload) {
+  auto* st = static_cast<CallbackState*>(payload);
+  if (status) st->rejected = std::string(refname) + " (" + status + ")";
+  return 0;
+}
+
+void set_callbacks(git_remote_callbacks& cb, git_proxy_options& proxy, CallbackState& st) {
+  cb.credentials = credentials_cb;
+  cb.certificate_check = certificate_cb;
+  cb.push_update_reference = push_update_cb;
+  cb.payload = &st;
+  proxy.type = GIT_PROXY_AUTO;  // http(s)_proxy and no_proxy from the environment
+}
+
+Error auth_error(const RemoteOptions& opt, const std::string& doing) {
+  return Error(ErrorKind::auth,
+               "cannot " + doing + " " + quote(redact_url(opt.url)) + ": authentication failed" +
+                   (opt.credentials.source.empty() ? " (no credentials found)" : " with credentials from " + opt.credentials.source),
+               "set MLOPS_GIT_USERNAME and MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), or store them with git credential-store");
+}
+
+} // namespace
+
+// ----------------------------------------------------------------------------- credentials
+
+std::optional<std::pair<std::string, std::string>> match_store_line(const std::string& line, const std::string& url) {
+  UrlParts stored = split_url(std::string(trim(line)));
+  UrlParts want = split_url(url);
+  if (stored.scheme.empty() || stored.password.empty()) return std::nullopt;
+  if (stored.scheme != want.scheme || stored.host != want.host || stored.port != want.port) return std::nullopt;
+  if (!want.user.empty() && want.user != stored.user) return std::nullopt;
+  return std::make_pair(stored.user, stored.password);
+}
+
+Credentials find_credentials(const std::string& url, const Getenv& getenv) {
+  Credentials c;
+  UrlParts u = split_url(url);
+  c.username = u.user;
+  if (auto key = getenv("MLOPS_GIT_SSH_KEY")) c.ssh_key = *key;
+  auto env_user = getenv("MLOPS_GIT_USERNAME");
+  if (auto pw = getenv("MLOPS_GIT_PASSWORD"); pw && !pw->empty()) {
+    c.username = env_user ? *env_user : (u.user.empty() ? std::string("git") : u.user);
+    c.password = *pw;
+    c.source = "environment MLOPS_GIT_PASSWORD";
+    return c;
+  }
+  if (auto token = getenv("MLOPS_GIT_TOKEN"); token && !token->empty()) {
+    c.username = env_user ? *env_user : (u.user.empty() ? std::string("x-access-token") : u.user);
+    c.password = *token;
+    c.source = "environment MLOPS_GIT_TOKEN";
+    return c;
+  }
+  if (u.scheme != "http" && u.scheme != "https") return c;
+  std::vector<std::filesystem::path> stores;
+  if (auto home = getenv("HOME")) stores.push_back(std::filesystem::path(*home) / ".git-credentials");
+  if (auto xdg = getenv("XDG_CONFIG_HOME"); xdg && !xdg->empty())
+    stores.push_back(std::filesystem::path(*xdg) / "git" / "credentials");
+  else if (auto home = getenv("HOME"))
+    stores.push_back(std::filesystem::path(*home) / ".config" / "git" / "credentials");
+  for (const auto& store : stores) {
+    std::ifstream in(store);
+    std::string line;
+    while (in && std::getline(in, line)) {
+      if (auto m = match_store_line(line, url)) {
+        c.username = m->first;
+        c.password = m->second;
+        c.source = "credential store " + quote(store.string());
+        return c;
+      }
+    }
+  }
+  return c;
+}
+
+// ----------------------------------------------------------------------------- trailers
+
+Trailers parse_trailers(const std::string& message) {
+  Trailers out;
+  git_message_trailer_array arr{};
+  if (git_message_trailers(&arr, message.c_str()) == 0) {
+    for (std::size_t i = 0; i < arr.count; ++i) out.emplace_back(arr.trailers[i].key, arr.trailers[i].value);
+    git_message_trailer_array_free(&arr);
+  }
+  return out;
+}
+
+std::string Commit::trailer(const std::string& key) const {
+  for (const auto& [k, v] : trailers)
+    if (k == key) return v;
+  return {};
+}
+
+std::filesystem::path cache_dir_for(const std::filesystem::path& cache_root, const std::string& url) {
+  return cache_root / sha256_hex(url).substr(0, 16);
+}
+
+// ----------------------------------------------------------------------------- Remote
+
+struct Remote::Impl {
+  Repo repo;
+  std::string tracking_ref;  ///< where fetch stores the branch tip
+
+  Error fail(ErrorKind kind, const std::string& what) const {
+    return Error(kind, what + ": " + redact_url(last_error()));
+  }
+
+  void open_remote(RemotePtr& remote, const RemoteOptions& opt) {
+    if (git_remote_create_anonymous(remote.out(), repo.get(), opt.url.c_str()) != 0)
+      throw fail(ErrorKind::usage, "invalid gitops url " + quote(redact_url(opt.url)));
+  }
+
+  git_tree* tree_of(const std::string& commit_id, Tree& holder) {
+    if (commit_id.empty()) return nullptr;
+    git_oid oid = parse_oid(commit_id);
+    CommitPtr c;
+    if (git_commit_lookup(c.out(), repo.get(), &oid) != 0) throw fail(ErrorKind::operational, "cannot read commit " + quote(commit_id));
+    if (git_commit_tree(holder.out(), c.get()) != 0) throw fail(ErrorKind::operational, "cannot read the tree of " + quote(commit_id));
+    return holder.get();
+  }
+
+  /// The subtree id at `dir` in `tree` ("" when absent).
+  std::string subtree_id(git_tree* tree, const std::string& dir) {
+    if (!tree) return {};
+    if (split_dir(dir).empty()) return hex(git_tree_id(tree));
+    TreeEntry e;
+    if (git_tree_entry_bypath(e.out(), tree, dir.c_str()) != 0) return {};
+    if (git_tree_entry_type(e.get()) != GIT_OBJECT_TREE) return {};
+    return hex(git_tree_entry_id(e.get()));
+  }
+
+  /// Writes a copy of `base` (may be null) with `parts[i..]` replaced by `leaf`
+  /// (null = removed); returns the new tree id.
+  git_oid replace_path(git_tree* base, const std::vector<std::string>& parts, std::size_t i, const git_oid* leaf) {
+    Builder b;
+    if (git_treebuilder_new(b.out(), repo.get(), base) != 0) throw fail(ErrorKind::operational, "cannot build a tree");
+    const std::string& name = parts[i];
+    git_oid child;
+    const git_oid* child_ptr = leaf;
+    if (i + 1 < parts.size()) {
+      Tree sub;
+      const git_tree_entry* e = base ? git_tree_entry_byname(base, name.c_str()) : nullptr;
+      if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE) git_tree_lookup(sub.out(), repo.get(), git_tree_entry_id(e));
+      child = replace_path(sub.get(), parts, i + 1, leaf);
+      child_ptr = &child;
+      // An empty subtree is left out, as git does.
+      Tree written;
+      if (git_tree_lookup(written.out(), repo.get(), &child) == 0 && git_tree_entrycount(written.get()) == 0) child_ptr = nullptr;
+    }
+    if (child_ptr) {
+      if (git_treebuilder_insert(nullptr, b.get(), name.c_str(), child_ptr, GIT_FILEMODE_TREE) != 0)
+        throw fail(ErrorKind::operational, "cannot build a tree");
+    } else if (git_treebuilder_get(b.get(), name.c_str())) {
+      git_treebuilder_remove(b.get(), name.c_str());
+    }
+    git_oid out;
+    if (git_treebuilder_write(&out, b.get()) != 0) throw fail(ErrorKind::operational, "cannot write a tree");
+    return out;
+  }
+};
+
+Remote::Remote(RemoteOptions options) : m_opt(std::move(options)), m_impl(std::make_unique<Impl>()) {
+  init_libgit2();
+  if (!m_opt.ca_bundle.empty()) git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, m_opt.ca_bundle.c_str(), nullptr);
+  std::error_code ec;
+  std::filesystem::create_directories(m_opt.cache.parent_path(), ec);
+  if (git_repository_open_bare(m_impl->repo.out(), m_opt.cache.c_str()) != 0) {
+    // A fresh cache, built in a temporary directory and renamed, so a killed
+    // run never leaves a half-initialised repository.
+    auto tmp = m_opt.cache;
+    tmp += ".tmp-" + std::to_string(::getpid());
+    std::filesystem::remove_all(tmp, ec);
+    Repo fresh;
+    if (git_repository_init(fresh.out(), tmp.c_str(), 1) != 0)
+      throw m_impl->fail(ErrorKind::io, "cannot create the gitops cache " + quote(m_opt.cache.string()));
+    std::filesystem::rename(tmp, m_opt.cache, ec);
+    if (ec && !std::filesystem::exists(m_opt.cache / "HEAD")) {
+      std::filesystem::remove_all(tmp, ec);
+      throw Error(ErrorKind::io, "cannot create the gitops cache " + quote(m_opt.cache.string()) + ": " + ec.message());
+    }
+    std::filesystem::remove_all(tmp, ec);
+    if (git_repository_open_bare(m_impl->repo.out(), m_opt.cache.c_str()) != 0)
+      throw m_impl->fail(ErrorKind::io, "cannot open the gitops cache " + quote(m_opt.cache.string()));
+  }
+  m_impl->tracking_ref = "refs/mlops/remote/" + m_opt.branch;
+}
+
+Remote::~Remote() = default;
+
+std::string Remote::fetch() {
+  RemotePtr remote;
+  m_impl->open_remote(remote, m_opt);
+  CallbackState st{&m_opt};
+  git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+  set_callbacks(fo.callbacks, fo.proxy_opts, st);
+  fo.prune = GIT_FETCH_NO_PRUNE;
+  fo.update_fetchhead = 0;
+  fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  std::string spec = "+refs/heads/" + m_opt.branch + ":" + m_impl->tracking_ref;
+  char* specs[] = {spec.data()};
+  git_strarray refspecs = {specs, 1};
+  // A missing branch is not an error: an empty repository gets a root commit.
+  // Connect and list first so "no such branch" is told apart from failures.
+  int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts, nullptr);
+  std::string where = quote(redact_url(m_opt.url));
+  if (rc != 0) {
+    if (st.auth_failed || rc == GIT_EAUTH) throw auth_error(m_opt, "fetch");
+    const git_error* e = git_error_last();
+    bool not_found = e && e->message && std::string(e->message).find("404") != std::string::npos;
+    if (not_found) throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there (HTTP 404)");
+    throw m_impl->fail(ErrorKind::unavailable, "cannot reach the gitops repository " + where);
+  }
+  const git_remote_head** heads = nullptr;
+  size_t count = 0;
+  bool has_branch = false;
+  if (git_remote_ls(&heads, &count, remote.get()) == 0) {
+    std::string want = "refs/heads/" + m_opt.branch;
+    for (size_t i = 0; i < count; ++i)
+      if (want == heads[i]->name) has_branch = true;
+  }
+  if (!has_branch) {
+    git_remote_disconnect(remote.get());
+    m_tip.clear();
+    return m_tip;
+  }
+  // Download on the same connection, then move the tracking ref.
+  if (git_remote_download(remote.get(), &refspecs, &fo) != 0 ||
+      git_remote_update_tips(remote.get(), &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, nullptr) != 0) {
+    if (st.auth_failed) throw auth_error(m_opt, "fetch");
+    throw m_impl->fail(ErrorKind::unavailable, "cannot fetch " + where);
+  }
+  git_remote_disconnect(remote.get());
+  git_oid oid;
+  if (git_reference_name_to_id(&oid, m_impl->repo.get(), m_impl->tracking_ref.c_str()) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot fetch " + where + ": branch " + quote(m_opt.branch) + " not received");
+  m_tip = hex(&oid);
+  return m_tip;
+}
+
+std::map<std::string, std::string> Remote::read_dir(const std::string& commit, const std::string& dir) {
+  std::map<std::string, std::string> files;
+  Tree root;
+  git_tree* tree = m_impl->tree_of(commit, root);
+  std::string id = m_impl->subtree_id(tree, dir);
+  if (id.empty()) return files;
+  git_oid oid = parse_oid(id);
+  Tree sub;
+  if (git_tree_lookup(sub.out(), m_impl->repo.get(), &oid) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read " + quote(dir));
+  for (std::size_t i = 0; i < git_tree_entrycount(sub.get()); ++i) {
+    const git_tree_entry* e = git_tree_entry_byindex(sub.get(), i);
+    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) continue;
+    Blob blob;
+    if (git_blob_lookup(blob.out(), m_impl->repo.get(), git_tree_entry_id(e)) != 0)
+      throw m_impl->fail(ErrorKind::operational, "cannot read " + quote(dir));
+    files[git_tree_entry_name(e)] =
+        std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), static_cast<std::size_t>(git_blob_rawsize(blob.get())));
+  }
+  return files;
+}
+
+std::string Remote::commit_dir(const std::string& parent, const std::string& dir,
+                               const std::map<std::string, std::string>& files, const std::string& message,
+                               const Identity& author, const Identity& committer) {
+  auto* repo = m_impl->repo.get();
+  auto parts = split_dir(dir);
+  if (parts.empty()) throw Error(ErrorKind::usage, "invalid gitops path: empty");
+  Builder leaf;
+  if (git_treebuilder_new(leaf.out(), repo, nullptr) != 0) throw m_impl->fail(ErrorKind::operational, "cannot build a tree");
+  for (const auto& [name, content] : files) {
+    if (name.empty() || name.find('/') != std::string::npos) throw Error(ErrorKind::operational, "invalid manifest file name " + quote(name));
+    git_oid blob;
+    if (git_blob_create_from_buffer(&blob, repo, content.data(), content.size()) != 0)
+      throw m_impl->fail(ErrorKind::operational, "cannot store " + quote(name));
+    if (git_treebuilder_insert(nullptr, leaf.get(), name.c_str(), &blob, GIT_FILEMODE_BLOB) != 0)
+      throw m_impl->fail(ErrorKind::operational, "cannot build a tree");
+  }
+  git_oid leaf_id;
+  if (git_treebuilder_write(&leaf_id, leaf.get()) != 0) throw m_impl->fail(ErrorKind::operational, "cannot write a tree");
+
+  Tree base;
+  git_tree* base_tree = m_impl->tree_of(parent, base);
+  git_oid root_id = m_impl->replace_path(base_tree, parts, 0, files.empty() ? nullptr : &leaf_id);
+  Tree root;
+  if (git_tree_lookup(root.out(), repo, &root_id) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read a tree");
+
+  Signature a, c;
+  if (git_signature_now(a.out(), author.name.c_str(), author.email.c_str()) != 0 ||
+      git_signature_now(c.out(), committer.name.c_str(), committer.email.c_str()) != 0)
+    throw m_impl->fail(ErrorKind::usage, "invalid commit identity " + quote(author.name));
+  CommitPtr parent_commit;
+  const git_commit* parents[1] = {nullptr};
+  int nparents = 0;
+  if (!parent.empty()) {
+    git_oid p = parse_oid(parent);
+    if (git_commit_lookup(parent_commit.out(), repo, &p) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read commit " + quote(parent));
+    parents[0] = parent_commit.get();
+    nparents = 1;
+  }
+  git_oid out;
+  if (git_commit_create(&out, repo, nullptr, a.get(), c.get(), "UTF-8", message.c_str(), root.get(), nparents, parents) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot create a commit");
+  return hex(&out);
+}
+
+PushResult Remote::push(const std::string& commit) {
+  auto* repo = m_impl->repo.get();
+  // Push from a local ref that points at the new commit.
+  std::string local = "refs/mlops/push/" + m_opt.branch;
+  git_oid oid = parse_oid(commit);
+  Reference ref;
+  if (git_reference_create(ref.out(), repo, local.c_str(), &oid, 1, nullptr) != 0)
+    throw m_impl->fail(ErrorKind::io, "cannot update the gitops cache");
+  RemotePtr remote;
+  m_impl->open_remote(remote, m_opt);
+  CallbackState st{&m_opt};
+  git_push_options po = GIT_PUSH_OPTIONS_INIT;
+  set_callbacks(po.callbacks, po.proxy_opts, st);
+  std::string spec = local + ":refs/heads/" + m_opt.branch;
+  char* specs[] = {spec.data()};
+  git_strarray refspecs = {specs, 1};
+  std::string where = quote(redact_url(m_opt.url));
+  int rc = git_remote_push(remote.get(), &refspecs, &po);
+  if (rc == GIT_ENONFASTFORWARD) return PushResult::non_fast_forward;
+  if (rc != 0) {
+    if (st.auth_failed || rc == GIT_EAUTH) throw auth_error(m_opt, "push to");
+    std::string msg = last_error();
+    if (msg.find("non-fast") != std::string::npos || msg.find("fetch first") != std::string::npos)
+      return PushResult::non_fast_forward;
+    throw m_impl->fail(ErrorKind::unavailable, "cannot push to " + where);
+  }
+  if (!st.rejected.empty()) {
+    // The server refused the update: because the branch moved (a race) or
+    // because a hook said no. Only a moved branch is worth a retry.
+    if (st.rejected.find("fetch first") != std::string::npos || st.rejected.find("non-fast") != std::string::npos ||
+        st.rejected.find("stale") != std::string::npos)
+      return PushResult::non_fast_forward;
+    throw Error(ErrorKind::operational, "cannot push to " + where + ": the server refused " + st.rejected,
+                "the repository's hooks or branch protection decide what may be pushed to " + quote(m_opt.branch));
+  }
+  m_tip = commit;
+  return PushResult::pushed;
+}
+
+std::vector<Commit> Remote::log(const std::string& dir) {
+  std::vector<Commit> out;
+  if (m_tip.empty()) return out;
+  auto* repo = m_impl->repo.get();
+  Walk walk;
+  if (git_revwalk_new(walk.out(), repo) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read history");
+  git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
+  git_oid tip = parse_oid(m_tip);
+  git_revwalk_push(walk.get(), &tip);
+  git_oid oid;
+  while (git_revwalk_next(&oid, walk.get()) == 0) {
+    CommitPtr c;
+    if (git_commit_lookup(c.out(), repo, &oid) != 0) continue;
+    Tree tree;
+    git_commit_tree(tree.out(), c.get());
+    std::string here = m_impl->subtree_id(tree.get(), dir);
+    std::string before;
+    if (git_commit_parentcount(c.get()) > 0) {
+      CommitPtr p;
+      if (git_commit_parent(p.out(), c.get(), 0) == 0) {
+        Tree pt;
+        git_commit_tree(pt.out(), p.get());
+        before = m_impl->subtree_id(pt.get(), dir);
+      }
+    }
+    if (!dir.empty() && here == before) continue;
+    Commit e;
+    e.id = hex(&oid);
+    e.time = static_cast<std::int64_t>(git_commit_time(c.get()));
+    const git_signature* author = git_commit_author(c.get());
+    e.author = author && author->name ? author->name : "";
+    e.message = git_commit_message(c.get()) ? git_commit_message(c.get()) : "";
+    e.subject = e.message.substr(0, e.message.find('\n'));
+    e.trailers = parse_trailers(e.message);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string Remote::diff(const std::string& from, const std::string& to, const std::string& dir) {
+  Tree a, b;
+  git_tree* ta = m_impl->tree_of(from, a);
+  git_tree* tb = m_impl->tree_of(to, b);
+  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+  std::string prefix = dir;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  char* paths[] = {prefix.data()};
+  if (!prefix.empty()) opts.pathspec = {paths, 1};
+  Diff d;
+  if (git_diff_tree_to_tree(d.out(), m_impl->repo.get(), ta, tb, &opts) != 0) throw m_impl->fail(ErrorKind::operational, "cannot diff");
+  std::string text;
+  git_diff_print(
+      d.get(), GIT_DIFF_FORMAT_PATCH,
+      [](const git_diff_delta*, const git_diff_hunk*, const git_diff_line* line, void* payload) -> int {
+        auto* s = static_cast<std::string*>(payload);
+        if (line->origin == GIT_DIFF_LINE_CONTEXT || line->origin == GIT_DIFF_LINE_ADDITION || line->origin == GIT_DIFF_LINE_DELETION)
+          s->push_back(line->origin);
+        s->append(line->content, line->content_len);
+        return 0;
+      },
+      &text);
+  return text;
+}
+
+} // namespace mlops::gitops

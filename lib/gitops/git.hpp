@@ -1,0 +1,123 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mlops::gitops {
+
+/// Where credentials for a git remote come from, in this order:
+/// MLOPS_GIT_USERNAME + MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), then git's
+/// credential store files (~/.git-credentials, $XDG_CONFIG_HOME/git/credentials),
+/// then for SSH the agent and MLOPS_GIT_SSH_KEY. Never printed.
+struct Credentials {
+  std::string username;
+  std::string password;
+  std::string source;    ///< "environment MLOPS_GIT_PASSWORD", "credential store '~/.git-credentials'"; empty: none
+  std::string ssh_key;   ///< private key file for SSH remotes (MLOPS_GIT_SSH_KEY)
+};
+
+using Getenv = std::function<std::optional<std::string>(const std::string&)>;
+
+/// Finds credentials for `url` (see Credentials). `home` is $HOME.
+Credentials find_credentials(const std::string& url, const Getenv& getenv);
+
+/// One line of git's credential store format (`https://user:pass@host[:port]`):
+/// matches `url` by scheme, host and port; sets username and password
+/// (percent-decoded). Exposed for tests.
+std::optional<std::pair<std::string, std::string>> match_store_line(const std::string& line, const std::string& url);
+
+/// Commit message trailers (`Key: value` lines of the last paragraph).
+using Trailers = std::vector<std::pair<std::string, std::string>>;
+
+/// A commit as history reads it.
+struct Commit {
+  std::string id;          ///< full hex object id
+  std::int64_t time = 0;   ///< committer time, epoch seconds
+  std::string author;      ///< author name
+  std::string subject;     ///< first line
+  std::string message;
+  Trailers trailers;
+  /// The first value of trailer `key`, or "".
+  std::string trailer(const std::string& key) const;
+};
+
+/// Who a commit is made by.
+struct Identity {
+  std::string name;
+  std::string email;
+};
+
+/// Options for opening a remote branch.
+struct RemoteOptions {
+  std::string url;                  ///< https://, http://, ssh://, file:// or a local path
+  std::string branch = "main";
+  std::filesystem::path cache;      ///< the bare repository mlops keeps for this remote
+  Credentials credentials;
+  std::string ca_bundle;            ///< PEM file for HTTPS; empty: system store
+  bool insecure = false;            ///< skip certificate checks (warned about by the caller)
+};
+
+/// The outcome of a push.
+enum class PushResult { pushed, non_fast_forward };
+
+/// A remote branch of a GitOps repository, kept in a bare cache repository.
+/// Builds commits from trees directly (no working tree). Throws Error:
+/// auth (credentials refused), unavailable (cannot reach the server),
+/// operational (refused push, e.g. by a hook), io.
+class Remote {
+public:
+  explicit Remote(RemoteOptions options);
+  ~Remote();
+  Remote(const Remote&) = delete;
+  Remote& operator=(const Remote&) = delete;
+
+  /// Fetches the branch; returns its tip ("" while the branch does not exist).
+  std::string fetch();
+  /// The tip from the last fetch ("" when none).
+  const std::string& tip() const { return m_tip; }
+
+  /// The files directly in `dir` at `commit` (name -> contents); empty when
+  /// the directory does not exist there.
+  std::map<std::string, std::string> read_dir(const std::string& commit, const std::string& dir);
+
+  /// A commit on top of `parent` ("" = a root commit) whose tree is the
+  /// parent's with `dir` replaced by exactly `files` (the tree may equal the
+  /// parent's: the commit still records the promotion). Not pushed.
+  std::string commit_dir(const std::string& parent, const std::string& dir,
+                         const std::map<std::string, std::string>& files, const std::string& message,
+                         const Identity& author, const Identity& committer);
+
+  /// Pushes `commit` to the branch, never forcing. Returns non_fast_forward
+  /// when the branch moved on the server since the last fetch.
+  PushResult push(const std::string& commit);
+
+  /// Commits reachable from the tip that change `dir` (every commit when
+  /// `dir` is empty), newest first.
+  std::vector<Commit> log(const std::string& dir);
+
+  /// A unified diff of `dir` between two commits ("" = empty tree).
+  std::string diff(const std::string& from, const std::string& to, const std::string& dir);
+
+  const RemoteOptions& options() const { return m_opt; }
+
+private:
+  struct Impl;
+  RemoteOptions m_opt;
+  std::unique_ptr<Impl> m_impl;
+  std::string m_tip;
+};
+
+/// Parses `Key: value` trailers from the last paragraph of a message.
+Trailers parse_trailers(const std::string& message);
+
+/// The cache directory for a remote URL under `cache_root`.
+std::filesystem::path cache_dir_for(const std::filesystem::path& cache_root, const std::string& url);
+
+} // namespace mlops::gitops

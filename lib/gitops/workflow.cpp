@@ -1,0 +1,350 @@
+#include "gitops/workflow.hpp"
+
+#include "core/error.hpp"
+#include "model/lock.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+namespace mlops::gitops {
+
+namespace {
+
+std::string now_iso() {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  return model::iso8601_utc_ms(ms.count());
+}
+
+void note(Workflow& w, const std::string& line) {
+  if (w.note) w.note(line);
+}
+
+/// Every record of `model` at the tip last fetched, newest first.
+std::vector<Record> records_at_tip(Workflow& w, const std::string& model) {
+  std::vector<Record> out;
+  for (const auto& c : w.remote.log(""))
+    if (auto r = record_from_commit(c); r && r->model == model) out.push_back(*r);
+  return out;
+}
+
+/// The same after fetching the branch.
+std::vector<Record> records(Workflow& w, const std::string& model) {
+  w.remote.fetch();
+  return records_at_tip(w, model);
+}
+
+const EnvPolicy* policy_for(const PromotionConfig& cfg, const std::string& env) {
+  if (cfg.environments.empty()) return nullptr;
+  auto it = cfg.environments.find(env);
+  if (it == cfg.environments.end()) {
+    std::string known;
+    for (const auto& [name, p] : cfg.environments) known += (known.empty() ? "" : ", ") + name;
+    throw Error(ErrorKind::usage, "unknown environment " + quote(env) + " (environments in " + quote(cfg.file) + ": " + known + ")");
+  }
+  return &it->second;
+}
+
+/// Writes a tag on a version, turning "permission denied" into the message
+/// that says which permission is needed.
+void write_tag(mlflow::Client& mlflow, const std::string& model, const std::string& version, const std::string& key,
+               const std::string& value, const std::string& actor, const std::string& doing) {
+  try {
+    mlflow.set_model_version_tag(model, version, key, value);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::auth) throw;
+    std::string what = e.what();
+    if (what.find("permission denied") == std::string::npos) throw;
+    throw Error(ErrorKind::auth,
+                "cannot " + doing + ": permission denied: " + (actor.empty() ? std::string("this user") : quote(actor)) +
+                    " needs EDIT on " + quote(model),
+                "an admin can grant it: MLflow registered-model permissions");
+  }
+}
+
+/// The commit author for an actor: the name as given; an e-mail address
+/// when it is one, else a non-deliverable one under .invalid (RFC 2606).
+Identity author_of(const std::string& actor) {
+  if (actor.find('@') != std::string::npos) return {actor, actor};
+  return {actor, tag_word(actor) + "@mlops.invalid"};
+}
+
+void backoff(int attempt) {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  int base = std::min(2000, 100 << std::min(attempt, 5));
+  std::uniform_int_distribution<int> jitter(0, base);
+  std::this_thread::sleep_for(std::chrono::milliseconds(base / 2 + jitter(rng)));
+}
+
+/// Makes the environment's alias point where the repository says, and checks
+/// again after moving it, so that racing promotions converge on git's order.
+void reconcile_alias(Workflow& w, const std::string& model, const std::string& env, Outcome& out) {
+  for (int round = 0; round < 10; ++round) {
+    auto current = current_of(records(w, model), env);
+    if (!current) return;
+    out.version = current->version;
+    out.commit = current->commit;
+    auto rm = w.mlflow.get_registered_model(model);
+    auto it = rm.aliases.find(env);
+    if (it != rm.aliases.end() && it->second == current->version) return;
+    w.mlflow.set_alias(model, env, current->version);
+    out.alias_moved = true;
+    note(w, "alias @" + env + " of " + quote(model) + " -> version " + current->version);
+  }
+  throw Error(ErrorKind::conflict, "cannot settle alias " + quote("@" + env) + " of " + quote(model) +
+                                       ": the repository kept changing while it was moved");
+}
+
+nlohmann::json stamp(const std::string& status, const std::string& actor) {
+  return {{"status", status}, {"by", actor}, {"time", now_iso()}};
+}
+
+/// Pushes a commit made by `make` on the freshest tip, retrying while the
+/// branch moves. `make` returns "" when there is nothing to commit any more.
+/// Returns the pushed commit or "".
+std::string push_with_retry(Workflow& w, const std::function<std::string(const std::string& tip)>& make) {
+  int attempts = w.config.gitops.attempts;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    std::string tip = w.remote.fetch();
+    std::string commit = make(tip);
+    if (commit.empty()) return {};
+    if (w.remote.push(commit) == PushResult::pushed) {
+      note(w, "pushed " + commit.substr(0, 12) + " to " + quote(w.config.gitops.branch));
+      return commit;
+    }
+    note(w, "the branch moved on the server; fetching and trying again");
+    backoff(attempt);
+  }
+  throw Error(ErrorKind::conflict, "cannot push to branch " + quote(w.config.gitops.branch) + ": it kept moving (" +
+                                       std::to_string(attempts) + " attempts)",
+              "run the command again; gitops.attempts sets how often to retry");
+}
+
+} // namespace
+
+mlflow::ModelVersion resolve_version(mlflow::Client& mlflow, const std::string& model, const std::string& version) {
+  if (!version.empty() && version[0] == '@') return mlflow.get_version_by_alias(model, version.substr(1));
+  return mlflow.get_model_version(model, version);
+}
+
+Outcome promote(Workflow& w, const PromoteRequest& req) {
+  Outcome out;
+  out.action = "promote";
+  out.model = req.model;
+  out.env = req.env;
+  const EnvPolicy* policy = policy_for(w.config, req.env);
+  mlflow::ModelVersion v = resolve_version(w.mlflow, req.model, req.version);
+  out.version = v.version;
+  out.path = expand_path(w.config.gitops.path, req.env, req.model);
+  out.image = req.image;
+  if (out.image.empty())
+    if (auto it = v.tags.find(k_image_tag); it != v.tags.end()) out.image = it->second;
+
+  auto history = records(w, req.model);
+  auto current = current_of(history, req.env);
+  out.previous_version = current ? current->version : "";
+  out.already = current && current->version == v.version;
+
+  CheckInputs in;
+  in.policy = policy;
+  in.version = &v;
+  in.actor = req.actor;
+  in.image = out.image;
+  in.digest = [&] { return w.digest(v.name, v.version); };
+  in.history = history;
+  out.checks = evaluate(in);
+  for (const auto& c : out.checks) out.refused = out.refused || !c.ok;
+
+  std::vector<std::string> approvers;
+  for (const auto& a : approvals_of(v, req.env))
+    if (a.user != req.actor || (policy && policy->self_approval)) approvers.push_back(a.user);
+
+  auto files = w.render(req.env, out.image);
+  Record rec;
+  rec.action = "promote";
+  rec.model = req.model;
+  rec.version = v.version;
+  rec.env = req.env;
+  rec.image = out.image.empty() ? w.default_image : out.image;
+  rec.actor = req.actor;
+  rec.approvers = approvers;
+  rec.reason = req.message;
+
+  if (req.dry_run) {
+    std::string tip = w.remote.tip();
+    rec.previous_version = out.previous_version;
+    std::string commit = w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+    out.diff = w.remote.diff(tip, commit, out.path);
+    return out;
+  }
+  if (out.refused) return out;
+
+  if (out.already) {
+    auto rm = w.mlflow.get_registered_model(req.model);
+    auto it = rm.aliases.find(req.env);
+    if (it != rm.aliases.end() && it->second == v.version) {
+      out.commit = current->commit;
+      return out;  // nothing to do
+    }
+  }
+
+  // The permission check and the journal in one: a tag write needs EDIT, the
+  // same permission as moving the alias, so a READ-only user stops here
+  // before anything reaches git.
+  auto pending = stamp("pending", req.actor);
+  pending["from"] = out.previous_version;
+  write_tag(w.mlflow, req.model, v.version, promotion_tag(req.env), pending.dump(), req.actor,
+            "promote " + quote(req.model) + " version " + v.version);
+  if (!req.image.empty() && v.tags[k_image_tag] != req.image) w.mlflow.set_model_version_tag(req.model, v.version, k_image_tag, req.image);
+
+  if (!out.already) {
+    std::string pushed = push_with_retry(w, [&](const std::string& tip) -> std::string {
+      auto now = current_of(records_at_tip(w, req.model), req.env);
+      if (now && now->version == v.version) return {};  // someone else promoted it meanwhile
+      rec.previous_version = now ? now->version : "";
+      return w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+    });
+    out.committed = !pushed.empty();
+    out.previous_version = rec.previous_version.empty() ? out.previous_version : rec.previous_version;
+  }
+  reconcile_alias(w, req.model, req.env, out);
+
+  auto done = stamp("done", req.actor);
+  done["commit"] = out.commit;
+  done["from"] = out.previous_version;
+  done["approvers"] = approvers;
+  w.mlflow.set_model_version_tag(req.model, v.version, promotion_tag(req.env), done.dump());
+  out.version = v.version;
+  return out;
+}
+
+Outcome rollback(Workflow& w, const RollbackRequest& req) {
+  Outcome out;
+  out.action = "rollback";
+  out.model = req.model;
+  out.env = req.env;
+  policy_for(w.config, req.env);
+  out.path = expand_path(w.config.gitops.path, req.env, req.model);
+  auto history = records(w, req.model);
+  auto current = current_of(history, req.env);
+  if (!current)
+    throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
+                                          ": it was never promoted there");
+  out.previous_version = current->version;
+  std::optional<Record> target;
+  if (!req.to.empty()) {
+    for (const auto& r : history)
+      if (r.env == req.env && r.version == req.to) {
+        target = r;
+        break;
+      }
+    if (!target) {
+      std::string held;
+      for (const auto& r : history)
+        if (r.env == req.env && held.find(" " + r.version + ",") == std::string::npos) held += " " + r.version + ",";
+      if (!held.empty()) held.pop_back();
+      throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) + " to version " +
+                                            req.to + ": it was never there (versions it held:" + held + ")");
+    }
+  } else {
+    target = rollback_target(history, req.env);
+    if (!target)
+      throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
+                                            ": no earlier version to return to (it holds version " + current->version + ")",
+                  "name one with --to VERSION");
+  }
+  out.version = target->version;
+  out.image = target->image;
+  out.already = target->version == current->version;
+  auto files = w.remote.read_dir(target->commit, out.path);
+
+  Record rec;
+  rec.action = "rollback";
+  rec.model = req.model;
+  rec.version = target->version;
+  rec.env = req.env;
+  rec.image = target->image;
+  rec.actor = req.actor;
+  rec.reason = req.reason;
+  rec.previous_version = current->version;
+
+  if (req.dry_run) {
+    std::string tip = w.remote.tip();
+    std::string commit = w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+    out.diff = w.remote.diff(tip, commit, out.path);
+    return out;
+  }
+
+  if (!out.already) {
+    auto pending = stamp("pending", req.actor);
+    pending["to"] = target->version;
+    pending["reason"] = req.reason;
+    write_tag(w.mlflow, req.model, current->version, rollback_tag(req.env), pending.dump(), req.actor,
+              "roll back " + quote(req.model) + " in " + quote(req.env));
+    std::string pushed = push_with_retry(w, [&](const std::string& tip) -> std::string {
+      auto now = current_of(records_at_tip(w, req.model), req.env);
+      if (!now || now->commit != current->commit)
+        throw Error(ErrorKind::conflict, "cannot roll back " + quote(req.model) + " in " + quote(req.env) + ": it changed meanwhile (now version " +
+                                             (now ? now->version : std::string("none")) + ")",
+                    "look at 'mlops history " + req.model + " --env " + req.env + "' and run rollback again");
+      return w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+    });
+    out.committed = !pushed.empty();
+  }
+  reconcile_alias(w, req.model, req.env, out);
+  if (out.committed) {
+    auto done = stamp("done", req.actor);
+    done["commit"] = out.commit;
+    done["to"] = target->version;
+    done["reason"] = req.reason;
+    w.mlflow.set_model_version_tag(req.model, current->version, rollback_tag(req.env), done.dump());
+    auto back = stamp("done", req.actor);
+    back["commit"] = out.commit;
+    back["from"] = current->version;
+    back["action"] = "rollback";
+    w.mlflow.set_model_version_tag(req.model, target->version, promotion_tag(req.env), back.dump());
+  }
+  out.version = target->version;
+  return out;
+}
+
+ApprovalResult approve(mlflow::Client& mlflow, const PromotionConfig& config, const std::string& model,
+                       const std::string& version, const std::string& env, const std::string& actor,
+                       const std::string& comment) {
+  const EnvPolicy* policy = policy_for(config, env);
+  mlflow::ModelVersion v = resolve_version(mlflow, model, version);
+  bool self_allowed = policy && policy->self_approval;
+  if (!self_allowed && !v.user_id.empty() && v.user_id == actor)
+    throw Error(ErrorKind::gate_failed, "cannot approve " + quote(model) + " version " + v.version + " for " + quote(env) + ": " +
+                                            quote(actor) + " registered it, and self-approval is not allowed",
+                "ask another user to approve, or set environments." + env + ".requires.self_approval: true");
+  nlohmann::json value = {{"by", actor}, {"time", now_iso()}, {"comment", comment}};
+  if (auto it = v.tags.find("mlops.validation.digest"); it != v.tags.end()) value["digest"] = it->second;
+  ApprovalResult r{model, v.version, env, actor, approval_tag(env, actor)};
+  write_tag(mlflow, model, v.version, r.tag, value.dump(), actor,
+            "approve " + quote(model) + " version " + v.version + " for " + quote(env));
+  return r;
+}
+
+HistoryReport history(Workflow& w, const std::string& model, const std::string& env) {
+  HistoryReport rep;
+  for (auto& r : records(w, model))
+    if (env.empty() || r.env == env) rep.records.push_back(std::move(r));
+  for (const auto& r : rep.records)
+    if (!rep.git_current.count(r.env)) rep.git_current[r.env] = r.version;
+  auto rm = w.mlflow.get_registered_model(model);
+  for (const auto& [e, version] : rep.git_current) {
+    auto it = rm.aliases.find(e);
+    rep.alias_current[e] = it == rm.aliases.end() ? "" : it->second;
+    if (rep.alias_current[e] != version)
+      rep.mismatches.push_back("alias @" + e + " points at " +
+                               (rep.alias_current[e].empty() ? std::string("nothing") : "version " + rep.alias_current[e]) +
+                               " but the repository deploys version " + version +
+                               "; the next 'mlops promote' or 'mlops rollback' reconciles it");
+  }
+  return rep;
+}
+
+} // namespace mlops::gitops

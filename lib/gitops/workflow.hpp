@@ -1,0 +1,104 @@
+#pragma once
+
+#include "gitops/git.hpp"
+#include "gitops/promotion.hpp"
+#include "mlflow/client.hpp"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::gitops {
+
+/// What promote, rollback, approve and history work with. The GitOps
+/// repository is the deployed truth; the MLflow alias named after the
+/// environment follows it, and tags on the versions record who did what.
+struct Workflow {
+  mlflow::Client& mlflow;
+  Remote& remote;
+  const PromotionConfig& config;
+  /// Renders the manifests of the model for an environment with an image
+  /// ("" = the deploy spec's own): file name -> contents.
+  std::function<std::map<std::string, std::string>(const std::string& env, const std::string& image)> render;
+  /// The lock digest of a version's files (pulls it when needed).
+  std::function<std::string(const std::string& name, const std::string& version)> digest;
+  /// The image the deploy spec names ("" = none): recorded when neither
+  /// --image nor the version's mlops.image tag gives one.
+  std::string default_image;
+  /// Progress lines for the user (stderr), e.g. "pushed abc123".
+  std::function<void(const std::string&)> note;
+};
+
+/// The result of promote or rollback.
+struct Outcome {
+  std::string action;            ///< promote or rollback
+  std::string model;
+  std::string version;           ///< the version the environment holds afterwards
+  std::string env;
+  std::string path;              ///< the directory in the repository
+  std::string previous_version;  ///< what the environment held before ("" = nothing)
+  std::string image;
+  std::vector<Check> checks;
+  bool refused = false;          ///< a check failed; nothing was changed
+  bool already = false;          ///< the environment already held the version in git
+  bool committed = false;        ///< this run pushed a commit
+  bool alias_moved = false;      ///< this run moved the alias
+  std::string commit;            ///< the commit that holds the environment now
+  std::string diff;              ///< dry run: the manifest diff
+};
+
+struct PromoteRequest {
+  std::string model;
+  std::string version;  ///< a number or @alias
+  std::string env;
+  std::string image;    ///< REF@sha256:..., or "" for the version's mlops.image tag
+  std::string message;  ///< recorded as the reason
+  std::string actor;
+  bool dry_run = false;
+};
+
+/// Promotes a version: checks the environment's policy, renders, commits and
+/// pushes (retrying on a moved branch), then moves the alias and records
+/// tags. Idempotent: a rerun completes a half-done promotion. Throws Error:
+/// auth (needs EDIT; checked with a tag write before anything is pushed),
+/// conflict (the branch kept moving), not_found, unavailable.
+Outcome promote(Workflow& w, const PromoteRequest& req);
+
+struct RollbackRequest {
+  std::string model;
+  std::string env;
+  std::string to;      ///< "" = the previous version (see rollback_target)
+  std::string reason;
+  std::string actor;
+  bool dry_run = false;
+};
+
+/// Restores the manifests an earlier version had in the environment as a new
+/// commit (never a history rewrite), moves the alias back and records tags.
+Outcome rollback(Workflow& w, const RollbackRequest& req);
+
+/// Records an approval of a version for an environment as a version tag.
+/// Throws Error(gate_failed) for a self-approval the policy refuses.
+struct ApprovalResult {
+  std::string model, version, env, actor, tag;
+};
+ApprovalResult approve(mlflow::Client& mlflow, const PromotionConfig& config, const std::string& model,
+                       const std::string& version, const std::string& env, const std::string& actor,
+                       const std::string& comment);
+
+/// Every promotion and rollback of a model (of one environment when `env`
+/// is set), newest first, with what MLflow says for each environment.
+struct HistoryReport {
+  std::vector<Record> records;
+  std::map<std::string, std::string> git_current;    ///< env -> version the repository holds
+  std::map<std::string, std::string> alias_current;  ///< env -> version the alias points at ("" = unset)
+  std::vector<std::string> mismatches;               ///< human sentences; empty when they agree
+};
+HistoryReport history(Workflow& w, const std::string& model, const std::string& env);
+
+/// A version given as a number or @alias.
+mlflow::ModelVersion resolve_version(mlflow::Client& mlflow, const std::string& model, const std::string& version);
+
+} // namespace mlops::gitops
