@@ -36,8 +36,10 @@ int run_promote(Context& ctx, PromoteArgs& a) {
     }
   }
   if (o.refused) {
+    std::string failed;
     for (const auto& c : o.checks)
-      if (!c.ok) throw Error(ErrorKind::gate_failed, "cannot promote " + what + ": " + c.name + ": " + c.detail);
+      if (!c.ok) failed += (failed.empty() ? "" : "; ") + c.name + ": " + c.detail;
+    throw Error(ErrorKind::gate_failed, "cannot promote " + what + ": " + failed);
   }
   return 0;
 }

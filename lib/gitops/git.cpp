@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -253,6 +254,7 @@ Credentials find_credentials(const std::string& url, const Getenv& getenv) {
 // ----------------------------------------------------------------------------- trailers
 
 Trailers parse_trailers(const std::string& message) {
+  init_libgit2();  // libgit2's allocator, even when no repository was opened
   Trailers out;
   git_message_trailer_array arr{};
   if (git_message_trailers(&arr, message.c_str()) == 0) {
@@ -276,7 +278,18 @@ std::filesystem::path cache_dir_for(const std::filesystem::path& cache_root, con
 
 struct Remote::Impl {
   Repo repo;
+  // Refs of this process only: several mlops processes may share the cache
+  // (objects are safe to write concurrently, refs are locked), so each keeps
+  // its own and removes them when done.
   std::string tracking_ref;  ///< where fetch stores the branch tip
+  std::string push_ref;      ///< what push sends
+
+  ~Impl() {
+    for (const auto* name : {&tracking_ref, &push_ref}) {
+      Reference ref;
+      if (repo.get() && git_reference_lookup(ref.out(), repo.get(), name->c_str()) == 0) git_reference_delete(ref.get());
+    }
+  }
 
   Error fail(ErrorKind kind, const std::string& what) const {
     return Error(kind, what + ": " + redact_url(last_error()));
@@ -359,7 +372,9 @@ Remote::Remote(RemoteOptions options) : m_opt(std::move(options)), m_impl(std::m
     if (git_repository_open_bare(m_impl->repo.out(), m_opt.cache.c_str()) != 0)
       throw m_impl->fail(ErrorKind::io, "cannot open the gitops cache " + quote(m_opt.cache.string()));
   }
-  m_impl->tracking_ref = "refs/mlops/remote/" + m_opt.branch;
+  std::string self = std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) & 0xffffff);
+  m_impl->tracking_ref = "refs/mlops/" + self + "/remote";
+  m_impl->push_ref = "refs/mlops/" + self + "/push";
 }
 
 Remote::~Remote() = default;
@@ -482,7 +497,7 @@ std::string Remote::commit_dir(const std::string& parent, const std::string& dir
 PushResult Remote::push(const std::string& commit) {
   auto* repo = m_impl->repo.get();
   // Push from a local ref that points at the new commit.
-  std::string local = "refs/mlops/push/" + m_opt.branch;
+  const std::string& local = m_impl->push_ref;
   git_oid oid = parse_oid(commit);
   Reference ref;
   if (git_reference_create(ref.out(), repo, local.c_str(), &oid, 1, nullptr) != 0)
@@ -506,11 +521,12 @@ PushResult Remote::push(const std::string& commit) {
     throw m_impl->fail(ErrorKind::unavailable, "cannot push to " + where);
   }
   if (!st.rejected.empty()) {
-    // The server refused the update: because the branch moved (a race) or
-    // because a hook said no. Only a moved branch is worth a retry.
-    if (st.rejected.find("fetch first") != std::string::npos || st.rejected.find("non-fast") != std::string::npos ||
-        st.rejected.find("stale") != std::string::npos)
-      return PushResult::non_fast_forward;
+    // The server refused the update: because the branch moved meanwhile (a
+    // race; the server says "fetch first", "non-fast-forward" or "failed to
+    // update ref") or because a hook said no. A moved branch is what a fetch
+    // shows, so only that is worth a retry.
+    std::string before = m_tip;
+    if (fetch() != before) return PushResult::non_fast_forward;
     throw Error(ErrorKind::operational, "cannot push to " + where + ": the server refused " + st.rejected,
                 "the repository's hooks or branch protection decide what may be pushed to " + quote(m_opt.branch));
   }

@@ -24,6 +24,8 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   about BPS bytes per second per connection; everything else is forwarded
     evil:PATH     the first artifact directory listing (GET .../mlflow-artifacts/artifacts?path=)
                   gets an extra file entry named PATH (e.g. ../../escaped.txt): a hostile server
+    fail:PATH     every request whose path ends with PATH gets 503 (e.g. the alias endpoint
+                  /registered-models/alias, to fail one step of a promotion); the rest is forwarded
 
 Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
 dropped and Host is set to the upstream) and body. Bodies are streamed both ways in 64 KiB
@@ -88,8 +90,10 @@ class Faults:
             self.kind, self.n = name, int(arg)
         elif name == "evil" and arg:
             self.kind, self.n, self.evil_path = name, 1, arg
+        elif name == "fail" and arg:
+            self.kind, self.n, self.fail_path = name, 0, arg
         else:
-            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, truncate:N, close, slow:BPS, evil:PATH)")
+            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, truncate:N, close, slow:BPS, evil:PATH, fail:PATH)")
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -106,10 +110,11 @@ class Faults:
         with self.lock:
             self.stats[key] += 1
 
-    def take_503(self) -> bool:
+    def take_503(self, path: str) -> bool:
         with self.lock:
             self.stats["requests"] += 1
-            if self.kind == "503" and self.stats["injected_503"] < self.n:
+            failing = self.kind == "fail" and path.split("?", 1)[0].endswith(self.fail_path)
+            if failing or (self.kind == "503" and self.stats["injected_503"] < self.n):
                 self.stats["injected_503"] += 1
                 return True
             return False
@@ -217,7 +222,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ the proxy
 
     def proxy(self):
-        if self.faults.take_503():
+        if self.faults.take_503(self.path):
             for _ in self.request_body_chunks():  # drain so the connection stays usable
                 pass
             self.send_simple(

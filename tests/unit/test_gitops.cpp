@@ -1,0 +1,207 @@
+#include "core/error.hpp"
+#include "gitops/git.hpp"
+#include "gitops/promotion.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace mlops;
+using namespace mlops::gitops;
+
+namespace {
+
+Commit commit_for(const Record& r, const std::string& id) {
+  Commit c;
+  c.id = id;
+  c.message = format_message(r);
+  c.trailers = parse_trailers(c.message);
+  return c;
+}
+
+Record rec(const std::string& action, const std::string& env, const std::string& version, const std::string& previous,
+           const std::string& id) {
+  Record r;
+  r.action = action;
+  r.model = "iris";
+  r.env = env;
+  r.version = version;
+  r.previous_version = previous;
+  r.actor = "alice";
+  r.commit = id;
+  return r;
+}
+
+mlflow::ModelVersion version(const std::string& v, std::map<std::string, std::string> tags = {}) {
+  mlflow::ModelVersion mv;
+  mv.name = "iris";
+  mv.version = v;
+  mv.user_id = "trainer";
+  mv.tags = std::move(tags);
+  return mv;
+}
+
+} // namespace
+
+TEST_CASE("gitops: a record survives the commit message, multi-line values stay on one trailer line") {
+  Record r = rec("promote", "prod", "3", "2", "");
+  r.image = "reg.example/iris@sha256:" + std::string(64, 'a');
+  r.approvers = {"bob", "carol"};
+  r.reason = "weekly\nretrain";
+  Commit c = commit_for(r, "abc");
+  CHECK(c.message.rfind("promote iris version 3 to prod (was 2)\n\n", 0) == 0);
+  auto back = record_from_commit(c);
+  REQUIRE(back);
+  CHECK(back->version == "3");
+  CHECK(back->previous_version == "2");
+  CHECK(back->approvers == std::vector<std::string>{"bob", "carol"});
+  CHECK(back->image == r.image);
+  CHECK(back->reason == "weekly retrain");
+  CHECK(c.trailer("Image-Digest") == "sha256:" + std::string(64, 'a'));
+  // A first promotion says so explicitly and reads back as empty.
+  Commit first = commit_for(rec("promote", "dev", "1", "", ""), "def");
+  CHECK(first.trailer("Previous-Version") == "none");
+  CHECK(record_from_commit(first)->previous_version.empty());
+  // Commits that are not ours are not records.
+  Commit other;
+  other.message = "fix typo\n\nSigned-off-by: someone <s@example>\n";
+  other.trailers = parse_trailers(other.message);
+  CHECK_FALSE(record_from_commit(other));
+}
+
+TEST_CASE("gitops: path patterns, tag words and image digests") {
+  CHECK(expand_path("clusters/{env}/{model}/", "prod", "iris") == "clusters/prod/iris");
+  CHECK(expand_path("/{model}-{env}", "dev", "x") == "x-dev");
+  CHECK(tag_word("alice@example.com") == "alice_example.com");
+  CHECK(approval_tag("prod", "a b") == "mlops.approval.prod.a_b");
+  CHECK(image_digest("r/i@sha256:ff") == "sha256:ff");
+  CHECK(image_digest("r/i:latest").empty());
+}
+
+TEST_CASE("gitops: the current version and the rollback target come from history") {
+  // Newest first: 1 -> staging, 2 -> staging, rollback to 1 (2 rolled back), 3 -> staging.
+  std::vector<Record> h = {rec("promote", "staging", "3", "1", "d"), rec("rollback", "staging", "1", "2", "c"),
+                           rec("promote", "staging", "2", "1", "b"), rec("promote", "staging", "1", "", "a"),
+                           rec("promote", "prod", "1", "", "p")};
+  CHECK(current_of(h, "staging")->version == "3");
+  CHECK(current_of(h, "prod")->version == "1");
+  CHECK_FALSE(current_of(h, "dev"));
+  // From 3: 1 (2 was rolled back out).
+  auto t = rollback_target(h, "staging");
+  REQUIRE(t);
+  CHECK(t->version == "1");
+  CHECK(t->commit == "c");  // the newest commit that deployed it
+  // prod has nothing earlier.
+  CHECK_FALSE(rollback_target(h, "prod"));
+}
+
+TEST_CASE("gitops: policy checks") {
+  EnvPolicy p;
+  p.name = "prod";
+  p.validation = true;
+  p.approvals = 1;
+  p.previous = "staging";
+  p.image = true;
+  std::string digest = "sha256:" + std::string(64, '1');
+  auto v = version("2", {{"mlops.validation.status", "passed"},
+                         {"mlops.validation.digest", digest},
+                         {"mlops.approval.prod.alice", R"({"by":"alice","time":"t"})"},
+                         {"mlops.approval.prod.trainer", R"({"by":"trainer","time":"t"})"}});
+  CheckInputs in;
+  in.policy = &p;
+  in.version = &v;
+  in.actor = "alice";
+  in.image = "reg/iris@sha256:" + std::string(64, 'b');
+  in.digest = [&] { return digest; };
+  in.history = {rec("promote", "staging", "2", "", "s1")};
+  auto checks = evaluate(in);
+  REQUIRE(checks.size() == 4);
+  CHECK(checks[0].ok);
+  // Neither the promoter's nor the registrar's own approval counts.
+  CHECK_FALSE(checks[1].ok);
+  CHECK(checks[1].detail.find("self-approval does not count: alice, trainer") != std::string::npos);
+  CHECK(checks[2].ok);
+  CHECK(checks[3].ok);
+
+  p.self_approval = true;
+  CHECK(evaluate(in)[1].ok);
+
+  // Other bytes than validated, a tag instead of a digest, never in staging.
+  in.digest = [] { return std::string("sha256:other"); };
+  in.image = "reg/iris:latest";
+  in.history = {rec("promote", "staging", "1", "", "s1")};
+  checks = evaluate(in);
+  CHECK_FALSE(checks[0].ok);
+  CHECK(checks[0].detail.find("other bytes") != std::string::npos);
+  CHECK_FALSE(checks[2].ok);
+  CHECK_FALSE(checks[3].ok);
+  CHECK(checks[3].detail.find("not pinned") != std::string::npos);
+
+  // Rolled back out of staging: does not count.
+  in.history = {rec("rollback", "staging", "1", "2", "r"), rec("promote", "staging", "2", "1", "s2")};
+  checks = evaluate(in);
+  CHECK_FALSE(checks[2].ok);
+  CHECK(checks[2].detail.find("rolled back") != std::string::npos);
+
+  // No policy, no checks.
+  in.policy = nullptr;
+  CHECK(evaluate(in).empty());
+}
+
+TEST_CASE("gitops: promotion config") {
+  auto cfg = parse_promotion_config(R"(
+gitops:
+  url: https://git.example/manifests.git
+  path: envs/{env}/{model}
+  committer: {name: bot, email: bot@example}
+environments:
+  staging: {}
+  prod:
+    requires: {validation: true, approvals: 2, previous: staging}
+)",
+                                    "mlops.yaml");
+  CHECK(cfg.gitops.url == "https://git.example/manifests.git");
+  CHECK(cfg.gitops.branch == "main");
+  CHECK(cfg.gitops.committer.name == "bot");
+  CHECK(cfg.environments.at("prod").approvals == 2);
+  CHECK(cfg.environments.at("prod").previous == "staging");
+  CHECK_FALSE(cfg.environments.at("staging").validation);
+
+  auto fails = [](const std::string& text, const std::string& needle) {
+    try {
+      parse_promotion_config(text, "mlops.yaml");
+      FAIL("accepted: " << text);
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::usage);
+      CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+    }
+  };
+  fails("gitops: {url: 'https://u:secret@git.example/m.git'}\n", "gitops.url");
+  fails("gitops: {url: x, path: 'clusters/{env}'}\n", "{model}");
+  fails("gitops: {url: x, brnch: main}\n", "gitops.brnch");
+  fails("environments: {prod: {requires: {previous: staging}}}\n", "environments.prod.requires.previous");
+  fails("environments: {prod: {requires: {approvals: many}}}\n", "mlops.yaml:1");
+  fails("environments: {Prod: {}}\n", "environments.Prod");
+}
+
+TEST_CASE("gitops: credential store lines match scheme, host and port") {
+  auto m = match_store_line("https://bot:p%40ss@git.example", "https://git.example/org/m.git");
+  REQUIRE(m);
+  CHECK(m->first == "bot");
+  CHECK(m->second == "p@ss");
+  CHECK_FALSE(match_store_line("https://bot:x@git.example", "http://git.example/m.git"));
+  CHECK_FALSE(match_store_line("https://bot:x@git.example:8443", "https://git.example/m.git"));
+  CHECK(match_store_line("http://bot:x@127.0.0.1:8080", "http://127.0.0.1:8080/git/m.git"));
+  CHECK_FALSE(match_store_line("https://bot@git.example", "https://git.example/m.git"));  // no password
+
+  auto env = [](std::map<std::string, std::string> vars) {
+    return [vars](const std::string& k) -> std::optional<std::string> {
+      auto it = vars.find(k);
+      return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+  };
+  auto c = find_credentials("https://git.example/m.git", env({{"MLOPS_GIT_TOKEN", "tok"}, {"HOME", "/nonexistent"}}));
+  CHECK(c.username == "x-access-token");
+  CHECK(c.password == "tok");
+  CHECK(c.source == "environment MLOPS_GIT_TOKEN");
+  c = find_credentials("https://git.example/m.git", env({{"HOME", "/nonexistent"}}));
+  CHECK(c.source.empty());
+}
