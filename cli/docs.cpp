@@ -155,11 +155,18 @@ std::string man_page(CLI::App& app) {
     << ".TP\n.B MLFLOW_HTTP_REQUEST_TIMEOUT\nseconds a transfer may make no progress (default 120)\n"
     << ".TP\n.B MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER\nhonour Retry-After (default true)\n"
     << ".TP\n.B MLFLOW_WORKSPACE\nworkspace sent as X\\-MLFLOW\\-WORKSPACE\n"
+    << ".TP\n.B MLOPS_GIT_USERNAME, MLOPS_GIT_PASSWORD, MLOPS_GIT_TOKEN\n"
+       "credentials for the GitOps repository over HTTPS (never printed); without them git's credential store\n"
+       "(~/.git-credentials) is read\n"
+    << ".TP\n.B MLOPS_GIT_SSH_KEY\nprivate key for an ssh:// GitOps repository when the SSH agent has none\n"
+    << ".TP\n.B MLOPS_ACTOR\nwho promotes, rolls back or approves when no MLflow user is set (also GITHUB_ACTOR,\n"
+       "GITLAB_USER_LOGIN, USER)\n"
     << ".TP\n.B NO_COLOR\ndisables colour\n"
     << ".TP\n.B http_proxy, https_proxy, no_proxy\nproxies, as libcurl reads them\n"
     << ".SH FILES\n"
     << ".TP\n.I mlops.lock.json\nwritten by 'mlops pull' into the model directory: where the model came from and the size and\n"
        "sha256 of every file (schema: schemas/mlops.lock.schema.json)\n"
+    << ".TP\n.I $XDG_CACHE_HOME/mlops/gitops/\nbare caches of the GitOps repositories 'mlops promote' commits to\n"
     << ".SH SEE ALSO\nThe project README and schemas/ in the source tree.\n";
   return o.str();
 }

@@ -11,10 +11,16 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 from mlflow import MlflowClient
 
-from conftest import error_line
+from conftest import REPO, error_line
+
+
+def schema(name: str) -> dict:
+    return json.loads((REPO / "schemas" / name).read_text())
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"registry.example/iris@{DIGEST}"
@@ -73,6 +79,8 @@ environments:
   environments:
     prod: {{namespace: models-prod}}
 """)
+        if url is None or "@" not in url:
+            jsonschema.validate(yaml.safe_load((self.dir / "mlops.yaml").read_text()), schema("mlops.schema.json"))
 
     def env(self, **extra: str) -> dict[str, str]:
         e = {
@@ -192,8 +200,11 @@ def test_promote_through_environments_rollback_and_history(mlops, project):
 
     # Version 2 to staging with another image, then roll back.
     validate(mlops, p, "2")
-    r = run(mlops, p, "promote", p.name, "2", "--env", "staging", "--image", IMAGE2, "--actor", "carol")
+    r = run(mlops, p, "--json", "promote", p.name, "2", "--env", "staging", "--image", IMAGE2, "--actor", "carol")
     assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    jsonschema.validate(out, schema("output.promote.schema.json"))
+    assert out["committed"] and out["alias_moved"] and out["previous_version"] == "1" and out["commit"] == p.commits()[0]
     v2_commit = p.commits()[0]
     assert p.trailers(v2_commit)["Previous-Version"] == ["1"] and p.alias("staging") == "2"
     r = run(mlops, p, "rollback", p.name, "--env", "staging", "--actor", "dave", "--reason", "latency doubled")
@@ -220,6 +231,7 @@ def test_promote_through_environments_rollback_and_history(mlops, project):
     r = run(mlops, p, "--json", "history", p.name)
     assert r.returncode == 0, r.stderr
     h = json.loads(r.stdout)
+    jsonschema.validate(h, schema("output.history.schema.json"))
     got = [(x["environment"], x["action"], x["from_version"], x["to_version"], x["by"]) for x in h["records"]]
     assert got == [
         ("staging", "rollback", "2", "1", "dave"),
@@ -237,10 +249,15 @@ def test_promote_through_environments_rollback_and_history(mlops, project):
 
 def test_dry_run_changes_nothing(mlops, project):
     p = project
+    r = run(mlops, p, "--json", "promote", p.name, "1", "--env", "dev", "--actor", "alice", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    jsonschema.validate(out, schema("output.promote.schema.json"))
+    assert not out["committed"] and f"+++ b/clusters/dev/{p.name}/deployment-iris.yaml" in out["diff"]
     r = run(mlops, p, "promote", p.name, "1", "--env", "dev", "--actor", "alice", "--dry-run")
     assert r.returncode == 0, r.stderr
     assert f"+++ b/clusters/dev/{p.name}/deployment-iris.yaml" in r.stdout
-    assert "+  kind: Deployment" in r.stdout or "+kind: \"Deployment\"" in r.stdout or "Deployment" in r.stdout
+    assert any(line.startswith("+kind:") and "Deployment" in line for line in r.stdout.splitlines())
     assert "nothing changed" in r.stdout
     assert p.commits() == [] and p.alias("dev") is None
     assert "mlops.promotion.dev" not in p.tags("1")
