@@ -334,8 +334,30 @@ HistoryReport history(Workflow& w, const std::string& model, const std::string& 
     if (env.empty() || r.env == env) rep.records.push_back(std::move(r));
   for (const auto& r : rep.records)
     if (!rep.git_current.count(r.env)) rep.git_current[r.env] = r.version;
+  std::map<std::string, std::string> git_commit;  // env -> commit that deployed the current version
+  for (const auto& r : rep.records)
+    if (!git_commit.count(r.env)) git_commit[r.env] = r.commit;
   auto rm = w.mlflow.get_registered_model(model);
   for (const auto& [e, version] : rep.git_current) {
+    // The version's promotion tag should record that same commit as done.
+    auto v = w.mlflow.get_model_version(model, version);
+    auto tag = v.tags.find(promotion_tag(e));
+    std::string status, commit;
+    if (tag != v.tags.end()) {
+      try {
+        auto j = nlohmann::json::parse(tag->second);
+        status = j.value("status", "");
+        commit = j.value("commit", "");
+      } catch (const nlohmann::json::exception&) {
+        status = "unreadable";
+      }
+    }
+    if (status != "done" || commit != git_commit[e])
+      rep.mismatches.push_back("tag " + promotion_tag(e) + " of version " + version + " says " +
+                               (status.empty() ? std::string("nothing") : quote(status)) +
+                               (commit.empty() || commit == git_commit[e] ? "" : " for commit " + commit.substr(0, 12)) +
+                               " but the repository deployed it in " + git_commit[e].substr(0, 12) +
+                               "; the next 'mlops promote' or 'mlops rollback' reconciles it");
     auto it = rm.aliases.find(e);
     rep.alias_current[e] = it == rm.aliases.end() ? "" : it->second;
     if (rep.alias_current[e] != version)

@@ -314,6 +314,7 @@ def test_rerun_after_alias_failure_reconciles(mlops, project, fault_proxy):
     r = run(mlops, p, "history", p.name)
     assert r.returncode == 0
     assert "alias @dev points at nothing but the repository deploys version 1" in r.stderr
+    assert "tag mlops.promotion.dev of version 1 says 'pending'" in r.stderr
     assert json.loads(p.tags("1")["mlops.promotion.dev"])["status"] == "pending"
     # The rerun completes it without a second commit.
     r = run(mlops, p, "promote", p.name, "1", "--env", "dev", "--actor", "alice")
