@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace mlops::render {
@@ -125,6 +126,14 @@ void replace_dir(const std::filesystem::path& dir, const std::function<void(cons
   try {
     sfs::create_directory(tmp);
     fill(tmp);
+    // The files were written without a sync each; one syncfs makes them all
+    // durable before the rename publishes them (thousands of fsyncs cost seconds).
+    int fd = ::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::syncfs(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw Error(ErrorKind::io, "cannot sync " + quote(tmp.string()));
+    }
+    ::close(fd);
     if (sfs::exists(target)) {
       // Swap the old tree out in one step when the file system allows it.
       if (!fs::exchange_paths(tmp, target)) {
@@ -149,8 +158,8 @@ void replace_dir(const std::filesystem::path& dir, const std::function<void(cons
 }
 
 void write_model(const std::filesystem::path& into, const Resolved& spec, const std::vector<Manifest>& manifests) {
-  for (const auto& m : manifests) fs::atomic_write(into / m.file, m.yaml);
-  fs::atomic_write(into / "kustomization.yaml", kustomization(spec, manifests));
+  for (const auto& m : manifests) fs::atomic_write(into / m.file, m.yaml, false);
+  fs::atomic_write(into / "kustomization.yaml", kustomization(spec, manifests), false);
 }
 
 } // namespace
@@ -194,7 +203,7 @@ void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& 
       std::filesystem::create_directories(sub);
       write_model(sub, m.spec, m.manifests);
     }
-    fs::atomic_write(tmp / "kustomization.yaml", top);
+    fs::atomic_write(tmp / "kustomization.yaml", top, false);
   });
 }
 

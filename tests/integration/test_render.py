@@ -656,3 +656,28 @@ def test_bad_options_exit_2_naming_the_key_and_write_nothing(mlops, spec, args, 
     assert error_line(r.stderr) == expected.format(f=mlops.cwd / "mlops.yaml")
     assert r.stdout == ""
     assert not out.exists()
+
+
+def test_batch_renders_every_listed_project_or_writes_nothing(mlops):
+    for name, target in (("iris", "kserve"), ("wine", "seldon-v1")):
+        (mlops.cwd / name).mkdir()
+        (mlops.cwd / name / "mlops.yaml").write_text(AB.replace("name: iris", f"name: {name}").replace(
+            "target: seldon-v1", f"target: {target}"))
+    (mlops.cwd / "list.txt").write_text("# models\niris\n\nwine/mlops.yaml\n")
+    r = render(mlops, "--batch", "list.txt", "-o", "out")
+    assert r.returncode == 0, r.stderr
+    out = mlops.cwd / "out"
+    assert yaml.safe_load((out / "kustomization.yaml").read_text())["resources"] == ["models/iris", "models/wine"]
+    assert sorted(p.name for p in (out / "models" / "iris").iterdir()) == [
+        "inferenceservice-iris.yaml", "kustomization.yaml", "podmonitor-iris.yaml"]
+    assert render(mlops, "--check", "out").returncode == 0
+    stream = documents(render(mlops, "--batch", "list.txt").stdout)
+    assert [d["kind"] for d in stream] == ["InferenceService", "PodMonitor", "SeldonDeployment", "PodMonitor"]
+    # One bad project: exit 2 naming it, and the old tree stays.
+    before = tree(out, ())
+    (mlops.cwd / "wine" / "mlops.yaml").write_text(AB.replace("traffic: 20,", "traffic: 30,"))
+    r = render(mlops, "--batch", "list.txt", "-o", "out")
+    assert r.returncode == 2
+    assert error_line(r.stderr) == ("mlops: error: invalid deploy spec 'wine/mlops.yaml:12': key 'deploy.variants': "
+                                    "traffic of the non-shadow variants sums to 110, not 100")
+    assert tree(out, ()) == before
