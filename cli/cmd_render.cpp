@@ -14,7 +14,44 @@ struct RenderArgs {
   std::string out_dir;
   std::string templates;
   std::string check;
+  std::string batch;
 };
+
+/// --templates, checked.
+render::RenderOptions render_options(const RenderArgs& a) {
+  render::RenderOptions opts;
+  if (!a.templates.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(a.templates, ec))
+      throw Error(ErrorKind::usage, "invalid --templates: " + quote(a.templates) + " is not a directory");
+    opts.templates = a.templates;
+  }
+  return opts;
+}
+
+/// --batch FILE: every listed project rendered and validated before any is
+/// written; one directory per model under -o DIR, or one stream.
+int run_batch(Context& ctx, const RenderArgs& a) {
+  if (ctx.json()) throw Error(ErrorKind::usage, "invalid --batch: it writes YAML; --json is not supported with it");
+  render::RenderOptions opts = render_options(a);
+  std::vector<render::Rendered> models;
+  for (const auto& project : render::read_batch_list(a.batch)) {
+    render::Resolved resolved = render::resolve(render::load_spec(project), a.overrides);
+    for (const auto& w : resolved.warnings) ctx.log().warn(project.string() + ": " + w);
+    opts.prod_digests = resolved.env == "prod";
+    auto manifests = render::render(resolved, opts);
+    models.push_back({std::move(resolved), std::move(manifests)});
+  }
+  if (!a.out_dir.empty()) {
+    render::write_batch(a.out_dir, models);
+    ctx.log().debug(1, "wrote " + std::to_string(models.size()) + " models to " + a.out_dir);
+    return 0;
+  }
+  std::string all;
+  for (const auto& m : models) all += render::stream(m.manifests);
+  std::cout << all << std::flush;
+  return 0;
+}
 
 int run_check(Context& ctx, const RenderArgs& a) {
   int checked = 0;
@@ -36,6 +73,7 @@ int run_check(Context& ctx, const RenderArgs& a) {
 
 int run_render(Context& ctx, const RenderArgs& a) {
   if (!a.check.empty()) return run_check(ctx, a);
+  if (!a.batch.empty()) return run_batch(ctx, a);
   const auto& project = ctx.settings().project_file;
   if (!project)
     throw Error(ErrorKind::usage, "cannot render: no mlops.yaml with a 'deploy:' section",
@@ -43,28 +81,33 @@ int run_render(Context& ctx, const RenderArgs& a) {
   render::DeploySpec spec = render::load_spec(*project);
   render::Resolved resolved = render::resolve(spec, a.overrides);
   for (const auto& w : resolved.warnings) ctx.log().warn(w);
-  render::RenderOptions opts;
-  if (!a.templates.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(a.templates, ec))
-      throw Error(ErrorKind::usage, "invalid --templates: " + quote(a.templates) + " is not a directory");
-    opts.templates = a.templates;
-  }
+  render::RenderOptions opts = render_options(a);
   opts.prod_digests = resolved.env == "prod";
   auto manifests = render::render(resolved, opts);
   if (!a.out_dir.empty()) render::write_dir(a.out_dir, resolved, manifests);
+  auto endpoints = render::endpoints(resolved);
   if (ctx.json()) {
     nlohmann::ordered_json j = {{"target", resolved.target}, {"environment", resolved.env}, {"namespace", resolved.ns}};
     if (!a.out_dir.empty()) j["dir"] = a.out_dir;
     j["manifests"] = nlohmann::ordered_json::array();
     for (const auto& m : manifests) j["manifests"].push_back({{"kind", m.kind}, {"name", m.name}, {"file", m.file}, {"yaml", m.yaml}});
     j["warnings"] = resolved.warnings;
+    j["endpoints"] = nlohmann::ordered_json::array();
+    for (const auto& e : endpoints) {
+      nlohmann::ordered_json x = {{"name", e.name}, {"path", e.path}};
+      if (!e.url.empty()) x["url"] = e.url;
+      j["endpoints"].push_back(x);
+    }
     ctx.out().json(j);
-  } else if (a.out_dir.empty()) {
-    std::cout << render::stream(manifests) << std::flush;
-  } else {
-    ctx.log().debug(1, "wrote " + std::to_string(manifests.size() + 1) + " files to " + a.out_dir);
+    return 0;
   }
+  if (a.out_dir.empty()) std::cout << render::stream(manifests) << std::flush;
+  else ctx.log().debug(1, "wrote " + std::to_string(manifests.size() + 1) + " files to " + a.out_dir);
+  // Where to call it: diagnostics, so stdout stays a YAML stream.
+  if (!ctx.out().mode().quiet)
+    for (const auto& e : endpoints)
+      std::cerr << "endpoint " << e.name << ": "
+                << (e.url.empty() ? e.path + " (on the ingress host; deploy.ingress.host gives the URL)" : e.url) << '\n';
   return 0;
 }
 
@@ -93,7 +136,31 @@ Command render_command() {
       "Prometheus namespace and any ingress namespaces (istio-system, knative-serving, ambassador, ...) must be in "
       "access.allow_namespaces, or scraping and external calls stop; readers and editors ({users, groups}) get a "
       "Role and RoleBinding each, for get, list and watch (editors also update, patch and delete) on the rendered "
-      "resources by name.\n\n"
+      "resources by name. With dashboard (needs monitoring), a ConfigMap labelled grafana_dashboard \"1\" for the "
+      "Grafana sidecar holds a dashboard (JSON in one quoted scalar): request rate, errors, latency p50/p95/p99 "
+      "(seldon-v2: the mean), reward per variant (seldon-v1 with protocol seldon) and drift.\n\n"
+      "Components: explainer {type, model_uri} becomes each seldon-v1 predictor's explainer (type one of "
+      "AnchorTabular, AnchorImages, AnchorText, Counterfactuals, Contrastive, KernelShap, IntegratedGradients, ALE, "
+      "TreeShap; model_uri required) and KServe's explainer (an ART type such as SquareAttack, or image for a custom "
+      "container); transformer {image} is KServe's transformer. detectors (each {name, type: drift|outlier|"
+      "adversarial, artifact: PATH in the model, model_uri, batch_size}) are Alibi Detect artifacts shipped in the "
+      "model; when gates.extras.artifacts is declared each artifact must be listed there. seldon-v1 and kserve run "
+      "each in seldonio/alibi-detect-server (a Deployment and Service) fed by the predictor's request logger; with "
+      "knative {broker} the logger posts to the Knative broker and a Trigger per detector delivers the requests "
+      "(without it, one detector). seldon-v2 runs them as detector Models (mlserver, alibi-detect) in a Pipeline "
+      "NAME-pipeline beside the model. With alerts, a drift detector adds ModelDriftDetected on the detector "
+      "server's seldon_metric_drift_is_drift (not for seldon-v2, whose detectors export no metric: a warning says "
+      "so). ingress (istio or ambassador, or {type, gateway, host}) gives seldon-v1's annotations "
+      "(seldon.io/istio-gateway, seldon.io/istio-host, seldon.io/ambassador-id) and prints the endpoint on stderr "
+      "(\"endpoints\" with --json): /seldon/NS/NAME/api/v1.0/predictions, or /seldon/NS/NAME/v2/models/NAME/infer "
+      "for protocol v2, as a URL when host is set. kserve {mode: knative|standard, version} chooses the canary "
+      "field: knative (serverless) uses predictor.canaryTrafficPercent, standard (raw) with 0.20 or later uses "
+      "spec.canary (the first variant stays the predictor), and sets the serving.kserve.io/deploymentMode "
+      "annotation (Knative/Standard from 0.20, Serverless/RawDeployment before).\n\n"
+      "--batch FILE renders every project FILE lists (one mlops.yaml or project directory per line, relative to "
+      "FILE; '#' comments) with the same --env, --target and --templates in one run: all are validated before "
+      "anything is written, then -o DIR gets DIR/NAMESPACE/NAME/ per model and a kustomization.yaml listing them "
+      "(without -o, one YAML stream).\n\n"
       "The spec (schemas/mlops.schema.json) holds name, target, namespace, replicas (a number or {min, max, "
       "target_cpu}), resources {requests, limits}, protocol (v2 or seldon), image (REF@sha256:DIGEST) or model_uri "
       "(oci://, s3://, gs://, https://, pvc://), environments {dev, staging, prod: namespace, replicas, resources, "
@@ -117,7 +184,8 @@ Command render_command() {
       "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
       "  mlops render --env prod -o deploy/prod\n"
       "  mlops render --target seldon-v2 --model-uri oci://registry.example/iris-modelcar@sha256:<digest> | kubectl apply -f -\n"
-      "  mlops render --check deploy/prod --env prod";
+      "  mlops render --check deploy/prod --env prod\n"
+      "  find models -name mlops.yaml > models.txt && mlops render --batch models.txt --env prod -o deploy/prod";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<RenderArgs>();
     auto& o = a->overrides;
@@ -139,6 +207,12 @@ Command render_command() {
         ->excludes("--output-dir")
         ->excludes("--templates")
         ->excludes("--strict");
+    app.add_option("--batch", a->batch,
+                   "render every project listed in FILE (one mlops.yaml or project directory per line) in one run")
+        ->type_name("FILE")
+        ->excludes("--check")
+        ->excludes("--image")
+        ->excludes("--model-uri");
     return [a](Context& ctx) { return run_render(ctx, *a); };
   };
   return c;

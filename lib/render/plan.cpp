@@ -1,5 +1,5 @@
 // plan(): which resources each target renders, and the values their templates see.
-#include "render/render.hpp"
+#include "render/plan_internal.hpp"
 
 #include "core/error.hpp"
 
@@ -8,33 +8,33 @@
 
 namespace mlops::render {
 
-namespace {
-
 using nlohmann::json;
 
-/// A composed resource name, refused when it outgrows a DNS-1123 label.
-std::string compose(const std::string& base, const Variant& v, bool suffix) {
-  if (!suffix) return base;
-  std::string name = base + "-" + v.name;
+std::string detail::compose(const std::string& base, const std::string& suffix, const std::string& key, bool add) {
+  if (!add) return base;
+  std::string name = base + "-" + suffix;
   if (name.size() > 63)
-    throw Error(ErrorKind::usage, "invalid deploy spec: key " + quote(v.key + ".name") + ": resource name " + quote(name) +
+    throw Error(ErrorKind::usage, "invalid deploy spec: key " + quote(key) + ": resource name " + quote(name) +
                                       " is longer than 63 characters",
-                "shorten deploy.name or the variant's name");
+                "shorten deploy.name or the name at " + key);
   return name;
 }
+
+json detail::pairs(const json& map) {
+  json out = json::array();
+  for (const auto& [k, v] : map.items()) out.push_back({{"key", k}, {"value", v}});
+  return out;
+}
+
+namespace {
+
+using detail::pairs;
 
 json labels(const Resolved& r, const std::string& instance) {
   json l = {{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", instance},
             {"app.kubernetes.io/managed-by", "mlops"}};
   if (!r.env.empty()) l["mlops/environment"] = r.env;
   return l;
-}
-
-/// A mapping as a list of {key, value}, which templates write one entry per line.
-json pairs(const json& map) {
-  json out = json::array();
-  for (const auto& [k, v] : map.items()) out.push_back({{"key", k}, {"value", v}});
-  return out;
 }
 
 json resources(const Resources& res) {
@@ -44,8 +44,9 @@ json resources(const Resources& res) {
   return out;
 }
 
-/// Values every template of one resource sees.
-json base(const Resolved& r, const std::string& name) {
+} // namespace
+
+json detail::base(const Resolved& r, const std::string& name) {
   return {{"name", name},
           {"namespace", r.ns},
           {"labels", pairs(labels(r, name))},
@@ -57,11 +58,17 @@ json base(const Resolved& r, const std::string& name) {
           {"target_cpu", r.replicas.target_cpu}};
 }
 
-std::string metrics_path(const Resolved& r) {
+std::string detail::metrics_path(const Resolved& r) {
   if (!r.monitoring.path.empty()) return r.monitoring.path;
   // The Seldon v1 Python wrapper serves its metrics on /prometheus.
   return r.target == "seldon-v1" && r.protocol == "seldon" ? "/prometheus" : "/metrics";
 }
+
+namespace {
+
+using detail::base;
+using detail::compose;
+using detail::metrics_path;
 
 void k8s(const Resolved& r, std::vector<Planned>& out) {
   const Variant& v = r.variants.front();
@@ -79,30 +86,97 @@ void k8s(const Resolved& r, std::vector<Planned>& out) {
     json m = base(r, r.name);
     m["selector"] = b["selector"];
     m["path"] = metrics_path(r);
+    m["port"] = "metrics";
     out.push_back({"ServiceMonitor", r.name, "monitoring/servicemonitor.yaml.mustache", m});
   }
 }
 
-void kserve(const Resolved& r, std::vector<Planned>& out) {
-  // The predictor is the newest variant: the only one, or the canary.
-  const Variant& v = r.variants.back();
+/// The KServe predictor's artifact: model (storageUri) or a custom container.
+void kserve_artifact(const Variant& v, json& into) {
+  if (!v.model_uri.empty()) into["model"] = {{"storage_uri", v.model_uri}};
+  else into["container"] = {{"image", v.image}};
+}
+
+/// A spec.canary[].predictor, written as one flow mapping: the model (or
+/// container) and resources of the variant.
+json kserve_canary_predictor(const Resolved& r, const Variant& v) {
+  json res = json::object();
+  if (!r.resources.requests.empty()) res["requests"] = r.resources.requests;
+  if (!r.resources.limits.empty()) res["limits"] = r.resources.limits;
+  json p = {{"name", v.name}, {"minReplicas", r.replicas.min.value_or(r.replicas.count)},
+            {"maxReplicas", r.replicas.max.value_or(r.replicas.count)}};
+  if (!v.model_uri.empty()) {
+    // Unlike the predictor's, a canary's model is a full container: it needs a name.
+    p["model"] = {{"name", "kserve-container"},
+                  {"modelFormat", {{"name", "mlflow"}}},
+                  {"protocolVersion", "v2"},
+                  {"storageUri", v.model_uri}};
+    if (!res.empty()) p["model"]["resources"] = res;
+  } else {
+    p["containers"] = json::array({{{"name", "kserve-container"}, {"image", v.image}}});
+    if (!res.empty()) p["containers"][0]["resources"] = res;
+  }
+  return p;
+}
+
+void kserve(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out) {
   json b = base(r, r.name);
-  if (r.variants.size() == 2) b["canary"] = *v.traffic;
-  if (!v.model_uri.empty()) b["model"] = {{"storage_uri", v.model_uri}};
-  else b["container"] = {{"image", v.image}};
+  if (r.kserve.configured) {
+    // The annotation's values were renamed in 0.20 (Serverless -> Knative, RawDeployment -> Standard).
+    bool renamed = r.kserve.minor >= 20;
+    std::string mode = r.kserve.mode == "standard" ? (renamed ? "Standard" : "RawDeployment") : (renamed ? "Knative" : "Serverless");
+    b["annotations"] = {{"entries", pairs({{"serving.kserve.io/deploymentMode", mode}})}};
+  }
+  b["logger"] = detail::logger(logger_url);
+  if (r.variants.size() == 2 && r.kserve.mode == "standard") {
+    // Standard mode (0.20+): the first variant is the predictor, the second a
+    // spec.canary entry with its share (canaryTrafficPercent is Knative's).
+    kserve_artifact(r.variants.front(), b);
+    b["canaries"] = json::array({{{"percent", *r.variants.back().traffic},
+                                  {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
+  } else {
+    // Knative: the predictor is the newest variant (the only one, or the
+    // canary) and canaryTrafficPercent its share of the latest revision.
+    if (r.variants.size() == 2) b["canary"] = *r.variants.back().traffic;
+    kserve_artifact(r.variants.back(), b);
+  }
+  if (r.explainer.enabled) {
+    json e = {{"type", r.explainer.type}, {"storage_uri", r.explainer.model_uri}, {"image", r.explainer.image}};
+    // Both keys always, so that neither section falls back to the predictor's `container`.
+    bool art = !r.explainer.type.empty();
+    b["explainer"] = {{"art", art ? e : json(false)}, {"container", art ? json(false) : json{{"image", r.explainer.image}}}};
+  }
+  if (r.transformer.enabled) b["transformer"] = {{"image", r.transformer.image}};
   out.push_back({"InferenceService", r.name, "kserve/inferenceservice.yaml.mustache", b});
 }
 
-void seldon_v1(const Resolved& r, std::vector<Planned>& out) {
+/// Annotations of the SeldonDeployment for the ingress in use.
+json seldon_annotations(const Resolved& r) {
+  json a = json::object();
+  if (r.ingress.type == "istio") {
+    if (!r.ingress.gateway.empty()) a["seldon.io/istio-gateway"] = r.ingress.gateway;
+    if (!r.ingress.host.empty()) a["seldon.io/istio-host"] = r.ingress.host;
+  } else if (r.ingress.type == "ambassador" && !r.ingress.gateway.empty()) {
+    a["seldon.io/ambassador-id"] = r.ingress.gateway;
+  }
+  return a;
+}
+
+void seldon_v1(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out) {
   json b = base(r, r.name);
   b["protocol"] = r.protocol;
+  json annotations = seldon_annotations(r);
+  if (!annotations.empty()) b["annotations"] = {{"entries", pairs(annotations)}};
   json preds = json::array();
   bool v2 = r.protocol == "v2";
+  json explainer = r.explainer.enabled ? json{{"type", r.explainer.type}, {"model_uri", r.explainer.model_uri}} : json(false);
   for (const auto& v : r.variants) {
     json p = {{"name", v.name},   {"replicas", r.replicas.count}, {"shadow", v.shadow},
               {"node", r.name},   {"image", v.image},             {"model_uri", v.model_uri},
               {"ready_path", v2 ? "/v2/health/ready" : "/health/ping"},
-              {"live_path", v2 ? "/v2/health/live" : "/health/ping"}};
+              {"live_path", v2 ? "/v2/health/live" : "/health/ping"},
+              {"logger", detail::logger(logger_url)},
+              {"explainer", v.shadow ? json(false) : explainer}};
     if (v.traffic) p["traffic"] = *v.traffic;  // for a shadow: the share mirrored
     preds.push_back(p);
   }
@@ -116,9 +190,11 @@ void seldon_v2(const Resolved& r, std::vector<Planned>& out) {
   json mirror;
   std::string default_model;
   for (const auto& v : r.variants) {
-    std::string name = compose(r.name, v, experiment);
+    std::string name = compose(r.name, v.name, v.key + ".name", experiment);
     json b = base(r, name);
     b["storage_uri"] = v.model_uri;
+    b["requirements"] = json::array({"mlflow"});
+    b["workload"] = true;
     auto mem = r.resources.requests.count("memory") ? r.resources.requests : r.resources.limits;
     if (mem.count("memory")) b["memory"] = mem.at("memory");
     out.push_back({"Model", name, "seldon-v2/model.yaml.mustache", b});
@@ -136,97 +212,11 @@ void seldon_v2(const Resolved& r, std::vector<Planned>& out) {
   out.push_back({"Experiment", r.name, "seldon-v2/experiment.yaml.mustache", e});
 }
 
-/// A PodMonitor for the targets whose pods an operator creates.
-void pod_monitor(const Resolved& r, std::vector<Planned>& out) {
-  json m = base(r, r.name);
-  m["path"] = metrics_path(r);
-  if (r.target == "kserve") {
-    m["selector"] = pairs({{"serving.kserve.io/inferenceservice", r.name}});
-    m["port_number"] = r.monitoring.port;
-  } else if (r.target == "seldon-v1") {
-    m["selector"] = pairs({{"seldon-deployment-id", r.name}});
-    m["port_name"] = "metrics";
-  } else {
-    // Seldon v2 models share Server pods; their agents export per-model metrics.
-    m["selector"] = pairs({{"app.kubernetes.io/managed-by", "seldon-core"}});
-    m["port_name"] = "metrics";
-  }
-  out.push_back({"PodMonitor", r.name, "monitoring/podmonitor.yaml.mustache", m});
-}
-
 /// Labels that select the model's pods on each target (seldon-v2: none of its own).
 json pod_selector(const Resolved& r) {
   if (r.target == "kserve") return pairs({{"serving.kserve.io/inferenceservice", r.name}});
   if (r.target == "seldon-v1") return pairs({{"seldon-deployment-id", r.name}});
   return pairs({{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", r.name}});
-}
-
-/// `n` hundredths as a decimal ("0.05"), and `ms` milliseconds as seconds ("0.5").
-std::string decimal(int whole, int frac, int digits) {
-  std::string f = std::to_string(frac);
-  f.insert(0, static_cast<std::size_t>(digits) - f.size(), '0');
-  while (!f.empty() && f.back() == '0') f.pop_back();
-  return std::to_string(whole) + (f.empty() ? "" : "." + f);
-}
-
-/// The PromQL of the two alerts, in the metric names the target's server exports
-/// (../shared/reference/serving-manifests.md section 5).
-struct Queries {
-  std::string errors;
-  std::string latency;
-  std::string latency_what;
-};
-
-Queries queries(const Resolved& r, const std::vector<Planned>& planned) {
-  std::string ratio = decimal(r.alerts.error_rate_percent / 100, r.alerts.error_rate_percent % 100, 2);
-  std::string secs = decimal(r.alerts.latency_p95_ms / 1000, r.alerts.latency_p95_ms % 1000, 3);
-  std::string ns = "namespace=\"" + r.ns + "\"";
-  auto rate = [](const std::string& metric, const std::string& filter) {
-    return "sum(rate(" + metric + "{" + filter + "}[5m]))";
-  };
-  Queries q;
-  q.latency_what = "95th percentile latency";
-  if (r.target == "seldon-v1") {
-    // The executor's histogram, for every protocol.
-    std::string f = ns + ",deployment_name=\"" + r.name + "\",service=\"predictions\"";
-    std::string m = "seldon_api_executor_server_requests_seconds";
-    q.errors = rate(m + "_count", f + ",code!~\"2..\"") + " / " + rate(m + "_count", f) + " > " + ratio;
-    q.latency = "histogram_quantile(0.95, sum by (le, predictor_name) (rate(" + m + "_bucket{" + f + "}[5m]))) > " + secs;
-  } else if (r.target == "seldon-v2") {
-    // The agent's per-model counters; it keeps no per-model histogram, so the mean.
-    std::string models;
-    for (const auto& p : planned)
-      if (p.kind == "Model") models += (models.empty() ? "" : "|") + p.name;
-    std::string f = ns + ",model=~\"" + models + "\"";
-    q.errors = rate("seldon_model_infer_total", f + ",code!~\"2..|OK\"") + " / " + rate("seldon_model_infer_total", f) +
-               " > " + ratio;
-    q.latency = rate("seldon_model_infer_seconds_total", f) + " / " + rate("seldon_model_infer_total", f) + " > " + secs;
-    q.latency_what = "mean latency (Seldon v2 agents keep no per-model histogram)";
-  } else {
-    // MLServer; the operator's job label: the Service (ServiceMonitor) or NAMESPACE/PodMonitor.
-    std::string f = ns + ",job=\"" + (r.target == "k8s" ? r.name : r.ns + "/" + r.name) + "\"";
-    std::string failed = rate("model_infer_request_failure_total", f);
-    q.errors = failed + " / (" + rate("model_infer_request_success_total", f) + " + " + failed + ") > " + ratio;
-    q.latency = "histogram_quantile(0.95, sum by (le) (rate(rest_server_request_duration_seconds_bucket{" + f +
-                ",path=~\".*/infer\"}[5m]))) > " + secs;
-  }
-  return q;
-}
-
-void prometheus_rule(const Resolved& r, std::vector<Planned>& out) {
-  Queries q = queries(r, out);
-  json b = base(r, r.name);
-  std::string who = r.ns + "/" + r.name;
-  json labels = pairs({{"severity", "warning"}, {"model", r.name}});
-  b["group"] = "mlops-" + r.name;
-  b["rules"] = json::array(
-      {{{"alert", "ModelHighErrorRate"}, {"expr", q.errors}, {"for", r.alerts.for_duration}, {"labels", labels},
-        {"summary", "model " + who + " fails more than " + std::to_string(r.alerts.error_rate_percent) + "% of requests"},
-        {"description", "share of failed requests over 5m: {{ $value | humanizePercentage }}"}},
-       {{"alert", "ModelHighLatency"}, {"expr", q.latency}, {"for", r.alerts.for_duration}, {"labels", labels},
-        {"summary", "model " + who + " " + q.latency_what + " is above " + std::to_string(r.alerts.latency_p95_ms) + " ms"},
-        {"description", q.latency_what + " over 5m: {{ $value | humanizeDuration }}"}}});
-  out.push_back({"PrometheusRule", r.name, "monitoring/prometheusrule.yaml.mustache", b});
 }
 
 void network_policy(const Resolved& r, std::vector<Planned>& out) {
@@ -258,7 +248,8 @@ std::pair<std::string, std::string> api_resource(const std::string& kind) {
       {"ServiceMonitor", {"monitoring.coreos.com", "servicemonitors"}},
       {"PodMonitor", {"monitoring.coreos.com", "podmonitors"}},
       {"PrometheusRule", {"monitoring.coreos.com", "prometheusrules"}},
-      {"ConfigMap", {"", "configmaps"}}};
+      {"ConfigMap", {"", "configmaps"}},
+      {"Trigger", {"eventing.knative.dev", "triggers"}}};
   auto it = k_kinds.find(kind);
   return it == k_kinds.end() ? std::pair<std::string, std::string>{} : it->second;
 }
@@ -283,10 +274,7 @@ json role_rules(const std::vector<Planned>& planned, std::size_t count) {
 /// A Role with `rules` and `verbs`, and its RoleBinding for `who`.
 void role(const Resolved& r, const std::string& level, json rules, const json& verbs, const Subjects& who,
           std::vector<Planned>& out) {
-  std::string name = r.name + "-" + level;
-  if (name.size() > 63)
-    throw Error(ErrorKind::usage, "invalid deploy spec: key 'deploy.name': Role name " + quote(name) +
-                                      " is longer than 63 characters", "shorten deploy.name");
+  std::string name = compose(r.name, level, "deploy.name");
   for (auto& rule : rules) rule["verbs"] = verbs;
   json b = base(r, name);
   b["rules"] = std::move(rules);
@@ -301,7 +289,8 @@ void role(const Resolved& r, const std::string& level, json rules, const json& v
 
 /// Alerts, network access and RBAC, after the workload and its monitoring.
 void governance(const Resolved& r, std::vector<Planned>& out) {
-  if (r.alerts.enabled) prometheus_rule(r, out);
+  if (r.alerts.enabled) detail::prometheus_rule(r, out);
+  if (r.dashboard) detail::dashboard(r, out);
   json rules = role_rules(out, out.size());
   if (r.access.restrict_ingress) network_policy(r, out);
   if (!r.access.readers.empty())
@@ -313,12 +302,14 @@ void governance(const Resolved& r, std::vector<Planned>& out) {
 } // namespace
 
 std::vector<Planned> plan(const Resolved& r) {
-  std::vector<Planned> out;
+  std::vector<Planned> out, detected;
+  std::string logger_url = detail::detectors(r, detected);
   if (r.target == "k8s") k8s(r, out);
-  else if (r.target == "kserve") kserve(r, out);
-  else if (r.target == "seldon-v1") seldon_v1(r, out);
+  else if (r.target == "kserve") kserve(r, logger_url, out);
+  else if (r.target == "seldon-v1") seldon_v1(r, logger_url, out);
   else seldon_v2(r, out);
-  if (r.monitoring.enabled && r.target != "k8s") pod_monitor(r, out);
+  out.insert(out.end(), detected.begin(), detected.end());
+  if (r.monitoring.enabled && r.target != "k8s") detail::pod_monitor(r, out);
   governance(r, out);
   return out;
 }

@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace mlops::render {
@@ -103,7 +107,12 @@ std::string kustomization(const Resolved& spec, const std::vector<Manifest>& man
   return s;
 }
 
-void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std::vector<Manifest>& manifests) {
+namespace {
+
+/// Fills a temporary directory beside `dir` with `fill`, then swaps it in
+/// for `dir` (replaceable only when render wrote it), so that `dir` holds
+/// the old tree or the new one, never a mix.
+void replace_dir(const std::filesystem::path& dir, const std::function<void(const std::filesystem::path&)>& fill) {
   namespace sfs = std::filesystem;
   sfs::path target = sfs::absolute(dir).lexically_normal();
   if (!target.has_filename()) target = target.parent_path();
@@ -116,8 +125,15 @@ void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std
   fs::remove_tree_quietly(tmp);
   try {
     sfs::create_directory(tmp);
-    for (const auto& m : manifests) fs::atomic_write(tmp / m.file, m.yaml);
-    fs::atomic_write(tmp / "kustomization.yaml", kustomization(spec, manifests));
+    fill(tmp);
+    // The files were written without a sync each; one syncfs makes them all
+    // durable before the rename publishes them (thousands of fsyncs cost seconds).
+    int fd = ::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::syncfs(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw Error(ErrorKind::io, "cannot sync " + quote(tmp.string()));
+    }
+    ::close(fd);
     if (sfs::exists(target)) {
       // Swap the old tree out in one step when the file system allows it.
       if (!fs::exchange_paths(tmp, target)) {
@@ -139,6 +155,56 @@ void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std
     fs::remove_tree_quietly(tmp);
     throw;
   }
+}
+
+void write_model(const std::filesystem::path& into, const Resolved& spec, const std::vector<Manifest>& manifests) {
+  for (const auto& m : manifests) fs::atomic_write(into / m.file, m.yaml, false);
+  fs::atomic_write(into / "kustomization.yaml", kustomization(spec, manifests), false);
+}
+
+} // namespace
+
+void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std::vector<Manifest>& manifests) {
+  replace_dir(dir, [&](const std::filesystem::path& tmp) { write_model(tmp, spec, manifests); });
+}
+
+std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& list) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(list, ec))
+    throw Error(ErrorKind::not_found, "cannot read batch list " + quote(list.string()) + ": no such file");
+  std::vector<std::filesystem::path> out;
+  std::istringstream lines(fs::read_file(list));
+  std::string line;
+  while (std::getline(lines, line)) {
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    std::filesystem::path p = list.parent_path() / line.substr(start);
+    if (std::filesystem::is_directory(p, ec)) p /= "mlops.yaml";
+    out.push_back(p.lexically_normal());
+  }
+  if (out.empty()) throw Error(ErrorKind::usage, "invalid --batch: " + quote(list.string()) + " names no project");
+  return out;
+}
+
+void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& models) {
+  std::map<std::string, const Resolved*> seen;
+  for (const auto& m : models) {
+    auto [it, added] = seen.emplace(m.spec.ns + "/" + m.spec.name, &m.spec);
+    if (!added)
+      throw Error(ErrorKind::usage, "invalid --batch: two models render as " + quote(it->first),
+                  "give each model its own deploy.name or namespace");
+  }
+  replace_dir(dir, [&](const std::filesystem::path& tmp) {
+    std::string top = k_generated + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n";
+    for (const auto& [key, _] : seen) top += "  - " + yaml_scalar(key) + "\n";  // sorted: deterministic
+    for (const auto& m : models) {
+      auto sub = tmp / m.spec.ns / m.spec.name;
+      std::filesystem::create_directories(sub);
+      write_model(sub, m.spec, m.manifests);
+    }
+    fs::atomic_write(tmp / "kustomization.yaml", top, false);
+  });
 }
 
 } // namespace mlops::render

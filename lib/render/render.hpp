@@ -56,6 +56,24 @@ std::string kustomization(const Resolved& spec, const std::vector<Manifest>& man
 /// Throws Error(io).
 void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std::vector<Manifest>& manifests);
 
+/// One model of a batch: its resolved spec and rendered manifests.
+struct Rendered {
+  Resolved spec;
+  std::vector<Manifest> manifests;
+};
+
+/// The project files a batch list names: one path per line (a project file,
+/// or a directory holding mlops.yaml), relative to the list's directory;
+/// blank lines and lines starting with '#' are skipped. Throws
+/// Error(not_found) for an unreadable list, Error(usage) for an empty one.
+std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& list);
+
+/// Writes every model of a batch into DIR/NAMESPACE/NAME/ (as write_dir) plus
+/// a kustomization.yaml at the top listing those directories, all through one
+/// temporary directory renamed into place. Throws Error(usage) when two
+/// models share a namespace and name, Error(io) or Error(conflict) as write_dir.
+void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& models);
+
 /// The text of a template: from `user_dir` when it has the file, else built in.
 /// Throws Error(not_found) when neither has it.
 std::string load_template(const std::optional<std::filesystem::path>& user_dir, const std::string& path);

@@ -155,8 +155,87 @@ void check_target(const Fail& fail, const Resolved& r) {
     fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
 }
 
+const std::vector<std::string> k_v1_explainers = {"AnchorTabular", "AnchorImages",       "AnchorText", "Counterfactuals", "Contrastive",
+                                                  "KernelShap",    "IntegratedGradients", "ALE",        "TreeShap"};
+
+/// deploy.explainer and deploy.transformer: which target has them, and what each needs.
+void check_components(const Fail& fail, const Resolved& r) {
+  const Explainer& e = r.explainer;
+  const std::string t = quote(r.target);
+  if (e.enabled) {
+    if (r.target == "k8s" || r.target == "seldon-v2")
+      fail.key("deploy.explainer", "target " + t + " has no explainer component", "use seldon-v1 or kserve");
+    if (r.target == "seldon-v1") {
+      if (e.type.empty()) fail.key("deploy.explainer.type", "a Seldon explainer needs a type", "one of: " + list(k_v1_explainers));
+      if (std::find(k_v1_explainers.begin(), k_v1_explainers.end(), e.type) == k_v1_explainers.end()) {
+        auto near = suggest(e.type, k_v1_explainers);
+        fail.key("deploy.explainer.type", "unknown explainer type " + quote(e.type) + " for target 'seldon-v1'",
+                 near.empty() ? "one of: " + list(k_v1_explainers) : "did you mean " + quote(near.front()) + "?");
+      }
+      if (e.model_uri.empty())
+        fail.key("deploy.explainer.model_uri", "a Seldon explainer loads its artifact from a storage URI (modelUri); none given");
+      if (!e.image.empty()) fail.key("deploy.explainer.image", "target 'seldon-v1' runs its own explainer server; give type and model_uri");
+    }
+    if (r.target == "kserve" && e.type.empty() && e.image.empty())
+      fail.key("deploy.explainer", "a KServe explainer is an ART explainer (type, e.g. SquareAttack) or a container (image)");
+    static const std::regex k_art(R"(^[A-Z][A-Za-z0-9]*$)");
+    if (r.target == "kserve" && !e.type.empty() && !std::regex_match(e.type, k_art))
+      fail.key("deploy.explainer.type", quote(e.type) + " is not an ART explainer type (such as SquareAttack)");
+  }
+  if (r.transformer.enabled && r.target != "kserve")
+    fail.key("deploy.transformer", "target " + t + " has no transformer component", "use kserve");
+  if (!r.ingress.type.empty() && r.target != "seldon-v1")
+    fail.key("deploy.ingress", "the ingress annotations are Seldon Core v1's; target " + t + " takes none",
+             "drop deploy.ingress or render with --target seldon-v1");
+  if (r.dashboard && !r.monitoring.enabled)
+    fail.key("deploy.dashboard", "a dashboard needs the model server's metrics, which nothing scrapes",
+             "enable deploy.monitoring (a ServiceMonitor or PodMonitor) too");
+  if (r.target == "kserve" && r.kserve.mode == "standard" && r.kserve.minor < 20 && r.variants.size() > 1)
+    fail.key("deploy.kserve.version", "KServe " + r.kserve.version + " in standard (raw) mode has no canary traffic split",
+             "use KServe 0.20 or later (spec.canary) or mode knative (canaryTrafficPercent)");
+}
+
+/// deploy.detectors: where each runs, what feeds it and where its artifact is.
+void resolve_detectors(const Fail& fail, const DeploySpec& spec, bool strict, Resolved& r) {
+  if (r.detectors.empty()) return;
+  const std::string t = quote(r.target);
+  if (r.target == "k8s")
+    fail.key("deploy.detectors", "target 'k8s' has no request logger to feed a detector", "use seldon-v1, seldon-v2 or kserve");
+  if (r.target != "seldon-v2" && r.detectors.size() > 1 && !r.knative.enabled)
+    fail.key("deploy.detectors", "the request logger of target " + t + " posts to one URL, so " +
+                                     std::to_string(r.detectors.size()) + " detectors need Knative Eventing",
+             "set deploy.knative (a broker and one Trigger per detector) or keep one detector");
+  if (r.target == "seldon-v2" && r.variants.size() > 1)
+    fail.key("deploy.detectors", "target 'seldon-v2' runs detectors as steps of a Pipeline around one model, not an Experiment",
+             "render the detectors for one variant (no deploy.variants), or use seldon-v1 or kserve");
+  const Variant& model = r.variants.front();
+  for (auto& d : r.detectors) {
+    d.name = dns_name(fail, d.name, d.key + ".name", strict, r.warnings);
+    if (spec.extras_declared && std::find(spec.extras.begin(), spec.extras.end(), d.artifact) == spec.extras.end())
+      fail.key(d.key + ".artifact", quote(d.artifact) + " is not declared in gates.extras.artifacts, so 'mlops validate' "
+                                                        "does not check that the model ships it",
+               "add it to gates.extras.artifacts");
+    if (!d.model_uri.empty()) continue;
+    if (model.model_uri.empty() || model.model_uri.rfind("oci://", 0) == 0)
+      fail.key(d.key + ".model_uri", "the detector server cannot read " + quote(d.artifact) + " inside an image or modelcar",
+               "give the detector's storage URI (e.g. s3://bucket/model/" + d.artifact + ")");
+    std::string base = model.model_uri;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    d.model_uri = base + "/" + d.artifact;
+  }
+  bool drift = std::any_of(r.detectors.begin(), r.detectors.end(), [](const Detector& d) { return d.type == "drift"; });
+  if (drift && r.alerts.enabled && r.target == "seldon-v2")
+    r.warnings.push_back("no drift alert for target 'seldon-v2': its drift detector is a pipeline step whose result goes "
+                         "to the pipeline's Kafka topic, and no drift metric reaches Prometheus");
+}
+
 void check_prod(const Fail& fail, const Overrides& o, const Resolved& r) {
   if (r.env != "prod") return;
+  for (const auto& [image, key] : {std::pair{r.explainer.image, "deploy.explainer.image"},
+                                   std::pair{r.transformer.image, "deploy.transformer.image"}})
+    if (!image.empty() && !is_pinned(image))
+      fail.key(key, "image " + quote(image) + " is not pinned by digest, which environment 'prod' requires",
+               "use REF@sha256:<digest>");
   for (const auto& v : r.variants) {
     bool own = !v.inherited;
     if (!v.image.empty() && !is_pinned(v.image)) {
@@ -200,6 +279,13 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   r.monitoring = spec.monitoring;
   r.alerts = spec.alerts;
   r.access = spec.access;
+  r.dashboard = spec.dashboard;
+  r.explainer = spec.explainer;
+  r.transformer = spec.transformer;
+  r.detectors = spec.detectors;
+  r.knative = spec.knative;
+  r.ingress = spec.ingress;
+  r.kserve = spec.kserve;
   r.variants = spec.variants;
   if (r.variants.empty()) {
     Variant only;
@@ -215,8 +301,24 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   resolve_artifacts(fail, spec, o, r.variants);
   resolve_traffic(fail, r.env, eo, r.variants);
   check_target(fail, r);
+  check_components(fail, r);
+  resolve_detectors(fail, spec, o.strict, r);
   check_prod(fail, o, r);
   return r;
+}
+
+std::vector<Endpoint> endpoints(const Resolved& r) {
+  if (r.target != "seldon-v1") return {};
+  // The executor's routes through the ingress (serving-manifests.md section 1).
+  std::string root = "/seldon/" + r.ns + "/" + r.name;
+  std::vector<Endpoint> out;
+  if (r.protocol == "seldon") out.push_back({"predictions", root + "/api/v1.0/predictions", ""});
+  else out.push_back({"infer", root + "/v2/models/" + r.name + "/infer", ""});
+  if (r.explainer.enabled)
+    out.push_back({"explain", "/seldon/" + r.ns + "/" + r.name + "-explainer/" + r.variants.front().name + "/api/v1.0/explain", ""});
+  if (!r.ingress.host.empty())
+    for (auto& e : out) e.url = "http://" + r.ingress.host + e.path;
+  return out;
 }
 
 } // namespace mlops::render

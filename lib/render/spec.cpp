@@ -219,11 +219,113 @@ struct Reader {
     if (n["editors"]) a.editors = subjects(n["editors"], key + ".editors");
     return a;
   }
+
+  /// `KEY: true|false` or a mapping with `enabled` (default true) and `allowed` keys.
+  bool toggle(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed) const {
+    if (n.IsScalar()) return boolean(n, key);
+    keys(n, key, allowed);
+    return n["enabled"] ? boolean(n["enabled"], key + ".enabled") : true;
+  }
+
+  std::string uri(const YAML::Node& n, const std::string& key) const {
+    static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
+    std::string u = string(n, key);
+    if (!std::regex_match(u, k_uri)) fail(n, key, quote(u) + " is not a storage URI (s3://, gs://, https://, pvc://, ...)");
+    return u;
+  }
+
+  Explainer explainer(const YAML::Node& n, const std::string& key) const {
+    Explainer e;
+    if (!n.IsMap()) fail(n, key, "expected a mapping with 'type' and 'model_uri' (or 'image')");
+    keys(n, key, {"type", "model_uri", "image"});
+    e.enabled = true;
+    if (n["type"]) e.type = string(n["type"], key + ".type");
+    if (n["model_uri"]) e.model_uri = uri(n["model_uri"], key + ".model_uri");
+    if (n["image"]) e.image = string(n["image"], key + ".image");
+    return e;
+  }
+
+  Detector detector(const YAML::Node& n, const std::string& key) const {
+    static const std::vector<std::string> k_types = {"drift", "outlier", "adversarial"};
+    keys(n, key, {"name", "type", "artifact", "model_uri", "batch_size"});
+    Detector d;
+    d.key = key;
+    if (!n["type"]) fail(n, key + ".type", "every detector needs a type (drift, outlier or adversarial)");
+    d.type = string(n["type"], key + ".type");
+    if (std::find(k_types.begin(), k_types.end(), d.type) == k_types.end()) {
+      auto near = suggest(d.type, k_types);
+      fail(n["type"], key + ".type", "unknown detector type " + quote(d.type) + ": expected drift, outlier or adversarial" +
+                                         (near.empty() ? "" : " (did you mean " + quote(near.front()) + "?)"));
+    }
+    d.name = n["name"] ? string(n["name"], key + ".name") : d.type;
+    if (!n["artifact"]) fail(n, key + ".artifact", "name the detector's directory in the model (as in gates.extras.artifacts)");
+    d.artifact = string(n["artifact"], key + ".artifact");
+    std::string a = "/" + d.artifact + "/";
+    if (d.artifact[0] == '/' || a.find("/../") != std::string::npos || a.find("/./") != std::string::npos)
+      fail(n["artifact"], key + ".artifact", quote(d.artifact) + " is not a relative path inside the model");
+    while (!d.artifact.empty() && d.artifact.back() == '/') d.artifact.pop_back();
+    if (n["model_uri"]) d.model_uri = uri(n["model_uri"], key + ".model_uri");
+    if (n["batch_size"]) {
+      if (d.type != "drift") fail(n["batch_size"], key + ".batch_size", "only a drift detector tests batches");
+      d.batch_size = integer(n["batch_size"], key + ".batch_size", 1, 1000000);
+    }
+    return d;
+  }
+
+  Ingress ingress(const YAML::Node& n, const std::string& key) const {
+    Ingress i;
+    const YAML::Node type = n.IsScalar() ? n : n["type"];
+    if (!n.IsScalar()) keys(n, key, {"type", "gateway", "host"});
+    if (!type) fail(n, key + ".type", "expected istio or ambassador");
+    i.type = string(type, n.IsScalar() ? key : key + ".type");
+    if (i.type != "istio" && i.type != "ambassador")
+      fail(type, n.IsScalar() ? key : key + ".type", "unknown ingress " + quote(i.type) + ": expected istio or ambassador");
+    if (n.IsScalar()) return i;
+    if (n["gateway"]) i.gateway = string(n["gateway"], key + ".gateway");
+    if (n["host"]) {
+      static const std::regex k_host(R"(^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$)");
+      i.host = string(n["host"], key + ".host");
+      if (!std::regex_match(i.host, k_host)) fail(n["host"], key + ".host", quote(i.host) + " is not a host name (HOST[:PORT])");
+    }
+    return i;
+  }
+
+  KServe kserve(const YAML::Node& n, const std::string& key) const {
+    keys(n, key, {"mode", "version"});
+    KServe k;
+    k.configured = true;
+    if (n["mode"]) {
+      std::string m = string(n["mode"], key + ".mode");
+      if (m == "knative" || m == "serverless" || m == "Knative" || m == "Serverless") k.mode = "knative";
+      else if (m == "standard" || m == "raw" || m == "Standard" || m == "RawDeployment") k.mode = "standard";
+      else fail(n["mode"], key + ".mode", "unknown mode " + quote(m) + ": expected knative (serverless) or standard (raw)");
+    }
+    if (n["version"]) {
+      static const std::regex k_version(R"(^v?0\.([0-9]{1,3})(\.[0-9]+)?$)");
+      std::smatch m;
+      k.version = string(n["version"], key + ".version");
+      if (!std::regex_match(k.version, m, k_version))
+        fail(n["version"], key + ".version", quote(k.version) + " is not a KServe version such as \"0.15\" or \"0.20\"");
+      k.minor = std::stoi(m[1].str());
+    }
+    return k;
+  }
+
+  Knative knative(const YAML::Node& n, const std::string& key) const {
+    Knative k;
+    k.enabled = toggle(n, key, {"enabled", "broker"});
+    if (!n.IsScalar() && n["broker"]) {
+      k.broker = string(n["broker"], key + ".broker");
+      if (!is_dns_label(k.broker)) fail(n["broker"], key + ".broker", quote(k.broker) + " is not a broker name (a DNS-1123 label)");
+    }
+    return k;
+  }
 };
 
 const std::vector<std::string> k_top_keys = {"name",     "target",    "namespace",    "replicas", "resources", "protocol",
                                              "image",    "model_uri", "environments", "variants", "monitoring",
-                                             "alerts",   "access"};
+                                             "alerts",   "access",    "dashboard",    "explainer", "transformer", "detectors",
+                                             "knative",  "ingress",   "kserve"};
 
 void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
   if (d["name"]) s.name = r.string(d["name"], "deploy.name");
@@ -241,6 +343,28 @@ void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
   if (d["monitoring"]) s.monitoring = r.monitoring(d["monitoring"], "deploy.monitoring");
   if (d["alerts"]) s.alerts = r.alerts(d["alerts"], "deploy.alerts");
   if (d["access"]) s.access = r.access(d["access"], "deploy.access");
+  if (d["dashboard"]) s.dashboard = r.toggle(d["dashboard"], "deploy.dashboard", {"enabled"});
+  if (d["explainer"]) s.explainer = r.explainer(d["explainer"], "deploy.explainer");
+  if (const auto& t = d["transformer"]) {
+    if (!t.IsMap()) r.fail(t, "deploy.transformer", "expected a mapping with 'image'");
+    r.keys(t, "deploy.transformer", {"image"});
+    s.transformer.enabled = true;
+    if (!t["image"]) r.fail(t, "deploy.transformer.image", "a transformer is a container: give its image");
+    s.transformer.image = r.string(t["image"], "deploy.transformer.image");
+  }
+  if (const auto& ds = d["detectors"]) {
+    if (!ds.IsSequence()) r.fail(ds, "deploy.detectors", "expected a list of detectors");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < ds.size(); ++i) {
+      std::string key = "deploy.detectors[" + std::to_string(i) + "]";
+      s.detectors.push_back(r.detector(ds[i], key));
+      if (!names.insert(s.detectors.back().name).second)
+        r.fail(ds[i], key + ".name", "detector " + quote(s.detectors.back().name) + " is named twice (give each a name)");
+    }
+  }
+  if (d["knative"]) s.knative = r.knative(d["knative"], "deploy.knative");
+  if (d["ingress"]) s.ingress = r.ingress(d["ingress"], "deploy.ingress");
+  if (d["kserve"]) s.kserve = r.kserve(d["kserve"], "deploy.kserve");
 }
 
 } // namespace
@@ -290,6 +414,13 @@ DeploySpec load_spec(const std::filesystem::path& project_file) {
   s.file = project_file.string();
   YAML::Node root = load_yaml(fs::read_file(project_file), s.file);
   if (root.IsMap() && root["deploy"]) read_deploy(root["deploy"], s);
+  // Detectors are artifacts of the model; validate checks the declared ones ship.
+  if (root.IsMap() && root["gates"] && root["gates"].IsMap() && root["gates"]["extras"] &&
+      root["gates"]["extras"].IsMap() && root["gates"]["extras"]["artifacts"]) {
+    Reader r{s};
+    s.extras_declared = true;
+    s.extras = r.strings(root["gates"]["extras"]["artifacts"], "gates.extras.artifacts");
+  }
   return s;
 }
 

@@ -78,6 +78,54 @@ struct Access {
   Subjects editors;  ///< and update, patch, delete (of the rendered resources, by name)
 };
 
+/// A model explainer (`deploy.explainer`): seldon-v1 predictors' `explainer`,
+/// KServe's `explainer` component (ART or a custom container).
+struct Explainer {
+  bool enabled = false;
+  std::string type;       ///< seldon-v1: AnchorTabular, KernelShap, ...; kserve: an ART attack (SquareAttack)
+  std::string model_uri;  ///< the explainer artifact (required for seldon-v1)
+  std::string image;      ///< kserve: a custom explainer container instead of ART
+};
+
+/// A KServe transformer (`deploy.transformer`): a custom container before the predictor.
+struct Transformer {
+  bool enabled = false;
+  std::string image;
+};
+
+/// An Alibi Detect artifact shipped in the model (`deploy.detectors[]`),
+/// named by its path in the model like `gates.extras.artifacts`.
+struct Detector {
+  std::string name;        ///< default: the type
+  std::string type;        ///< drift, outlier or adversarial
+  std::string artifact;    ///< path inside the model directory
+  std::string model_uri;   ///< where the detector server loads it; empty: MODEL_URI/ARTIFACT
+  int batch_size = 20;     ///< drift: requests gathered before each test
+  std::string key;         ///< "deploy.detectors[0]", for errors
+};
+
+/// Knative Eventing (`deploy.knative`): the request logger posts to a broker
+/// and a Trigger per detector delivers the requests.
+struct Knative {
+  bool enabled = false;
+  std::string broker = "default";
+};
+
+/// The ingress Seldon Core v1 is installed with (`deploy.ingress`).
+struct Ingress {
+  std::string type;     ///< istio or ambassador; empty: not configured
+  std::string gateway;  ///< istio: [NAMESPACE/]GATEWAY; ambassador: the Ambassador id
+  std::string host;     ///< host of the endpoint URL printed (istio: also the VirtualService host)
+};
+
+/// The KServe installation (`deploy.kserve`): which canary field works.
+struct KServe {
+  bool configured = false;
+  std::string mode = "knative";  ///< knative (serverless) or standard (raw)
+  int minor = 20;                ///< 0.MINOR
+  std::string version = "0.20";
+};
+
 /// The `deploy:` section of mlops.yaml, as written (before environments and
 /// flags are applied).
 struct DeploySpec {
@@ -94,6 +142,15 @@ struct DeploySpec {
   Monitoring monitoring;
   Alerts alerts;
   Access access;
+  bool dashboard = false;  ///< a Grafana dashboard ConfigMap
+  Explainer explainer;
+  Transformer transformer;
+  std::vector<Detector> detectors;
+  Knative knative;
+  Ingress ingress;
+  KServe kserve;
+  std::vector<std::string> extras;  ///< gates.extras.artifacts, when the project declares them
+  bool extras_declared = false;
   std::string file;                  ///< where it was read from, for errors
   std::map<std::string, int> lines;  ///< key path -> line in `file`
 };
@@ -133,6 +190,13 @@ struct Resolved {
   Monitoring monitoring;
   Alerts alerts;
   Access access;
+  bool dashboard = false;
+  Explainer explainer;
+  Transformer transformer;
+  std::vector<Detector> detectors;  ///< model_uri resolved
+  Knative knative;
+  Ingress ingress;
+  KServe kserve;
   std::vector<std::string> warnings;  ///< renames made (never with strict)
 };
 
@@ -142,6 +206,17 @@ struct Resolved {
 /// variant, digests in prod, what the target can express. Throws Error(usage)
 /// naming the key path (deploy.environments.prod.traffic) or the flag.
 Resolved resolve(const DeploySpec& spec, const Overrides& overrides);
+
+/// Where the rendered model answers (seldon-v1): `path` on the ingress, and
+/// `url` when deploy.ingress.host is set.
+struct Endpoint {
+  std::string name;  ///< predictions, infer or explain
+  std::string path;
+  std::string url;
+};
+
+/// The endpoints of a resolved spec; empty for targets without a fixed path.
+std::vector<Endpoint> endpoints(const Resolved& spec);
 
 /// A DNS-1123 label made from `name`: lowercase, runs of other characters
 /// replaced by '-', trimmed of '-', at most 63 characters.

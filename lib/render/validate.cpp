@@ -89,6 +89,15 @@ const json& builtin_schema(const std::string& file) {
   return cache.emplace(file, json::parse(*text)).first->second;
 }
 
+/// A schema pattern, compiled once (compiling dominates validating a batch).
+const std::regex& compiled(const std::string& pattern) {
+  static std::mutex lock;
+  static std::map<std::string, std::regex> cache;  // entries never move or go away
+  std::lock_guard<std::mutex> hold(lock);
+  auto it = cache.find(pattern);
+  return it != cache.end() ? it->second : cache.emplace(pattern, std::regex(pattern)).first->second;
+}
+
 void check(const json& v, const json& s, const std::string& path, std::vector<std::string>& out) {
   if (s.contains("$ref")) {
     // Only references to sibling schema files, which is all ours use.
@@ -112,7 +121,7 @@ void check(const json& v, const json& s, const std::string& path, std::vector<st
       out.push_back(at(path) + ": " + quote(str) + " is longer than " + s["maxLength"].dump() + " characters");
     if (s.contains("minLength") && str.size() < s["minLength"].get<std::size_t>())
       out.push_back(at(path) + ": shorter than " + s["minLength"].dump() + " characters");
-    if (s.contains("pattern") && !std::regex_search(str, std::regex(s["pattern"].get<std::string>())))
+    if (s.contains("pattern") && !std::regex_search(str, compiled(s["pattern"].get<std::string>())))
       out.push_back(at(path) + ": " + quote(str) + " does not match " + s["pattern"].get<std::string>());
   }
   if (v.is_number()) {
@@ -203,6 +212,60 @@ void check_experiment(const json& spec, std::vector<std::string>& out) {
     out.push_back("spec.default: " + spec["default"].dump() + " is not one of the candidates");
 }
 
+/// KServe's webhook rules (v0.20): spec.canary only in Standard mode, with
+/// distinct names and shares summing to at most 100; canaryTrafficPercent is
+/// the Knative mechanism, so not in Standard mode.
+void check_inference_service(const json& doc, const json& spec, std::vector<std::string>& out) {
+  std::string mode;
+  if (doc.contains("metadata") && doc["metadata"].is_object() && doc["metadata"].contains("annotations") &&
+      doc["metadata"]["annotations"].is_object())
+    mode = doc["metadata"]["annotations"].value("serving.kserve.io/deploymentMode", "");
+  bool standard = mode == "Standard" || mode == "RawDeployment";
+  if (spec.contains("canary")) {
+    if (mode != "Standard")
+      out.push_back("spec.canary: KServe accepts it only with annotation serving.kserve.io/deploymentMode: Standard");
+    std::set<std::string> names;
+    int sum = 0;
+    for (const auto& c : spec["canary"]) {
+      if (!c.is_object()) continue;
+      if (c.contains("trafficPercent") && c["trafficPercent"].is_number_integer()) sum += c["trafficPercent"].get<int>();
+      if (c.contains("predictor") && c["predictor"].is_object() && c["predictor"].contains("name") &&
+          !names.insert(c["predictor"]["name"].dump()).second)
+        out.push_back("spec.canary: predictor " + c["predictor"]["name"].dump() + " is named twice");
+    }
+    if (sum > 100) out.push_back("spec.canary: traffic shares sum to " + std::to_string(sum) + ", more than 100");
+  }
+  if (standard && spec.contains("predictor") && spec["predictor"].is_object() && spec["predictor"].contains("canaryTrafficPercent"))
+    out.push_back("spec.predictor.canaryTrafficPercent: a Knative mechanism, ignored in " + mode + " mode (use spec.canary)");
+}
+
+/// A Grafana dashboard ConfigMap: each entry a JSON dashboard with panels.
+void check_dashboard(const json& doc, std::vector<std::string>& out) {
+  const json& m = doc.value("metadata", json::object());
+  if (!m.is_object() || !m.contains("labels") || !m["labels"].is_object() || !m["labels"].contains("grafana_dashboard")) return;
+  const json data = doc.value("data", json::object());
+  if (!data.is_object()) return;
+  for (const auto& [k, v] : data.items()) {
+    json d = v.is_string() ? json::parse(v.get<std::string>(), nullptr, false) : json();
+    if (d.is_discarded() || !d.is_object() || !d.contains("panels") || !d["panels"].is_array())
+      out.push_back("data." + k + ": not a Grafana dashboard (a JSON object with panels)");
+  }
+}
+
+/// Pipeline steps have distinct names and the output names steps.
+void check_pipeline(const json& spec, std::vector<std::string>& out) {
+  std::set<std::string> steps;
+  for (const auto& s : spec.value("steps", json::array()))
+    if (s.is_object() && s.contains("name") && s["name"].is_string() && !steps.insert(s["name"].get<std::string>()).second)
+      out.push_back("spec.steps: step " + s["name"].dump() + " is listed twice");
+  const json output = spec.value("output", json::object());
+  for (const auto& o : output.is_object() ? output.value("steps", json::array()) : json::array()) {
+    if (!o.is_string()) continue;
+    std::string step = o.get<std::string>().substr(0, o.get<std::string>().find('.'));
+    if (!steps.count(step)) out.push_back("spec.output.steps: " + o.dump() + " names no step");
+  }
+}
+
 /// Every image and oci:// URI anywhere in the document must carry a digest.
 void check_digests(const json& v, const std::string& path, std::vector<std::string>& out) {
   if (v.is_object()) {
@@ -256,6 +319,9 @@ std::vector<std::string> check_document(const json& doc, bool prod_digests) {
   const json spec = doc.value("spec", json::object());
   if (kind == "SeldonDeployment") check_traffic(spec, out);
   if (kind == "Experiment") check_experiment(spec, out);
+  if (kind == "InferenceService") check_inference_service(doc, spec, out);
+  if (kind == "ConfigMap") check_dashboard(doc, out);
+  if (kind == "Pipeline") check_pipeline(spec, out);
   if (prod_digests) check_digests(doc, "", out);
   return out;
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import jsonschema
 import pytest
@@ -451,10 +452,203 @@ BAD_GOVERNANCE = [
 ]
 
 
-@pytest.mark.parametrize("spec,args,expected", BAD_GOVERNANCE, ids=[
+
+
+# --- explainer, transformer, detectors, Knative, ingress, KServe modes, dashboard ----------------
+
+CRDCHECK = REPO.parent / "shared" / "tools" / "crdcheck.py"
+
+COMPONENTS = """\
+deploy:
+  name: iris
+  namespace: models
+  model_uri: s3://bucket/iris/1
+  protocol: {protocol}
+  monitoring: true
+  alerts: true
+  dashboard: true
+  detectors:
+    - {{type: drift, artifact: detectors/drift, batch_size: 50}}
+    - {{type: outlier, artifact: detectors/outlier}}
+  knative: {{broker: default}}
+{extra}
+gates:
+  extras:
+    artifacts: [detectors/drift, detectors/outlier]
+"""
+
+EXTRA = {
+    "seldon-v1": ("seldon", "  explainer: {type: AnchorTabular, model_uri: 's3://bucket/iris/explainer'}\n"
+                            "  ingress: {type: istio, gateway: istio-system/models, host: models.example.com}\n"),
+    "kserve": ("v2", f"  explainer: {{type: SquareAttack}}\n  transformer: {{image: '{IMAGE}'}}\n"
+                     "  kserve: {mode: standard, version: '0.20'}\n"
+                     "  variants:\n    - {name: champion, traffic: 90}\n"
+                     "    - {name: challenger, traffic: 10, model_uri: 's3://bucket/iris/2'}\n"),
+    "seldon-v2": ("v2", ""),
+}
+
+COMPONENT_KINDS = {
+    "seldon-v1": ["SeldonDeployment", "Deployment", "Service", "Deployment", "Service", "Trigger", "Trigger",
+                  "ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"],
+    "kserve": ["InferenceService", "Deployment", "Service", "Deployment", "Service", "Trigger", "Trigger",
+               "ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"],
+    "seldon-v2": ["Model", "Model", "Model", "Pipeline", "PodMonitor", "PrometheusRule", "ConfigMap"],
+}
+
+
+def components(mlops, target: str) -> list[str]:
+    protocol, extra = EXTRA[target]
+    project(mlops, COMPONENTS.format(protocol=protocol, extra=extra))
+    return ["--target", target]
+
+
+def test_the_component_specs_match_the_project_schema():
+    schema = json.loads((REPO / "schemas" / "mlops.schema.json").read_text())
+    for protocol, extra in EXTRA.values():
+        jsonschema.validate(yaml.safe_load(COMPONENTS.format(protocol=protocol, extra=extra)), schema)
+    text = COMPONENTS.format(protocol="v2", extra="")
+    for bad in (text.replace("type: drift,", "type: drfit,"), text.replace("broker: default", "brokers: x"),
+                COMPONENTS.format(protocol="v2", extra="  ingress: nginx\n"),
+                COMPONENTS.format(protocol="v2", extra="  kserve: {mode: modelmesh}\n"),
+                COMPONENTS.format(protocol="v2", extra="  explainer: {kind: AnchorTabular}\n")):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(yaml.safe_load(bad), schema)
+
+
+@pytest.mark.parametrize("target", sorted(COMPONENT_KINDS))
+def test_components_per_target_parse_validate_and_pass_check(mlops, target):
+    r = render(mlops, *components(mlops, target), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    jsonschema.validate(out, output_schema())
+    docs = [documents(m["yaml"])[0] for m in out["manifests"]]
+    assert [d["kind"] for d in docs] == COMPONENT_KINDS[target]
+    by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+    dash = by[("ConfigMap", "iris-dashboard")]
+    assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = json.loads(dash["data"]["iris.json"])["panels"]
+    titles = [p["title"] for p in panels]
+    assert titles[:2] == ["Request rate", "Errors (share of requests)"]
+    rules = by[("PrometheusRule", "iris")]["spec"]["groups"][0]["rules"]
+
+    if target == "seldon-v1":
+        sdep = by[("SeldonDeployment", "iris")]["spec"]
+        assert sdep["annotations"] == {"seldon.io/istio-gateway": "istio-system/models",
+                                       "seldon.io/istio-host": "models.example.com"}
+        assert sdep["predictors"][0]["explainer"] == {"type": "AnchorTabular", "modelUri": "s3://bucket/iris/explainer"}
+        assert sdep["predictors"][0]["graph"]["logger"] == {
+            "mode": "request", "url": "http://broker-ingress.knative-eventing.svc.cluster.local/models/default"}
+        args = by[("Deployment", "iris-drift")]["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--protocol") + 1] == "seldon.http"
+        assert args[args.index("--storage_uri") + 1] == "s3://bucket/iris/1/detectors/drift"
+        assert args[-3:] == ["DriftDetector", "--drift_batch_size", "50"]
+        assert titles == ["Request rate", "Errors (share of requests)", "Latency (p50, p95, p99)",
+                          "Mean reward per variant (1h)", "Drift detected"]
+        assert [x["alert"] for x in rules] == ["ModelHighErrorRate", "ModelHighLatency", "ModelDriftDetected"]
+        assert out["endpoints"] == [
+            {"name": "predictions", "path": "/seldon/models/iris/api/v1.0/predictions",
+             "url": "http://models.example.com/seldon/models/iris/api/v1.0/predictions"},
+            {"name": "explain", "path": "/seldon/models/iris-explainer/default/api/v1.0/explain",
+             "url": "http://models.example.com/seldon/models/iris-explainer/default/api/v1.0/explain"}]
+        text = render(mlops, *components(mlops, target))
+        assert "endpoint predictions: http://models.example.com/seldon/models/iris/api/v1.0/predictions" in text.stderr
+        assert text.stdout.startswith("---\n")
+    elif target == "kserve":
+        isvc = by[("InferenceService", "iris")]
+        assert isvc["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "Standard"}
+        spec = isvc["spec"]
+        assert "canaryTrafficPercent" not in spec["predictor"]
+        assert spec["canary"][0]["trafficPercent"] == 10
+        assert spec["canary"][0]["predictor"]["name"] == "challenger"
+        assert spec["explainer"] == {"art": {"type": "SquareAttack"}}
+        assert spec["transformer"]["containers"][0]["image"] == IMAGE
+        assert spec["predictor"]["logger"]["mode"] == "request"
+        assert by[("Trigger", "iris-outlier")]["spec"]["filter"]["attributes"]["type"] == \
+            "org.kubeflow.serving.inference.request"
+        assert len(panels[2]["targets"]) == 3
+        assert "rest_server_request_duration_seconds_bucket" in panels[2]["targets"][1]["expr"]
+        assert [x["alert"] for x in rules][-1] == "ModelDriftDetected"
+        assert out["endpoints"] == []
+    else:
+        pipe = by[("Pipeline", "iris-pipeline")]["spec"]
+        assert pipe["steps"] == [{"name": "iris"}, {"name": "iris-drift", "batch": {"size": 50}}, {"name": "iris-outlier"}]
+        assert pipe["output"] == {"steps": ["iris", "iris-outlier.outputs.is_outlier"]}
+        assert by[("Model", "iris-outlier")]["spec"]["requirements"] == ["mlserver", "alibi-detect"]
+        assert [x["alert"] for x in rules] == ["ModelHighErrorRate", "ModelHighLatency"]
+        assert any("no drift alert for target 'seldon-v2'" in w for w in out["warnings"])
+
+    # Written, deterministic, accepted by --check.
+    runs = [render(mlops, *components(mlops, target), "-o", f"out{i}") for i in range(2)]
+    assert all(x.returncode == 0 for x in runs), [x.stderr for x in runs]
+    assert tree(mlops.cwd / "out0", ()) == tree(mlops.cwd / "out1", ())
+    c = render(mlops, "--check", "out0")
+    assert c.returncode == 0, c.stdout + c.stderr
+    assert f"{len(docs)} documents, 0 problems" in c.stdout
+
+
+@pytest.mark.parametrize("target", ["kserve", "seldon-v1", "seldon-v2"])
+def test_every_output_validates_against_the_official_crds(mlops, target):
+    """The official CRDs live outside the project (../shared); said so when they are not there. (k8s
+    renders core kinds only, which the CRDs do not cover: the project's schemas check those.)"""
+    if not CRDCHECK.exists():
+        pytest.skip(f"no {CRDCHECK}: the official CRDs are not beside this checkout")
+    outputs = []
+    specs = [(SPEC, []), (AB, []), (GOVERNED_V2 if target == "seldon-v2" else GOVERNED, [])]
+    if target in EXTRA:
+        protocol, extra = EXTRA[target]
+        specs.append((COMPONENTS.format(protocol=protocol, extra=extra), []))
+    if target == "kserve":
+        specs.append((AB.replace("  variants:", "  kserve: {mode: serverless, version: '0.15'}\n  variants:"), []))
+        specs.append((SPEC + "  explainer: {image: 'registry.example/explain:1'}\n", []))
+    for i, (text, extra_args) in enumerate(specs):
+        project(mlops, text)
+        args = ["--target", target] + (["--model-uri", MODELCAR] if target == "seldon-v2" and "model_uri" not in text else [])
+        r = render(mlops, *args, *extra_args, "-o", f"crd{i}")
+        assert r.returncode == 0, (text, r.stderr)
+        outputs.append(str(mlops.cwd / f"crd{i}"))
+    check = subprocess.run([sys.executable, str(CRDCHECK), *outputs], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "INVALID" not in check.stdout
+
+
+BAD_COMPONENTS = [
+    (COMPONENTS.format(protocol="v2", extra="").replace("type: drift,", "type: drfit,"), ["--target", "seldon-v1"],
+     "mlops: error: invalid deploy spec '{f}:10': key 'deploy.detectors[0].type': unknown detector type 'drfit': "
+     "expected drift, outlier or adversarial (did you mean 'drift'?)"),
+    (COMPONENTS.format(protocol="v2", extra="  explainer: {type: AnchorTabular}\n"), ["--target", "seldon-v1"],
+     "mlops: error: invalid deploy spec '{f}:13': key 'deploy.explainer.model_uri': a Seldon explainer loads its "
+     "artifact from a storage URI (modelUri); none given"),
+    (COMPONENTS.format(protocol="v2", extra="").replace("  knative: {broker: default}\n", ""), ["--target", "kserve"],
+     "mlops: error: invalid deploy spec '{f}:9': key 'deploy.detectors': the request logger of target 'kserve' "
+     "posts to one URL, so 2 detectors need Knative Eventing"),
+    (COMPONENTS.format(protocol="v2", extra="").replace("[detectors/drift, detectors/outlier]", "[detectors/drift]"),
+     ["--target", "seldon-v1"],
+     "mlops: error: invalid deploy spec '{f}:11': key 'deploy.detectors[1].artifact': 'detectors/outlier' is not "
+     "declared in gates.extras.artifacts, so 'mlops validate' does not check that the model ships it"),
+    (COMPONENTS.format(protocol="v2", extra="  ingress: ambassador\n"), ["--target", "kserve"],
+     "mlops: error: invalid deploy spec '{f}:13': key 'deploy.ingress': the ingress annotations are Seldon Core v1's; "
+     "target 'kserve' takes none"),
+    (COMPONENTS.format(protocol="v2", extra=EXTRA["kserve"][1].replace("version: '0.20'", "version: '0.14'")),
+     ["--target", "kserve"],
+     "mlops: error: invalid deploy spec '{f}:15': key 'deploy.kserve.version': KServe 0.14 in standard (raw) mode "
+     "has no canary traffic split"),
+    (COMPONENTS.format(protocol="v2", extra="").replace("  monitoring: true\n  alerts: true\n", ""),
+     ["--target", "seldon-v2"],
+     "mlops: error: invalid deploy spec '{f}:6': key 'deploy.dashboard': a dashboard needs the model server's metrics, "
+     "which nothing scrapes"),
+    (COMPONENTS.format(protocol="v2", extra=""), ["--target", "k8s", "--image", IMAGE],
+     "mlops: error: invalid deploy spec '{f}:9': key 'deploy.detectors': target 'k8s' has no request logger to feed "
+     "a detector"),
+]
+
+
+@pytest.mark.parametrize("spec,args,expected", BAD_GOVERNANCE + BAD_COMPONENTS, ids=[
     "error-rate-range", "bad-duration", "alerts-without-monitoring", "bad-namespace", "bad-pod-label",
-    "unknown-subject-key", "seldon-v2-network-policy"])
-def test_bad_alerts_and_access_exit_2_naming_the_key(mlops, spec, args, expected):
+    "unknown-subject-key", "seldon-v2-network-policy",
+    "bad-detector-type", "explainer-without-model-uri", "detectors-without-knative", "artifact-not-declared",
+    "ingress-on-kserve", "kserve-old-standard-canary", "dashboard-without-monitoring", "detectors-on-k8s"])
+def test_bad_options_exit_2_naming_the_key_and_write_nothing(mlops, spec, args, expected):
     project(mlops, spec)
     out = mlops.cwd / "out"
     r = render(mlops, *args, "-o", str(out))
@@ -462,3 +656,28 @@ def test_bad_alerts_and_access_exit_2_naming_the_key(mlops, spec, args, expected
     assert error_line(r.stderr) == expected.format(f=mlops.cwd / "mlops.yaml")
     assert r.stdout == ""
     assert not out.exists()
+
+
+def test_batch_renders_every_listed_project_or_writes_nothing(mlops):
+    for name, target in (("iris", "kserve"), ("wine", "seldon-v1")):
+        (mlops.cwd / name).mkdir()
+        (mlops.cwd / name / "mlops.yaml").write_text(AB.replace("name: iris", f"name: {name}").replace(
+            "target: seldon-v1", f"target: {target}"))
+    (mlops.cwd / "list.txt").write_text("# models\niris\n\nwine/mlops.yaml\n")
+    r = render(mlops, "--batch", "list.txt", "-o", "out")
+    assert r.returncode == 0, r.stderr
+    out = mlops.cwd / "out"
+    assert yaml.safe_load((out / "kustomization.yaml").read_text())["resources"] == ["models/iris", "models/wine"]
+    assert sorted(p.name for p in (out / "models" / "iris").iterdir()) == [
+        "inferenceservice-iris.yaml", "kustomization.yaml", "podmonitor-iris.yaml"]
+    assert render(mlops, "--check", "out").returncode == 0
+    stream = documents(render(mlops, "--batch", "list.txt").stdout)
+    assert [d["kind"] for d in stream] == ["InferenceService", "PodMonitor", "SeldonDeployment", "PodMonitor"]
+    # One bad project: exit 2 naming it, and the old tree stays.
+    before = tree(out, ())
+    (mlops.cwd / "wine" / "mlops.yaml").write_text(AB.replace("traffic: 20,", "traffic: 30,"))
+    r = render(mlops, "--batch", "list.txt", "-o", "out")
+    assert r.returncode == 2
+    assert error_line(r.stderr) == ("mlops: error: invalid deploy spec 'wine/mlops.yaml:12': key 'deploy.variants': "
+                                    "traffic of the non-shadow variants sums to 110, not 100")
+    assert tree(out, ()) == before

@@ -29,36 +29,15 @@ const std::string k_governed = "name: iris\nnamespace: models\nmonitoring: true\
                                "  readers: {groups: [data-science]}\n"
                                "  editors: {users: [alice@example.com], groups: [ml-ops]}\n";
 
-Resolved resolved(const std::string& yaml, const std::string& target) {
-  Overrides o;
-  o.target = target;
-  return resolve(parse_spec(yaml, "mlops.yaml"), o);
-}
+using test::docs_of;
+using test::resolved;
 
 std::string with_artifact(const std::string& target) {
   return target == "seldon-v2" || target == "kserve" ? "model_uri: " + k_modelcar + "\n" : "image: " + k_image + "\n";
 }
 
-/// Renders, parses every document back and checks it again, keyed "Kind/name".
-std::map<std::string, json> docs_of(const Resolved& r) {
-  std::map<std::string, json> out;
-  for (const auto& m : render::render(r, {})) {
-    auto docs = parse_documents(m.yaml);
-    REQUIRE(docs.size() == 1);
-    CHECK(check_document(docs[0], false).empty());
-    out[m.kind + "/" + m.name] = docs[0];
-  }
-  return out;
-}
-
 std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    CHECK(e.kind() == ErrorKind::usage);
-    return e.what();
-  }
-  return "(accepted)";
+  return test::error_of(f, true);
 }
 
 std::string parse_error(const std::string& yaml) {
@@ -225,7 +204,7 @@ TEST_CASE("render alerts and access: mistakes name the key path") {
     render::render(resolved("name: " + std::string(60, 'a') + "\nimage: " + k_image + "\naccess: {readers: {users: [bob]}}\n", "k8s"),
                    {});
   });
-  CHECK(long_name.find("key 'deploy.name': Role name") != std::string::npos);
+  CHECK(long_name.find("key 'deploy.name': resource name") != std::string::npos);
 }
 
 TEST_CASE("render check: the new kinds' schemas refuse what the API server would") {

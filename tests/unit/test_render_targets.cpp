@@ -20,23 +20,9 @@ using test::k_digest;
 using test::k_image;
 using test::k_modelcar;
 
-Resolved resolved(const std::string& yaml, const std::string& target, const std::string& env = "") {
-  Overrides o;
-  o.target = target;
-  o.env = env;
-  return resolve(parse_spec(yaml, "mlops.yaml"), o);
-}
-
-/// Renders and parses every document back, keyed "Kind/name".
-std::map<std::string, json> docs_of(const Resolved& r, const RenderOptions& opts = {}) {
-  std::map<std::string, json> out;
-  for (const auto& m : render::render(r, opts)) {
-    auto docs = parse_documents(m.yaml);
-    REQUIRE(docs.size() == 1);
-    out[m.kind + "/" + m.name] = docs[0];
-  }
-  return out;
-}
+using test::docs_of;
+using test::error_of;
+using test::resolved;
 
 const std::string k_single = "name: iris\nnamespace: models\nimage: " + k_image +
                              "\nreplicas: {min: 2, max: 5}\nresources: {requests: {cpu: 500m, memory: 1Gi}}\n"
@@ -45,15 +31,6 @@ const std::string k_ab = "name: iris\nnamespace: models\nmodel_uri: " + k_modelc
                          "\nresources: {requests: {memory: 2Gi}}\nvariants:\n"
                          "  - {name: champion, traffic: 80}\n"
                          "  - {name: challenger, traffic: 20, model_uri: 's3://bucket/iris/2'}\n";
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(accepted)";
-}
 
 } // namespace
 

@@ -1,0 +1,46 @@
+#pragma once
+// Pieces plan() shares between its files (plan.cpp, monitor.cpp, detect.cpp).
+
+#include "render/render.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace mlops::render::detail {
+
+/// `base` + "-" + `suffix` when `add`, refused (naming `key`) past 63 characters.
+std::string compose(const std::string& base, const std::string& suffix, const std::string& key, bool add = true);
+
+/// A mapping as a list of {key, value}, which templates write one entry per line.
+nlohmann::json pairs(const nlohmann::json& map);
+
+/// Values every template of one resource sees: name, namespace, labels,
+/// resources and replicas.
+nlohmann::json base(const Resolved& r, const std::string& name);
+
+/// The metrics path of the model server on the target.
+std::string metrics_path(const Resolved& r);
+
+/// The name of the drift alert's and dashboard's detector Services (empty: none scraped).
+std::vector<std::string> drift_services(const Resolved& r);
+
+/// Model servers whose per-model metrics carry the label `model` (seldon-v2): their names.
+std::string v2_models(const std::vector<Planned>& planned);
+
+/// PodMonitor (targets with operator-made pods), PrometheusRule and Grafana dashboard.
+void pod_monitor(const Resolved& r, std::vector<Planned>& out);
+void prometheus_rule(const Resolved& r, std::vector<Planned>& out);
+void dashboard(const Resolved& r, std::vector<Planned>& out);
+
+/// The detectors: seldon-v1 and kserve: a detector server (Deployment and
+/// Service) each, with a Trigger per detector under Knative; seldon-v2: a
+/// Model per detector and a Pipeline. Returns the URL the request logger
+/// posts to (empty for seldon-v2).
+std::string detectors(const Resolved& r, std::vector<Planned>& out);
+
+/// The request logger of a predictor feeding `url`: {mode, url}, or null.
+nlohmann::json logger(const std::string& url);
+
+} // namespace mlops::render::detail
