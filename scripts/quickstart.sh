@@ -52,4 +52,22 @@ printf 'gates:\n  metrics:\n    thresholds: ["accuracy >= 0.8"]\n' > gates.yaml
 "$mlops" validate iris-v2 --policy gates.yaml --junit report.xml
 echo "==> mlops package iris-v2 --format artifact --output oci:iris-oci:v2 (reproducible OCI artifact)"
 "$mlops" package iris-v2 --format artifact --output oci:iris-oci:v2
-echo "==> done: mlops pulled, verified, validated and packaged a real MLflow model"
+digest="$("$mlops" --json package iris-v2 --format artifact --output oci:iris-oci:v2 | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["digest"])')"
+echo "==> mlops validate models:/iris@champion --record (the verdict becomes version tags)"
+"$mlops" validate models:/iris@champion --policy gates.yaml --record >/dev/null
+echo "==> mlops promote iris @champion --env staging (a GitOps commit in a local repository + alias @staging)"
+git init -q --bare "$work/manifests.git"
+cat > mlops.yaml <<EOF
+gitops: {url: "file://$work/manifests.git", branch: main, path: "clusters/{env}/{model}"}
+environments:
+  staging: {requires: {validation: true}}
+  prod: {requires: {validation: true, approvals: 1, previous: staging, image: true}}
+deploy: {name: iris, target: k8s, namespace: models}
+EOF
+export XDG_CACHE_HOME="$work/cache"
+"$mlops" promote iris @champion --env staging --image "registry.local/iris@$digest" --actor quickstart
+echo "==> mlops history iris"
+"$mlops" history iris
+echo "==> git log of the manifests repository"
+git --git-dir "$work/manifests.git" log --stat main | head -n 30
+echo "==> done: mlops pulled, verified, validated, packaged and promoted a real MLflow model"
