@@ -80,21 +80,69 @@ void backoff(int attempt) {
 
 /// Makes the environment's alias point where the repository says, and checks
 /// again after moving it, so that racing promotions converge on git's order.
-void reconcile_alias(Workflow& w, const std::string& model, const std::string& env, Outcome& out) {
+/// Returns the record the environment holds (nullopt: never promoted).
+std::optional<Record> reconcile_alias(Workflow& w, const std::string& model, const std::string& env, Outcome& out) {
   for (int round = 0; round < 10; ++round) {
     auto current = current_of(records(w, model), env);
-    if (!current) return;
+    if (!current) return current;
     out.version = current->version;
     out.commit = current->commit;
     auto rm = w.mlflow.get_registered_model(model);
     auto it = rm.aliases.find(env);
-    if (it != rm.aliases.end() && it->second == current->version) return;
+    if (it != rm.aliases.end() && it->second == current->version) return current;
     w.mlflow.set_alias(model, env, current->version);
     out.alias_moved = true;
     note(w, "alias @" + env + " of " + quote(model) + " -> version " + current->version);
   }
   throw Error(ErrorKind::conflict, "cannot settle alias " + quote("@" + env) + " of " + quote(model) +
                                        ": the repository kept changing while it was moved");
+}
+
+nlohmann::json tag_json(const mlflow::ModelVersion& v, const std::string& key) {
+  auto it = v.tags.find(key);
+  if (it == v.tags.end()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(it->second, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+bool settled(const nlohmann::json& tag, const std::string& commit) {
+  return tag.value("status", "") == "done" && tag.value("commit", "") == commit;
+}
+
+/// Makes the version tags agree with the record the repository holds: the
+/// deployed version's mlops.promotion.ENV says done in that commit, and for
+/// a rollback the version rolled back from says so in mlops.rollback.ENV.
+/// Who and when come from the commit, so any later run can settle them.
+/// Returns true when nothing had to be written.
+bool settle_tags(Workflow& w, const std::string& model, const Record& r, bool check_only = false) {
+  bool clean = true;
+  auto v = w.mlflow.get_model_version(model, r.version);
+  if (!settled(tag_json(v, promotion_tag(r.env)), r.commit)) {
+    clean = false;
+    if (!check_only) {
+      nlohmann::json t = {{"status", "done"},      {"by", r.actor},
+                          {"time", model::iso8601_utc_ms(r.time * 1000)}, {"commit", r.commit},
+                          {"from", r.previous_version}, {"action", r.action}, {"approvers", r.approvers}};
+      w.mlflow.set_model_version_tag(model, r.version, promotion_tag(r.env), t.dump());
+    }
+  }
+  if (r.action == "rollback" && !r.previous_version.empty()) {
+    auto from = w.mlflow.get_model_version(model, r.previous_version);
+    if (!settled(tag_json(from, rollback_tag(r.env)), r.commit)) {
+      clean = false;
+      if (!check_only) {
+        nlohmann::json t = {{"status", "done"}, {"by", r.actor}, {"time", model::iso8601_utc_ms(r.time * 1000)},
+                            {"commit", r.commit}, {"to", r.version}, {"reason", r.reason}};
+        w.mlflow.set_model_version_tag(model, r.previous_version, rollback_tag(r.env), t.dump());
+      }
+    }
+  }
+  return clean;
+}
+
+/// Alias first, then tags: everything MLflow says follows the repository.
+void reconcile(Workflow& w, const std::string& model, const std::string& env, Outcome& out) {
+  if (auto current = reconcile_alias(w, model, env, out)) settle_tags(w, model, *current);
 }
 
 nlohmann::json stamp(const std::string& status, const std::string& actor) {
@@ -184,7 +232,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   if (out.already) {
     auto rm = w.mlflow.get_registered_model(req.model);
     auto it = rm.aliases.find(req.env);
-    if (it != rm.aliases.end() && it->second == v.version) {
+    if (it != rm.aliases.end() && it->second == v.version && settle_tags(w, req.model, *current, true)) {
       out.commit = current->commit;
       return out;  // nothing to do
     }
@@ -209,13 +257,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
     out.committed = !pushed.empty();
     out.previous_version = rec.previous_version.empty() ? out.previous_version : rec.previous_version;
   }
-  reconcile_alias(w, req.model, req.env, out);
-
-  auto done = stamp("done", req.actor);
-  done["commit"] = out.commit;
-  done["from"] = out.previous_version;
-  done["approvers"] = approvers;
-  w.mlflow.set_model_version_tag(req.model, v.version, promotion_tag(req.env), done.dump());
+  reconcile(w, req.model, req.env, out);
   out.version = v.version;
   return out;
 }
@@ -293,19 +335,7 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
     });
     out.committed = !pushed.empty();
   }
-  reconcile_alias(w, req.model, req.env, out);
-  if (out.committed) {
-    auto done = stamp("done", req.actor);
-    done["commit"] = out.commit;
-    done["to"] = target->version;
-    done["reason"] = req.reason;
-    w.mlflow.set_model_version_tag(req.model, current->version, rollback_tag(req.env), done.dump());
-    auto back = stamp("done", req.actor);
-    back["commit"] = out.commit;
-    back["from"] = current->version;
-    back["action"] = "rollback";
-    w.mlflow.set_model_version_tag(req.model, target->version, promotion_tag(req.env), back.dump());
-  }
+  reconcile(w, req.model, req.env, out);
   out.version = target->version;
   return out;
 }
@@ -340,24 +370,15 @@ HistoryReport history(Workflow& w, const std::string& model, const std::string& 
   auto rm = w.mlflow.get_registered_model(model);
   for (const auto& [e, version] : rep.git_current) {
     // The version's promotion tag should record that same commit as done.
-    auto v = w.mlflow.get_model_version(model, version);
-    auto tag = v.tags.find(promotion_tag(e));
-    std::string status, commit;
-    if (tag != v.tags.end()) {
-      try {
-        auto j = nlohmann::json::parse(tag->second);
-        status = j.value("status", "");
-        commit = j.value("commit", "");
-      } catch (const nlohmann::json::exception&) {
-        status = "unreadable";
-      }
-    }
-    if (status != "done" || commit != git_commit[e])
+    auto tag = tag_json(w.mlflow.get_model_version(model, version), promotion_tag(e));
+    if (!settled(tag, git_commit[e])) {
+      std::string status = tag.value("status", ""), commit = tag.value("commit", "");
       rep.mismatches.push_back("tag " + promotion_tag(e) + " of version " + version + " says " +
                                (status.empty() ? std::string("nothing") : quote(status)) +
                                (commit.empty() || commit == git_commit[e] ? "" : " for commit " + commit.substr(0, 12)) +
                                " but the repository deployed it in " + git_commit[e].substr(0, 12) +
                                "; the next 'mlops promote' or 'mlops rollback' reconciles it");
+    }
     auto it = rm.aliases.find(e);
     rep.alias_current[e] = it == rm.aliases.end() ? "" : it->second;
     if (rep.alias_current[e] != version)
