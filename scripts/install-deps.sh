@@ -15,8 +15,8 @@ packages=(
   skopeo umoci busybox-static
   # registry tests: Debian's docker-registry (distribution) and htpasswd
   docker-registry apache2-utils
-  # promote tests: a real git server (git http-backend behind lighttpd)
-  lighttpd
+  # promote tests: real git servers (git http-backend behind lighttpd; git over sshd)
+  lighttpd openssh-server
 )
 
 missing=()
@@ -35,5 +35,17 @@ sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The servers among these packages (lighttpd, sshd, docker-registry) are only ever started by
+# the tests, on 127.0.0.1 ports of their own: keep the packages from starting system services
+# (policy-rc.d exit 101 = "not allowed"), unless the machine already has a policy.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  added_policy=1
+fi
+remove_policy() { if ((added_policy)); then "${sudo[@]}" rm -f "$policy"; fi; }
+trap remove_policy EXIT
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -140,7 +141,21 @@ struct CallbackState {
   int ssh_tries = 0;
   bool auth_failed = false;
   std::string rejected;  ///< a ref the server refused, with its reason
+  std::string untrusted_host;  ///< a host whose certificate or host key was not trusted
 };
+
+/// The error for a host that was not trusted: unknown SSH host key or a TLS
+/// certificate that does not verify.
+Error untrusted_error(const CallbackState& st, const std::string& doing, const std::string& where) {
+  bool ssh = st.untrusted_host.find("(ssh)") != std::string::npos;
+  std::string host = st.untrusted_host.substr(0, st.untrusted_host.find(' '));
+  if (ssh)
+    return Error(ErrorKind::operational, "cannot " + doing + " " + where + ": the SSH host key of " + quote(host) +
+                                             " is not in ~/.ssh/known_hosts",
+                 "check the key and add it: ssh-keyscan -p PORT " + host + " >> ~/.ssh/known_hosts");
+  return Error(ErrorKind::operational, "cannot " + doing + " " + where + ": the TLS certificate of " + quote(host) + " is not trusted",
+               "pass the CA with --ca-bundle FILE (or MLFLOW_TRACKING_SERVER_CERT_PATH)");
+}
 
 int credentials_cb(git_credential** out, const char* /*url*/, const char* user_from_url, unsigned int allowed,
                    void* payload) {
@@ -159,11 +174,13 @@ int credentials_cb(git_credential** out, const char* /*url*/, const char* user_f
     return git_credential_username_new(out, user_from_url ? user_from_url : (c.username.empty() ? "git" : c.username.c_str()));
   }
   if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+    // libgit2 asks once per attempt: a key file when one is configured, else
+    // the agent when one runs. A second call means the server refused it.
     const char* user = user_from_url ? user_from_url : "git";
-    int tries = st->ssh_tries++;
-    if (tries == 0) return git_credential_ssh_key_from_agent(out, user);
-    if (tries == 1 && !c.ssh_key.empty())
-      return git_credential_ssh_key_new(out, user, nullptr, c.ssh_key.c_str(), nullptr);
+    if (st->ssh_tries++ == 0) {
+      if (!c.ssh_key.empty()) return git_credential_ssh_key_new(out, user, nullptr, c.ssh_key.c_str(), nullptr);
+      if (std::getenv("SSH_AUTH_SOCK")) return git_credential_ssh_key_from_agent(out, user);
+    }
     st->auth_failed = true;
     return GIT_EAUTH;
   }
@@ -171,10 +188,11 @@ int credentials_cb(git_credential** out, const char* /*url*/, const char* user_f
   return GIT_EAUTH;
 }
 
-int certificate_cb(git_cert* /*cert*/, int valid, const char* /*host*/, void* payload) {
+int certificate_cb(git_cert* cert, int valid, const char* host, void* payload) {
   auto* st = static_cast<CallbackState*>(payload);
-  if (st->opt->insecure) return 0;
-  return valid ? 0 : GIT_ECERTIFICATE;
+  if (st->opt->insecure || valid) return 0;
+  st->untrusted_host = std::string(host ? host : "?") + (cert && cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2 ? " (ssh)" : "");
+  return GIT_ECERTIFICATE;
 }
 
 int push_update_cb(const char* refname, const char* status, void* payload) {
@@ -192,10 +210,12 @@ void set_callbacks(git_remote_callbacks& cb, git_proxy_options& proxy, CallbackS
 }
 
 Error auth_error(const RemoteOptions& opt, const std::string& doing) {
+  bool http = opt.url.rfind("http://", 0) == 0 || opt.url.rfind("https://", 0) == 0;
   return Error(ErrorKind::auth,
                "cannot " + doing + " " + quote(redact_url(opt.url)) + ": authentication failed" +
                    (opt.credentials.source.empty() ? " (no credentials found)" : " with credentials from " + opt.credentials.source),
-               "set MLOPS_GIT_USERNAME and MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), or store them with git credential-store");
+               http ? "set MLOPS_GIT_USERNAME and MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), or store them with git credential-store"
+                    : "set MLOPS_GIT_SSH_KEY to a private key the server accepts, or load one into ssh-agent");
 }
 
 } // namespace
@@ -215,7 +235,12 @@ Credentials find_credentials(const std::string& url, const Getenv& getenv) {
   Credentials c;
   UrlParts u = split_url(url);
   c.username = u.user;
-  if (auto key = getenv("MLOPS_GIT_SSH_KEY")) c.ssh_key = *key;
+  if (auto key = getenv("MLOPS_GIT_SSH_KEY"); key && !key->empty()) {
+    c.ssh_key = *key;
+    if (u.scheme == "ssh" || u.scheme.empty()) c.source = "SSH key " + quote(*key) + " (MLOPS_GIT_SSH_KEY)";
+  } else if ((u.scheme == "ssh" || u.scheme.empty()) && getenv("SSH_AUTH_SOCK")) {
+    c.source = "ssh-agent";
+  }
   auto env_user = getenv("MLOPS_GIT_USERNAME");
   if (auto pw = getenv("MLOPS_GIT_PASSWORD"); pw && !pw->empty()) {
     c.username = env_user ? *env_user : (u.user.empty() ? std::string("git") : u.user);
@@ -397,6 +422,7 @@ std::string Remote::fetch() {
   std::string where = quote(redact_url(m_opt.url));
   if (rc != 0) {
     if (st.auth_failed || rc == GIT_EAUTH) throw auth_error(m_opt, "fetch");
+    if (!st.untrusted_host.empty()) throw untrusted_error(st, "fetch", where);
     const git_error* e = git_error_last();
     bool not_found = e && e->message && std::string(e->message).find("404") != std::string::npos;
     if (not_found) throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there (HTTP 404)");
@@ -515,6 +541,7 @@ PushResult Remote::push(const std::string& commit) {
   if (rc == GIT_ENONFASTFORWARD) return PushResult::non_fast_forward;
   if (rc != 0) {
     if (st.auth_failed || rc == GIT_EAUTH) throw auth_error(m_opt, "push to");
+    if (!st.untrusted_host.empty()) throw untrusted_error(st, "push to", where);
     std::string msg = last_error();
     if (msg.find("non-fast") != std::string::npos || msg.find("fetch first") != std::string::npos)
       return PushResult::non_fast_forward;

@@ -402,3 +402,80 @@ def test_permissions_come_from_mlflow(mlops, services, tmp_path):
     finally:
         del os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]
     assert tag["by"] == services["MLOPS_TEST_AUTH_EDITOR_USER"] and tag["commit"] == head
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    """A real OpenSSH server (Debian's sshd) on a free 127.0.0.1 port, for git over SSH:
+    key-only login, its own host key; stopped by the PID recorded here."""
+    from conftest import free_port
+    import os
+    import time
+    d = tmp_path / "sshd"
+    d.mkdir()
+    for key in ("host", "user", "stranger"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
+    (d / "authorized_keys").write_text((d / "user.pub").read_text())
+    port = free_port()
+    (d / "sshd_config").write_text(f"""\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {d / 'host'}
+AuthorizedKeysFile {d / 'authorized_keys'}
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+PidFile none
+""")
+    os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
+    log = open(d / "log", "w")
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while "Server listening" not in (d / "log").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, (d / "log").read_text()
+            time.sleep(0.05)
+        home = d / "home"
+        (home / ".ssh").mkdir(parents=True)
+        host_key = " ".join((d / "host.pub").read_text().split()[:2])
+        known = f"[127.0.0.1]:{port} {host_key}\n"
+        user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+        yield {"port": port, "dir": d, "home": home, "known_hosts": known, "user": user}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_promote_over_ssh(mlops, project, sshd, tmp_path):
+    """git over SSH through libgit2's SSH support: a key from MLOPS_GIT_SSH_KEY, the host key
+    checked against ~/.ssh/known_hosts."""
+    p = project
+    repo = tmp_path / "ssh-manifests.git"
+    git("init", "-q", "--bare", str(repo))
+    p.write_config(url=f"ssh://{sshd['user']}@127.0.0.1:{sshd['port']}{repo}")
+    env = {"HOME": str(sshd["home"]), "MLOPS_GIT_SSH_KEY": str(sshd["dir"] / "user"),
+           "MLOPS_GIT_PASSWORD": "", "MLOPS_GIT_USERNAME": ""}
+    # Unknown host key: refused, and nothing pushed.
+    r = run(mlops, p, "promote", p.name, "1", "--env", "dev", "--actor", "alice", **env)
+    assert r.returncode == 1, r.stderr
+    assert "SSH host key" in error_line(r.stderr) and "known_hosts" in error_line(r.stderr)
+    (sshd["home"] / ".ssh" / "known_hosts").write_text(sshd["known_hosts"])
+    # A key the server does not accept: exit 5, naming the key file.
+    r = run(mlops, p, "promote", p.name, "1", "--env", "dev", "--actor", "alice",
+            **{**env, "MLOPS_GIT_SSH_KEY": str(sshd["dir"] / "stranger")})
+    assert r.returncode == 5, r.stderr
+    assert "authentication failed" in error_line(r.stderr) and "stranger" in error_line(r.stderr)
+    assert subprocess.run(["git", "--git-dir", str(repo), "rev-parse", "--verify", "main"], capture_output=True).returncode != 0
+    # The right key: promoted, read back with the git CLI.
+    r = run(mlops, p, "promote", p.name, "1", "--env", "dev", "--actor", "alice", **env)
+    assert r.returncode == 0, r.stderr
+    log = git("--git-dir", str(repo), "log", "--format=%an|%s", "main").strip()
+    assert log == f"alice|promote {p.name} version 1 to dev"
+    assert p.alias("dev") == "1"
