@@ -2,6 +2,7 @@
 
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/pipeline.hpp"
 #include "oci/gzip.hpp"
 
 #include <archive.h>
@@ -11,18 +12,13 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <fcntl.h>
 #include <locale.h>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <thread>
-#include <tuple>
 #include <unistd.h>
 
 namespace mlops::oci {
@@ -31,7 +27,7 @@ namespace {
 
 constexpr int k_gzip_level = ParallelGzip::k_default_level;  // fixed: part of what makes a layer reproducible
 constexpr std::size_t k_chunk = 1 << 20;  // tar stream buffers: large reads and writes, few syscalls
-constexpr std::size_t k_buffers = 4;      // in flight between the reader and the writer thread
+constexpr std::size_t k_buffers = 6;      // in flight between the reader, hasher and writer threads
 
 [[noreturn]] void throw_io(const std::string& what, const std::filesystem::path& path) {
   throw Error(ErrorKind::io, what + " " + quote(path.string()) + ": " + std::strerror(errno));
@@ -57,100 +53,22 @@ private:
   std::uint64_t m_bytes = 0;
 };
 
-/// Writes full buffers to a sink on its own thread, so that reading and
-/// hashing (the caller's thread) overlap with writing. Buffers circulate
-/// between the two threads; memory is k_buffers * k_chunk.
-class BackgroundWriter {
-public:
-  explicit BackgroundWriter(ByteSink& sink) : m_sink(sink) {
-    for (std::size_t i = 0; i < k_buffers; ++i) m_free.emplace_back().reserve(k_chunk);
-    m_thread = std::thread([this] { run(); });
-  }
-  ~BackgroundWriter() {
-    {
-      std::lock_guard lock(m_mutex);
-      m_closing = true;
-    }
-    m_cv.notify_all();
-    m_thread.join();
-  }
-  BackgroundWriter(const BackgroundWriter&) = delete;
-  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
-
-  /// Queues `full` for writing and returns an empty buffer (waits for one).
-  std::vector<char> exchange(std::vector<char> full) {
-    std::unique_lock lock(m_mutex);
-    if (m_error) std::rethrow_exception(m_error);
-    m_full.push_back(std::move(full));
-    m_cv.notify_all();
-    m_cv.wait(lock, [&] { return !m_free.empty() || m_error; });
-    if (m_error) std::rethrow_exception(m_error);
-    std::vector<char> empty = std::move(m_free.front());
-    m_free.pop_front();
-    empty.clear();
-    return empty;
-  }
-
-  /// Waits until everything queued is written, then finishes the sink.
-  void finish() {
-    std::unique_lock lock(m_mutex);
-    m_cv.wait(lock, [&] { return (m_full.empty() && !m_busy) || m_error; });
-    if (m_error) std::rethrow_exception(m_error);
-    lock.unlock();
-    m_sink.finish();
-  }
-
-private:
-  void run() {
-    std::unique_lock lock(m_mutex);
-    for (;;) {
-      m_cv.wait(lock, [&] { return m_closing || !m_full.empty(); });
-      if (m_closing) return;  // finish() has drained the queue, or the layer failed
-      std::vector<char> buf = std::move(m_full.front());
-      m_full.pop_front();
-      m_busy = true;
-      lock.unlock();
-      try {
-        m_sink.write(buf.data(), buf.size());
-      } catch (...) {
-        lock.lock();
-        m_error = std::current_exception();
-        m_busy = false;
-        m_cv.notify_all();
-        return;
-      }
-      lock.lock();
-      m_busy = false;
-      m_free.push_back(std::move(buf));
-      m_cv.notify_all();
-    }
-  }
-
-  ByteSink& m_sink;
-  std::mutex m_mutex;
-  std::condition_variable m_cv;
-  std::deque<std::vector<char>> m_free, m_full;
-  bool m_busy = false, m_closing = false;
-  std::exception_ptr m_error;
-  std::thread m_thread;
-};
-
-/// The layer's tar stream, built in k_chunk buffers: tar headers come from
-/// libarchive, file data is read straight into the buffer. Each full buffer
-/// is hashed (diff_id) and handed on: to the background writer when the
-/// stream is stored as-is, else to the compressor.
+/// The layer's tar stream, built in the pipeline's chunks: tar headers come
+/// from libarchive, file data is read straight into the chunk (no copy
+/// through libarchive). Full chunks go to the pipeline's threads.
 class TarStream {
 public:
-  TarStream(BackgroundWriter* async, ByteSink* sync) : m_async(async), m_sync(sync) { m_buf.reserve(k_chunk); }
+  explicit TarStream(ChunkPipeline& pipe) : m_pipe(pipe), m_chunk(pipe.first()) {}
 
   void append(const void* data, std::size_t size) {
     const char* p = static_cast<const char*>(data);
     while (size) {
-      std::size_t n = std::min(size, k_chunk - m_buf.size());
-      m_buf.insert(m_buf.end(), p, p + n);
+      std::size_t n = std::min(size, room());
+      std::memcpy(m_chunk.data.get() + m_chunk.size, p, n);
+      m_chunk.size += n;
       p += n;
       size -= n;
-      if (m_buf.size() == k_chunk) hand_on();
+      if (room() == 0) hand_on();
     }
   }
 
@@ -167,46 +85,37 @@ public:
     auto changed = [&] { return Error(ErrorKind::operational, quote(source.string()) + " changed while it was being packaged"); };
     std::uint64_t left = expected;
     for (;;) {
-      if (m_buf.size() == k_chunk) hand_on();
+      if (room() == 0) hand_on();
       // At the end, one more byte than expected shows a file that grew.
-      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left ? left : 1, k_chunk - m_buf.size()));
-      std::size_t at = m_buf.size();
-      m_buf.resize(at + want);
-      ssize_t n = ::read(fd, m_buf.data() + at, want);
-      int err = errno;
-      m_buf.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-      if (n < 0 && err == EINTR) continue;
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left ? left : 1, room()));
+      ssize_t n = ::read(fd, m_chunk.data.get() + m_chunk.size, want);
+      if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw_io("cannot read", source);
       if (left == 0 && n == 0) break;
       if (left == 0 || n == 0) throw changed();
+      m_chunk.size += static_cast<std::size_t>(n);
       left -= static_cast<std::uint64_t>(n);
     }
     static constexpr std::array<char, 512> k_zeros{};
     append(k_zeros.data(), (512 - expected % 512) % 512);
   }
 
-  /// Hands on the last partial buffer and returns the diff_id and tar size.
-  std::pair<std::string, std::uint64_t> finish() {
-    if (!m_buf.empty()) hand_on();
-    return {"sha256:" + m_hash.hex_digest(), m_bytes};
+  /// Hands on the last chunk, waits for the pipeline and returns the tar size.
+  std::uint64_t finish() {
+    m_bytes += m_chunk.size;
+    m_pipe.finish(std::move(m_chunk));
+    return m_bytes;
   }
 
 private:
+  std::size_t room() const { return m_pipe.capacity() - m_chunk.size; }
   void hand_on() {
-    m_hash.update(m_buf.data(), m_buf.size());
-    m_bytes += m_buf.size();
-    if (m_async) {
-      m_buf = m_async->exchange(std::move(m_buf));
-    } else {
-      m_sync->write(m_buf.data(), m_buf.size());
-      m_buf.clear();
-    }
+    m_bytes += m_chunk.size;
+    m_chunk = m_pipe.exchange(std::move(m_chunk));
   }
 
-  BackgroundWriter* m_async;
-  ByteSink* m_sync;
-  std::vector<char> m_buf;
-  Sha256 m_hash;
+  ChunkPipeline& m_pipe;
+  Chunk m_chunk;
   std::uint64_t m_bytes = 0;
 };
 
@@ -299,18 +208,26 @@ std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mti
   return out;
 }
 
-/// Streams the tar of `entries` into `sink`, stored or gzipped.
+/// Streams the tar of `entries` into `sink`, stored or gzipped: this
+/// thread reads, one thread hashes the tar (diff_id), one writes it to the
+/// sink or feeds the compressor, whose workers use every CPU.
 Layer stream_layer(const std::vector<LayerEntry>& entries, bool gzip, std::int64_t mtime, ByteSink& sink) {
   std::optional<HashingSink> blob;
   std::optional<ParallelGzip> gz;
-  std::optional<BackgroundWriter> writer;
   if (gzip) {
     blob.emplace(sink);
     gz.emplace(*blob);
-  } else {
-    writer.emplace(sink);
   }
-  TarStream tar(writer ? &*writer : nullptr, gz ? &*gz : nullptr);
+  Sha256 tar_hash;
+  std::vector<ChunkPipeline::Stage> stages;
+  stages.emplace_back([&](const char* p, std::size_t n) { tar_hash.update(p, n); });
+  if (gzip) {
+    stages.emplace_back([&](const char* p, std::size_t n) { gz->write(p, n); });
+  } else {
+    stages.emplace_back([&](const char* p, std::size_t n) { sink.write(p, n); });
+  }
+  ChunkPipeline pipe(std::move(stages), k_buffers, k_chunk);
+  TarStream tar(pipe);
   for (const auto& e : entries) {
     std::uint64_t size = 0;
     if (e.type == LayerEntry::Type::file) {
@@ -325,14 +242,15 @@ Layer stream_layer(const std::vector<LayerEntry>& entries, bool gzip, std::int64
   static constexpr std::array<char, 1024> k_end{};  // two zero records end a tar
   tar.append(k_end.data(), k_end.size());
   Layer layer;
-  std::tie(layer.diff_id, layer.uncompressed_size) = tar.finish();
+  layer.uncompressed_size = tar.finish();
+  layer.diff_id = "sha256:" + tar_hash.hex_digest();
   if (gzip) {
     gz->finish();
     layer.digest = blob->digest();
     layer.size = blob->bytes();
     layer.media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
   } else {
-    writer->finish();
+    sink.finish();
     layer.digest = layer.diff_id;  // stored as-is: one hash serves both
     layer.size = layer.uncompressed_size;
     layer.media_type = "application/vnd.oci.image.layer.v1.tar";
