@@ -13,17 +13,49 @@ namespace {
 
 constexpr std::size_t k_window = 32 * 1024;  // deflate's window: all a dictionary can hold
 
-/// A raw deflate stream owned by one worker, reset for every block.
-struct Deflater {
+constexpr std::size_t k_probe_piece = 4 * 1024;  // 4 pieces from across a block judge it
+constexpr double k_store_above = 0.97;          // a probe that keeps more than 97 %: store the block
+
+/// A raw deflate stream, reset for every use.
+struct RawDeflate {
   z_stream z{};
-  explicit Deflater(int level) {
+  explicit RawDeflate(int level) {
     if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
       throw Error(ErrorKind::operational, "cannot initialise gzip");
     }
   }
-  ~Deflater() { deflateEnd(&z); }
-  Deflater(const Deflater&) = delete;
-  Deflater& operator=(const Deflater&) = delete;
+  ~RawDeflate() { deflateEnd(&z); }
+  RawDeflate(const RawDeflate&) = delete;
+  RawDeflate& operator=(const RawDeflate&) = delete;
+};
+
+/// What one worker deflates with: the chosen level, and level 0 (stored
+/// blocks) for data that does not compress, such as model weights, where
+/// deflate would spend ~25 ns a byte to gain nothing.
+struct Deflater {
+  RawDeflate packed, stored{0};
+  std::vector<unsigned char> probe_in, probe_out;
+  explicit Deflater(int level) : packed(level) {}
+
+  /// True when pieces from across `in` barely compress. Depends on the
+  /// bytes only, so the choice (and the output) is reproducible.
+  bool incompressible(const std::vector<unsigned char>& in) {
+    if (in.size() < 4 * k_probe_piece) return false;
+    probe_in.clear();
+    for (std::size_t i = 0; i < 4; ++i) {
+      auto at = in.begin() + static_cast<std::ptrdiff_t>(in.size() / 4 * i);
+      probe_in.insert(probe_in.end(), at, at + static_cast<std::ptrdiff_t>(k_probe_piece));
+    }
+    z_stream& z = packed.z;
+    probe_out.resize(deflateBound(&z, static_cast<uLong>(probe_in.size())) + 64);
+    if (deflateReset(&z) != Z_OK) throw Error(ErrorKind::operational, "gzip failed");
+    z.next_in = probe_in.data();
+    z.avail_in = static_cast<uInt>(probe_in.size());
+    z.next_out = probe_out.data();
+    z.avail_out = static_cast<uInt>(probe_out.size());
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) throw Error(ErrorKind::operational, "gzip failed");
+    return static_cast<double>(z.total_out) > k_store_above * static_cast<double>(probe_in.size());
+  }
 };
 
 void put_le32(unsigned char* p, std::uint32_t v) {
@@ -39,10 +71,11 @@ struct ParallelGzip::Job {
   std::uint32_t crc = 0;
   std::exception_ptr error;
 
-  /// Deflates `in` after `dict`; the block ends byte-aligned (sync flush)
-  /// unless it is the last, which ends the deflate stream.
+  /// Deflates `in` after `dict` (or stores it when it does not compress);
+  /// the block ends byte-aligned (sync flush) unless it is the last, which
+  /// ends the deflate stream.
   void run(Deflater& d) {
-    z_stream& z = d.z;
+    z_stream& z = d.incompressible(in) ? d.stored.z : d.packed.z;
     if (deflateReset(&z) != Z_OK) throw Error(ErrorKind::operational, "gzip failed");
     if (!dict.empty() && deflateSetDictionary(&z, dict.data(), static_cast<uInt>(dict.size())) != Z_OK) {
       throw Error(ErrorKind::operational, "gzip failed");

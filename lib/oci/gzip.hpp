@@ -19,7 +19,9 @@ namespace mlops::oci {
 ///
 /// Each block is deflated on its own, primed with the last 32 KiB of the
 /// input before it as dictionary, and ends on a sync flush (the last one
-/// finishes the stream). The output bytes depend only on the input, the
+/// finishes the stream). A block whose samples do not compress (model
+/// weights) is stored, at memory speed, instead of deflated for no gain.
+/// The output bytes depend only on the input, the
 /// block size and the level - never on the thread count or timing - so a
 /// layer compressed with it is reproducible. Memory is bounded by a few
 /// blocks per thread. Not thread-safe: one producer calls write()/finish().

@@ -75,6 +75,24 @@ TEST_CASE("parallel gzip: the same bytes for any thread count, run and write pat
   CHECK(gzip(input, 0) == reference);           // one thread per CPU
 }
 
+TEST_CASE("parallel gzip: blocks that do not compress are stored, mixed with deflated ones") {
+  std::mt19937_64 rng(3);
+  std::string noise(5 * k_block + 99, '\0');
+  for (auto& c : noise) c = static_cast<char>(rng());
+  std::string text;
+  for (int i = 0; text.size() < 3 * k_block; ++i) text += "{\"id\": " + std::to_string(i) + ", \"values\": [1.5, 2.5]}\n";
+  std::string mixed = noise.substr(0, 2 * k_block) + text + noise;
+  for (const std::string* input : {&noise, &mixed}) {
+    std::string reference = gzip(*input, 1);
+    CHECK(gunzip(reference) == *input);
+    CHECK(gzip(*input, 3) == reference);
+  }
+  // Stored: 5 bytes per 64 KiB stored block, plus sync markers, header and trailer.
+  std::string stored = gzip(noise, 2);
+  CHECK(stored.size() < noise.size() + noise.size() / 1000);
+  CHECK(gzip(mixed, 2).size() < mixed.size() - k_block);  // the text part was still deflated
+}
+
 TEST_CASE("parallel gzip: header has no name and no time, trailer holds CRC-32 and size") {
   std::string input = sample_input(2 * k_block + 5);
   std::string gz = gzip(input, 2);
