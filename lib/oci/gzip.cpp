@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::size_t k_window = 32 * 1024;  // deflate's window: all a dictionary can hold
 
+constexpr unsigned k_max_auto_threads = 8;
 constexpr std::size_t k_probe_piece = 4 * 1024;  // 4 pieces from across a block judge it
 constexpr double k_store_above = 0.97;          // a probe that keeps more than 97 %: store the block
 
@@ -101,8 +102,9 @@ struct ParallelGzip::Job {
 ParallelGzip::ParallelGzip(ByteSink& out, unsigned threads, std::size_t block, int level)
     : m_out(out), m_block(block), m_level(level) {
   if (block < k_window) throw Error(ErrorKind::operational, "gzip block size below 32 KiB");
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  m_max_in_flight = 2 * static_cast<std::size_t>(threads);
+  // Capped so that memory (about 2 blocks per job in flight) stays well below 64 MiB on big machines.
+  if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, k_max_auto_threads);
+  m_max_in_flight = static_cast<std::size_t>(threads) + 2;  // every worker busy, one block ready, one filling
   m_current.reserve(m_block);
   // gzip header: deflate, no flags, mtime 0, XFL as zlib sets it, OS 3 (Unix).
   const unsigned char xfl = level == 1 ? 4 : level == 9 ? 2 : 0;

@@ -21,16 +21,17 @@ namespace mlops::oci {
 /// input before it as dictionary, and ends on a sync flush (the last one
 /// finishes the stream). A block whose samples do not compress (model
 /// weights) is stored, at memory speed, instead of deflated for no gain.
-/// The output bytes depend only on the input, the
-/// block size and the level - never on the thread count or timing - so a
-/// layer compressed with it is reproducible. Memory is bounded by a few
-/// blocks per thread. Not thread-safe: one producer calls write()/finish().
+/// The output bytes depend only on the input, the block size and the
+/// level - never on the thread count or timing - so a layer compressed with
+/// it is reproducible. Memory is about
+/// 2 * (threads + 3) blocks, whatever the input size. Not thread-safe: one
+/// producer calls write()/finish().
 class ParallelGzip final : public ByteSink {
 public:
   static constexpr std::size_t k_default_block = 1 << 20;
   static constexpr int k_default_level = 1;
 
-  /// `threads` 0 means one per CPU. `block` must be at least 32 KiB
+  /// `threads` 0 means one per CPU, at most 8. `block` must be at least 32 KiB
   /// (Error(operational) otherwise). `out` must outlive this object; it
   /// receives the compressed bytes in order, and finish() finishes it.
   explicit ParallelGzip(ByteSink& out, unsigned threads = 0, std::size_t block = k_default_block,

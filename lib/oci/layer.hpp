@@ -56,7 +56,9 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
 
 /// Like write_layer() above, but streams the stored bytes into `sink` (a
 /// file, an upload, ...) and finishes it; the returned Layer has no `file`.
-/// Errors from the sink propagate unchanged.
+/// The sink is called from one thread at a time, but not always from the
+/// caller's (writes come from the layer's writer thread). Errors from the
+/// sink propagate unchanged, and nothing more is written after one.
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime, ByteSink& sink);
 
 } // namespace mlops::oci
