@@ -163,9 +163,27 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
   return static_cast<double>(bound) < 0.9 * static_cast<double>(sample.size());
 }
 
+constexpr std::uint64_t k_ustar_max_size = 077777777777;  // 11 octal digits: 8 GiB - 1
+
+/// Sets the size field of the ustar header that ends `header` and its
+/// checksum, as libarchive formats them (11 octal digits; 6 digits, NUL, space).
+void set_ustar_size(std::string& header, std::uint64_t size) {
+  char* h = header.data() + header.size() - 512;
+  for (int i = 10; i >= 0; --i, size >>= 3) h[124 + i] = static_cast<char>('0' + (size & 7));
+  std::memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (int i = 0; i < 512; ++i) sum += static_cast<unsigned char>(h[i]);
+  for (int i = 5; i >= 0; --i, sum >>= 3) h[148 + i] = static_cast<char>('0' + (sum & 7));
+  h[154] = '\0';
+}
+
 /// The tar header of one entry (a pax header first where ustar cannot say
-/// it), made by libarchive on an archive of its own that is abandoned after
-/// the header, so that the file data need not pass through libarchive.
+/// it), made by libarchive on an archive of its own, so that file data need
+/// not pass through libarchive. libarchive is told size 0, so that closing
+/// that archive writes no data, and the size is set afterwards. Only a file
+/// of 8 GiB or more, whose size needs libarchive's pax record, is told its
+/// size; its archive is abandoned instead (closing would write the data as
+/// zeros), which leaks libarchive's 544-byte client buffer once per such file.
 std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mtime) {
   std::string out;
   struct archive* a = archive_write_new();
@@ -196,15 +214,23 @@ std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mti
   case LayerEntry::Type::file:
     archive_entry_set_filetype(ae, AE_IFREG);
     archive_entry_set_perm(ae, e.executable ? 0755 : 0644);
-    archive_entry_set_size(ae, static_cast<la_int64_t>(size));
+    archive_entry_set_size(ae, static_cast<la_int64_t>(size > k_ustar_max_size ? size : 0));
     break;
   }
   int rc = archive_write_header(a, ae);
   archive_entry_free(ae);
   std::string why = rc == ARCHIVE_OK ? "" : archive_error_string(a);
-  archive_write_fail(a);  // free() must not close: that would write the entry's data as zeros
+  std::size_t header_size = out.size();
+  if (size > k_ustar_max_size) {
+    archive_write_fail(a);
+  } else if (archive_write_close(a) != ARCHIVE_OK && rc == ARCHIVE_OK) {
+    rc = ARCHIVE_FATAL;
+    why = archive_error_string(a);
+  }
   archive_write_free(a);
   if (rc != ARCHIVE_OK) throw Error(ErrorKind::operational, "cannot write tar entry " + quote(e.path) + ": " + why);
+  out.resize(header_size);  // without the end-of-archive blocks that closing wrote
+  if (e.type == LayerEntry::Type::file && size <= k_ustar_max_size) set_ustar_size(out, size);
   return out;
 }
 

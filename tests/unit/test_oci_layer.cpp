@@ -90,6 +90,23 @@ TEST_CASE("layer: the stored tar is byte for byte the one of earlier releases") 
   CHECK(files.at("sub/weights \xc3\xbcn\xc3\xaf.bin").size() == 70000);
 }
 
+TEST_CASE("layer: file sizes around the tar record, octal digit and buffer boundaries keep their bytes") {
+  // Golden digest from mlops c7f46db, as above: the size field is set after libarchive.
+  TempDir t;
+  fsys::path m = t.path / "m";
+  fsys::create_directories(m);
+  fs::atomic_write(m / "MLmodel", "flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n", false);
+  for (std::size_t n : {1, 7, 8, 63, 64, 511, 512, 513, 4095, 4096, 32768, 262143, 262144, 2097153}) {
+    std::string body(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<char>((i * 31 + n) % 251);
+    fs::atomic_write(m / ("f" + std::to_string(n) + ".bin"), body, false);
+  }
+  StringSink sink;
+  oci::Layer layer = oci::write_layer(oci::entries_for_tree(m, ""), oci::Compression::none, k_epoch, sink);
+  CHECK(layer.digest == "sha256:bba3fdf774e6f27f55de5aed2ecae099b096cd88f188b728a9e8c23222432218");
+  CHECK(layer.size == 2676736);
+}
+
 TEST_CASE("layer: gzip is the same tar, digests of both streams, reproducible") {
   TempDir t;
   auto entries = oci::entries_for_tree(make_tree(t.path), "models");
