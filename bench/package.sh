@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # bench/package.sh: `mlops package` against the floor and the peers on the same model, in one run.
 #   build:  floor `tar -cf - DIR | openssl dgst -sha256`, `umoci insert`, `mlops package --output oci:`
+#           (auto compression), BENCH_RUNS times each, interleaved, every run with the model's files
+#           in the page cache (read just before) and its output directory fresh; median reported.
+#   gzip:   `mlops package --compression gzip` (parallel gzip) against `tar | gzip -1 | sha256`
+#           (one core) and MLOPS_BEFORE's gzip, once each, when BENCH_GZIP=1, on the model above
+#           (random: mlops stores its blocks) and on a model of BENCH_TEXT_MB (128) MiB JSON lines.
 #   push:   raw monolithic PUT of the layer with curl, `skopeo copy oci: docker://`, `mlops package --push`
 # to a fresh local Debian docker-registry. Wall time and peak RSS from GNU time.
-# Knobs: MLOPS (binary, default build/mlops), BENCH_BIG_MB (default 1024), BENCH_SMALL (200).
+# Knobs: MLOPS (binary, default build/mlops), MLOPS_BEFORE (another binary, timed beside it),
+# BENCH_BIG_MB (default 1024), BENCH_SMALL (200), BENCH_RUNS (5), BENCH_GZIP (0), BENCH_TEXT_MB (128),
+# BENCH_PUSH (1).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mlops="$(realpath "${MLOPS:-$repo/build/mlops}")"
+before="${MLOPS_BEFORE:+$(realpath "$MLOPS_BEFORE")}"
 big_mb="${BENCH_BIG_MB:-1024}"
 small="${BENCH_SMALL:-200}"
+runs="${BENCH_RUNS:-5}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlops-bench-package.XXXXXX")"
 reg_pid=""
 cleanup() {
@@ -26,19 +35,87 @@ printf 'flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n' 
 python3 "$repo/tests/fixtures/make_base_image.py" base --tag latest >/dev/null
 sync
 
-t() { # t LABEL CMD...: prints "LABEL wall_s peak_rss_mib"
+t() { # t LABEL CMD...: prints "LABEL wall_s peak_rss_mib cpu_s" (cpu = user + system)
   local label="$1"
   shift
-  /usr/bin/time -f "%e %M" -o time.out "$@" >/dev/null 2>err.out || { cat err.out >&2; exit 1; }
-  read -r wall rss <time.out
-  printf '%s %s %s\n' "$label" "$wall" "$((rss / 1024))"
+  /usr/bin/time -f "%e %M %U %S" -o time.out "$@" >/dev/null 2>err.out || { cat err.out >&2; exit 1; }
+  read -r wall rss user sys <time.out
+  printf '%s %s %s %.2f\n' "$label" "$wall" "$((rss / 1024))" "$(bc <<<"$user + $sys")"
+}
+fresh() { # the same start for every tool: model in the page cache, no output of an earlier run
+  rm -rf out out-before umoci-layout gz.out
+  cp -r base umoci-layout
+  cat model/MLmodel model/data/* >/dev/null
+  if [[ -d text ]]; then cat text/* >/dev/null; fi
+  sync
 }
 
+declare -A walls cpus rss_max
+order=(floor umoci-insert mlops-package)
+if [[ -n "$before" ]]; then order+=(mlops-before); fi
+for run in $(seq "$runs"); do
+  echo "bench: build run $run of $runs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  for label in "${order[@]}"; do
+    fresh
+    case "$label" in
+    floor) r="$(t floor bash -c 'tar -cf - model | openssl dgst -sha256')" ;;
+    umoci-insert) r="$(t umoci-insert umoci insert --image umoci-layout:latest --tag ins model /models)" ;;
+    mlops-package) r="$(t mlops-package "$mlops" package model --format modelcar --base oci:base:latest --output oci:out:t)" ;;
+    mlops-before) r="$(t mlops-before "$before" package model --format modelcar --base oci:base:latest --output oci:out-before:t)" ;;
+    esac
+    read -r _ wall rss cpu <<<"$r"
+    walls[$label]+="$wall "
+    cpus[$label]+="$cpu "
+    if ((rss > ${rss_max[$label]:-0})); then rss_max[$label]=$rss; fi
+  done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+floor_med="$(median "${walls[floor]}")"
+umoci_med="$(median "${walls[umoci-insert]}")"
+floor_cpu="$(median "${cpus[floor]}")"
+echo "| tool | median wall (s) | runs (s) | / floor | / umoci insert | median CPU (s) | CPU / floor | peak RSS (MiB) |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|"
+for label in "${order[@]}"; do
+  m="$(median "${walls[$label]}")"
+  c="$(median "${cpus[$label]}")"
+  printf '| %s | %s | %s | %.2fx | %.2fx | %s | %.2fx | %s |\n' "$label" "$m" "$(sed 's/ $//; s/ /, /g' <<<"${walls[$label]}")" \
+    "$(bc -l <<<"$m / $floor_med")" "$(bc -l <<<"$m / $umoci_med")" "$c" "$(bc -l <<<"$c / $floor_cpu")" "${rss_max[$label]}"
+done
+echo
+echo "Model: ${big_mb} MiB random + ${small} JSON files; $(nproc) CPUs; load after the build runs $(cut -d' ' -f1-3 /proc/loadavg)."
+
+gzip_rows() { # gzip_rows DIR: gzip -1 on one core, mlops gzip, MLOPS_BEFORE gzip, on the model in DIR
+  local dir="$1" rows=()
+  fresh
+  rows+=("$(t "gzip-1-one-core" bash -c "tar -cf - $dir | gzip -1 | openssl dgst -sha256")")
+  fresh
+  rows+=("$(t mlops-gzip "$mlops" package "$dir" --format modelcar --base oci:base:latest --compression gzip --output oci:out:t)")
+  if [[ -n "$before" ]]; then
+    fresh
+    rows+=("$(t mlops-before-gzip "$before" package "$dir" --format modelcar --base oci:base:latest --compression gzip --output oci:out-before:t)")
+  fi
+  for r in "${rows[@]}"; do read -r label wall rss cpu <<<"$r"; echo "| $dir | $label | $wall | $cpu | $rss |"; done
+}
+if [[ "${BENCH_GZIP:-0}" == 1 ]]; then
+  text_mb="${BENCH_TEXT_MB:-128}"
+  echo "bench: making a model of ${text_mb} MiB JSON lines for gzip" >&2
+  mkdir -p text
+  cp model/MLmodel text/
+  python3 -c 'import json, random, sys
+r = random.Random(5)
+with open("text/tokenizer.json", "w") as f:
+    while f.tell() < int(sys.argv[1]) << 20:
+        f.write(json.dumps({"id": r.randrange(10**6), "tok": "".join(r.choice("abcdefghijklmnop") for _ in range(8)), "score": r.random()}) + "\n")' "$text_mb"
+  echo
+  echo "| model | gzip | wall (s) | CPU (s) | peak RSS (MiB) |"
+  echo "|---|---|---:|---:|---:|"
+  gzip_rows model
+  gzip_rows text
+fi
+[[ "${BENCH_PUSH:-1}" == 1 ]] || exit 0
+fresh
+"$mlops" package model --format modelcar --base oci:base:latest --output oci:out:t >/dev/null
 results=()
-results+=("$(t floor bash -c 'tar -cf - model | openssl dgst -sha256')")
-cp -r base umoci-layout
-results+=("$(t umoci-insert umoci insert --image umoci-layout:latest --tag ins model /models)")
-results+=("$(t mlops-package "$mlops" package model --format modelcar --base oci:base:latest --output oci:out:t)")
 
 # A fresh registry for the push figures.
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -63,12 +140,7 @@ results+=("$(t raw-put bash -c raw_put)")
 results+=("$(t skopeo-copy skopeo copy --dest-tls-verify=false oci:out:t "docker://127.0.0.1:$port/skopeo:t")")
 results+=("$(t mlops-package-push "$mlops" package model --format modelcar --base oci:base:latest --push "127.0.0.1:$port/mlops:t")")
 
-echo "| step | tool | wall (s) | peak RSS (MiB) |"
-echo "|---|---|---:|---:|"
-for r in "${results[@]}"; do
-  read -r label wall rss <<<"$r"
-  case "$label" in floor | umoci-insert | mlops-package) step=build ;; *) step=push ;; esac
-  echo "| $step | $label | $wall | $rss |"
-done
 echo
-echo "Model: ${big_mb} MiB random + ${small} JSON files; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "| push | wall (s) | peak RSS (MiB) |"
+echo "|---|---:|---:|"
+for r in "${results[@]}"; do read -r label wall rss _ <<<"$r"; echo "| $label | $wall | $rss |"; done

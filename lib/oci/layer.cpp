@@ -2,7 +2,8 @@
 
 #include "core/digest.hpp"
 #include "core/error.hpp"
-#include "core/fs.hpp"
+#include "core/pipeline.hpp"
+#include "oci/gzip.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -15,7 +16,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <map>
-#include <set>
+#include <optional>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,118 +25,110 @@ namespace mlops::oci {
 
 namespace {
 
-constexpr int k_gzip_level = 1;  // fixed: part of what makes a layer reproducible
-constexpr std::size_t k_chunk = 1 << 20;
+constexpr int k_gzip_level = ParallelGzip::k_default_level;  // fixed: part of what makes a layer reproducible
+constexpr std::size_t k_chunk = 1 << 20;  // tar stream buffers: large reads and writes, few syscalls
+constexpr std::size_t k_buffers = 6;      // in flight between the reader, hasher and writer threads
 
-/// Receives the tar stream: hashes it, optionally gzips it, writes the blob.
-class BlobSink {
+[[noreturn]] void throw_io(const std::string& what, const std::filesystem::path& path) {
+  throw Error(ErrorKind::io, what + " " + quote(path.string()) + ": " + std::strerror(errno));
+}
+
+/// Hashes and counts what passes through to `next` (the blob digest of a
+/// compressed layer).
+class HashingSink final : public ByteSink {
 public:
-  BlobSink(const std::filesystem::path& file, bool gzip) : m_gzip(gzip), m_path(file) {
-    // No O_TRUNC: the file is new and empty, and ext4 flushes a truncated-then-written
-    // file on close (auto_da_alloc), which cost ~75 ms per 64 MiB here.
-    m_fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (m_fd < 0) throw Error(ErrorKind::io, "cannot write " + quote(file.string()) + ": " + std::strerror(errno));
-    if (m_gzip) {
-      std::memset(&m_z, 0, sizeof m_z);
-      // windowBits 31 = gzip wrapper with no file name and mtime 0.
-      if (deflateInit2(&m_z, k_gzip_level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        throw Error(ErrorKind::operational, "cannot initialise gzip");
-      }
-    }
+  explicit HashingSink(ByteSink& next) : m_next(next) {}
+  void write(const void* data, std::size_t size) override {
+    m_hash.update(data, size);
+    m_bytes += size;
+    m_next.write(data, size);
   }
-  ~BlobSink() {
-    if (m_gzip) deflateEnd(&m_z);
-    if (m_fd >= 0) ::close(m_fd);
-  }
-
-  void write(const void* data, std::size_t len) {
-    m_tar_hash.update(data, len);
-    m_tar_bytes += len;
-    if (!m_gzip) return emit(data, len);
-    m_z.next_in = static_cast<Bytef*>(const_cast<void*>(data));
-    m_z.avail_in = static_cast<uInt>(len);
-    deflate_all(Z_NO_FLUSH);
-  }
-
-  /// Flushes the compressor, closes the file and fixes both digests.
-  void finish() {
-    if (m_gzip) deflate_all(Z_FINISH);
-    m_tar_digest = "sha256:" + m_tar_hash.hex_digest();
-    m_blob_digest = m_gzip ? "sha256:" + m_blob_hash.hex_digest() : m_tar_digest;
-    // No fsync: a blob is named by its digest and checked when read, and
-    // syncing a GiB-sized layer costs more than building it (measured in
-    // bench/package.sh). The index that makes a blob reachable is synced.
-    if (::close(m_fd) != 0) {
-      m_fd = -1;
-      throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
-    }
-    m_fd = -1;
-  }
-
-  const std::string& tar_digest() const { return m_tar_digest; }
-  const std::string& blob_digest() const { return m_blob_digest; }
-  bool gzip() const { return m_gzip; }
-  std::uint64_t tar_bytes() const { return m_tar_bytes; }
-  std::uint64_t blob_bytes() const { return m_gzip ? m_blob_bytes : m_tar_bytes; }
+  void finish() override { m_next.finish(); }
+  std::string digest() { return "sha256:" + m_hash.hex_digest(); }
+  std::uint64_t bytes() const { return m_bytes; }
 
 private:
-  void deflate_all(int flush) {
-    std::array<unsigned char, 1 << 16> out{};
-    int rc;
-    do {
-      m_z.next_out = out.data();
-      m_z.avail_out = static_cast<uInt>(out.size());
-      rc = deflate(&m_z, flush);
-      if (rc == Z_STREAM_ERROR) throw Error(ErrorKind::operational, "gzip failed");
-      std::size_t produced = out.size() - m_z.avail_out;
-      if (produced) {
-        m_blob_hash.update(out.data(), produced);
-        m_blob_bytes += produced;
-        emit(out.data(), produced);
-      }
-    } while (m_z.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
-  }
+  ByteSink& m_next;
+  Sha256 m_hash;
+  std::uint64_t m_bytes = 0;
+};
 
-  void emit(const void* data, std::size_t len) {
+/// The layer's tar stream, built in the pipeline's chunks: tar headers come
+/// from libarchive, file data is read straight into the chunk (no copy
+/// through libarchive). Full chunks go to the pipeline's threads.
+class TarStream {
+public:
+  explicit TarStream(ChunkPipeline& pipe) : m_pipe(pipe), m_chunk(pipe.first()) {}
+
+  void append(const void* data, std::size_t size) {
     const char* p = static_cast<const char*>(data);
-    while (len) {
-      ssize_t n = ::write(m_fd, p, len);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
-      }
+    while (size) {
+      std::size_t n = std::min(size, room());
+      std::memcpy(m_chunk.data.get() + m_chunk.size, p, n);
+      m_chunk.size += n;
       p += n;
-      len -= static_cast<std::size_t>(n);
+      size -= n;
+      if (room() == 0) hand_on();
     }
   }
 
-  bool m_gzip;
-  std::filesystem::path m_path;
-  int m_fd = -1;
-  z_stream m_z{};
-  Sha256 m_tar_hash, m_blob_hash;
-  std::string m_tar_digest, m_blob_digest;
-  std::uint64_t m_tar_bytes = 0, m_blob_bytes = 0;
-};
-
-/// libarchive callback payload; exceptions are stored, never thrown through C.
-struct WriteContext {
-  BlobSink* sink;
-  std::exception_ptr error;
-};
-
-la_ssize_t on_write(struct archive*, void* self, const void* buf, size_t len) {
-  auto* ctx = static_cast<WriteContext*>(self);
-  try {
-    ctx->sink->write(buf, len);
-  } catch (...) {
-    ctx->error = std::current_exception();
-    return -1;
+  /// Appends exactly `expected` bytes of `source` plus the tar padding;
+  /// Error(operational) when the file's size differs from `expected`.
+  void append_file(const std::filesystem::path& source, std::uint64_t expected) {
+    int fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) throw_io("cannot read", source);
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto changed = [&] { return Error(ErrorKind::operational, quote(source.string()) + " changed while it was being packaged"); };
+    std::uint64_t left = expected;
+    for (;;) {
+      if (room() == 0) hand_on();
+      // At the end, one more byte than expected shows a file that grew.
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left ? left : 1, room()));
+      ssize_t n = ::read(fd, m_chunk.data.get() + m_chunk.size, want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_io("cannot read", source);
+      if (left == 0 && n == 0) break;
+      if (left == 0 || n == 0) throw changed();
+      m_chunk.size += static_cast<std::size_t>(n);
+      left -= static_cast<std::uint64_t>(n);
+    }
+    static constexpr std::array<char, 512> k_zeros{};
+    append(k_zeros.data(), (512 - expected % 512) % 512);
   }
+
+  /// Hands on the last chunk, waits for the pipeline and returns the tar size.
+  std::uint64_t finish() {
+    m_bytes += m_chunk.size;
+    m_pipe.finish(std::move(m_chunk));
+    return m_bytes;
+  }
+
+private:
+  std::size_t room() const { return m_pipe.capacity() - m_chunk.size; }
+  void hand_on() {
+    m_bytes += m_chunk.size;
+    m_chunk = m_pipe.exchange(std::move(m_chunk));
+  }
+
+  ChunkPipeline& m_pipe;
+  Chunk m_chunk;
+  std::uint64_t m_bytes = 0;
+};
+
+/// libarchive callback payload for one header; nothing here can throw.
+la_ssize_t collect_header(struct archive*, void* self, const void* buf, size_t len) {
+  static_cast<std::string*>(self)->append(static_cast<const char*>(buf), len);
   return static_cast<la_ssize_t>(len);
 }
 
-/// Decides `automatic`: gzip only if a sample of the biggest files shrinks by 10 % or more.
+/// Decides `automatic`: gzip only if samples spread over the biggest files
+/// shrink by 10 % or more. 16 pieces of 16 KiB from across a big file (not
+/// only its header): deflating 256 KiB of random data takes 5-15 ms here,
+/// where the 4 MiB sampled before took 60-220 ms (bench/README.md).
 bool worth_compressing(const std::vector<LayerEntry>& entries) {
   std::vector<std::pair<std::uintmax_t, const LayerEntry*>> files;
   for (const auto& e : entries) {
@@ -144,16 +137,21 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
     files.emplace_back(std::filesystem::file_size(e.source, ec), &e);
   }
   std::sort(files.begin(), files.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  constexpr std::size_t k_piece = 16 << 10, k_pieces = 16;
   std::string sample;
-  constexpr std::size_t k_sample = 4 << 20;
+  std::vector<char> buf(k_piece);
+  std::size_t pieces = 0;
   for (const auto& [size, e] : files) {
+    if (pieces == k_pieces) break;
     int fd = ::open(e->source.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
-    std::string buf(std::min<std::size_t>(k_sample - sample.size(), 1 << 20), '\0');
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    std::size_t here = std::clamp<std::size_t>(size / k_piece, 1, k_pieces - pieces);
+    for (std::size_t i = 0; i < here; ++i, ++pieces) {
+      auto at = static_cast<off_t>(size / here * i);
+      ssize_t n = ::pread(fd, buf.data(), buf.size(), at);
+      if (n > 0) sample.append(buf.data(), static_cast<std::size_t>(n));
+    }
     ::close(fd);
-    if (n > 0) sample.append(buf.data(), static_cast<std::size_t>(n));
-    if (sample.size() >= k_sample) break;
   }
   if (sample.size() < 512) return true;  // tiny text-like layers: gzip costs nothing
   uLongf bound = compressBound(static_cast<uLong>(sample.size()));
@@ -165,18 +163,125 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
   return static_cast<double>(bound) < 0.9 * static_cast<double>(sample.size());
 }
 
-void write_file_data(struct archive* a, const LayerEntry& e, std::uint64_t expected, WriteContext& ctx) {
-  auto changed = [&] { return Error(ErrorKind::operational, quote(e.source.string()) + " changed while it was being packaged"); };
-  std::uint64_t total = 0;
-  fs::read_chunks(e.source, k_chunk, [&](const char* data, std::size_t n) {
-    total += n;
-    if (total > expected) throw changed();
-    if (archive_write_data(a, data, n) < 0) {
-      if (ctx.error) std::rethrow_exception(ctx.error);
-      throw changed();
+constexpr std::uint64_t k_ustar_max_size = 077777777777;  // 11 octal digits: 8 GiB - 1
+
+/// Sets the size field of the ustar header that ends `header` and its
+/// checksum, as libarchive formats them (11 octal digits; 6 digits, NUL, space).
+void set_ustar_size(std::string& header, std::uint64_t size) {
+  char* h = header.data() + header.size() - 512;
+  for (int i = 10; i >= 0; --i, size >>= 3) h[124 + i] = static_cast<char>('0' + (size & 7));
+  std::memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (int i = 0; i < 512; ++i) sum += static_cast<unsigned char>(h[i]);
+  for (int i = 5; i >= 0; --i, sum >>= 3) h[148 + i] = static_cast<char>('0' + (sum & 7));
+  h[154] = '\0';
+}
+
+/// The tar header of one entry (a pax header first where ustar cannot say
+/// it), made by libarchive on an archive of its own, so that file data need
+/// not pass through libarchive. libarchive is told size 0, so that closing
+/// that archive writes no data, and the size is set afterwards. Only a file
+/// of 8 GiB or more, whose size needs libarchive's pax record, is told its
+/// size; its archive is abandoned instead (closing would write the data as
+/// zeros), which leaks libarchive's 544-byte client buffer once per such file.
+std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mtime) {
+  std::string out;
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_set_bytes_per_block(a, 512);  // no padding to 10 KiB records
+  if (archive_write_open(a, &out, nullptr, collect_header, nullptr) != ARCHIVE_OK) {
+    archive_write_free(a);
+    throw Error(ErrorKind::operational, "cannot start a tar stream");
+  }
+  struct archive_entry* ae = archive_entry_new();
+  archive_entry_set_pathname_utf8(ae, e.path.c_str());
+  archive_entry_set_uid(ae, 0);
+  archive_entry_set_gid(ae, 0);
+  archive_entry_set_mtime(ae, mtime, 0);
+  archive_entry_unset_atime(ae);
+  archive_entry_unset_ctime(ae);
+  archive_entry_unset_birthtime(ae);
+  switch (e.type) {
+  case LayerEntry::Type::directory:
+    archive_entry_set_filetype(ae, AE_IFDIR);
+    archive_entry_set_perm(ae, 0755);
+    break;
+  case LayerEntry::Type::symlink:
+    archive_entry_set_filetype(ae, AE_IFLNK);
+    archive_entry_set_perm(ae, 0777);
+    archive_entry_set_symlink_utf8(ae, e.link_target.c_str());
+    break;
+  case LayerEntry::Type::file:
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_perm(ae, e.executable ? 0755 : 0644);
+    archive_entry_set_size(ae, static_cast<la_int64_t>(size > k_ustar_max_size ? size : 0));
+    break;
+  }
+  int rc = archive_write_header(a, ae);
+  archive_entry_free(ae);
+  std::string why = rc == ARCHIVE_OK ? "" : archive_error_string(a);
+  std::size_t header_size = out.size();
+  if (size > k_ustar_max_size) {
+    archive_write_fail(a);
+  } else if (archive_write_close(a) != ARCHIVE_OK && rc == ARCHIVE_OK) {
+    rc = ARCHIVE_FATAL;
+    why = archive_error_string(a);
+  }
+  archive_write_free(a);
+  if (rc != ARCHIVE_OK) throw Error(ErrorKind::operational, "cannot write tar entry " + quote(e.path) + ": " + why);
+  out.resize(header_size);  // without the end-of-archive blocks that closing wrote
+  if (e.type == LayerEntry::Type::file && size <= k_ustar_max_size) set_ustar_size(out, size);
+  return out;
+}
+
+/// Streams the tar of `entries` into `sink`, stored or gzipped: this
+/// thread reads, one thread hashes the tar (diff_id), one writes it to the
+/// sink or feeds the compressor, whose workers use every CPU.
+Layer stream_layer(const std::vector<LayerEntry>& entries, bool gzip, std::int64_t mtime, ByteSink& sink) {
+  std::optional<HashingSink> blob;
+  std::optional<ParallelGzip> gz;
+  if (gzip) {
+    blob.emplace(sink);
+    gz.emplace(*blob);
+  }
+  Sha256 tar_hash;
+  std::vector<ChunkPipeline::Stage> stages;
+  stages.emplace_back([&](const char* p, std::size_t n) { tar_hash.update(p, n); });
+  if (gzip) {
+    stages.emplace_back([&](const char* p, std::size_t n) { gz->write(p, n); });
+  } else {
+    stages.emplace_back([&](const char* p, std::size_t n) { sink.write(p, n); });
+  }
+  ChunkPipeline pipe(std::move(stages), k_buffers, k_chunk);
+  TarStream tar(pipe);
+  for (const auto& e : entries) {
+    std::uint64_t size = 0;
+    if (e.type == LayerEntry::Type::file) {
+      std::error_code ec;
+      size = std::filesystem::file_size(e.source, ec);
+      if (ec) throw Error(ErrorKind::io, "cannot read " + quote(e.source.string()) + ": " + ec.message());
     }
-  });
-  if (total != expected) throw changed();
+    std::string header = tar_header(e, size, mtime);
+    tar.append(header.data(), header.size());
+    if (e.type == LayerEntry::Type::file) tar.append_file(e.source, size);
+  }
+  static constexpr std::array<char, 1024> k_end{};  // two zero records end a tar
+  tar.append(k_end.data(), k_end.size());
+  Layer layer;
+  layer.uncompressed_size = tar.finish();
+  layer.diff_id = "sha256:" + tar_hash.hex_digest();
+  if (gzip) {
+    gz->finish();
+    layer.digest = blob->digest();
+    layer.size = blob->bytes();
+    layer.media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+  } else {
+    sink.finish();
+    layer.digest = layer.diff_id;  // stored as-is: one hash serves both
+    layer.size = layer.uncompressed_size;
+    layer.media_type = "application/vnd.oci.image.layer.v1.tar";
+  }
+  return layer;
 }
 
 } // namespace
@@ -240,15 +345,8 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 }
 
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
-                  const std::filesystem::path& tmp_dir) {
+                  ByteSink& sink) {
   bool gzip = compression == Compression::gzip || (compression == Compression::automatic && worth_compressing(entries));
-  std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
-  int tfd = ::mkstemp(tmpl.data());
-  if (tfd < 0) throw Error(ErrorKind::io, "cannot create a file in " + quote(tmp_dir.string()) + ": " + std::strerror(errno));
-  ::fchmod(tfd, 0644);  // blobs are readable like the rest of the layout
-  ::close(tfd);
-  Layer layer;
-  layer.file = tmpl;
   // libarchive converts names through the current locale; pin it to UTF-8
   // for this thread so non-ASCII names work, and the bytes do not depend on
   // the user's locale (reproducible).
@@ -263,72 +361,26 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
     }
   } utf_locale;
   if (!utf_locale.loc) throw Error(ErrorKind::operational, "the C.UTF-8 locale is not available");
-  BlobSink sink(layer.file, gzip);
-  WriteContext ctx{&sink, nullptr};
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_set_bytes_per_block(a, 512);  // no padding to 10 KiB records
-  if (archive_write_open(a, &ctx, nullptr, on_write, nullptr) != ARCHIVE_OK) {
-    archive_write_free(a);
-    throw Error(ErrorKind::operational, "cannot start a tar stream");
-  }
+  return stream_layer(entries, gzip, mtime, sink);
+}
+
+Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
+                  const std::filesystem::path& tmp_dir) {
+  std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
+  int tfd = ::mkstemp(tmpl.data());
+  if (tfd < 0) throw_io("cannot create a file in", tmp_dir);
+  ::fchmod(tfd, 0644);  // blobs are readable like the rest of the layout
+  ::close(tfd);
   try {
-    for (const auto& e : entries) {
-      struct archive_entry* ae = archive_entry_new();
-      archive_entry_set_pathname_utf8(ae, e.path.c_str());
-      archive_entry_set_uid(ae, 0);
-      archive_entry_set_gid(ae, 0);
-      archive_entry_set_mtime(ae, mtime, 0);
-      archive_entry_unset_atime(ae);
-      archive_entry_unset_ctime(ae);
-      archive_entry_unset_birthtime(ae);
-      std::uint64_t size = 0;
-      switch (e.type) {
-      case LayerEntry::Type::directory:
-        archive_entry_set_filetype(ae, AE_IFDIR);
-        archive_entry_set_perm(ae, 0755);
-        break;
-      case LayerEntry::Type::symlink:
-        archive_entry_set_filetype(ae, AE_IFLNK);
-        archive_entry_set_perm(ae, 0777);
-        archive_entry_set_symlink_utf8(ae, e.link_target.c_str());
-        break;
-      case LayerEntry::Type::file: {
-        std::error_code ec;
-        size = std::filesystem::file_size(e.source, ec);
-        if (ec) throw Error(ErrorKind::io, "cannot read " + quote(e.source.string()) + ": " + ec.message());
-        archive_entry_set_filetype(ae, AE_IFREG);
-        archive_entry_set_perm(ae, e.executable ? 0755 : 0644);
-        archive_entry_set_size(ae, static_cast<la_int64_t>(size));
-        break;
-      }
-      }
-      int rc = archive_write_header(a, ae);
-      archive_entry_free(ae);
-      if (rc != ARCHIVE_OK) {
-        if (ctx.error) std::rethrow_exception(ctx.error);
-        throw Error(ErrorKind::operational, "cannot write tar entry " + quote(e.path) + ": " + archive_error_string(a));
-      }
-      if (e.type == LayerEntry::Type::file) write_file_data(a, e, size, ctx);
-    }
-    if (archive_write_close(a) != ARCHIVE_OK) {
-      if (ctx.error) std::rethrow_exception(ctx.error);
-      throw Error(ErrorKind::operational, std::string("cannot finish the tar stream: ") + archive_error_string(a));
-    }
-    archive_write_free(a);
-    sink.finish();
+    FileSink file(tmpl);
+    Layer layer = write_layer(entries, compression, mtime, file);
+    layer.file = tmpl;
+    return layer;
   } catch (...) {
-    archive_write_free(a);
     std::error_code ec;
-    std::filesystem::remove(layer.file, ec);
+    std::filesystem::remove(tmpl, ec);
     throw;
   }
-  layer.diff_id = sink.tar_digest();
-  layer.digest = sink.blob_digest();
-  layer.size = sink.blob_bytes();
-  layer.uncompressed_size = sink.tar_bytes();
-  layer.media_type = gzip ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
-  return layer;
 }
 
 } // namespace mlops::oci

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/sink.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -25,7 +27,7 @@ struct LayerEntry {
 
 /// A finished layer blob, written to a temporary file.
 struct Layer {
-  std::filesystem::path file;      ///< the blob as it will be stored
+  std::filesystem::path file;      ///< the blob as it will be stored (empty when written to a sink)
   std::string media_type;          ///< application/vnd.oci.image.layer.v1.tar[+gzip]
   std::string digest;              ///< "sha256:..." of the stored bytes
   std::string diff_id;             ///< "sha256:..." of the uncompressed tar
@@ -47,8 +49,16 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 /// `mtime`, no atime/ctime, pax headers only where ustar cannot say it,
 /// gzip headers without name or time. Memory does not grow with file size.
 /// `automatic` stores data that does not compress (model weights) as-is and
-/// gzips what does, judged from a sample.
+/// gzips what does, judged from a sample. gzip runs on every CPU (see
+/// ParallelGzip); the bytes do not depend on the number of CPUs.
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
                   const std::filesystem::path& tmp_dir);
+
+/// Like write_layer() above, but streams the stored bytes into `sink` (a
+/// file, an upload, ...) and finishes it; the returned Layer has no `file`.
+/// The sink is called from one thread at a time, but not always from the
+/// caller's (writes come from the layer's writer thread). Errors from the
+/// sink propagate unchanged, and nothing more is written after one.
+Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime, ByteSink& sink);
 
 } // namespace mlops::oci
