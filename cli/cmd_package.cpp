@@ -22,7 +22,25 @@ struct PackageArgs {
   std::string compression = "auto";
   std::vector<std::string> tags;
   std::string model_path = "/mnt/models";
+  std::string chunk_size = "64M";
+  int jobs = 4;
 };
+
+/// "64M", "512K", "1G" or bytes; "0" = monolithic uploads.
+std::uint64_t parse_size(const std::string& text) {
+  std::size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = lower_ascii(text.substr(used));
+  std::uint64_t mult = unit.empty() || unit == "b" ? 1 : unit == "k" || unit == "kib" ? 1024 : unit == "m" || unit == "mib" ? 1u << 20
+                                                  : unit == "g" || unit == "gib"    ? 1u << 30 : 0;
+  if (used == 0 || mult == 0) throw Error(ErrorKind::usage, "invalid size " + quote(text), "use bytes or a number with K, M or G (KiB, MiB, GiB)");
+  return n * mult;
+}
 
 std::optional<std::int64_t> source_date_epoch() {
   const char* v = std::getenv("SOURCE_DATE_EPOCH");
@@ -48,33 +66,69 @@ bool is_local(const std::string& registry) {
   return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
 }
 
-nlohmann::ordered_json push(Context& ctx, const oci::PackageResult& r, const std::string& output, const std::string& target) {
-  oci::ImageRef ref = oci::parse_image_ref(target);
-  bool plain = is_local(ref.registry) || ctx.global().insecure;
-  auto creds = oci::find_credentials(ref.registry, process_getenv);
-  http::Client client(registry_http_options(ctx), ctx.log());
-  oci::Registry registry(client, ref, creds, plain, ctx.log());
+/// The registries one `mlops package` talks to: the push target and a
+/// registry base, sharing one HTTP client (connections, retries, TLS).
+struct Registries {
+  http::Client client;
+  std::optional<oci::Registry> target;
+  std::optional<oci::Registry> base;
+
+  Registries(Context& ctx, const PackageArgs& a) : client(registry_http_options(ctx), ctx.log()) {
+    auto open = [&](std::optional<oci::Registry>& slot, const std::string& text, const char* actions) {
+      oci::ImageRef ref = oci::parse_image_ref(text);
+      bool plain = is_local(ref.registry) || ctx.global().insecure;
+      auto creds = oci::find_credentials(ref.registry, process_getenv);
+      slot.emplace(client, ref, creds, plain, ctx.log(), actions);
+    };
+    if (!a.push.empty()) {
+      open(target, a.push, "pull,push");
+      target->upload_options().chunk_size = parse_size(a.chunk_size);
+    }
+    if (!a.base.empty() && a.base.rfind("oci:", 0) != 0) open(base, a.base, "pull");
+  }
+  /// A push to the registry that holds the base: its layers are mounted there.
+  bool same_registry() const { return target && base && target->ref().registry == base->ref().registry; }
+};
+
+nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const std::string& output, const std::string& target, int jobs) {
+  oci::Registry& registry = *regs.target;
   oci::Layout layout = oci::Layout::open(oci::parse_layout_ref(output).path);
+  const oci::ImageRef& ref = registry.ref();
   std::string reference = ref.tag.empty() ? r.manifest.digest : ref.tag;
+  oci::PushSources sources;
+  sources.jobs = jobs;
+  if (regs.same_registry()) {
+    sources.mount_from = regs.base->ref().repository;
+    for (const auto& l : r.layers)
+      if (l.from_base) sources.base_blobs.insert(l.digest);
+  }
+  if (regs.base) {
+    sources.fetch = [&](const std::string& digest, std::uint64_t size) {
+      auto tmp = layout.tmp_dir() / (".fetch-" + digest.substr(7, 16));
+      regs.base->download_blob(digest, size, tmp);
+      layout.adopt_blob(tmp, digest);
+    };
+  }
   oci::PushStats st;
   try {
-    st = oci::push_image(registry, layout, r.manifest, reference);
+    st = oci::push_image(registry, layout, r.manifest, reference, sources);
   } catch (const Error& e) {
     throw e.with_context("cannot push " + quote(target));
   }
-  ctx.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, skipped " +
-                         human_bytes(st.skipped) + " already there");
+  registry.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, mounted " +
+                              human_bytes(st.mounted) + ", skipped " + human_bytes(st.skipped) + " already there");
   oci::ImageRef pinned = ref;
   pinned.digest = r.manifest.digest;
-  return {{"reference", pinned.str()}, {"uploaded_bytes", st.uploaded}, {"skipped_bytes", st.skipped},
-          {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped}};
+  return {{"reference", pinned.str()},       {"uploaded_bytes", st.uploaded},       {"skipped_bytes", st.skipped},
+          {"mounted_bytes", st.mounted},     {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped},
+          {"blobs_mounted", st.blobs_mounted}};
 }
 
 int run_package(Context& ctx, const PackageArgs& a) {
   if (a.output.empty() && a.push.empty()) {
     throw Error(ErrorKind::usage, "missing --output or --push", "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
   }
-  if (!a.push.empty()) oci::parse_image_ref(a.push);  // a bad reference fails before any work
+  Registries regs(ctx, a);  // bad references and sizes fail before any work
   std::optional<fs::TempDir> scratch;  // a layout that only feeds a push
   std::string output = a.output;
   if (!a.push.empty() && output.rfind("docker-archive:", 0) == 0) {
@@ -92,6 +146,9 @@ int run_package(Context& ctx, const PackageArgs& a) {
   }
   o.output = output;
   o.base = a.base;
+  o.base_registry = regs.base ? &*regs.base : nullptr;
+  // Base layers stay in the registry when nothing local needs them.
+  o.fetch_base_layers = !(a.output.empty() && regs.same_registry());
   o.tags = a.tags;
   o.model_path = a.model_path;
   o.source_date_epoch = source_date_epoch();
@@ -105,7 +162,7 @@ int run_package(Context& ctx, const PackageArgs& a) {
     throw e.with_context("cannot package " + quote(a.source));
   }
   nlohmann::ordered_json pushed = nullptr;
-  if (!a.push.empty()) pushed = push(ctx, r, output, a.push);
+  if (!a.push.empty()) pushed = push(regs, r, output, a.push, a.jobs);
   if (scratch) r.references.clear();
   if (ctx.json()) {
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
@@ -150,9 +207,14 @@ Command package_command() {
       "REF@sha256:... per output; --json adds layers and sizes. docker-archive:FILE[:REPO:TAG] writes one tar "
       "that `docker load` and `podman load` read (manifest.json) and OCI tools read too (index.json, blobs/). "
       "--push HOST[:PORT]/REPO[:TAG] uploads the image to a registry (with or without --output): blobs the "
-      "registry already has are skipped (HEAD), the rest go up streamed from the layer files, then the "
-      "manifest; Basic or Bearer-token auth from the registry's challenge, with credentials from "
-      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. HTTPS is tried first and "
+      "registry already has are skipped (HEAD), base layers are mounted from the base's repository when the "
+      "base is on the same registry, the rest go up --jobs at a time, in resumable --chunk-size chunks "
+      "(falling back to one PUT where a registry refuses chunks), then the manifest. Basic or Bearer-token "
+      "auth from the registry's challenge (tokens per scope, renewed when they expire), with credentials from "
+      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json: credHelpers, credsStore "
+      "(docker-credential-NAME get) or auths. --base HOST[:PORT]/REPO[:TAG|@DIGEST] reads the base from a "
+      "registry (OCI or Docker schema 2; an index gives its linux image for this machine's architecture, "
+      "else linux/amd64); its layers are downloaded, checked, only when an output needs them. HTTPS is tried first and "
       "verified (--ca-bundle FILE for a private CA); plain HTTP is used only for localhost/127.0.0.1 or with "
       "--insecure.";
   c.examples =
@@ -162,13 +224,15 @@ Command package_command() {
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<PackageArgs>();
     app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
-    app.add_option("--base", a->base, "base image: oci:PATH[:TAG] (not for --format artifact)")->type_name("REF");
+    app.add_option("--base", a->base, "base image: oci:PATH[:TAG] or HOST[:PORT]/REPO[:TAG|@DIGEST] (not for --format artifact)")->type_name("REF");
     app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
     app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (HTTPS; plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
     app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
     app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
     app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");
     app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")->type_name("PATH");
+    app.add_option("--chunk-size", a->chunk_size, "push blobs larger than this in resumable chunks of this size (default 64M; 0 = one PUT each)")->type_name("SIZE");
+    app.add_option("-j,--jobs", a->jobs, "blobs pushed at once (default 4)")->check(CLI::Range(1, 32))->type_name("N");
     return [a](Context& ctx) { return run_package(ctx, *a); };
   };
   return c;

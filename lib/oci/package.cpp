@@ -48,28 +48,90 @@ std::map<std::string, std::string> provenance(const PackageOptions& o, const std
   return a;
 }
 
-/// The base image's manifest and config, read from an OCI layout.
+/// The base image's manifest and config, from an OCI layout or a registry.
 struct Base {
   std::optional<Layout> layout;
+  Registry* registry = nullptr;
   Descriptor manifest_desc;
   json manifest;
   json config;
   std::string name;
 };
 
-Base read_base(const std::string& ref) {
-  if (ref.rfind("oci:", 0) != 0) {
-    throw Error(ErrorKind::usage, "base " + quote(ref) + " is not an OCI layout reference",
-                "pulling a base from a registry is not supported yet; use --base oci:PATH[:TAG]");
+/// The GOARCH name of the machine mlops runs on.
+std::string host_architecture() {
+#if defined(__aarch64__)
+  return "arm64";
+#else
+  return "amd64";
+#endif
+}
+
+bool is_index_type(const std::string& media_type) {
+  return media_type == k_index_type || media_type == "application/vnd.docker.distribution.manifest.list.v2+json";
+}
+
+/// The manifest an index lists for linux and the host architecture, else linux/amd64.
+std::string pick_platform(const json& index, const std::string& name) {
+  for (const std::string& arch : {host_architecture(), std::string("amd64")}) {
+    for (const auto& m : index.value("manifests", json::array())) {
+      json p = m.value("platform", json::object());
+      if (p.value("os", "") == "linux" && p.value("architecture", "") == arch) return m.at("digest");
+    }
   }
-  LayoutRef r = parse_layout_ref(ref);
+  throw Error(ErrorKind::not_found, "base " + quote(name) + " has no linux/" + host_architecture() + " or linux/amd64 image");
+}
+
+Base read_registry_base(const std::string& ref_text, Registry& reg) {
   Base b;
-  b.name = ref;
+  b.name = ref_text;
+  b.registry = &reg;
+  reg.ping();
+  const ImageRef& ref = reg.ref();
+  RemoteManifest m = reg.get_manifest(ref.digest.empty() ? ref.tag : ref.digest);
+  if (is_index_type(m.media_type)) m = reg.get_manifest(pick_platform(json::parse(m.bytes), ref_text));
+  b.manifest_desc.media_type = m.media_type;
+  b.manifest_desc.digest = m.digest;
+  b.manifest_desc.size = m.bytes.size();
+  b.manifest = json::parse(m.bytes);
+  if (!b.manifest.contains("config") || !b.manifest.contains("layers")) {
+    throw Error(ErrorKind::operational, "base " + quote(ref_text) + " is not an image manifest (" + m.media_type + ")");
+  }
+  b.config = json::parse(reg.get_blob(b.manifest.at("config").at("digest").get<std::string>()));
+  return b;
+}
+
+Base read_base(const PackageOptions& o) {
+  if (o.base.rfind("oci:", 0) != 0) {
+    if (!o.base_registry) throw Error(ErrorKind::usage, "base " + quote(o.base) + " names a registry image but no registry client was given");
+    return read_registry_base(o.base, *o.base_registry);
+  }
+  LayoutRef r = parse_layout_ref(o.base);
+  Base b;
+  b.name = o.base;
   b.layout = Layout::open(r.path);
   b.manifest_desc = b.layout->resolve(r.tag);
   b.manifest = json::parse(b.layout->read_blob(b.manifest_desc.digest));
   b.config = json::parse(b.layout->read_blob(b.manifest.at("config").at("digest").get<std::string>()));
   return b;
+}
+
+/// The OCI media type of a Docker schema 2 layer (the same bytes).
+std::string oci_layer_type(const std::string& media_type) {
+  if (media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (media_type == "application/vnd.docker.image.rootfs.diff.tar") return "application/vnd.oci.image.layer.v1.tar";
+  return media_type;
+}
+
+/// Puts a base layer into `out`: linked from a base layout, or downloaded
+/// (streamed, size and digest checked) from the base's registry.
+void copy_base_layer(const Base& base, Layout& out, const json& layer, bool fetch) {
+  std::string digest = layer.at("digest");
+  if (base.layout) return out.copy_blob_from(*base.layout, digest);
+  if (!fetch || out.has_blob(digest)) return;
+  auto tmp = out.tmp_dir() / (".base-" + digest.substr(7, 16));
+  base.registry->download_blob(digest, layer.value("size", std::uint64_t{0}), tmp);
+  out.adopt_blob(tmp, digest);
 }
 
 std::string stripped(const std::string& path) {
@@ -183,16 +245,17 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   std::optional<Base> base;
   if (o.format != Format::artifact) {
     if (o.base.empty()) throw Error(ErrorKind::usage, "--format image and modelcar need --base");
-    base = read_base(o.base);
+    base = read_base(o);
   }
 
   PackageResult result;
   json layers = json::array();
   json diff_ids = json::array();
   if (base) {
-    for (const auto& l : base->manifest.value("layers", json::array())) {
+    for (json l : base->manifest.value("layers", json::array())) {
       std::string digest = l.at("digest");
-      out.copy_blob_from(*base->layout, digest);
+      copy_base_layer(*base, out, l, o.fetch_base_layers);
+      l["mediaType"] = oci_layer_type(l.value("mediaType", ""));
       layers.push_back(l);
       result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true});
     }

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "oci/layer.hpp"
 #include "oci/layout.hpp"
+#include "oci/registry.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -24,7 +25,12 @@ struct PackageOptions {
   std::filesystem::path source;       ///< a model directory (with MLmodel)
   Format format = Format::modelcar;
   Compression compression = Compression::automatic;
-  std::string base;                   ///< "oci:PATH[:TAG]"; not for artifacts
+  std::string base;                   ///< "oci:PATH[:TAG]" or a registry image; not for artifacts
+  /// A client for the base's repository when `base` names a registry image.
+  Registry* base_registry = nullptr;
+  /// Whether a registry base's layers are downloaded into the output (false
+  /// only when they will be mounted or skipped by a push to the same registry).
+  bool fetch_base_layers = true;
   std::string output;                 ///< "oci:PATH[:TAG]"
   std::vector<std::string> tags;      ///< extra tags in the output layout
   std::string model_path = "/mnt/models";  ///< where `image` puts the model
