@@ -30,7 +30,7 @@ constexpr std::size_t k_chunk = 1 << 20;
 /// Receives the tar stream: hashes it, optionally gzips it, writes the blob.
 class BlobSink {
 public:
-  BlobSink(const std::filesystem::path& file, bool gzip) : m_gzip(gzip), m_path(file) {
+  BlobSink(const std::filesystem::path& file, bool gzip, const LayerTee& tee) : m_gzip(gzip), m_path(file), m_tee(tee) {
     // No O_TRUNC: the file is new and empty, and ext4 flushes a truncated-then-written
     // file on close (auto_da_alloc), which cost ~75 ms per 64 MiB here.
     m_fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -98,6 +98,7 @@ private:
 
   void emit(const void* data, std::size_t len) {
     const char* p = static_cast<const char*>(data);
+    if (m_tee) m_tee(p, len);
     while (len) {
       ssize_t n = ::write(m_fd, p, len);
       if (n < 0) {
@@ -111,6 +112,7 @@ private:
 
   bool m_gzip;
   std::filesystem::path m_path;
+  const LayerTee& m_tee;
   int m_fd = -1;
   z_stream m_z{};
   Sha256 m_tar_hash, m_blob_hash;
@@ -240,15 +242,18 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 }
 
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
-                  const std::filesystem::path& tmp_dir) {
+                  const std::filesystem::path& tmp_dir, const LayerTee& tee) {
   bool gzip = compression == Compression::gzip || (compression == Compression::automatic && worth_compressing(entries));
-  std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
-  int tfd = ::mkstemp(tmpl.data());
-  if (tfd < 0) throw Error(ErrorKind::io, "cannot create a file in " + quote(tmp_dir.string()) + ": " + std::strerror(errno));
-  ::fchmod(tfd, 0644);  // blobs are readable like the rest of the layout
-  ::close(tfd);
   Layer layer;
-  layer.file = tmpl;
+  layer.file = "/dev/null";  // no tmp_dir: the bytes go to `tee` only
+  if (!tmp_dir.empty()) {
+    std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
+    int tfd = ::mkstemp(tmpl.data());
+    if (tfd < 0) throw Error(ErrorKind::io, "cannot create a file in " + quote(tmp_dir.string()) + ": " + std::strerror(errno));
+    ::fchmod(tfd, 0644);  // blobs are readable like the rest of the layout
+    ::close(tfd);
+    layer.file = tmpl;
+  }
   // libarchive converts names through the current locale; pin it to UTF-8
   // for this thread so non-ASCII names work, and the bytes do not depend on
   // the user's locale (reproducible).
@@ -263,7 +268,7 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
     }
   } utf_locale;
   if (!utf_locale.loc) throw Error(ErrorKind::operational, "the C.UTF-8 locale is not available");
-  BlobSink sink(layer.file, gzip);
+  BlobSink sink(layer.file, gzip, tee);
   WriteContext ctx{&sink, nullptr};
   struct archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
@@ -320,9 +325,10 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
   } catch (...) {
     archive_write_free(a);
     std::error_code ec;
-    std::filesystem::remove(layer.file, ec);
+    if (!tmp_dir.empty()) std::filesystem::remove(layer.file, ec);
     throw;
   }
+  if (tmp_dir.empty()) layer.file.clear();
   layer.diff_id = sink.tar_digest();
   layer.digest = sink.blob_digest();
   layer.size = sink.blob_bytes();

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,13 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 /// `mtime`, no atime/ctime, pax headers only where ustar cannot say it,
 /// gzip headers without name or time. Memory does not grow with file size.
 /// `automatic` stores data that does not compress (model weights) as-is and
-/// gzips what does, judged from a sample.
+/// gzips what does, judged from a sample. `tee`, when set, also receives
+/// every stored byte in order as it is written (to stream the layer to a
+/// registry while it is built); it may throw, which aborts the layer. With
+/// an empty `tmp_dir` no file is written (Layer::file stays empty): the
+/// bytes go to `tee` only.
+using LayerTee = std::function<void(const char* data, std::size_t size)>;
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
-                  const std::filesystem::path& tmp_dir);
+                  const std::filesystem::path& tmp_dir, const LayerTee& tee = {});
 
 } // namespace mlops::oci

@@ -1,6 +1,7 @@
 #include "oci/package.hpp"
 
 #include "core/error.hpp"
+#include "core/digest.hpp"
 #include "core/fs.hpp"
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
@@ -192,6 +193,26 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
   }
 }
 
+/// LayerInfo::key: what decides a new layer's bytes, as git's index judges
+/// a file unchanged by its stat data. Also returns the files' total size.
+std::pair<std::string, std::uint64_t> layer_key(const std::vector<LayerEntry>& entries, Compression c, std::int64_t when) {
+  Sha256 h;
+  std::uint64_t bytes = 0;
+  h.update("mlops-layer-key-1\n" + std::to_string(static_cast<int>(c)) + " " + std::to_string(when) + "\n");
+  for (const auto& e : entries) {
+    std::string line = std::to_string(static_cast<int>(e.type)) + " " + e.path + " " + e.link_target + " " + (e.executable ? "x" : "-");
+    struct stat st {};
+    if (e.type == LayerEntry::Type::file && ::stat(e.source.c_str(), &st) == 0) {
+      bytes += static_cast<std::uint64_t>(st.st_size);
+      line += " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+              " " + std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + " " + std::to_string(st.st_ino) +
+              " " + std::to_string(st.st_dev);
+    }
+    h.update(line + "\n");
+  }
+  return {h.hex_digest(), bytes};
+}
+
 } // namespace
 
 Format parse_format(const std::string& text) {
@@ -257,7 +278,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
       copy_base_layer(*base, out, l, o.fetch_base_layers);
       l["mediaType"] = oci_layer_type(l.value("mediaType", ""));
       layers.push_back(l);
-      result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true});
+      result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true, ""});
     }
     diff_ids = base->config.value("rootfs", json::object()).value("diff_ids", json::array());
   }
@@ -290,8 +311,21 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
 
   for (auto& [entries, what] : new_layers) {
     log.debug(1, "writing layer: " + what + " (" + std::to_string(entries.size()) + " entries)");
-    Layer layer = write_layer(entries, o.compression, when, out.tmp_dir());
-    if (out.has_blob(layer.digest)) {
+    auto [key, file_bytes] = layer_key(entries, o.compression, when);
+    std::unique_ptr<LayerStream> stream = o.stream_layer ? o.stream_layer(key, file_bytes) : nullptr;
+    LayerTee tee;
+    if (stream) tee = [&](const char* data, std::size_t n) { stream->write(data, n); };
+    bool to_file = !stream || stream->needs_file();
+    Layer layer = write_layer(entries, o.compression, when, to_file ? out.tmp_dir() : std::filesystem::path(), tee);
+    if (stream && !stream->finish(layer) && !to_file) {
+      log.debug(1, "building the layer again, into a file");  // the same bytes: layers are reproducible
+      std::string streamed = layer.digest;
+      layer = write_layer(entries, o.compression, when, out.tmp_dir());
+      if (layer.digest != streamed) throw Error(ErrorKind::operational, "the model files changed while they were being packaged");
+    }
+    if (layer.file.empty()) {
+      // Only in the registry (streamed); the layout that feeds the push lacks it.
+    } else if (out.has_blob(layer.digest)) {
       std::filesystem::remove(layer.file, ec);
     } else {
       out.adopt_blob(layer.file, layer.digest);
@@ -300,7 +334,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     d["annotations"] = {{"org.opencontainers.image.title", what}};
     layers.push_back(d);
     diff_ids.push_back(layer.diff_id);
-    result.layers.push_back({layer.digest, layer.diff_id, layer.media_type, layer.size, false});
+    result.layers.push_back({layer.digest, layer.diff_id, layer.media_type, layer.size, false, key});
   }
   if (!settings_dir.empty()) fs::remove_tree_quietly(settings_dir);
 

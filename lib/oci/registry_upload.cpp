@@ -16,7 +16,7 @@ namespace mlops::oci {
 
 namespace {
 
-constexpr std::size_t k_stream_queue = 64u << 20;  // bytes a stream may hold while the network catches up
+constexpr std::size_t k_stream_queue = 16u << 20;  // bytes a stream may hold while the network catches up
 
 /// Sleeps `seconds` in short slices so that Ctrl-C is noticed.
 void pause_for(double seconds) {
@@ -227,16 +227,18 @@ struct Registry::Stream::State {
 
   explicit State(Registry& r) : registry(r) {}
 
-  /// libcurl's read side: blocks until bytes or the end come.
-  std::size_t read(char* buf, std::size_t cap) {
+  /// libcurl's read side: blocks until bytes or the end come; gives at most
+  /// `quota` bytes (what is left of this request's chunk).
+  std::size_t read(char* buf, std::size_t cap, std::uint64_t& quota) {
     std::unique_lock lock(mutex);
     cv.wait(lock, [&] { return !queue.empty() || closed; });
     std::size_t n = 0;
-    while (n < cap && !queue.empty()) {
+    while (n < cap && quota > 0 && !queue.empty()) {
       std::string& f = queue.front();
-      std::size_t take = std::min(cap - n, f.size() - front_used);
+      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>({cap - n, f.size() - front_used, quota}));
       std::memcpy(buf + n, f.data() + front_used, take);
       n += take;
+      quota -= take;
       front_used += take;
       if (front_used == f.size()) {
         queued -= f.size();
@@ -248,15 +250,32 @@ struct Registry::Stream::State {
     return n;
   }
 
+  /// Bytes left to send, or the end: false once closed and drained.
+  bool more() {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return !queue.empty() || closed; });
+    return !queue.empty();
+  }
+
+  /// One PATCH per chunk (the chunk size bounds every request body, for
+  /// registries and proxies that limit it), each sent as it is produced.
   void run() {
-    http::Request patch;
-    patch.method = "PATCH";
-    patch.url = location;
-    patch.headers = {"Content-Type: application/octet-stream"};
-    patch.body_reader = [this](char* buf, std::size_t cap) { return read(buf, cap); };
+    std::uint64_t chunk = registry.m_upload.chunk_size ? registry.m_upload.chunk_size : UINT64_MAX;
     try {
-      response = registry.send(patch, {}, false);
-      if (response.status != 202) why = registry.failure(response, "cannot stream a blob").what();
+      while (more()) {
+        std::uint64_t quota = chunk;
+        http::Request patch;
+        patch.method = "PATCH";
+        patch.url = location;
+        patch.headers = {"Content-Type: application/octet-stream"};
+        patch.body_reader = [this, &quota](char* buf, std::size_t cap) { return read(buf, cap, quota); };
+        response = registry.send(patch, {}, false);
+        if (response.status != 202) {
+          why = registry.failure(response, "cannot stream a blob").what();
+          break;
+        }
+        if (!response.header("location").empty()) location = registry.absolute(response.header("location"));
+      }
     } catch (const std::exception& e) {
       why = e.what();
     }
@@ -290,7 +309,11 @@ void Registry::Stream::write(const char* data, std::size_t size) {
   std::unique_lock lock(m_state->mutex);
   m_state->cv.wait(lock, [&] { return m_state->failed || m_state->queued < k_stream_queue; });
   if (m_state->failed || m_state->closed) return;
-  m_state->queue.emplace_back(data, size);
+  if (!m_state->queue.empty() && m_state->queue.size() > 1 && m_state->queue.back().size() < (1u << 20)) {
+    m_state->queue.back().append(data, size);  // few large pieces, not many small ones
+  } else {
+    m_state->queue.emplace_back(data, size);
+  }
   m_state->queued += size;
   m_state->cv.notify_all();
 }
@@ -308,8 +331,7 @@ bool Registry::Stream::finish(const std::string& digest, std::string& why) {
     return false;
   }
   try {
-    std::string location = m_state->response.header("location");
-    reg.commit_upload(location.empty() ? m_state->location : reg.absolute(location), digest);
+    reg.commit_upload(m_state->location, digest);
   } catch (const Error& e) {
     why = e.what();
     return false;

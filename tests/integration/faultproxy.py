@@ -199,19 +199,24 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 self.rfile.readline(3)  # CRLF after the chunk
         else:
             remaining = int(self.headers.get("Content-Length") or 0)
-            rate = self.faults.n if self.faults.kind == "slowup" else None
-            start, sent = time.monotonic(), 0
             while remaining > 0:
-                data = self.rfile.read(min(remaining, CHUNK if rate is None else max(1024, rate // 20)))
+                data = self.rfile.read(min(remaining, CHUNK))
                 if not data:
                     raise ConnectionError("client closed mid-body")
                 remaining -= len(data)
-                sent += len(data)
-                if rate:
-                    ahead = sent / rate - (time.monotonic() - start)
-                    if ahead > 0:
-                        time.sleep(ahead)
                 yield data
+
+    def request_body(self):
+        """request_body_chunks(), read at --mode slowup's rate."""
+        rate = self.faults.n if self.faults.kind == "slowup" else None
+        start, sent = time.monotonic(), 0
+        for data in self.request_body_chunks():
+            sent += len(data)
+            if rate:
+                ahead = sent / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+            yield data
 
     def body_is_chunked(self) -> bool:
         return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
@@ -273,7 +278,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
                     conn.putheader("Transfer-Encoding", "chunked")
                 conn.endheaders()
                 try:
-                    for data in self.request_body_chunks():
+                    for data in self.request_body():
                         if chunked:
                             conn.send(b"%x\r\n%s\r\n" % (len(data), data))
                         else:

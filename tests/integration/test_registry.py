@@ -202,14 +202,31 @@ def test_chunked_upload_then_monolithic_where_chunks_are_refused(mlops, models, 
         assert r.returncode == 0, (mode, r.stderr)
         stats = proxy.stats()
         if mode == "passthrough":
-            assert stats["patch"] >= want_patches, stats
+            assert stats["patch"] >= want_patches, stats  # streamed while built, one PATCH per chunk
+            assert "streamed layer" in r.stderr
         else:
-            assert stats["refused_patch"] >= 1 and stats["put"] >= 2, stats  # fell back to one PUT
-            assert "in one piece" in r.stderr
+            assert stats["refused_patch"] >= 2 and stats["put"] >= 2, stats  # stream, then chunks refused: one PUT
+            assert "building the layer again, into a file" in r.stderr and "in one piece" in r.stderr
         out = json.loads(r.stdout)
         assert remote_digest(f"{registry}/{repo}:v1") == out["digest"]
         raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry}/{repo}:v1").stdout)
         assert raw["layers"][0]["size"] > layer_size  # the whole tar went up
+
+
+def test_streamed_layer_is_not_streamed_again_when_the_registry_has_it(mlops, models, services):
+    """A big layer goes up while it is built; the same files again: a HEAD finds it, nothing moves."""
+    ref = f"{services['MLOPS_TEST_REGISTRY']}/models/{unique('stream')}:v1"
+    first = mlops.run("-v", "package", str(models / "files"), "--format", "artifact", "--push", ref, "--json")
+    assert first.returncode == 0, first.stderr
+    assert "streamed layer" in first.stderr
+    out = json.loads(first.stdout)
+    assert out["pushed"]["blobs_uploaded"] == 2
+    assert remote_digest(ref) == out["digest"]
+    again = mlops.run("-v", "package", str(models / "files"), "--format", "artifact", "--push", ref, "--json")
+    assert again.returncode == 0, again.stderr
+    assert "streamed layer" not in again.stderr and "POST" not in again.stderr
+    p = json.loads(again.stdout)["pushed"]
+    assert p["blobs_uploaded"] == 0 and p["uploaded_bytes"] == 0 and p["blobs_skipped"] == 2, p
 
 
 def test_rate_limit_429_honours_retry_after(mlops, models, services, fault_proxy):
