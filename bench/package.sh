@@ -2,13 +2,18 @@
 # bench/package.sh: `mlops package` against the floor and the peers on the same model, in one run.
 #   build:  floor `tar -cf - DIR | openssl dgst -sha256`, `umoci insert`, `mlops package --output oci:`
 #   push:   raw monolithic PUT of the layer with curl, `skopeo copy oci: docker://`, `mlops package --push`
-# to a fresh local Debian docker-registry. Wall time and peak RSS from GNU time.
-# Knobs: MLOPS (binary, default build/mlops), BENCH_BIG_MB (default 1024), BENCH_SMALL (200).
+# to a fresh local Debian docker-registry. Wall time and peak RSS from GNU time. The push rows
+# run BENCH_RUNS times, interleaved (raw, skopeo, mlops, mlops+output, raw, ...), each mlops run
+# to a new repository with an empty layer cache; the table shows the median, every run, and the
+# ratio to the raw PUT's median.
+# Knobs: MLOPS (binary, default build/mlops), BENCH_BIG_MB (default 1024), BENCH_SMALL (200),
+# BENCH_RUNS (3).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mlops="$(realpath "${MLOPS:-$repo/build/mlops}")"
 big_mb="${BENCH_BIG_MB:-1024}"
 small="${BENCH_SMALL:-200}"
+runs="${BENCH_RUNS:-3}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlops-bench-package.XXXXXX")"
 reg_pid=""
 cleanup() {
@@ -59,16 +64,39 @@ raw_put() {
 }
 export -f raw_put
 export port blob layer
-results+=("$(t raw-put bash -c raw_put)")
-results+=("$(t skopeo-copy skopeo copy --dest-tls-verify=false oci:out:t "docker://127.0.0.1:$port/skopeo:t")")
-results+=("$(t mlops-package-push "$mlops" package model --format modelcar --base oci:base:latest --push "127.0.0.1:$port/mlops:t")")
+declare -A walls=() rss=()
+for run in $(seq "$runs"); do
+  for label in raw-put skopeo-copy mlops-package-push mlops-package-push-output; do
+    rm -rf out2
+    case "$label" in
+      raw-put) r="$(t "$label" bash -c raw_put)" ;;
+      # A HOME per run: skopeo's blob-info cache would otherwise mount the layer from run 1.
+      skopeo-copy) r="$(HOME="$work/skopeo-home-$run" t "$label" skopeo copy --dest-tls-verify=false oci:out:t "docker://127.0.0.1:$port/skopeo$run:t")" ;;
+      mlops-package-push) r="$(XDG_CACHE_HOME="$work/cache-$run-a" t "$label" "$mlops" package model --format modelcar \
+        --base oci:base:latest --push "127.0.0.1:$port/mlops$run:t")" ;;
+      mlops-package-push-output) r="$(XDG_CACHE_HOME="$work/cache-$run-b" t "$label" "$mlops" package model --format modelcar \
+        --base oci:base:latest --output oci:out2:t --push "127.0.0.1:$port/mlopsout$run:t")" ;;
+    esac
+    read -r _ wall peak <<<"$r"
+    walls[$label]+="$wall "
+    (( peak > ${rss[$label]:-0} )) && rss[$label]=$peak
+  done
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+raw_median="$(median "${walls[raw-put]}")"
 
 echo "| step | tool | wall (s) | peak RSS (MiB) |"
 echo "|---|---|---:|---:|"
 for r in "${results[@]}"; do
-  read -r label wall rss <<<"$r"
-  case "$label" in floor | umoci-insert | mlops-package) step=build ;; *) step=push ;; esac
-  echo "| $step | $label | $wall | $rss |"
+  read -r label wall peak <<<"$r"
+  echo "| build | $label | $wall | $peak |"
 done
 echo
-echo "Model: ${big_mb} MiB random + ${small} JSON files; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "| push | median wall (s) | runs (s) | x raw PUT | peak RSS (MiB) |"
+echo "|---|---:|---|---:|---:|"
+for label in raw-put skopeo-copy mlops-package-push mlops-package-push-output; do
+  m="$(median "${walls[$label]}")"
+  printf '| %s | %s | %s | %.2f | %s |\n' "$label" "$m" "${walls[$label]% }" "$(awk -v a="$m" -v b="$raw_median" 'BEGIN {print a / b}')" "${rss[$label]}"
+done
+echo
+echo "Model: ${big_mb} MiB random + ${small} JSON files; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $runs push runs."

@@ -8,7 +8,6 @@
 
 #include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <random>
 #include <thread>
 
@@ -218,8 +217,9 @@ struct Registry::Stream::State {
   Registry& registry;
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<std::string> queue;
-  std::size_t front_used = 0, queued = 0;
+  // A fixed ring buffer: no allocation (and no page faults) per byte moved.
+  std::vector<char> ring = std::vector<char>(k_stream_queue);
+  std::size_t head = 0, queued = 0;  // read position, bytes held
   bool closed = false, failed = false;
   std::string location, why;
   http::Response response;
@@ -231,20 +231,17 @@ struct Registry::Stream::State {
   /// `quota` bytes (what is left of this request's chunk).
   std::size_t read(char* buf, std::size_t cap, std::uint64_t& quota) {
     std::unique_lock lock(mutex);
-    cv.wait(lock, [&] { return !queue.empty() || closed; });
+    cv.wait(lock, [&] { return queued > 0 || closed; });
     std::size_t n = 0;
-    while (n < cap && quota > 0 && !queue.empty()) {
-      std::string& f = queue.front();
-      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>({cap - n, f.size() - front_used, quota}));
-      std::memcpy(buf + n, f.data() + front_used, take);
+    while (n < cap && quota > 0 && queued > 0) {
+      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>({cap - n, queued, ring.size() - head, quota}));
+      lock.unlock();  // the writer never touches held bytes
+      std::memcpy(buf + n, ring.data() + head, take);
+      lock.lock();
       n += take;
       quota -= take;
-      front_used += take;
-      if (front_used == f.size()) {
-        queued -= f.size();
-        queue.pop_front();
-        front_used = 0;
-      }
+      head = (head + take) % ring.size();
+      queued -= take;
     }
     cv.notify_all();
     return n;
@@ -253,8 +250,8 @@ struct Registry::Stream::State {
   /// Bytes left to send, or the end: false once closed and drained.
   bool more() {
     std::unique_lock lock(mutex);
-    cv.wait(lock, [&] { return !queue.empty() || closed; });
-    return !queue.empty();
+    cv.wait(lock, [&] { return queued > 0 || closed; });
+    return queued > 0;
   }
 
   /// One PATCH per chunk (the chunk size bounds every request body, for
@@ -282,7 +279,6 @@ struct Registry::Stream::State {
     std::lock_guard lock(mutex);
     if (!why.empty()) {
       failed = true;
-      queue.clear();
       queued = 0;
     }
     cv.notify_all();
@@ -307,15 +303,20 @@ Registry::Stream::~Stream() {
 
 void Registry::Stream::write(const char* data, std::size_t size) {
   std::unique_lock lock(m_state->mutex);
-  m_state->cv.wait(lock, [&] { return m_state->failed || m_state->queued < k_stream_queue; });
-  if (m_state->failed || m_state->closed) return;
-  if (!m_state->queue.empty() && m_state->queue.size() > 1 && m_state->queue.back().size() < (1u << 20)) {
-    m_state->queue.back().append(data, size);  // few large pieces, not many small ones
-  } else {
-    m_state->queue.emplace_back(data, size);
+  State& st = *m_state;
+  while (size > 0) {
+    st.cv.wait(lock, [&] { return st.failed || st.queued < st.ring.size(); });
+    if (st.failed || st.closed) return;
+    std::size_t tail = (st.head + st.queued) % st.ring.size();
+    std::size_t take = std::min({size, st.ring.size() - st.queued, st.ring.size() - tail});
+    lock.unlock();  // the reader never touches [tail, tail + take) until it is counted
+    std::memcpy(st.ring.data() + tail, data, take);
+    lock.lock();
+    st.queued += take;
+    data += take;
+    size -= take;
+    st.cv.notify_all();
   }
-  m_state->queued += size;
-  m_state->cv.notify_all();
 }
 
 bool Registry::Stream::finish(const std::string& digest, std::string& why) {
