@@ -25,6 +25,9 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
     refuse-patch  every PATCH gets 405 (a registry that takes no chunked uploads, like GAR)
     429:N         the first N requests get 429 with Retry-After: 1 (a rate-limited registry)
     slowup:BPS    request bodies (uploads) are read at about BPS bytes per second
+    cutpatch:N    the N-th PATCH and the one after it (libcurl resends a request once by itself
+                  when a reused connection dies) are cut off: half the body is read, then the
+                  connection is closed without an answer; nothing reaches the registry
     evil:PATH     the first artifact directory listing (GET .../mlflow-artifacts/artifacts?path=)
                   gets an extra file entry named PATH (e.g. ../../escaped.txt): a hostile server
 
@@ -88,13 +91,13 @@ class Faults:
         name, _, arg = mode.partition(":")
         if name in ("passthrough", "close", "refuse-patch") and not arg:
             self.kind, self.n = name, 0
-        elif name in ("503", "429", "truncate", "slow", "slowup") and arg.isdigit():
+        elif name in ("503", "429", "truncate", "slow", "slowup", "cutpatch") and arg.isdigit():
             self.kind, self.n = name, int(arg)
         elif name == "evil" and arg:
             self.kind, self.n, self.evil_path = name, 1, arg
         else:
             raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N, truncate:N, close, slow:BPS, "
-                             "slowup:BPS, refuse-patch, evil:PATH)")
+                             "slowup:BPS, cutpatch:N, refuse-patch, evil:PATH)")
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -108,6 +111,7 @@ class Faults:
             "injected_429": 0,
             "refused_patch": 0,
             "patch": 0,
+            "cut_patch": 0,
             "put": 0,
         }
 
@@ -239,6 +243,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def proxy(self):
         if self.command in ("PATCH", "PUT"):
             self.faults.count(self.command.lower())
+        if (self.faults.kind == "cutpatch" and self.command == "PATCH"
+                and self.faults.snapshot()["patch"] in (self.faults.n, self.faults.n + 1)):
+            return self.cut_patch()
         if self.faults.kind == "refuse-patch" and self.command == "PATCH":
             for _ in self.request_body_chunks():
                 pass
@@ -302,6 +309,21 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.relay_response(resp)
         finally:
             conn.close()
+
+    def cut_patch(self):
+        """Reads half of this PATCH's body, then drops the connection without an answer."""
+        self.faults.count("cut_patch")
+        want = int(self.headers.get("Content-Length") or 0) // 2
+        got = 0
+        for data in self.request_body_chunks():
+            got += len(data)
+            if got >= want:
+                break
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def relay_evil_listing(self, resp: http.client.HTTPResponse) -> bool:
         """Adds a hostile entry to an artifact listing; True when it answered."""

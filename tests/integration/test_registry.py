@@ -213,6 +213,22 @@ def test_chunked_upload_then_monolithic_where_chunks_are_refused(mlops, models, 
         assert raw["layers"][0]["size"] > layer_size  # the whole tar went up
 
 
+def test_chunk_cut_off_midway_resumes_from_the_registrys_range(mlops, models, services, fault_proxy):
+    """The third chunk dies half sent: mlops asks the registry (GET on the upload) how much it
+    holds and goes on from there, in the same run."""
+    registry = services["MLOPS_TEST_REGISTRY"]
+    proxy = fault_proxy("cutpatch:3", upstream=f"http://{registry}")
+    repo = f"models/{unique('resume')}"
+    r = mlops.run("-v", "package", str(models / "iris"), "--format", "artifact", "--compression", "none",
+                  "--chunk-size", "2K", "--push", f"{proxy.url.removeprefix('http://')}/{repo}:v1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert proxy.stats()["cut_patch"] == 2
+    assert "asking the registry where to resume" in r.stderr
+    assert "at byte 4096" in r.stderr  # the two chunks before the cut were kept, not sent again
+    assert remote_digest(f"{registry}/{repo}:v1") == json.loads(r.stdout)["digest"]
+    run("skopeo", "copy", "--src-tls-verify=false", f"docker://{registry}/{repo}:v1", f"oci:{mlops.cwd / 'back'}:t")
+
+
 def test_streamed_layer_is_not_streamed_again_when_the_registry_has_it(mlops, models, services):
     """A big layer goes up while it is built; the same files again: a HEAD finds it, nothing moves."""
     ref = f"{services['MLOPS_TEST_REGISTRY']}/models/{unique('stream')}:v1"
