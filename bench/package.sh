@@ -68,10 +68,12 @@ declare -A walls=() rss=()
 for run in $(seq "$runs"); do
   for label in raw-put skopeo-copy mlops-package-push mlops-package-push-output; do
     rm -rf out2
+    # skopeo once: as root its blob-info cache (/var/lib/containers/cache) mounts the layer
+    # from its first repository in every later run.
+    [[ "$label" == skopeo-copy && "$run" -gt 1 ]] && continue
     case "$label" in
       raw-put) r="$(t "$label" bash -c raw_put)" ;;
-      # A HOME per run: skopeo's blob-info cache would otherwise mount the layer from run 1.
-      skopeo-copy) r="$(HOME="$work/skopeo-home-$run" t "$label" skopeo copy --dest-tls-verify=false oci:out:t "docker://127.0.0.1:$port/skopeo$run:t")" ;;
+      skopeo-copy) r="$(t "$label" skopeo copy --dest-tls-verify=false oci:out:t "docker://127.0.0.1:$port/skopeo$run:t")" ;;
       mlops-package-push) r="$(XDG_CACHE_HOME="$work/cache-$run-a" t "$label" "$mlops" package model --format modelcar \
         --base oci:base:latest --push "127.0.0.1:$port/mlops$run:t")" ;;
       mlops-package-push-output) r="$(XDG_CACHE_HOME="$work/cache-$run-b" t "$label" "$mlops" package model --format modelcar \

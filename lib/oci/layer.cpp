@@ -33,8 +33,9 @@ public:
   BlobSink(const std::filesystem::path& file, bool gzip, const LayerTee& tee) : m_gzip(gzip), m_path(file), m_tee(tee) {
     // No O_TRUNC: the file is new and empty, and ext4 flushes a truncated-then-written
     // file on close (auto_da_alloc), which cost ~75 ms per 64 MiB here.
-    m_fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (m_fd < 0) throw Error(ErrorKind::io, "cannot write " + quote(file.string()) + ": " + std::strerror(errno));
+    // An empty path: no file, the bytes go to the tee only.
+    if (!file.empty()) m_fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (m_fd < 0 && !file.empty()) throw Error(ErrorKind::io, "cannot write " + quote(file.string()) + ": " + std::strerror(errno));
     if (m_gzip) {
       std::memset(&m_z, 0, sizeof m_z);
       // windowBits 31 = gzip wrapper with no file name and mtime 0.
@@ -65,7 +66,7 @@ public:
     // No fsync: a blob is named by its digest and checked when read, and
     // syncing a GiB-sized layer costs more than building it (measured in
     // bench/package.sh). The index that makes a blob reachable is synced.
-    if (::close(m_fd) != 0) {
+    if (m_fd >= 0 && ::close(m_fd) != 0) {
       m_fd = -1;
       throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
     }
@@ -99,6 +100,7 @@ private:
   void emit(const void* data, std::size_t len) {
     const char* p = static_cast<const char*>(data);
     if (m_tee) m_tee(p, len);
+    if (m_fd < 0) return;
     while (len) {
       ssize_t n = ::write(m_fd, p, len);
       if (n < 0) {
@@ -244,8 +246,7 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
                   const std::filesystem::path& tmp_dir, const LayerTee& tee) {
   bool gzip = compression == Compression::gzip || (compression == Compression::automatic && worth_compressing(entries));
-  Layer layer;
-  layer.file = "/dev/null";  // no tmp_dir: the bytes go to `tee` only
+  Layer layer;  // no tmp_dir: no file, the bytes go to `tee` only
   if (!tmp_dir.empty()) {
     std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
     int tfd = ::mkstemp(tmpl.data());
@@ -325,10 +326,9 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
   } catch (...) {
     archive_write_free(a);
     std::error_code ec;
-    if (!tmp_dir.empty()) std::filesystem::remove(layer.file, ec);
+    if (!layer.file.empty()) std::filesystem::remove(layer.file, ec);
     throw;
   }
-  if (tmp_dir.empty()) layer.file.clear();
   layer.diff_id = sink.tar_digest();
   layer.digest = sink.blob_digest();
   layer.size = sink.blob_bytes();

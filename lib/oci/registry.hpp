@@ -146,13 +146,15 @@ public:
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
-  /// Queues bytes (copied). Never throws; a failed stream drops them.
+  /// Queues bytes (copied; small pieces are fine). Never throws; a failed
+  /// stream drops them.
   void write(const char* data, std::size_t size);
   /// Ends the body and commits it as `digest`. Returns false (with the reason
   /// in `why`) when the stream failed; the registry then holds no such blob.
   bool finish(const std::string& digest, std::string& why);
 
 private:
+  void publish();
   struct State;
   std::unique_ptr<State> m_state;
 };

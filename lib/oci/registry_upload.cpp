@@ -220,6 +220,9 @@ struct Registry::Stream::State {
   // A fixed ring buffer: no allocation (and no page faults) per byte moved.
   std::vector<char> ring = std::vector<char>(k_stream_queue);
   std::size_t head = 0, queued = 0;  // read position, bytes held
+  // The writer's side, touched by the writer only: where it copies to, how
+  // much free space it knows of, and bytes copied but not yet published.
+  std::size_t w_tail = 0, w_avail = 0, w_pending = 0;
   bool closed = false, failed = false;
   std::string location, why;
   http::Response response;
@@ -302,24 +305,41 @@ Registry::Stream::~Stream() {
 }
 
 void Registry::Stream::write(const char* data, std::size_t size) {
-  std::unique_lock lock(m_state->mutex);
+  // The tar writer hands over pieces of 512 bytes: they are copied straight
+  // into free ring space (the reader never touches it) and published to the
+  // reader once per MiB, so the lock is not taken per piece.
   State& st = *m_state;
   while (size > 0) {
-    st.cv.wait(lock, [&] { return st.failed || st.queued < st.ring.size(); });
-    if (st.failed || st.closed) return;
-    std::size_t tail = (st.head + st.queued) % st.ring.size();
-    std::size_t take = std::min({size, st.ring.size() - st.queued, st.ring.size() - tail});
-    lock.unlock();  // the reader never touches [tail, tail + take) until it is counted
-    std::memcpy(st.ring.data() + tail, data, take);
-    lock.lock();
-    st.queued += take;
+    if (st.w_avail == 0) {
+      publish();
+      std::unique_lock lock(st.mutex);
+      st.cv.wait(lock, [&] { return st.failed || st.queued < st.ring.size(); });
+      if (st.failed || st.closed) return;
+      st.w_tail = (st.head + st.queued) % st.ring.size();
+      st.w_avail = std::min(st.ring.size() - st.queued, st.ring.size() - st.w_tail);
+    }
+    std::size_t take = std::min(size, st.w_avail);
+    std::memcpy(st.ring.data() + st.w_tail, data, take);
+    st.w_tail = (st.w_tail + take) % st.ring.size();
+    st.w_avail -= take;
+    st.w_pending += take;
     data += take;
     size -= take;
-    st.cv.notify_all();
+    if (st.w_pending >= (1u << 20)) publish();
   }
 }
 
+void Registry::Stream::publish() {
+  State& st = *m_state;
+  if (st.w_pending == 0) return;
+  std::lock_guard lock(st.mutex);
+  st.queued += st.w_pending;
+  st.w_pending = 0;
+  st.cv.notify_all();
+}
+
 bool Registry::Stream::finish(const std::string& digest, std::string& why) {
+  publish();
   {
     std::lock_guard lock(m_state->mutex);
     m_state->closed = true;
