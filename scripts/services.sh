@@ -30,7 +30,8 @@
 # Env knobs: MLOPS_CACHE (venv cache root, see scripts/venv.sh), MLOPS_BIG_MB (size of the big
 # artifact of the `files` model, default 50), MLOPS_MLFLOW_WORKERS (uvicorn workers, default 2),
 # MLOPS_HEALTH_TIMEOUT (seconds, default 90), MLOPS_AUTH_CACHE_TTL (basic-auth credential
-# cache, default 0 = off as in MLflow's defaults), MLOPS_SERVICES_KEEP_ON_FAILURE=1 (do not stop
+# cache, default 0 = off as in MLflow's defaults), MLOPS_TOKEN_SHORT_LIFETIME (seconds the
+# registry_token short-lived user's tokens live, default 2), MLOPS_SERVICES_KEEP_ON_FAILURE=1 (do not stop
 # the servers when start fails, for debugging).
 set -euo pipefail
 
