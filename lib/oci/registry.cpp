@@ -165,6 +165,11 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
     realm = m_realm;
     service = m_service;
   }
+  if (realm.rfind("https://", 0) != 0 && !m_plain_allowed) {
+    // The password (or identity token) would travel in the clear.
+    throw Error(ErrorKind::auth, "the registry " + quote(m_ref.registry) + " sends clients to a token server without TLS (" + quote(realm) + ")",
+                "mlops sends credentials over plain HTTP only to local registries or with --insecure");
+  }
   std::string query = "service=" + url_encode(service);
   for (const auto& s : scopes) query += "&scope=" + url_encode(s);
   query += "&client_id=mlops";

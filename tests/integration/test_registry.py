@@ -245,6 +245,13 @@ def test_streamed_layer_is_not_streamed_again_when_the_registry_has_it(mlops, mo
     assert p["blobs_uploaded"] == 0 and p["uploaded_bytes"] == 0 and p["blobs_skipped"] == 2, p
 
 
+def test_bad_chunk_size_is_a_usage_error(mlops, models, services):
+    r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--chunk-size", "12X",
+                  "--push", f"{services['MLOPS_TEST_REGISTRY']}/models/x:v1")
+    assert r.returncode == 2, r.stderr
+    assert "invalid size '12X'" in error_line(r.stderr)
+
+
 def test_rate_limit_429_honours_retry_after(mlops, models, services, fault_proxy):
     registry = services["MLOPS_TEST_REGISTRY"]
     proxy = fault_proxy("429:2", upstream=f"http://{registry}")
