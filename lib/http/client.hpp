@@ -43,6 +43,11 @@ struct Request {
   /// When set, the body is streamed from this file instead (uploads of large
   /// blobs); it is reopened for every attempt.
   std::string body_file;
+  /// False for requests that must not be sent twice (e.g. create-version):
+  /// those are retried only when the connection was never made.
+  bool idempotent = true;
+  // The fields below come after the ones above so that positional
+  // initializers written before them keep their meaning.
   /// With body_file: send only `body_length` bytes from `body_offset` (a
   /// chunk of a blob); body_length 0 means to the end of the file.
   std::uint64_t body_offset = 0, body_length = 0;
@@ -51,10 +56,7 @@ struct Request {
   /// length is not known in advance). Such a request is never re-sent:
   /// it is treated as not idempotent. The function may throw; the exception
   /// is carried across libcurl and rethrown by send().
-  std::function<std::size_t(char* buffer, std::size_t capacity)> body_reader;
-  /// False for requests that must not be sent twice (e.g. create-version):
-  /// those are retried only when the connection was never made.
-  bool idempotent = true;
+  std::function<std::size_t(char* buffer, std::size_t capacity)> body_reader = nullptr;
 };
 
 /// A response whose status the caller interprets (errors are not thrown for
