@@ -158,7 +158,11 @@ oci::LayerStreamFactory stream_factory(Registries& regs, const LayerDigestCache&
     if (bytes < k_stream_min) return nullptr;
     oci::Registry& reg = *regs.target;
     if (!*pinged) {
-      reg.ping();  // fails early, before the layer is built, when the registry cannot be used
+      try {
+        reg.ping();  // fails early, before the layer is built, when the registry cannot be used
+      } catch (const Error& e) {
+        throw e.with_context("cannot push " + quote(reg.ref().str()));
+      }
       *pinged = true;
     }
     if (auto known = cache.get(key); known && reg.has_blob(*known)) return nullptr;  // the push skips it

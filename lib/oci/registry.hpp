@@ -119,6 +119,9 @@ private:
   std::string start_upload(const std::string& query = {});
   void upload_monolithic(const std::filesystem::path& file, const std::string& digest, std::uint64_t size);
   bool upload_chunked(const std::filesystem::path& file, const std::string& digest, std::uint64_t size);
+  /// Where an interrupted upload goes on: the session's Location and the
+  /// bytes the registry holds (GET on the session), or a new session at 0.
+  std::pair<std::string, std::uint64_t> resume_point(const std::string& location);
   void commit_upload(const std::string& location, const std::string& digest);
 
   http::Client& m_http;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 #include <thread>
+#include <tuple>
 
 namespace mlops::oci {
 
@@ -108,6 +109,17 @@ void Registry::upload_monolithic(const std::filesystem::path& file, const std::s
   }
 }
 
+std::pair<std::string, std::uint64_t> Registry::resume_point(const std::string& location) {
+  http::Request status;
+  status.url = location;
+  http::Response s = send(status);
+  if (auto held = s.status == 204 ? parse_upload_range(s.header("range")) : std::nullopt) {
+    return {s.header("location").empty() ? location : absolute(s.header("location")), *held};
+  }
+  m_log.debug(1, "the upload session is gone (HTTP " + std::to_string(s.status) + "); starting over");
+  return {start_upload(), 0};
+}
+
 bool Registry::upload_chunked(const std::filesystem::path& file, const std::string& digest, std::uint64_t size) {
   std::string location = start_upload();
   std::uint64_t offset = 0;
@@ -159,18 +171,7 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
     m_log.debug(1, "chunk at " + std::to_string(offset) + " failed (" + (why.empty() ? "HTTP " + std::to_string(r.status) : why) +
                        "); asking the registry where to resume in " + std::to_string(wait).substr(0, 4) + " s");
     pause_for(wait);
-    http::Request status;
-    status.url = location;
-    http::Response s = send(status);
-    auto held = s.status == 204 ? parse_upload_range(s.header("range")) : std::nullopt;
-    if (held) {
-      if (!s.header("location").empty()) location = absolute(s.header("location"));
-      offset = *held;
-    } else {
-      m_log.debug(1, "the upload session is gone (HTTP " + std::to_string(s.status) + "); starting over");
-      location = start_upload();
-      offset = 0;
-    }
+    std::tie(location, offset) = resume_point(location);
     m_log.debug(1, "resuming " + digest.substr(0, 19) + " at byte " + std::to_string(offset));
   }
   commit_upload(location, digest);
