@@ -180,6 +180,10 @@ def test_credential_helpers_store_helpers_and_identity_tokens(mlops, models, ser
                   env=helper(named, {reg: ["<token>", services["MLOPS_TEST_REGISTRY_TOKEN_IDENTITY"]]}))
     assert r.returncode == 0, r.stderr
     assert services["MLOPS_TEST_REGISTRY_TOKEN_IDENTITY"] not in r.stdout + r.stderr and JWT_MARK not in r.stderr
+    # An identity token straight in auths works the same way.
+    ident = docker_config(tmp_path, {"auths": {reg: {"identitytoken": services["MLOPS_TEST_REGISTRY_TOKEN_IDENTITY"]}}})
+    r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref, env={"DOCKER_CONFIG": str(ident)})
+    assert r.returncode == 0, r.stderr
     # A helper named in the config that is not installed: exit 5, and it says which.
     missing = docker_config(tmp_path, {"credsStore": "nosuchhelper"})
     r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref,
