@@ -22,7 +22,25 @@ struct PackageArgs {
   std::string compression = "auto";
   std::vector<std::string> tags;
   std::string model_path = "/mnt/models";
+  std::string chunk_size = "64M";
+  int jobs = 4;
 };
+
+/// "64M", "512K", "1G" or bytes; "0" = monolithic uploads.
+std::uint64_t parse_size(const std::string& text) {
+  std::size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = lower_ascii(text.substr(used));
+  std::uint64_t mult = unit.empty() || unit == "b" ? 1 : unit == "k" || unit == "kib" ? 1024 : unit == "m" || unit == "mib" ? 1u << 20
+                                                  : unit == "g" || unit == "gib"    ? 1u << 30 : 0;
+  if (used == 0 || mult == 0) throw Error(ErrorKind::usage, "invalid size " + quote(text), "use bytes or a number with K, M or G (KiB, MiB, GiB)");
+  return n * mult;
+}
 
 std::optional<std::int64_t> source_date_epoch() {
   const char* v = std::getenv("SOURCE_DATE_EPOCH");
@@ -48,33 +66,156 @@ bool is_local(const std::string& registry) {
   return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
 }
 
-nlohmann::ordered_json push(Context& ctx, const oci::PackageResult& r, const std::string& output, const std::string& target) {
-  oci::ImageRef ref = oci::parse_image_ref(target);
-  bool plain = is_local(ref.registry) || ctx.global().insecure;
-  auto creds = oci::find_credentials(ref.registry, process_getenv);
-  http::Client client(registry_http_options(ctx), ctx.log());
-  oci::Registry registry(client, ref, creds, plain, ctx.log());
+/// The registries one `mlops package` talks to: the push target and a
+/// registry base, sharing one HTTP client (connections, retries, TLS).
+struct Registries {
+  http::Client client;
+  std::optional<oci::Registry> target;
+  std::optional<oci::Registry> base;
+
+  Registries(Context& ctx, const PackageArgs& a) : client(registry_http_options(ctx), ctx.log()) {
+    auto open = [&](std::optional<oci::Registry>& slot, const std::string& text, const char* actions) {
+      oci::ImageRef ref = oci::parse_image_ref(text);
+      bool plain = is_local(ref.registry) || ctx.global().insecure;
+      auto creds = oci::find_credentials(ref.registry, process_getenv);
+      slot.emplace(client, ref, creds, plain, ctx.log(), actions);
+    };
+    if (!a.push.empty()) {
+      open(target, a.push, "pull,push");
+      target->upload_options().chunk_size = parse_size(a.chunk_size);
+    }
+    if (!a.base.empty() && a.base.rfind("oci:", 0) != 0) open(base, a.base, "pull");
+  }
+  /// A push to the registry that holds the base: its layers are mounted there.
+  bool same_registry() const { return target && base && target->ref().registry == base->ref().registry; }
+};
+
+/// Which layer digest a LayerInfo::key gave last time
+/// ($XDG_CACHE_HOME/mlops/layers/KEY), so a push can tell before building a
+/// layer whether the registry has it already (then it is not streamed).
+class LayerDigestCache {
+public:
+  LayerDigestCache() {
+    if (auto x = process_getenv("XDG_CACHE_HOME"); x && !x->empty()) m_dir = std::filesystem::path(*x) / "mlops" / "layers";
+    else if (auto h = process_getenv("HOME"); h && !h->empty()) m_dir = std::filesystem::path(*h) / ".cache" / "mlops" / "layers";
+  }
+  std::optional<std::string> get(const std::string& key) const {
+    std::error_code ec;
+    if (m_dir.empty() || !std::filesystem::is_regular_file(m_dir / key, ec)) return std::nullopt;
+    std::string d = fs::read_file(m_dir / key);
+    if (d.rfind("sha256:", 0) != 0 || d.size() != 71) return std::nullopt;
+    return d;
+  }
+  /// Best effort: a cache that cannot be written only costs speed.
+  void put(const std::string& key, const std::string& digest) const {
+    if (m_dir.empty() || key.empty()) return;
+    try {
+      std::filesystem::create_directories(m_dir);
+      fs::atomic_write(m_dir / key, digest, false);
+    } catch (const std::exception&) {
+    }
+  }
+
+private:
+  std::filesystem::path m_dir;
+};
+
+/// A new layer going up to the push target while it is built; when the
+/// stream fails the push uploads the layer from its file instead.
+class PushStream final : public oci::LayerStream {
+public:
+  PushStream(oci::Registry& registry, std::map<std::string, oci::BlobOutcome>& done, bool keep_file)
+      : m_registry(registry), m_stream(registry), m_done(done), m_keep_file(keep_file) {}
+  bool needs_file() const override { return m_keep_file; }
+  void write(const char* data, std::size_t size) override { m_stream.write(data, size); }
+  bool finish(const oci::Layer& layer) override {
+    std::string why;
+    if (m_stream.finish(layer.digest, why)) {
+      m_done[layer.digest] = oci::BlobOutcome::uploaded;
+      m_registry.log().debug(1, "streamed layer " + layer.digest.substr(0, 19) + " (" + human_bytes(layer.size) + ") while building it");
+      return true;
+    }
+    m_registry.log().debug(1, "streaming layer " + layer.digest.substr(0, 19) + " failed (" + why + "); it goes up from a file");
+    return false;
+  }
+
+private:
+  oci::Registry& m_registry;
+  oci::Registry::Stream m_stream;
+  std::map<std::string, oci::BlobOutcome>& m_done;
+  bool m_keep_file;
+};
+
+/// Layers with at least this many bytes of files are streamed to the push
+/// target while they are built, unless the registry has them already.
+constexpr std::uint64_t k_stream_min = 32u << 20;
+
+/// `keep_files`: the layers are wanted locally too (--output), not only in the registry.
+oci::LayerStreamFactory stream_factory(Registries& regs, const LayerDigestCache& cache, std::map<std::string, oci::BlobOutcome>& done,
+                                       bool keep_files) {
+  auto pinged = std::make_shared<bool>(false);
+  return [&regs, &cache, &done, pinged, keep_files](const std::string& key, std::uint64_t bytes) -> std::unique_ptr<oci::LayerStream> {
+    if (bytes < k_stream_min) return nullptr;
+    oci::Registry& reg = *regs.target;
+    if (!*pinged) {
+      try {
+        reg.ping();  // fails early, before the layer is built, when the registry cannot be used
+      } catch (const Error& e) {
+        throw e.with_context("cannot push " + quote(reg.ref().str()));
+      }
+      *pinged = true;
+    }
+    if (auto known = cache.get(key); known && reg.has_blob(*known)) return nullptr;  // the push skips it
+    try {
+      return std::make_unique<PushStream>(reg, done, keep_files);
+    } catch (const Error& e) {
+      reg.log().debug(1, std::string("cannot stream the layer: ") + e.what());
+      return nullptr;
+    }
+  };
+}
+
+nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const std::string& output, const std::string& target, int jobs,
+                            std::map<std::string, oci::BlobOutcome> done) {
+  oci::Registry& registry = *regs.target;
   oci::Layout layout = oci::Layout::open(oci::parse_layout_ref(output).path);
+  const oci::ImageRef& ref = registry.ref();
   std::string reference = ref.tag.empty() ? r.manifest.digest : ref.tag;
+  oci::PushSources sources;
+  sources.jobs = jobs;
+  sources.done = std::move(done);
+  if (regs.same_registry()) {
+    sources.mount_from = regs.base->ref().repository;
+    for (const auto& l : r.layers)
+      if (l.from_base) sources.base_blobs.insert(l.digest);
+  }
+  if (regs.base) {
+    sources.fetch = [&](const std::string& digest, std::uint64_t size) {
+      auto tmp = layout.tmp_dir() / (".fetch-" + digest.substr(7, 16));
+      regs.base->download_blob(digest, size, tmp);
+      layout.adopt_blob(tmp, digest);
+    };
+  }
   oci::PushStats st;
   try {
-    st = oci::push_image(registry, layout, r.manifest, reference);
+    st = oci::push_image(registry, layout, r.manifest, reference, sources);
   } catch (const Error& e) {
     throw e.with_context("cannot push " + quote(target));
   }
-  ctx.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, skipped " +
-                         human_bytes(st.skipped) + " already there");
+  registry.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, mounted " +
+                              human_bytes(st.mounted) + ", skipped " + human_bytes(st.skipped) + " already there");
   oci::ImageRef pinned = ref;
   pinned.digest = r.manifest.digest;
-  return {{"reference", pinned.str()}, {"uploaded_bytes", st.uploaded}, {"skipped_bytes", st.skipped},
-          {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped}};
+  return {{"reference", pinned.str()},       {"uploaded_bytes", st.uploaded},       {"skipped_bytes", st.skipped},
+          {"mounted_bytes", st.mounted},     {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped},
+          {"blobs_mounted", st.blobs_mounted}};
 }
 
 int run_package(Context& ctx, const PackageArgs& a) {
   if (a.output.empty() && a.push.empty()) {
     throw Error(ErrorKind::usage, "missing --output or --push", "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
   }
-  if (!a.push.empty()) oci::parse_image_ref(a.push);  // a bad reference fails before any work
+  Registries regs(ctx, a);  // bad references and sizes fail before any work
   std::optional<fs::TempDir> scratch;  // a layout that only feeds a push
   std::string output = a.output;
   if (!a.push.empty() && output.rfind("docker-archive:", 0) == 0) {
@@ -92,6 +233,12 @@ int run_package(Context& ctx, const PackageArgs& a) {
   }
   o.output = output;
   o.base = a.base;
+  o.base_registry = regs.base ? &*regs.base : nullptr;
+  // Base layers stay in the registry when nothing local needs them.
+  o.fetch_base_layers = !(a.output.empty() && regs.same_registry());
+  LayerDigestCache cache;
+  std::map<std::string, oci::BlobOutcome> streamed;
+  if (regs.target) o.stream_layer = stream_factory(regs, cache, streamed, !a.output.empty());
   o.tags = a.tags;
   o.model_path = a.model_path;
   o.source_date_epoch = source_date_epoch();
@@ -105,7 +252,10 @@ int run_package(Context& ctx, const PackageArgs& a) {
     throw e.with_context("cannot package " + quote(a.source));
   }
   nlohmann::ordered_json pushed = nullptr;
-  if (!a.push.empty()) pushed = push(ctx, r, output, a.push);
+  if (!a.push.empty()) {
+    pushed = push(regs, r, output, a.push, a.jobs, streamed);
+    for (const auto& l : r.layers) cache.put(l.key, l.digest);
+  }
   if (scratch) r.references.clear();
   if (ctx.json()) {
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
@@ -151,9 +301,15 @@ Command package_command() {
       "REF@sha256:... per output; --json adds layers and sizes. docker-archive:FILE[:REPO:TAG] writes one tar "
       "that `docker load` and `podman load` read (manifest.json) and OCI tools read too (index.json, blobs/). "
       "--push HOST[:PORT]/REPO[:TAG] uploads the image to a registry (with or without --output): blobs the "
-      "registry already has are skipped (HEAD), the rest go up streamed from the layer files, then the "
-      "manifest; Basic or Bearer-token auth from the registry's challenge, with credentials from "
-      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. HTTPS is tried first and "
+      "registry already has are skipped (HEAD), base layers are mounted from the base's repository when the "
+      "base is on the same registry, the rest go up --jobs at a time, in resumable --chunk-size chunks "
+      "(falling back to one PUT where a registry refuses chunks), then the manifest. A layer of 32 MiB or more is streamed to the registry while it is built "
+      "(without --output no layer file is written at all) unless the registry already has it. Basic or Bearer-token "
+      "auth from the registry's challenge (tokens per scope, renewed when they expire), with credentials from "
+      "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json: credHelpers, credsStore "
+      "(docker-credential-NAME get) or auths. --base HOST[:PORT]/REPO[:TAG|@DIGEST] reads the base from a "
+      "registry (OCI or Docker schema 2; an index gives its linux image for this machine's architecture, "
+      "else linux/amd64); its layers are downloaded, checked, only when an output needs them. HTTPS is tried first and "
       "verified (--ca-bundle FILE for a private CA); plain HTTP is used only for localhost/127.0.0.1 or with "
       "--insecure.";
   c.examples =
@@ -163,13 +319,15 @@ Command package_command() {
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<PackageArgs>();
     app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
-    app.add_option("--base", a->base, "base image: oci:PATH[:TAG] (not for --format artifact)")->type_name("REF");
+    app.add_option("--base", a->base, "base image: oci:PATH[:TAG] or HOST[:PORT]/REPO[:TAG|@DIGEST] (not for --format artifact)")->type_name("REF");
     app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
     app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (HTTPS; plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
     app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
     app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
     app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");
     app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")->type_name("PATH");
+    app.add_option("--chunk-size", a->chunk_size, "push blobs larger than this in resumable chunks of this size (default 64M; 0 = one PUT each)")->type_name("SIZE");
+    app.add_option("-j,--jobs", a->jobs, "blobs pushed at once (default 4)")->check(CLI::Range(1, 32))->type_name("N");
     return [a](Context& ctx) { return run_package(ctx, *a); };
   };
   return c;

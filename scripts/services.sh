@@ -18,8 +18,11 @@
 # Services (one function group per service, see SERVICES below):
 #   mlflow_plain   mlflow server, sqlite backend, proxied artifacts
 #   mlflow_auth    mlflow server --app-name basic-auth (default_permission = NO_PERMISSIONS)
-#   registry_plain Debian's docker-registry over plain HTTP
-#   registry_auth  docker-registry with htpasswd Basic auth over TLS (a CA made for the test)
+#   registry_plain docker-registry over plain HTTP, no auth
+#   registry_auth  docker-registry with htpasswd Basic auth over TLS (CA generated here)
+#   token_issuer   tests/fixtures/token_issuer.py: the token server of registry_token
+#   registry_token docker-registry with Bearer token auth (auth: token:, tokens signed by a key
+#                  whose certificate is generated here); plain HTTP on 127.0.0.1
 #   git_http       git http-backend (git's own smart-HTTP server) behind Debian's lighttpd
 #                  with Basic auth; bare repositories under STATE/git_http/repos, which the
 #                  tests create (and give hooks) themselves
@@ -30,7 +33,8 @@
 # Env knobs: MLOPS_CACHE (venv cache root, see scripts/venv.sh), MLOPS_BIG_MB (size of the big
 # artifact of the `files` model, default 50), MLOPS_MLFLOW_WORKERS (uvicorn workers, default 2),
 # MLOPS_HEALTH_TIMEOUT (seconds, default 90), MLOPS_AUTH_CACHE_TTL (basic-auth credential
-# cache, default 0 = off as in MLflow's defaults), MLOPS_SERVICES_KEEP_ON_FAILURE=1 (do not stop
+# cache, default 0 = off as in MLflow's defaults), MLOPS_TOKEN_SHORT_LIFETIME (seconds the
+# registry_token short-lived user's tokens live, default 2), MLOPS_SERVICES_KEEP_ON_FAILURE=1 (do not stop
 # the servers when start fails, for debugging).
 set -euo pipefail
 
@@ -38,7 +42,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmd="${1:-}"
 state="${2:-${MLOPS_SERVICES_DIR:-$PWD/build/services}}"
 
-SERVICES=(mlflow_plain mlflow_auth registry_plain registry_auth git_http)
+SERVICES=(mlflow_plain mlflow_auth registry_plain registry_auth token_issuer registry_token git_http)
 
 # Known test credentials (test-only servers bound to 127.0.0.1; MLflow wants >= 12 chars).
 AUTH_ADMIN_USER="admin"
@@ -55,6 +59,14 @@ REGISTRY_USER=pusher
 REGISTRY_PASSWORD=mlops-registry-password-1
 GIT_USER=gitops
 GIT_PASSWORD=mlops-git-password-1
+TOKEN_USER=tokenpusher
+TOKEN_PASSWORD=mlops-token-password-1
+TOKEN_READER_USER=tokenreader
+TOKEN_READER_PASSWORD=mlops-token-reader-password-1
+TOKEN_SHORT_USER=shortlived
+TOKEN_SHORT_PASSWORD=mlops-token-short-password-1
+TOKEN_IDENTITY=mlops-test-identity-token-1
+TOKEN_SHORT_LIFETIME="${MLOPS_TOKEN_SHORT_LIFETIME:-2}"
 
 HEALTH_TIMEOUT="${MLOPS_HEALTH_TIMEOUT:-90}"
 BIG_MB="${MLOPS_BIG_MB:-50}"
@@ -362,6 +374,48 @@ env_git_http() {
   echo "MLOPS_TEST_GIT_ROOT=$state/git_http/repos"
   echo "MLOPS_TEST_GIT_USER=$GIT_USER"
   echo "MLOPS_TEST_GIT_PASSWORD=$GIT_PASSWORD"
+}
+
+# Bearer tokens: token_issuer signs JWTs (RS256) with a key made here; registry_token trusts
+# its self-signed certificate (rootcertbundle). The registry's config names the issuer's
+# port, so token_issuer is launched first (SERVICES order).
+launch_token_issuer() {
+  local dir="$state/token_issuer"
+  mkdir -p "$dir"
+  echo "$1" >"$state/token_issuer.port"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mlops test token issuer" \
+    -keyout "$dir/signing.key" -out "$dir/signing.pem" >/dev/null 2>&1
+  launch token_issuer "$dir" "$PY" "$repo_root/tests/fixtures/token_issuer.py" --port "$1" \
+    --key "$dir/signing.key" --cert "$dir/signing.pem" --short-lifetime "$TOKEN_SHORT_LIFETIME" \
+    --user "$TOKEN_USER:$TOKEN_PASSWORD" --reader "$TOKEN_READER_USER:$TOKEN_READER_PASSWORD" \
+    --short-user "$TOKEN_SHORT_USER:$TOKEN_SHORT_PASSWORD" --identity-token "$TOKEN_IDENTITY:$TOKEN_USER" \
+    --stats-file "$dir/stats.json"
+}
+
+launch_registry_token() {
+  local issuer="$state/token_issuer"
+  registry_server registry_token "$1" \
+    "auth: {token: {realm: '$(url_token_issuer)/token', service: mlops-test-registry, issuer: mlops-test-issuer, rootcertbundle: $issuer/signing.pem}}"
+}
+
+url_token_issuer() { echo "http://127.0.0.1:$(<"$state/token_issuer.port")"; }
+url_registry_token() { echo "127.0.0.1:$(<"$state/registry_token.port")"; }
+ready_token_issuer() { wait_status token_issuer "$(url_token_issuer)/token" 401; }
+ready_registry_token() { wait_status registry_token "http://$(url_registry_token)/v2/" 401; }
+env_token_issuer() {
+  echo "MLOPS_TEST_TOKEN_ISSUER=$(url_token_issuer)"
+  echo "MLOPS_TEST_TOKEN_STATS=$state/token_issuer/stats.json"
+}
+env_registry_token() {
+  echo "MLOPS_TEST_REGISTRY_TOKEN=$(url_registry_token)"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_USER=$TOKEN_USER"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_PASSWORD=$TOKEN_PASSWORD"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_READER_USER=$TOKEN_READER_USER"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_READER_PASSWORD=$TOKEN_READER_PASSWORD"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_SHORT_USER=$TOKEN_SHORT_USER"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_SHORT_PASSWORD=$TOKEN_SHORT_PASSWORD"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_SHORT_LIFETIME=$TOKEN_SHORT_LIFETIME"
+  echo "MLOPS_TEST_REGISTRY_TOKEN_IDENTITY=$TOKEN_IDENTITY"
 }
 
 fixtures_mlflow_plain() {

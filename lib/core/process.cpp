@@ -143,7 +143,7 @@ std::string find_executable(const std::string& name) {
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
                           const std::map<std::string, std::string>& extra_env, std::chrono::milliseconds timeout,
-                          std::size_t max_output) {
+                          std::size_t max_output, std::string_view input) {
   ProcessResult r;
   if (argv.empty()) throw Error(ErrorKind::usage, "empty command");
   std::string exe = find_executable(argv[0]);
@@ -154,6 +154,14 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   }
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorKind::operational, std::string("cannot create a pipe: ") + std::strerror(errno));
+  // stdin as a socket pair, so writing to a child that exited early gives
+  // EPIPE (MSG_NOSIGNAL) instead of killing us with SIGPIPE.
+  int infd[2] = {-1, -1};
+  if (!input.empty() && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, infd) != 0) {
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    throw Error(ErrorKind::operational, std::string("cannot create a socket pair: ") + std::strerror(errno));
+  }
 
   std::vector<std::string> env = merged_env(extra_env);
   std::vector<char*> cargv, cenv;
@@ -167,6 +175,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   if (pid < 0) {
     ::close(pipefd[0]);
     ::close(pipefd[1]);
+    if (infd[0] >= 0) {
+      ::close(infd[0]);
+      ::close(infd[1]);
+    }
     throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
   }
   if (pid == 0) {
@@ -176,7 +188,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(pipefd[1], STDOUT_FILENO);
     ::dup2(pipefd[1], STDERR_FILENO);
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int devnull = infd[1] >= 0 ? infd[1] : ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(127);
     ::signal(SIGINT, SIG_DFL);
@@ -186,6 +198,17 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   }
   ::setpgid(pid, pid);
   ::close(pipefd[1]);
+  if (infd[0] >= 0) {
+    ::close(infd[1]);
+    std::size_t sent = 0;
+    while (sent < input.size()) {
+      ssize_t n = ::send(infd[0], input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // the child does not read its input: it will say so
+      sent += static_cast<std::size_t>(n);
+    }
+    ::close(infd[0]);
+  }
   std::string out;
   char buf[8192];
   bool open_pipe = true;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mlops {
@@ -19,12 +20,14 @@ struct ProcessResult {
 
 /// Runs `argv` (no shell) in `cwd` with the current environment plus
 /// `extra_env`, capturing stdout and stderr together (at most `max_output`
-/// bytes, the end kept). After `timeout` the whole process group is killed.
+/// bytes, the end kept). `input`, when not empty, is written to its stdin
+/// (then closed; at most a few KiB, e.g. a credential helper's server URL);
+/// otherwise stdin is /dev/null. After `timeout` the whole process group is killed.
 /// Ctrl-C (cancel_requested) kills it too. Never throws for the child's
 /// failures; throws Error(operational) if the child cannot be created.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
                           const std::map<std::string, std::string>& extra_env, std::chrono::milliseconds timeout,
-                          std::size_t max_output = 256 * 1024);
+                          std::size_t max_output = 256 * 1024, std::string_view input = {});
 
 /// A long-running child (a server) in its own process group, with its
 /// output going to a log file. Stopped (TERM, then KILL) by its recorded

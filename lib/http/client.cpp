@@ -47,6 +47,7 @@ bool is_retryable_transport(CURLcode code) {
   case CURLE_RECV_ERROR:
   case CURLE_GOT_NOTHING:
   case CURLE_PARTIAL_FILE:
+  case CURLE_SEND_FAIL_REWIND:
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
     return true;
@@ -247,6 +248,55 @@ Response Client::download(const Request& req, BodySink& sink, const ProgressFn& 
   return perform(req, &sink, progress);
 }
 
+namespace {
+
+/// The request body of an upload: a range of a file, or a function.
+struct BodyReader {
+  std::FILE* file;
+  std::uint64_t left;
+  const std::function<std::size_t(char*, std::size_t)>* fn;
+  std::exception_ptr* error;  // where a thrown exception is kept
+  std::uint64_t start = 0, length = 0;  // the file range, for rewinds
+
+  static std::size_t from_file(char* buf, std::size_t size, std::size_t n, void* self) {
+    auto* r = static_cast<BodyReader*>(self);
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size * n, r->left));
+    std::size_t got = want ? std::fread(buf, 1, want, r->file) : 0;
+    r->left -= got;
+    return got;
+  }
+  /// libcurl rewinds a body to send it again (a reused connection that was
+  /// closed under it, a redirect, an auth round).
+  static int seek(void* self, curl_off_t offset, int origin) {
+    auto* r = static_cast<BodyReader*>(self);
+    if (origin != SEEK_SET || offset < 0 || static_cast<std::uint64_t>(offset) > r->length) return CURL_SEEKFUNC_CANTSEEK;
+    if (::fseeko(r->file, static_cast<off_t>(r->start + static_cast<std::uint64_t>(offset)), SEEK_SET) != 0) return CURL_SEEKFUNC_FAIL;
+    r->left = r->length - static_cast<std::uint64_t>(offset);
+    return CURL_SEEKFUNC_OK;
+  }
+  static std::size_t from_function(char* buf, std::size_t size, std::size_t n, void* self) {
+    auto* r = static_cast<BodyReader*>(self);
+    try {
+      return (*r->fn)(buf, size * n);
+    } catch (...) {
+      *r->error = std::current_exception();
+      return CURL_READFUNC_ABORT;
+    }
+  }
+};
+
+/// Upload mode with a 2 MiB buffer; the read function and size are set by the caller.
+void set_upload(CURL* c, curl_slist*& headers, const std::string& method) {
+  curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
+  // No "Expect: 100-continue": registries rarely answer it and libcurl
+  // would wait a second before sending every blob.
+  headers = curl_slist_append(headers, "Expect:");
+  if (method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+}
+
+} // namespace
+
 Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress,
                          int& curl_code) {
   CURL* c = h.easy;
@@ -286,6 +336,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     headers = curl_slist_append(headers, ("Authorization: Bearer " + m_opts.bearer_token).c_str());
   }
   std::FILE* upload = nullptr;
+  BodyReader reader{nullptr, 0, &req.body_reader, &t.error};
   if (!req.body_file.empty()) {
     upload = std::fopen(req.body_file.c_str(), "rb");
     if (!upload) {
@@ -293,17 +344,23 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
       throw Error(ErrorKind::io, "cannot read " + quote(req.body_file) + ": " + std::strerror(errno));
     }
     std::error_code ec;
-    auto size = std::filesystem::file_size(req.body_file, ec);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
-    // No "Expect: 100-continue": registries rarely answer it and libcurl
-    // would wait a second before sending every blob.
-    headers = curl_slist_append(headers, "Expect:");
-    curl_easy_setopt(c, CURLOPT_READDATA, upload);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, &std::fread);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
-    if (req.method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-  } else if (req.method == "GET") {
+    std::uint64_t size = std::filesystem::file_size(req.body_file, ec);
+    std::uint64_t offset = std::min<std::uint64_t>(req.body_offset, size);
+    std::uint64_t length = req.body_length ? std::min(req.body_length, size - offset) : size - offset;
+    if (offset) ::fseeko(upload, static_cast<off_t>(offset), SEEK_SET);
+    reader.file = upload;
+    reader.left = reader.length = length;
+    reader.start = offset;
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &BodyReader::seek);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &reader);
+    set_upload(c, headers, req.method);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, &BodyReader::from_file);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(length));
+  } else if (req.body_reader) {
+    set_upload(c, headers, req.method);
+    // No size: libcurl sends "Transfer-Encoding: chunked".
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, &BodyReader::from_function);
+    } else if (req.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -312,6 +369,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
+  curl_easy_setopt(c, CURLOPT_READDATA, &reader);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, &Handle::on_socket);
   curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, &h);
@@ -388,7 +446,8 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
       if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT) {
         throw Error(ErrorKind::usage, "invalid URL " + quote(shown) + ": " + why);
       }
-      bool retryable = is_retryable_transport(cc) && (req.idempotent || cc == CURLE_COULDNT_CONNECT);
+      bool resendable = req.idempotent && !req.body_reader;
+      bool retryable = is_retryable_transport(cc) && (resendable || cc == CURLE_COULDNT_CONNECT);
       if (!retryable || last) {
         std::string attempts = n > 1 ? " (after " + std::to_string(n) + " attempts)" : "";
         throw Error(retryable || is_retryable_transport(cc) ? ErrorKind::unavailable : ErrorKind::operational,
@@ -406,7 +465,7 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
     m_log.debug(1, "< " + std::to_string(resp.status) + " " + req.method + " " + shown + " (" +
                        human_bytes(resp.bytes) + ", " + std::to_string(secs).substr(0, 5) + " s)");
     for (const auto& [k, v] : resp.headers) m_log.debug(2, "< " + redact_header(k + ": " + v));
-    if (is_retryable_status(resp.status) && req.idempotent && !last) {
+    if (is_retryable_status(resp.status) && req.idempotent && !req.body_reader && !last) {
       double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
       if (m_opts.respect_retry_after) {
         if (auto ra = parse_retry_after(resp.header("retry-after"), std::chrono::system_clock::now())) {

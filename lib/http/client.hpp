@@ -46,6 +46,17 @@ struct Request {
   /// False for requests that must not be sent twice (e.g. create-version):
   /// those are retried only when the connection was never made.
   bool idempotent = true;
+  // The fields below come after the ones above so that positional
+  // initializers written before them keep their meaning.
+  /// With body_file: send only `body_length` bytes from `body_offset` (a
+  /// chunk of a blob); body_length 0 means to the end of the file.
+  std::uint64_t body_offset = 0, body_length = 0;
+  /// When set (and body_file is empty), the body is pulled from this
+  /// function until it returns 0, sent with chunked transfer encoding (its
+  /// length is not known in advance). Such a request is never re-sent:
+  /// it is treated as not idempotent. The function may throw; the exception
+  /// is carried across libcurl and rethrown by send().
+  std::function<std::size_t(char* buffer, std::size_t capacity)> body_reader = nullptr;
 };
 
 /// A response whose status the caller interprets (errors are not thrown for

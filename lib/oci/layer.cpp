@@ -365,7 +365,7 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
 }
 
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
-                  const std::filesystem::path& tmp_dir) {
+                  const std::filesystem::path& tmp_dir, ByteSink* also) {
   std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
   int tfd = ::mkstemp(tmpl.data());
   if (tfd < 0) throw_io("cannot create a file in", tmp_dir);
@@ -373,7 +373,18 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
   ::close(tfd);
   try {
     FileSink file(tmpl);
-    Layer layer = write_layer(entries, compression, mtime, file);
+    // The file, and a copy of every byte to `also`.
+    struct Tee final : ByteSink {
+      FileSink& file;
+      ByteSink* also;
+      Tee(FileSink& f, ByteSink* a) : file(f), also(a) {}
+      void write(const void* data, std::size_t size) override {
+        file.write(data, size);
+        if (also) also->write(data, size);
+      }
+      void finish() override { file.finish(); }
+    } tee(file, also);
+    Layer layer = write_layer(entries, compression, mtime, tee);
     layer.file = tmpl;
     return layer;
   } catch (...) {

@@ -51,8 +51,11 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 /// `automatic` stores data that does not compress (model weights) as-is and
 /// gzips what does, judged from a sample. gzip runs on every CPU (see
 /// ParallelGzip); the bytes do not depend on the number of CPUs.
+/// `also`, when given, receives every stored byte as well, in order, as the
+/// file is written (e.g. to stream the layer to a registry while it is
+/// built); it is not finished, and an error from it aborts the layer.
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
-                  const std::filesystem::path& tmp_dir);
+                  const std::filesystem::path& tmp_dir, ByteSink* also = nullptr);
 
 /// Like write_layer() above, but streams the stored bytes into `sink` (a
 /// file, an upload, ...) and finishes it; the returned Layer has no `file`.

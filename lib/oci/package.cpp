@@ -1,6 +1,7 @@
 #include "oci/package.hpp"
 
 #include "core/error.hpp"
+#include "core/digest.hpp"
 #include "core/fs.hpp"
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <cstdlib>
+#include <optional>
 
 namespace mlops::oci {
 
@@ -48,28 +50,90 @@ std::map<std::string, std::string> provenance(const PackageOptions& o, const std
   return a;
 }
 
-/// The base image's manifest and config, read from an OCI layout.
+/// The base image's manifest and config, from an OCI layout or a registry.
 struct Base {
   std::optional<Layout> layout;
+  Registry* registry = nullptr;
   Descriptor manifest_desc;
   json manifest;
   json config;
   std::string name;
 };
 
-Base read_base(const std::string& ref) {
-  if (ref.rfind("oci:", 0) != 0) {
-    throw Error(ErrorKind::usage, "base " + quote(ref) + " is not an OCI layout reference",
-                "pulling a base from a registry is not supported yet; use --base oci:PATH[:TAG]");
+/// The GOARCH name of the machine mlops runs on.
+std::string host_architecture() {
+#if defined(__aarch64__)
+  return "arm64";
+#else
+  return "amd64";
+#endif
+}
+
+bool is_index_type(const std::string& media_type) {
+  return media_type == k_index_type || media_type == "application/vnd.docker.distribution.manifest.list.v2+json";
+}
+
+/// The manifest an index lists for linux and the host architecture, else linux/amd64.
+std::string pick_platform(const json& index, const std::string& name) {
+  for (const std::string& arch : {host_architecture(), std::string("amd64")}) {
+    for (const auto& m : index.value("manifests", json::array())) {
+      json p = m.value("platform", json::object());
+      if (p.value("os", "") == "linux" && p.value("architecture", "") == arch) return m.at("digest");
+    }
   }
-  LayoutRef r = parse_layout_ref(ref);
+  throw Error(ErrorKind::not_found, "base " + quote(name) + " has no linux/" + host_architecture() + " or linux/amd64 image");
+}
+
+Base read_registry_base(const std::string& ref_text, Registry& reg) {
   Base b;
-  b.name = ref;
+  b.name = ref_text;
+  b.registry = &reg;
+  reg.ping();
+  const ImageRef& ref = reg.ref();
+  RemoteManifest m = reg.get_manifest(ref.digest.empty() ? ref.tag : ref.digest);
+  if (is_index_type(m.media_type)) m = reg.get_manifest(pick_platform(json::parse(m.bytes), ref_text));
+  b.manifest_desc.media_type = m.media_type;
+  b.manifest_desc.digest = m.digest;
+  b.manifest_desc.size = m.bytes.size();
+  b.manifest = json::parse(m.bytes);
+  if (!b.manifest.contains("config") || !b.manifest.contains("layers")) {
+    throw Error(ErrorKind::operational, "base " + quote(ref_text) + " is not an image manifest (" + m.media_type + ")");
+  }
+  b.config = json::parse(reg.get_blob(b.manifest.at("config").at("digest").get<std::string>()));
+  return b;
+}
+
+Base read_base(const PackageOptions& o) {
+  if (o.base.rfind("oci:", 0) != 0) {
+    if (!o.base_registry) throw Error(ErrorKind::usage, "base " + quote(o.base) + " names a registry image but no registry client was given");
+    return read_registry_base(o.base, *o.base_registry);
+  }
+  LayoutRef r = parse_layout_ref(o.base);
+  Base b;
+  b.name = o.base;
   b.layout = Layout::open(r.path);
   b.manifest_desc = b.layout->resolve(r.tag);
   b.manifest = json::parse(b.layout->read_blob(b.manifest_desc.digest));
   b.config = json::parse(b.layout->read_blob(b.manifest.at("config").at("digest").get<std::string>()));
   return b;
+}
+
+/// The OCI media type of a Docker schema 2 layer (the same bytes).
+std::string oci_layer_type(const std::string& media_type) {
+  if (media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (media_type == "application/vnd.docker.image.rootfs.diff.tar") return "application/vnd.oci.image.layer.v1.tar";
+  return media_type;
+}
+
+/// Puts a base layer into `out`: linked from a base layout, or downloaded
+/// (streamed, size and digest checked) from the base's registry.
+void copy_base_layer(const Base& base, Layout& out, const json& layer, bool fetch) {
+  std::string digest = layer.at("digest");
+  if (base.layout) return out.copy_blob_from(*base.layout, digest);
+  if (!fetch || out.has_blob(digest)) return;
+  auto tmp = out.tmp_dir() / (".base-" + digest.substr(7, 16));
+  base.registry->download_blob(digest, layer.value("size", std::uint64_t{0}), tmp);
+  out.adopt_blob(tmp, digest);
 }
 
 std::string stripped(const std::string& path) {
@@ -130,6 +194,26 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
   }
 }
 
+/// LayerInfo::key: what decides a new layer's bytes, as git's index judges
+/// a file unchanged by its stat data. Also returns the files' total size.
+std::pair<std::string, std::uint64_t> layer_key(const std::vector<LayerEntry>& entries, Compression c, std::int64_t when) {
+  Sha256 h;
+  std::uint64_t bytes = 0;
+  h.update("mlops-layer-key-1\n" + std::to_string(static_cast<int>(c)) + " " + std::to_string(when) + "\n");
+  for (const auto& e : entries) {
+    std::string line = std::to_string(static_cast<int>(e.type)) + " " + e.path + " " + e.link_target + " " + (e.executable ? "x" : "-");
+    struct stat st {};
+    if (e.type == LayerEntry::Type::file && ::stat(e.source.c_str(), &st) == 0) {
+      bytes += static_cast<std::uint64_t>(st.st_size);
+      line += " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+              " " + std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + " " + std::to_string(st.st_ino) +
+              " " + std::to_string(st.st_dev);
+    }
+    h.update(line + "\n");
+  }
+  return {h.hex_digest(), bytes};
+}
+
 } // namespace
 
 Format parse_format(const std::string& text) {
@@ -183,18 +267,19 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   std::optional<Base> base;
   if (o.format != Format::artifact) {
     if (o.base.empty()) throw Error(ErrorKind::usage, "--format image and modelcar need --base");
-    base = read_base(o.base);
+    base = read_base(o);
   }
 
   PackageResult result;
   json layers = json::array();
   json diff_ids = json::array();
   if (base) {
-    for (const auto& l : base->manifest.value("layers", json::array())) {
+    for (json l : base->manifest.value("layers", json::array())) {
       std::string digest = l.at("digest");
-      out.copy_blob_from(*base->layout, digest);
+      copy_base_layer(*base, out, l, o.fetch_base_layers);
+      l["mediaType"] = oci_layer_type(l.value("mediaType", ""));
       layers.push_back(l);
-      result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true});
+      result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true, ""});
     }
     diff_ids = base->config.value("rootfs", json::object()).value("diff_ids", json::array());
   }
@@ -227,8 +312,29 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
 
   for (auto& [entries, what] : new_layers) {
     log.debug(1, "writing layer: " + what + " (" + std::to_string(entries.size()) + " entries)");
-    Layer layer = write_layer(entries, o.compression, when, out.tmp_dir());
-    if (out.has_blob(layer.digest)) {
+    auto [key, file_bytes] = layer_key(entries, o.compression, when);
+    std::unique_ptr<LayerStream> stream = o.stream_layer ? o.stream_layer(key, file_bytes) : nullptr;
+    // The stream as a ByteSink: written from the layer's writer thread, one
+    // thread at a time; the stream's own finish() comes after the layer.
+    struct StreamSink final : ByteSink {
+      LayerStream& stream;
+      explicit StreamSink(LayerStream& s) : stream(s) {}
+      void write(const void* data, std::size_t n) override { stream.write(static_cast<const char*>(data), n); }
+    };
+    std::optional<StreamSink> to_stream;
+    if (stream) to_stream.emplace(*stream);
+    bool to_file = !stream || stream->needs_file();
+    Layer layer = to_file ? write_layer(entries, o.compression, when, out.tmp_dir(), to_stream ? &*to_stream : nullptr)
+                          : write_layer(entries, o.compression, when, *to_stream);
+    if (stream && !stream->finish(layer) && !to_file) {
+      log.debug(1, "building the layer again, into a file");  // the same bytes: layers are reproducible
+      std::string streamed = layer.digest;
+      layer = write_layer(entries, o.compression, when, out.tmp_dir());
+      if (layer.digest != streamed) throw Error(ErrorKind::operational, "the model files changed while they were being packaged");
+    }
+    if (layer.file.empty()) {
+      // Only in the registry (streamed); the layout that feeds the push lacks it.
+    } else if (out.has_blob(layer.digest)) {
       std::filesystem::remove(layer.file, ec);
     } else {
       out.adopt_blob(layer.file, layer.digest);
@@ -237,7 +343,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     d["annotations"] = {{"org.opencontainers.image.title", what}};
     layers.push_back(d);
     diff_ids.push_back(layer.diff_id);
-    result.layers.push_back({layer.digest, layer.diff_id, layer.media_type, layer.size, false});
+    result.layers.push_back({layer.digest, layer.diff_id, layer.media_type, layer.size, false, key});
   }
   if (!settings_dir.empty()) fs::remove_tree_quietly(settings_dir);
 

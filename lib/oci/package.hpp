@@ -3,8 +3,11 @@
 #include "core/log.hpp"
 #include "oci/layer.hpp"
 #include "oci/layout.hpp"
+#include "oci/registry.hpp"
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,16 +23,41 @@ Format parse_format(const std::string& text);
 /// The artifactType of `--format artifact` manifests.
 inline constexpr const char* k_artifact_type = "application/vnd.mlops.mlflow.model.v1";
 
+/// Receives a new layer's stored bytes while the layer is built (a push
+/// streams them to the registry), then the finished layer.
+class LayerStream {
+public:
+  virtual ~LayerStream() = default;
+  /// Bytes in order; may throw, which aborts the package.
+  virtual void write(const char* data, std::size_t size) = 0;
+  /// The layer is complete: its digest and size are known. True when the
+  /// stream delivered it (e.g. the registry committed the blob).
+  virtual bool finish(const Layer& layer) = 0;
+  /// False when the layer's bytes are wanted only by this stream: no file is
+  /// written then (the layer is built again into a file if finish() fails).
+  virtual bool needs_file() const { return true; }
+};
+
+/// Asked before each new layer is built with the layer's identity (see
+/// LayerInfo::key) and the bytes of its files; returns a stream or nullptr.
+using LayerStreamFactory = std::function<std::unique_ptr<LayerStream>(const std::string& key, std::uint64_t file_bytes)>;
+
 struct PackageOptions {
   std::filesystem::path source;       ///< a model directory (with MLmodel)
   Format format = Format::modelcar;
   Compression compression = Compression::automatic;
-  std::string base;                   ///< "oci:PATH[:TAG]"; not for artifacts
+  std::string base;                   ///< "oci:PATH[:TAG]" or a registry image; not for artifacts
+  /// A client for the base's repository when `base` names a registry image.
+  Registry* base_registry = nullptr;
+  /// Whether a registry base's layers are downloaded into the output (false
+  /// only when they will be mounted or skipped by a push to the same registry).
+  bool fetch_base_layers = true;
   std::string output;                 ///< "oci:PATH[:TAG]"
   std::vector<std::string> tags;      ///< extra tags in the output layout
   std::string model_path = "/mnt/models";  ///< where `image` puts the model
   std::optional<std::int64_t> source_date_epoch;  ///< pins every time stamp
   std::string tool;                   ///< "mlops 0.1.0"
+  LayerStreamFactory stream_layer;    ///< optional
 };
 
 /// One layer as the result reports it.
@@ -37,6 +65,10 @@ struct LayerInfo {
   std::string digest, diff_id, media_type;
   std::uint64_t size = 0;
   bool from_base = false;
+  /// For new layers: a hash of what decides the layer's bytes (paths, types,
+  /// sizes, modification times and inodes of the files, compression, time
+  /// stamp), so a cache can know a layer's digest before building it again.
+  std::string key;
 };
 
 struct PackageResult {

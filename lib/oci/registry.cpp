@@ -1,13 +1,16 @@
 #include "oci/registry.hpp"
 
+#include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <map>
 
 namespace mlops::oci {
@@ -16,52 +19,50 @@ using nlohmann::json;
 
 namespace {
 
-std::string base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
+std::string join(const std::vector<std::string>& v, char sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : std::string(1, sep)) + s;
   return out;
 }
 
-std::string unbase64(const std::string& in) {
-  std::string out(3 * (in.size() / 4) + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return {};
-  out.resize(static_cast<std::size_t>(n));
-  std::size_t pad = 0;
-  for (auto it = in.rbegin(); it != in.rend() && *it == '='; ++it) ++pad;
-  out.resize(out.size() - std::min(pad, out.size()));
-  return out;
-}
-
-/// Parses `Bearer realm="...",service="...",scope="..."` into its parameters.
-std::map<std::string, std::string> challenge_params(const std::string& header) {
-  std::map<std::string, std::string> out;
-  auto sp = header.find(' ');
-  std::string rest = sp == std::string::npos ? "" : header.substr(sp + 1);
-  std::size_t i = 0;
-  while (i < rest.size()) {
-    while (i < rest.size() && (rest[i] == ' ' || rest[i] == ',')) ++i;
-    auto eq = rest.find('=', i);
-    if (eq == std::string::npos) break;
-    std::string key = rest.substr(i, eq - i);
-    std::string value;
-    i = eq + 1;
-    if (i < rest.size() && rest[i] == '"') {
-      auto end = rest.find('"', i + 1);
-      value = rest.substr(i + 1, end == std::string::npos ? std::string::npos : end - i - 1);
-      i = end == std::string::npos ? rest.size() : end + 1;
-    } else {
-      auto end = rest.find(',', i);
-      value = rest.substr(i, end == std::string::npos ? std::string::npos : end - i);
-      i = end == std::string::npos ? rest.size() : end;
-    }
-    out[lower_ascii(key)] = value;
+/// Writes a downloaded blob to a file while hashing it; reset() starts over.
+class FileSink final : public http::BodySink {
+public:
+  explicit FileSink(std::filesystem::path path) : m_path(std::move(path)) {}
+  ~FileSink() override {
+    if (m_file) std::fclose(m_file);
   }
-  return out;
-}
+  void reset() override {
+    if (m_file) std::fclose(m_file);
+    m_file = std::fopen(m_path.c_str(), "wb");
+    if (!m_file) throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
+    m_hash = Sha256();
+    m_bytes = 0;
+  }
+  void write(const char* data, std::size_t size) override {
+    m_hash.update(data, size);
+    m_bytes += size;
+    if (std::fwrite(data, 1, size, m_file) != size) {
+      throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
+    }
+  }
+  /// Closes the file; returns "sha256:..." of what was written.
+  std::string finish() {
+    if (m_file && std::fclose(m_file) != 0) {
+      m_file = nullptr;
+      throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
+    }
+    m_file = nullptr;
+    return "sha256:" + m_hash.hex_digest();
+  }
+  std::uint64_t bytes() const { return m_bytes; }
+
+private:
+  std::filesystem::path m_path;
+  std::FILE* m_file = nullptr;
+  Sha256 m_hash;
+  std::uint64_t m_bytes = 0;
+};
 
 } // namespace
 
@@ -107,51 +108,19 @@ ImageRef parse_image_ref(const std::string& text) {
   return r;
 }
 
-std::optional<RegistryCredentials> find_credentials(const std::string& registry,
-                                                    const std::function<std::optional<std::string>(const std::string&)>& getenv) {
-  std::vector<std::pair<std::filesystem::path, std::string>> files;
-  if (auto f = getenv("REGISTRY_AUTH_FILE"); f && !f->empty()) files.emplace_back(*f, "REGISTRY_AUTH_FILE");
-  if (auto d = getenv("DOCKER_CONFIG"); d && !d->empty()) {
-    files.emplace_back(std::filesystem::path(*d) / "config.json", "$DOCKER_CONFIG/config.json");
-  } else if (auto h = getenv("HOME"); h && !h->empty()) {
-    files.emplace_back(std::filesystem::path(*h) / ".docker" / "config.json", "~/.docker/config.json");
-  }
-  for (const auto& [path, label] : files) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) continue;
-    json j;
-    try {
-      j = json::parse(fs::read_file(path));
-    } catch (const json::exception&) {
-      throw Error(ErrorKind::usage, "invalid registry credentials file " + quote(path.string()) + ": not JSON");
-    }
-    const json auths = j.value("auths", json::object());
-    for (const auto& key : {registry, "http://" + registry, "https://" + registry}) {
-      if (!auths.contains(key)) continue;
-      const json& a = auths[key];
-      RegistryCredentials c;
-      c.source = label;
-      if (a.contains("auth") && a["auth"].is_string()) {
-        std::string decoded = unbase64(a["auth"].get<std::string>());
-        auto colon = decoded.find(':');
-        if (colon == std::string::npos) continue;
-        c.username = decoded.substr(0, colon);
-        c.password = decoded.substr(colon + 1);
-      } else {
-        c.username = a.value("username", "");
-        c.password = a.value("password", "");
-      }
-      if (!c.username.empty()) return c;
-    }
-  }
-  return std::nullopt;
+Registry::Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed,
+                   LogSink& log, std::string actions)
+    : m_http(http), m_ref(std::move(ref)), m_creds(std::move(creds)), m_plain_allowed(plain_http_allowed), m_log(log),
+      m_actions(std::move(actions)) {}
+
+std::string Registry::url(const std::string& path) const {
+  return std::string(m_plain ? "http://" : "https://") + m_ref.registry + path;
 }
 
-Registry::Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed,
-                   LogSink& log)
-    : m_http(http), m_ref(std::move(ref)), m_creds(std::move(creds)), m_plain_allowed(plain_http_allowed), m_log(log) {}
-
-std::string Registry::base() const { return std::string(m_plain ? "http://" : "https://") + m_ref.registry; }
+std::string Registry::absolute(const std::string& location) const {
+  if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
+  return url(location.empty() || location[0] == '/' ? location : "/" + location);
+}
 
 Error Registry::failure(const http::Response& r, const std::string& what) const {
   std::string msg;
@@ -166,45 +135,128 @@ Error Registry::failure(const http::Response& r, const std::string& what) const 
                                                          : ErrorKind::operational;
   std::string hint;
   if (kind == ErrorKind::auth) {
-    hint = m_creds ? "the credentials for " + quote(m_ref.registry) + " came from " + m_creds->source
+    hint = m_creds ? "tried the credentials for " + quote(m_ref.registry) + " from " + m_creds->source
                    : "no credentials for " + quote(m_ref.registry) +
                          " in REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json";
   }
   return Error(kind, what + " on " + quote(m_ref.registry) + ": " + msg, hint);
 }
 
-http::Response Registry::send(http::Request req) {
-  http::Request first = req;
-  if (!m_authorization.empty()) first.headers.push_back(m_authorization);
-  http::Response r = m_http.send(first);
-  if (r.status != 401) return r;
-  std::string challenge = r.header("www-authenticate");
-  std::string scheme = lower_ascii(challenge.substr(0, challenge.find(' ')));
-  if (scheme == "basic") {
-    if (!m_creds) return r;
-    m_authorization = "Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password);
-  } else if (scheme == "bearer") {
-    auto p = challenge_params(challenge);
-    std::string scope = p.count("scope") ? p["scope"] : "repository:" + m_ref.repository + ":pull,push";
-    http::Request token_req;
-    token_req.url = p["realm"] + "?service=" + url_encode(p["service"]) + "&scope=" + url_encode(scope);
-    if (m_creds) token_req.headers.push_back("Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password));
-    http::Response t = m_http.send(token_req);
-    if (t.status != 200) return r;
-    json j = json::parse(t.body, nullptr, false);
-    std::string token = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
-    if (token.empty()) return r;
-    m_authorization = "Authorization: Bearer " + token;
-  } else {
-    return r;
+std::string Registry::authorization(const std::vector<std::string>& scopes) {
+  std::unique_lock lock(m_mutex);
+  if (m_scheme == "basic" && m_creds) return "Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password);
+  if (m_scheme != "bearer") return {};
+  std::string key = join(scopes, ' ');
+  auto it = m_tokens.find(key);
+  if (it != m_tokens.end() && std::chrono::steady_clock::now() < it->second.expires) {
+    return "Authorization: Bearer " + it->second.value;
   }
-  req.headers.push_back(m_authorization);
-  return m_http.send(req);
+  lock.unlock();  // token servers can be slow; other requests go on meanwhile
+  Token t = fetch_token(scopes);
+  lock.lock();
+  m_tokens[key] = t;
+  return "Authorization: Bearer " + t.value;
+}
+
+Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
+  std::string realm, service;
+  {
+    std::lock_guard lock(m_mutex);
+    realm = m_realm;
+    service = m_service;
+  }
+  if (realm.rfind("https://", 0) != 0 && !m_plain_allowed) {
+    // The password (or identity token) would travel in the clear.
+    throw Error(ErrorKind::auth, "the registry " + quote(m_ref.registry) + " sends clients to a token server without TLS (" + quote(realm) + ")",
+                "mlops sends credentials over plain HTTP only to local registries or with --insecure");
+  }
+  std::string query = "service=" + url_encode(service);
+  for (const auto& s : scopes) query += "&scope=" + url_encode(s);
+  query += "&client_id=mlops";
+  http::Request req;
+  req.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + query;
+  http::Response r;
+  if (m_creds && !m_creds->identity_token.empty()) {
+    // OAuth2 refresh-token grant (what an identity token is for); token
+    // servers without the POST form answer 404 or 405, then GET is tried.
+    http::Request post;
+    post.method = "POST";
+    post.url = realm;
+    post.headers = {"Content-Type: application/x-www-form-urlencoded"};
+    post.body = "grant_type=refresh_token&refresh_token=" + url_encode(m_creds->identity_token) + "&" + query;
+    r = m_http.send(post);
+  }
+  if (r.status == 0 || r.status == 404 || r.status == 405) {
+    if (m_creds && !m_creds->username.empty()) {
+      req.headers.push_back("Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password));
+    }
+    r = m_http.send(req);
+  }
+  if (r.status != 200) {
+    Error e = failure(r, "cannot get a token for " + quote(join(scopes, ' ')) + " from " + quote(realm));
+    throw Error(e.kind() == ErrorKind::not_found ? ErrorKind::operational : e.kind(), e.what(), e.hint());
+  }
+  json j = json::parse(r.body, nullptr, false);
+  std::string token = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
+  if (token.empty()) throw Error(ErrorKind::operational, "the token server " + quote(realm) + " of " + quote(m_ref.registry) + " gave no token");
+  // Spec default: 60 s without expires_in. Renew a little early so a token
+  // does not die between being taken and being checked.
+  double life = j.is_object() && j.contains("expires_in") && j["expires_in"].is_number() ? j["expires_in"].get<double>() : 60.0;
+  double margin = std::min(5.0, life / 10);
+  m_log.debug(1, "got a token for " + join(scopes, ' ') + " from " + realm + " (valid " + std::to_string(static_cast<int>(life)) + " s)");
+  return {token, std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(life - margin))};
+}
+
+bool Registry::answer_challenge(const http::Response& r, std::vector<std::string>& scopes) {
+  auto challenges = parse_www_authenticate(r.header("www-authenticate"));
+  const AuthChallenge* bearer = nullptr;
+  const AuthChallenge* basic = nullptr;
+  for (const auto& c : challenges) {
+    if (c.scheme == "bearer" && !bearer) bearer = &c;
+    if (c.scheme == "basic" && !basic) basic = &c;
+  }
+  std::lock_guard lock(m_mutex);
+  if (bearer && bearer->params.count("realm")) {
+    m_scheme = "bearer";
+    m_realm = bearer->params.at("realm");
+    m_service = bearer->params.count("service") ? bearer->params.at("service") : "";
+    m_tokens.erase(join(scopes, ' '));  // rejected (expired, or too narrow)
+    if (bearer->params.count("scope")) {
+      // Several scopes may come space-separated in one parameter.
+      std::string all = bearer->params.at("scope");
+      for (std::size_t p = 0; p < all.size();) {
+        auto sp = all.find(' ', p);
+        add_scope(scopes, all.substr(p, sp == std::string::npos ? std::string::npos : sp - p));
+        p = sp == std::string::npos ? all.size() : sp + 1;
+      }
+      m_tokens.erase(join(scopes, ' '));  // a token for the wider set may be as stale
+    }
+    return true;
+  }
+  if (basic && m_creds && !m_creds->username.empty() && m_scheme != "basic") {
+    m_scheme = "basic";
+    return true;
+  }
+  return false;
+}
+
+http::Response Registry::send(http::Request req, const std::vector<std::string>& extra_scopes, bool resend) {
+  std::vector<std::string> scopes = extra_scopes;
+  scopes.insert(scopes.begin(), repository_scope(m_ref.repository, m_actions));
+  for (int attempt = 0;; ++attempt) {
+    http::Request r = req;
+    if (std::string a = authorization(scopes); !a.empty()) r.headers.push_back(a);
+    http::Response resp = m_http.send(r);
+    if (resp.status != 401 || attempt == 1 || !resend) return resp;
+    if (!answer_challenge(resp, scopes)) return resp;
+    m_log.debug(1, "the registry asked for authentication; answering its challenge");
+  }
 }
 
 void Registry::ping() {
   http::Request req;
-  req.url = base() + "/v2/";
+  req.url = url("/v2/");
   http::Response r;
   try {
     r = send(req);
@@ -214,10 +266,11 @@ void Registry::ping() {
     // request keeps the TLS error, which says what is wrong.
     if (!m_plain_allowed || tls_error.kind() != ErrorKind::operational) throw;
     m_plain = true;
-    req.url = base() + "/v2/";
+    req.url = url("/v2/");
     try {
       r = send(req);
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::auth) throw;  // plain HTTP worked; the token server said no
       throw tls_error;
     }
     if (r.status == 400) throw tls_error;
@@ -229,67 +282,77 @@ void Registry::ping() {
 bool Registry::has_blob(const std::string& digest) {
   http::Request req;
   req.method = "HEAD";
-  req.url = base() + "/v2/" + m_ref.repository + "/blobs/" + digest;
+  req.url = url("/v2/" + m_ref.repository + "/blobs/" + digest);
   http::Response r = send(req);
   if (r.status == 200) return true;
   if (r.status == 404) return false;
   throw failure(r, "cannot check blob " + digest);
 }
 
-bool Registry::push_blob(const std::filesystem::path& file, const std::string& digest) {
-  if (has_blob(digest)) {
-    m_log.debug(1, "blob " + digest.substr(0, 19) + " is already in " + m_ref.repository);
-    return false;
+RemoteManifest Registry::get_manifest(const std::string& reference) {
+  http::Request req;
+  req.url = url("/v2/" + m_ref.repository + "/manifests/" + reference);
+  req.headers = {std::string("Accept: ") + k_manifest_accept};
+  http::Response r = send(req);
+  if (r.status == 404) {
+    throw Error(ErrorKind::not_found, "no manifest " + quote(m_ref.repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference) +
+                                          " on " + quote(m_ref.registry));
   }
-  http::Request post;
-  post.method = "POST";
-  post.url = base() + "/v2/" + m_ref.repository + "/blobs/uploads/";
-  post.idempotent = false;
-  http::Response start = send(post);
-  if (start.status != 202) throw failure(start, "cannot start an upload");
-  std::string location = start.header("location");
-  if (location.empty()) throw Error(ErrorKind::operational, "the registry " + quote(m_ref.registry) + " gave no upload location");
-  if (location.rfind("http", 0) != 0) location = base() + location;
-  location += (location.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + url_encode(digest);
-  http::Request put;
-  put.method = "PUT";
-  put.url = location;
-  put.headers = {"Content-Type: application/octet-stream"};
-  put.body_file = file.string();
-  http::Response done = send(put);
-  if (done.status != 201) throw failure(done, "cannot upload blob " + digest);
-  m_log.debug(1, "uploaded blob " + digest.substr(0, 19));
-  return true;
+  if (r.status != 200) throw failure(r, "cannot get the manifest " + quote(reference));
+  RemoteManifest m;
+  m.bytes = r.body;
+  m.media_type = std::string(trim(r.header("content-type").substr(0, r.header("content-type").find(';'))));
+  m.digest = "sha256:" + sha256_hex(m.bytes);
+  if (reference.rfind("sha256:", 0) == 0 && reference != m.digest) {
+    throw Error(ErrorKind::operational, "the manifest " + quote(reference) + " from " + quote(m_ref.registry) + " has digest " + m.digest);
+  }
+  json j = json::parse(m.bytes, nullptr, false);
+  if (!j.is_object()) throw Error(ErrorKind::operational, "the manifest " + quote(reference) + " from " + quote(m_ref.registry) + " is not JSON");
+  std::string declared = j.value("mediaType", "");
+  if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain") m.media_type = declared;
+  if (!declared.empty() && declared != m.media_type) {
+    throw Error(ErrorKind::operational, "the manifest " + quote(reference) + " from " + quote(m_ref.registry) + " says it is " +
+                                            quote(declared) + " but was sent as " + quote(m.media_type));
+  }
+  return m;
 }
 
-void Registry::push_manifest(const std::string& bytes, const std::string& media_type, const std::string& reference) {
-  http::Request put;
-  put.method = "PUT";
-  put.url = base() + "/v2/" + m_ref.repository + "/manifests/" + reference;
-  put.headers = {"Content-Type: " + media_type};
-  put.body = bytes;
-  http::Response r = send(put);
-  if (r.status != 201) throw failure(r, "cannot put the manifest " + quote(reference));
+std::string Registry::get_blob(const std::string& digest) {
+  http::Request req;
+  req.url = url("/v2/" + m_ref.repository + "/blobs/" + digest);
+  http::Response r = send(req);
+  if (r.status != 200) throw failure(r, "cannot get blob " + digest);
+  if ("sha256:" + sha256_hex(r.body) != digest) {
+    throw Error(ErrorKind::operational, "blob " + digest + " from " + quote(m_ref.registry) + " does not match its digest");
+  }
+  return r.body;
 }
 
-PushStats push_image(Registry& registry, const Layout& layout, const Descriptor& manifest_desc, const std::string& reference) {
-  PushStats stats;
-  json manifest = json::parse(layout.read_blob(manifest_desc.digest));
-  std::vector<std::pair<std::string, std::uint64_t>> blobs;
-  blobs.emplace_back(manifest.at("config").at("digest"), manifest.at("config").at("size"));
-  for (const auto& l : manifest.at("layers")) blobs.emplace_back(l.at("digest"), l.at("size"));
-  registry.ping();
-  for (const auto& [digest, size] : blobs) {
-    if (registry.push_blob(layout.blob_path(digest), digest)) {
-      stats.uploaded += size;
-      ++stats.blobs_uploaded;
-    } else {
-      stats.skipped += size;
-      ++stats.blobs_skipped;
-    }
+void Registry::download_blob(const std::string& digest, std::uint64_t size, const std::filesystem::path& file) {
+  http::Request req;
+  req.url = url("/v2/" + m_ref.repository + "/blobs/" + digest);
+  // Authenticate on a HEAD first: a download's body goes to the sink, and a
+  // 401 answer should not.
+  if (!has_blob(digest)) throw Error(ErrorKind::not_found, "no blob " + digest + " in " + quote(m_ref.repository) + " on " + quote(m_ref.registry));
+  std::vector<std::string> scopes = {repository_scope(m_ref.repository, m_actions)};
+  if (std::string a = authorization(scopes); !a.empty()) req.headers.push_back(a);
+  auto part = file;
+  part += ".part";
+  FileSink sink(part);
+  http::Response r = m_http.download(req, sink);
+  if (r.status != 200) {
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    throw failure(r, "cannot get blob " + digest);
   }
-  registry.push_manifest(layout.read_blob(manifest_desc.digest), manifest_desc.media_type, reference);
-  return stats;
+  std::string got = sink.finish();
+  if (got != digest || sink.bytes() != size) {
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    throw Error(ErrorKind::operational, "blob " + digest + " from " + quote(m_ref.registry) + " does not match its digest or size (got " +
+                                            std::to_string(sink.bytes()) + " bytes, " + got + ")");
+  }
+  std::filesystem::rename(part, file);
 }
 
 } // namespace mlops::oci

@@ -4,9 +4,14 @@
 #include "core/log.hpp"
 #include "http/client.hpp"
 #include "oci/layout.hpp"
+#include "oci/registry_auth.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace mlops::oci {
@@ -24,56 +29,163 @@ struct ImageRef {
 /// without a registry host is refused (no implicit Docker Hub).
 ImageRef parse_image_ref(const std::string& text);
 
-/// Username and password for a registry, and where they came from.
-struct RegistryCredentials {
-  std::string username, password;
-  std::string source;  ///< e.g. "~/.docker/config.json", for error messages
+/// Every manifest media type mlops reads (OCI and Docker schema 2).
+inline constexpr const char* k_manifest_accept =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A manifest as fetched: its exact bytes, type and digest.
+struct RemoteManifest {
+  std::string bytes;
+  std::string media_type;  ///< from Content-Type, parameters dropped
+  std::string digest;      ///< sha256 of bytes
 };
 
-/// Credentials for `registry` from REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json
-/// or ~/.docker/config.json (`auths` entries), nullopt when none.
-std::optional<RegistryCredentials> find_credentials(const std::string& registry,
-                                                    const std::function<std::optional<std::string>(const std::string&)>& getenv);
+/// How blobs go up.
+struct UploadOptions {
+  /// Blobs larger than this go up in PATCH chunks of this size (resumable);
+  /// 0 = always one monolithic PUT.
+  std::uint64_t chunk_size = 0;
+  int max_resumes = 5;  ///< times one upload may resume after a failed chunk
+};
+
+/// How a blob reached the registry.
+enum class BlobOutcome { uploaded, existed, mounted };
 
 /// A client for one repository of an OCI distribution registry: Basic and
-/// Bearer-token auth from the WWW-Authenticate challenge, blob existence
-/// checks, monolithic uploads streamed from files, manifest PUT.
+/// Bearer-token auth from the WWW-Authenticate challenge (tokens cached per
+/// scope set, fetched again when the registry rejects one), blob existence
+/// checks, cross-repository mounts, monolithic and chunked resumable uploads,
+/// manifests and verified blob downloads. Thread-safe after ping().
 class Registry {
 public:
   /// `plain_http_allowed`: the registry may be spoken to over plain HTTP
-  /// (localhost, or --insecure); HTTPS is still tried first.
-  Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed, LogSink& log);
+  /// (localhost, or --insecure); HTTPS is still tried first. `actions`:
+  /// what tokens are asked for on this repository ("pull,push" or "pull").
+  Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed, LogSink& log,
+           std::string actions = "pull,push");
 
-  /// GET /v2/: reachable and authenticated? Throws Error(auth|unavailable).
+  const ImageRef& ref() const { return m_ref; }
+  UploadOptions& upload_options() { return m_upload; }
+
+  /// GET /v2/: reachable and authenticated? Throws Error(auth|unavailable|operational).
   void ping();
   bool has_blob(const std::string& digest);
-  /// Uploads a blob from a file unless the registry has it; true if uploaded.
+  /// Asks the registry to link a blob from another repository of it;
+  /// true when mounted, false when it would not (nothing left behind).
+  bool mount_blob(const std::string& digest, const std::string& from_repository);
+  /// Uploads a blob from a file (chunked when larger than the chunk size,
+  /// monolithic where chunks are refused), resuming after failed chunks.
+  void upload_blob(const std::filesystem::path& file, const std::string& digest);
+  /// HEAD, then upload_blob() when missing; true if uploaded.
   bool push_blob(const std::filesystem::path& file, const std::string& digest);
-  /// PUTs a manifest under `reference` (tag or digest).
+  /// PUTs a manifest under `reference` (tag or digest); checks the digest
+  /// the registry reports.
   void push_manifest(const std::string& bytes, const std::string& media_type, const std::string& reference);
 
-private:
-  http::Response send(http::Request req);
-  std::string base() const;
+  /// GETs a manifest (any type of k_manifest_accept). Error(not_found) when
+  /// absent; a digest reference is checked against the bytes.
+  RemoteManifest get_manifest(const std::string& reference);
+  /// GETs a small blob into memory, digest checked.
+  std::string get_blob(const std::string& digest);
+  /// Streams a blob into `file` (created or replaced), size and digest checked.
+  void download_blob(const std::string& digest, std::uint64_t size, const std::filesystem::path& file);
+
+  /// An upload whose bytes come while they are produced (one PATCH with
+  /// chunked transfer encoding); committed with its digest at the end.
+  class Stream;
+
+  /// Sends a request with this repository's credentials: adds the cached
+  /// Authorization, and on a 401 answers the challenge (Basic, or a Bearer
+  /// token for this repository plus `extra_scopes`) and sends it once more
+  /// (unless `resend` is false: a streamed body cannot be sent twice).
+  http::Response send(http::Request req, const std::vector<std::string>& extra_scopes = {}, bool resend = true);
+  /// The URL of `path` ("/v2/...") on this registry.
+  std::string url(const std::string& path) const;
+  /// An Error for an unexpected response, with the registry's error code.
   Error failure(const http::Response& r, const std::string& what) const;
+  LogSink& log() { return m_log; }
+
+private:
+  struct Token {
+    std::string value;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::string authorization(const std::vector<std::string>& scopes);
+  bool answer_challenge(const http::Response& r, std::vector<std::string>& scopes);
+  Token fetch_token(const std::vector<std::string>& scopes);
+  std::string absolute(const std::string& location) const;
+  std::string start_upload(const std::string& query = {});
+  void upload_monolithic(const std::filesystem::path& file, const std::string& digest, std::uint64_t size);
+  bool upload_chunked(const std::filesystem::path& file, const std::string& digest, std::uint64_t size);
+  /// Where an interrupted upload goes on: the session's Location and the
+  /// bytes the registry holds (GET on the session), or a new session at 0.
+  std::pair<std::string, std::uint64_t> resume_point(const std::string& location);
+  void commit_upload(const std::string& location, const std::string& digest);
 
   http::Client& m_http;
   ImageRef m_ref;
   std::optional<RegistryCredentials> m_creds;
   bool m_plain_allowed;
-  bool m_plain = false;
+  std::atomic<bool> m_plain = false;
   LogSink& m_log;
-  std::string m_authorization;  ///< the header that last worked
+  std::string m_actions;
+  UploadOptions m_upload;
+
+  std::mutex m_mutex;  // guards what follows
+  std::string m_scheme;  ///< "", "basic" or "bearer": what the registry asked for
+  std::string m_realm, m_service;
+  std::map<std::string, Token> m_tokens;  ///< by space-joined scope list
+};
+
+/// One byte stream going up as a blob while it is produced: POST, then one
+/// PATCH fed from a bounded queue by a worker thread, then PUT ?digest=.
+/// write() blocks while the queue is full; any failure is kept and reported
+/// by finish() (the caller can then fall back to upload_blob from a file).
+class Registry::Stream {
+public:
+  explicit Stream(Registry& registry);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  /// Queues bytes (copied; small pieces are fine). Never throws; a failed
+  /// stream drops them.
+  void write(const char* data, std::size_t size);
+  /// Ends the body and commits it as `digest`. Returns false (with the reason
+  /// in `why`) when the stream failed; the registry then holds no such blob.
+  bool finish(const std::string& digest, std::string& why);
+
+private:
+  void publish();
+  struct State;
+  std::unique_ptr<State> m_state;
 };
 
 /// What a push moved.
 struct PushStats {
-  std::uint64_t uploaded = 0, skipped = 0;
-  std::size_t blobs_uploaded = 0, blobs_skipped = 0;
+  std::uint64_t uploaded = 0, skipped = 0, mounted = 0;
+  std::size_t blobs_uploaded = 0, blobs_skipped = 0, blobs_mounted = 0;
+};
+
+/// Where a push may find blobs it does not have locally.
+struct PushSources {
+  /// A repository of the same registry that holds the base layers (mount source).
+  std::string mount_from;
+  std::set<std::string> base_blobs;  ///< the digests worth mounting from there
+  /// Fetches a blob into the layout when it is needed and missing (a base
+  /// layer from another registry); may be empty.
+  std::function<void(const std::string& digest, std::uint64_t size)> fetch;
+  /// Blobs already pushed while the layers were built (streamed), by digest.
+  std::map<std::string, BlobOutcome> done;
+  int jobs = 4;  ///< blobs uploaded at once
 };
 
 /// Pushes the manifest `manifest` of `layout` (its config and layers, then
-/// itself) to the registry under `reference`; blobs the registry has are skipped.
-PushStats push_image(Registry& registry, const Layout& layout, const Descriptor& manifest, const std::string& reference);
+/// itself) to the registry under `reference`: blobs the registry has are
+/// skipped, base blobs are mounted when `sources.mount_from` is set, the rest
+/// uploaded `sources.jobs` at a time.
+PushStats push_image(Registry& registry, const Layout& layout, const Descriptor& manifest, const std::string& reference,
+                     const PushSources& sources = {});
 
 } // namespace mlops::oci

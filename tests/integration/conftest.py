@@ -89,6 +89,7 @@ class Mlops:
         if env:
             e.update(env)
         e.setdefault("XDG_CONFIG_HOME", str(self.cwd / ".xdg"))
+        e.setdefault("XDG_CACHE_HOME", str(self.cwd.parent / "xdg-cache"))  # per test, outside the work dir
         return e
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300,

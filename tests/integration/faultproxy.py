@@ -22,13 +22,20 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
     close         every connection is accepted and closed at once, without a response
     slow:BPS      artifact download bodies (GET .../mlflow-artifacts/artifacts/...) are sent at
                   about BPS bytes per second per connection; everything else is forwarded
+    refuse-patch  every PATCH gets 405 (a registry that takes no chunked uploads, like GAR)
+    429:N         the first N requests get 429 with Retry-After: 1 (a rate-limited registry)
+    slowup:BPS    request bodies (uploads) are read at about BPS bytes per second
+    cutpatch:N    the N-th PATCH and the one after it (libcurl resends a request once by itself
+                  when a reused connection dies) are cut off: half the body is read, then the
+                  connection is closed without an answer; nothing reaches the registry
     evil:PATH     the first artifact directory listing (GET .../mlflow-artifacts/artifacts?path=)
                   gets an extra file entry named PATH (e.g. ../../escaped.txt): a hostile server
     fail:PATH     every request whose path ends with PATH gets 503 (e.g. the alias endpoint
                   /registered-models/alias, to fail one step of a promotion); the rest is forwarded
 
 Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
-dropped and Host is set to the upstream) and body. Bodies are streamed both ways in 64 KiB
+dropped, Host is set to the upstream and the client's Host goes in X-Forwarded-Host, so a
+registry writes upload Locations that point back at the proxy) and body. Bodies are streamed both ways in 64 KiB
 pieces, so large artifacts never sit in memory. Upstream responses without Content-Length are
 re-chunked for HTTP/1.1 clients.
 
@@ -84,16 +91,17 @@ class Faults:
     def __init__(self, mode: str):
         self.mode_text = mode
         name, _, arg = mode.partition(":")
-        if name in ("passthrough", "close") and not arg:
+        if name in ("passthrough", "close", "refuse-patch") and not arg:
             self.kind, self.n = name, 0
-        elif name in ("503", "truncate", "slow") and arg.isdigit():
+        elif name in ("503", "429", "truncate", "slow", "slowup", "cutpatch") and arg.isdigit():
             self.kind, self.n = name, int(arg)
         elif name == "evil" and arg:
             self.kind, self.n, self.evil_path = name, 1, arg
         elif name == "fail" and arg:
             self.kind, self.n, self.fail_path = name, 0, arg
         else:
-            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, truncate:N, close, slow:BPS, evil:PATH, fail:PATH)")
+            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N, truncate:N, close, slow:BPS, "
+                             "slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH)")
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -104,34 +112,40 @@ class Faults:
             "upstream_errors": 0,
             "slowed": 0,
             "evil_listings": 0,
+            "injected_429": 0,
+            "refused_patch": 0,
+            "patch": 0,
+            "cut_patch": 0,
+            "put": 0,
         }
 
     def count(self, key: str) -> None:
         with self.lock:
             self.stats[key] += 1
 
-    def take_503(self, path: str) -> bool:
+    def take(self, kind: str, counter: str) -> bool:
+        """True (and counted) while mode `kind` has injections left."""
         with self.lock:
-            self.stats["requests"] += 1
-            failing = self.kind == "fail" and path.split("?", 1)[0].endswith(self.fail_path)
-            if failing or (self.kind == "503" and self.stats["injected_503"] < self.n):
-                self.stats["injected_503"] += 1
+            if self.kind == kind and self.stats[counter] < self.n:
+                self.stats[counter] += 1
                 return True
             return False
+
+    def take_503(self, path: str) -> bool:
+        self.count("requests")
+        if self.kind == "fail" and path.split("?", 1)[0].endswith(self.fail_path):
+            self.count("injected_503")
+            return True
+        return self.take("503", "injected_503")
+
+    def take_429(self) -> bool:
+        return self.take("429", "injected_429")
 
     def take_truncate(self) -> bool:
-        with self.lock:
-            if self.kind == "truncate" and self.stats["truncated"] < self.n:
-                self.stats["truncated"] += 1
-                return True
-            return False
+        return self.take("truncate", "truncated")
 
     def take_evil(self) -> bool:
-        with self.lock:
-            if self.kind == "evil" and self.stats["evil_listings"] < self.n:
-                self.stats["evil_listings"] += 1
-                return True
-            return False
+        return self.take("evil", "evil_listings")
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -203,6 +217,18 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 remaining -= len(data)
                 yield data
 
+    def request_body(self):
+        """request_body_chunks(), read at --mode slowup's rate."""
+        rate = self.faults.n if self.faults.kind == "slowup" else None
+        start, sent = time.monotonic(), 0
+        for data in self.request_body_chunks():
+            sent += len(data)
+            if rate:
+                ahead = sent / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+            yield data
+
     def body_is_chunked(self) -> bool:
         return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
 
@@ -222,6 +248,24 @@ class ProxyHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ the proxy
 
     def proxy(self):
+        if self.command in ("PATCH", "PUT"):
+            self.faults.count(self.command.lower())
+        if (self.faults.kind == "cutpatch" and self.command == "PATCH"
+                and self.faults.snapshot()["patch"] in (self.faults.n, self.faults.n + 1)):
+            return self.cut_patch()
+        if self.faults.kind == "refuse-patch" and self.command == "PATCH":
+            for _ in self.request_body_chunks():
+                pass
+            self.faults.count("refused_patch")
+            self.send_simple(405, {"errors": [{"code": "UNSUPPORTED", "message": "injected by faultproxy"}]})
+            return
+        if self.faults.take_429():
+            for _ in self.request_body_chunks():
+                pass
+            self.faults.count("requests")
+            self.send_simple(429, {"errors": [{"code": "TOOMANYREQUESTS", "message": "injected by faultproxy"}]},
+                             [("Retry-After", "1")])
+            return
         if self.faults.take_503(self.path):
             for _ in self.request_body_chunks():  # drain so the connection stays usable
                 pass
@@ -238,6 +282,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             try:
                 conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 conn.putheader("Host", f"{host}:{port}")
+                if self.headers.get("Host"):
+                    conn.putheader("X-Forwarded-Host", self.headers["Host"])
                 for k, v in self.headers.items():
                     if k.lower() not in HOP_BY_HOP:
                         conn.putheader(k, v)
@@ -245,13 +291,18 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 if chunked:
                     conn.putheader("Transfer-Encoding", "chunked")
                 conn.endheaders()
-                for data in self.request_body_chunks():
+                try:
+                    for data in self.request_body():
+                        if chunked:
+                            conn.send(b"%x\r\n%s\r\n" % (len(data), data))
+                        else:
+                            conn.send(data)
                     if chunked:
-                        conn.send(b"%x\r\n%s\r\n" % (len(data), data))
-                    else:
-                        conn.send(data)
-                if chunked:
-                    conn.send(b"0\r\n\r\n")
+                        conn.send(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    # The server answered before taking the whole body (e.g. 401 for an
+                    # expired token) and closed: relay that answer, then close.
+                    self.close_connection = True
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 self.faults.count("upstream_errors")
@@ -265,6 +316,21 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.relay_response(resp)
         finally:
             conn.close()
+
+    def cut_patch(self):
+        """Reads half of this PATCH's body, then drops the connection without an answer."""
+        self.faults.count("cut_patch")
+        want = int(self.headers.get("Content-Length") or 0) // 2
+        got = 0
+        for data in self.request_body_chunks():
+            got += len(data)
+            if got >= want:
+                break
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def relay_evil_listing(self, resp: http.client.HTTPResponse) -> bool:
         """Adds a hostile entry to an artifact listing; True when it answered."""
