@@ -10,6 +10,8 @@
 #include <cctype>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <fcntl.h>
 #include <unistd.h>
@@ -59,13 +61,40 @@ std::string load_template(const std::optional<std::filesystem::path>& user_dir, 
   throw Error(ErrorKind::not_found, "no template " + quote(path));
 }
 
+namespace {
+
+/// The template for `path`, parsed once per distinct name and text (a batch
+/// renders the same few templates thousands of times). `origin` gets the
+/// name it has in errors: the user's file, or the built-in path.
+std::shared_ptr<const Template> parsed_template(const std::optional<std::filesystem::path>& user_dir,
+                                                const std::string& path, std::string& origin) {
+  static std::mutex lock;
+  static std::map<std::string, std::shared_ptr<const Template>> cache;
+  std::string key, text;
+  std::error_code ec;
+  bool user = user_dir && std::filesystem::is_regular_file(*user_dir / path, ec);
+  origin = user ? (*user_dir / path).string() : path;
+  // A user's file may change during a long-lived process: key it by its text too.
+  if (user) text = fs::read_file(*user_dir / path);
+  key = user ? origin + '\0' + text : path;
+  {
+    std::lock_guard<std::mutex> hold(lock);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  auto t = std::make_shared<const Template>(user ? text : load_template(std::nullopt, path), origin);
+  std::lock_guard<std::mutex> hold(lock);
+  if (cache.size() >= 256) cache.clear();  // bounded; holders keep their shared copy
+  return cache.emplace(key, t).first->second;
+}
+
+} // namespace
+
 std::vector<Manifest> render(const Resolved& spec, const RenderOptions& options) {
   std::vector<Manifest> out;
   for (const auto& p : plan(spec)) {
-    std::string origin = options.templates && std::filesystem::exists(*options.templates / p.tmpl)
-                             ? (*options.templates / p.tmpl).string() : p.tmpl;
-    std::string text = render_template(load_template(options.templates, p.tmpl), p.values, origin);
-    out.push_back(finish(p, std::move(text), origin, options.prod_digests));
+    std::string origin;
+    auto t = parsed_template(options.templates, p.tmpl, origin);
+    out.push_back(finish(p, t->render(p.values), origin, options.prod_digests));
   }
   return out;
 }

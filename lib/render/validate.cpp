@@ -5,8 +5,6 @@
 #include "render/assets.hpp"
 #include "render/spec.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -19,46 +17,6 @@ namespace mlops::render {
 namespace {
 
 using nlohmann::json;
-
-json scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() != "?") return s;  // quoted or explicitly tagged: a string
-  static const std::regex k_int(R"(^[-+]?[0-9]+$)");
-  static const std::regex k_float(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  try {
-    if (std::regex_match(s, k_int)) return std::stoll(s);
-    if (std::regex_match(s, k_float)) return std::stod(s);
-  } catch (const std::exception&) {
-  }
-  return s;
-}
-
-json to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-  case YAML::NodeType::Map: {
-    json o = json::object();
-    for (const auto& kv : n) {
-      std::string k = kv.first.Scalar();
-      if (o.contains(k))
-        throw Error(ErrorKind::usage, "line " + std::to_string(kv.first.Mark().line + 1) + ": key " + quote(k) + " repeated");
-      o[k] = to_json(kv.second);
-    }
-    return o;
-  }
-  case YAML::NodeType::Sequence: {
-    json a = json::array();
-    for (const auto& item : n) a.push_back(to_json(item));
-    return a;
-  }
-  case YAML::NodeType::Scalar:
-    return scalar(n);
-  default:
-    return nullptr;
-  }
-}
 
 std::string type_of(const json& v) {
   if (v.is_null()) return "null";
@@ -289,17 +247,6 @@ std::string lower(std::string s) {
 }
 
 } // namespace
-
-std::vector<json> parse_documents(const std::string& yaml_text) {
-  std::vector<json> docs;
-  try {
-    for (const auto& node : YAML::LoadAll(yaml_text))
-      if (node && !node.IsNull()) docs.push_back(to_json(node));
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  return docs;
-}
 
 std::vector<std::string> check_schema(const json& doc, const json& schema) {
   std::vector<std::string> out;
