@@ -186,9 +186,11 @@ void replace_dir(const std::filesystem::path& dir, const std::function<void(cons
   }
 }
 
+/// `into` is inside replace_dir()'s fresh temporary tree, published whole by
+/// one rename: its files need no temporary file and rename of their own.
 void write_model(const std::filesystem::path& into, const Resolved& spec, const std::vector<Manifest>& manifests) {
-  for (const auto& m : manifests) fs::atomic_write(into / m.file, m.yaml, false);
-  fs::atomic_write(into / "kustomization.yaml", kustomization(spec, manifests), false);
+  for (const auto& m : manifests) fs::write_new_file(into / m.file, m.yaml);
+  fs::write_new_file(into / "kustomization.yaml", kustomization(spec, manifests));
 }
 
 } // namespace
@@ -232,7 +234,7 @@ void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& 
       std::filesystem::create_directories(sub);
       write_model(sub, m.spec, m.manifests);
     }
-    fs::atomic_write(tmp / "kustomization.yaml", top, false);
+    fs::write_new_file(tmp / "kustomization.yaml", top);
   });
 }
 

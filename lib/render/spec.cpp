@@ -442,10 +442,13 @@ std::string dns_label(const std::string& name) {
   return out;
 }
 
-bool is_dns_label(const std::string& name) {
-  static const std::regex k_label("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
-  return name.size() <= 63 && std::regex_match(name, k_label);
+bool has_dns_label_shape(std::string_view name) {
+  auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || !ok(name.front()) || !ok(name.back())) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return ok(c) || c == '-'; });
 }
+
+bool is_dns_label(const std::string& name) { return name.size() <= 63 && has_dns_label_shape(name); }
 
 bool is_pinned(const std::string& image) {
   static const std::regex k_pinned(R"(^[^@\s]+@sha256:[0-9a-f]{64}$)");

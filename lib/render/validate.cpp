@@ -56,10 +56,42 @@ const std::regex& compiled(const std::string& pattern) {
   return it != cache.end() ? it->second : cache.emplace(pattern, std::regex(pattern)).first->second;
 }
 
+bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+/// ^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$ (a label name).
+bool has_label_name_shape(std::string_view s) {
+  if (s.empty() || !alnum(s.front()) || !alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+/// ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ (a DNS subdomain).
+bool has_dns_subdomain_shape(std::string_view s) {
+  for (std::size_t b = 0;;) {
+    std::size_t e = s.find('.', b);
+    if (!has_dns_label_shape(s.substr(b, e == std::string_view::npos ? std::string_view::npos : e - b))) return false;
+    if (e == std::string_view::npos) return true;
+    b = e + 1;
+  }
+}
+
+} // namespace
+
+bool schema_pattern_matches(const std::string& pattern, const std::string& s) {
+  // The patterns most of every document is checked against, written out
+  // (std::regex dominated validating a batch); test_render_template checks
+  // that each agrees with std::regex.
+  if (pattern == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$") return has_dns_label_shape(s);
+  if (pattern == "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$") return s.empty() || has_label_name_shape(s);
+  if (pattern == "^/") return !s.empty() && s[0] == '/';
+  return std::regex_search(s, compiled(pattern));
+}
+
+namespace {
+
 void check(const json& v, const json& s, const std::string& path, std::vector<std::string>& out) {
   if (s.contains("$ref")) {
     // Only references to sibling schema files, which is all ours use.
-    check(v, builtin_schema(s["$ref"].get<std::string>()), path, out);
+    check(v, builtin_schema(s["$ref"].get_ref<const std::string&>()), path, out);
     return;
   }
   if (s.contains("type")) {
@@ -79,7 +111,7 @@ void check(const json& v, const json& s, const std::string& path, std::vector<st
       out.push_back(at(path) + ": " + quote(str) + " is longer than " + s["maxLength"].dump() + " characters");
     if (s.contains("minLength") && str.size() < s["minLength"].get<std::size_t>())
       out.push_back(at(path) + ": shorter than " + s["minLength"].dump() + " characters");
-    if (s.contains("pattern") && !std::regex_search(str, compiled(s["pattern"].get<std::string>())))
+    if (s.contains("pattern") && !schema_pattern_matches(s["pattern"].get_ref<const std::string&>(), str))
       out.push_back(at(path) + ": " + quote(str) + " does not match " + s["pattern"].get<std::string>());
   }
   if (v.is_number()) {
@@ -117,17 +149,15 @@ void check(const json& v, const json& s, const std::string& path, std::vector<st
 
 /// Label keys: an optional DNS-subdomain prefix (at most 253) and a name of at most 63.
 void check_label_keys(const json& doc, std::vector<std::string>& out) {
-  static const std::regex k_name(R"(^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$)");
-  static const std::regex k_prefix(R"(^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
   if (!doc.contains("metadata") || !doc["metadata"].is_object() || !doc["metadata"].contains("labels")) return;
   const json& labels = doc["metadata"]["labels"];
   if (!labels.is_object()) return;
   for (const auto& [key, _] : labels.items()) {
     auto slash = key.find('/');
-    std::string prefix = slash == std::string::npos ? "" : key.substr(0, slash);
-    std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
-    bool ok = name.size() <= 63 && std::regex_match(name, k_name) &&
-              (slash == std::string::npos || (prefix.size() <= 253 && std::regex_match(prefix, k_prefix)));
+    std::string_view prefix = slash == std::string::npos ? "" : std::string_view(key).substr(0, slash);
+    std::string_view name = slash == std::string::npos ? std::string_view(key) : std::string_view(key).substr(slash + 1);
+    bool ok = name.size() <= 63 && has_label_name_shape(name) &&
+              (slash == std::string::npos || (prefix.size() <= 253 && has_dns_subdomain_shape(prefix)));
     if (!ok) out.push_back("metadata.labels: " + quote(key) + " is not a valid label key");
   }
 }
