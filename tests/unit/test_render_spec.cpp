@@ -178,6 +178,26 @@ TEST_CASE("render spec: names are DNS-1123 labels, renamed or refused with --str
   CHECK(resolve_error("name: '***'\ntarget: k8s\nimage: i:1\n").find("has nothing to keep") != std::string::npos);
 }
 
+TEST_CASE("render spec: read with the shared YamlReader, messages as before") {
+  CHECK(parse_error("name: m\nresources:\n").find("': key 'deploy.resources': expected a mapping") != std::string::npos);
+  CHECK(parse_error("name: m\nreplicas:\n").find("': key 'deploy.replicas': expected a mapping") != std::string::npos);
+  CHECK(parse_error("name: ''\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.name': expected a non-empty string");
+  CHECK(parse_error("access: {readers: {users: [a, '']}}\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.access.readers.users[1]': expected a non-empty string");
+  CHECK(parse_error("replicas: {min: 2, max: x}\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.replicas.max': expected a whole number");
+  CHECK(parse_error("monitoring: maybe\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.monitoring': expected true or false");
+  try {
+    parse_spec("name: m\ntarger: k8s\n", "mlops.yaml");
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "invalid deploy spec 'mlops.yaml:2': unknown key 'deploy.targer'");
+    CHECK(e.hint() == "did you mean 'target'?");
+  }
+  DeploySpec s = parse_spec("name: m\nmonitoring:\n  port: 9100\n", "mlops.yaml");
+  CHECK(s.lines.at("deploy.monitoring.port") == 3);
+}
+
 TEST_CASE("render spec: the --env hint names each known environment once, sorted") {
   Error e(ErrorKind::usage, "");
   try {
