@@ -33,15 +33,12 @@ render::RenderOptions render_options(const RenderArgs& a) {
 /// written; one directory per model under -o DIR, or one stream.
 int run_batch(Context& ctx, const RenderArgs& a) {
   if (ctx.json()) throw Error(ErrorKind::usage, "invalid --batch: it writes YAML; --json is not supported with it");
-  render::RenderOptions opts = render_options(a);
-  std::vector<render::Rendered> models;
-  for (const auto& project : render::read_batch_list(a.batch)) {
-    render::Resolved resolved = render::resolve(render::load_spec(project), a.overrides);
-    for (const auto& w : resolved.warnings) ctx.log().warn(project.string() + ": " + w);
-    opts.prod_digests = resolved.env == "prod";
-    auto manifests = render::render(resolved, opts);
-    models.push_back({std::move(resolved), std::move(manifests)});
-  }
+  auto projects = render::read_batch_list(a.batch);
+  render::Batch batch = render::render_batch(projects, a.overrides, render_options(a));
+  for (std::size_t i = 0; i < batch.models.size(); ++i)
+    for (const auto& w : batch.models[i].spec.warnings) ctx.log().warn(projects[i].string() + ": " + w);
+  if (batch.error) std::rethrow_exception(batch.error);
+  const auto& models = batch.models;
   if (!a.out_dir.empty()) {
     render::write_batch(a.out_dir, models);
     ctx.log().debug(1, "wrote " + std::to_string(models.size()) + " models to " + a.out_dir);

@@ -7,12 +7,14 @@
 #include "render/validate.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -215,6 +217,45 @@ std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& 
     out.push_back(p.lexically_normal());
   }
   if (out.empty()) throw Error(ErrorKind::usage, "invalid --batch: " + quote(list.string()) + " names no project");
+  return out;
+}
+
+Batch render_batch(const std::vector<std::filesystem::path>& projects, const Overrides& overrides,
+                   const RenderOptions& options, unsigned threads) {
+  std::size_t n = projects.size();
+  std::vector<std::optional<Rendered>> done(n);
+  std::vector<std::exception_ptr> errors(n);
+  std::atomic<std::size_t> next{0}, first_error{n};
+  auto work = [&] {
+    // Each project is independent; the caches they share (templates,
+    // schemas, patterns) are locked.
+    for (std::size_t i; (i = next++) < n && i < first_error;) {
+      try {
+        Resolved r = resolve(load_spec(projects[i]), overrides);
+        RenderOptions opts = options;
+        opts.prod_digests = r.env == "prod";
+        auto manifests = render(r, opts);
+        done[i] = Rendered{std::move(r), std::move(manifests)};
+      } catch (...) {
+        errors[i] = std::current_exception();
+        for (std::size_t seen = first_error; i < seen && !first_error.compare_exchange_weak(seen, i);) {
+        }
+      }
+    }
+  };
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < std::min<std::size_t>(threads, n); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  Batch out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (errors[i]) {
+      out.error = errors[i];
+      break;
+    }
+    out.models.push_back(std::move(*done[i]));
+  }
   return out;
 }
 

@@ -293,3 +293,39 @@ TEST_CASE("parse_documents reads YAML as yaml-cpp did") {
   CHECK_THROWS_AS(render::parse_documents("a: *nowhere\n"), Error);
   CHECK_THROWS_AS(render::parse_documents("a: b: c\n"), Error);
 }
+
+TEST_CASE("render_batch: list order, and the first failure in list order, whatever the threads") {
+  test::TempDir tmp;
+  std::vector<std::filesystem::path> projects;
+  for (int i = 0; i < 12; ++i) {
+    auto file = tmp.path / ("m" + std::to_string(i)) / "mlops.yaml";
+    std::filesystem::create_directories(file.parent_path());
+    // Models 7 and 10 fail (no artifact); model 2 warns (renamed).
+    std::string name = i == 2 ? "Model_2" : "m" + std::to_string(i);
+    std::string artifact = i == 7 || i == 10 ? "" : "  model_uri: s3://b/m" + std::to_string(i) + "\n";
+    fs::atomic_write(file, "deploy:\n  name: " + name + "\n  target: kserve\n" + artifact, false);
+    projects.push_back(file);
+  }
+  std::string first;
+  for (unsigned threads : {1u, 2u, 5u}) {
+    CAPTURE(threads);
+    auto batch = render::render_batch(projects, {}, {}, threads);
+    REQUIRE(batch.models.size() == 7);
+    CHECK(batch.models[2].spec.name == "model-2");
+    CHECK(batch.models[2].spec.warnings.size() == 1);
+    for (std::size_t i = 0; i < batch.models.size(); ++i)
+      CHECK(batch.models[i].manifests.front().yaml == render::render(batch.models[i].spec, {}).front().yaml);
+    REQUIRE(batch.error);
+    try {
+      std::rethrow_exception(batch.error);
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find(projects[7].string()) != std::string::npos);
+    }
+  }
+  projects.erase(projects.begin() + 10);
+  projects.erase(projects.begin() + 7);
+  auto ok = render::render_batch(projects, {}, {}, 2);
+  CHECK_FALSE(ok.error);
+  CHECK(ok.models.size() == 10);
+  CHECK(ok.models[9].spec.name == "m11");
+}
