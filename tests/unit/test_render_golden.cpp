@@ -292,6 +292,10 @@ TEST_CASE("parse_documents reads YAML as yaml-cpp did") {
   CHECK_THROWS_AS(render::parse_documents("a: [1, 2\nb: 3\n"), Error);
   CHECK_THROWS_AS(render::parse_documents("a: *nowhere\n"), Error);
   CHECK_THROWS_AS(render::parse_documents("a: b: c\n"), Error);
+  CHECK_THROWS_AS(render::parse_documents("a: -\n"), Error);
+  CHECK_THROWS_AS(render::parse_documents("a: 1\n\tb: 2\n"), Error);
+  // Stricter than yaml-cpp, which took an unterminated quoted scalar to the end of the text.
+  CHECK_THROWS_AS(render::parse_documents("kind: \"Deployment\n"), Error);
 }
 
 TEST_CASE("render_batch: list order, and the first failure in list order, whatever the threads") {
