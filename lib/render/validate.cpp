@@ -88,61 +88,65 @@ bool schema_pattern_matches(const std::string& pattern, const std::string& s) {
 
 namespace {
 
+/// The keyword `name` of schema `s`, or nullptr (one lookup, no string built).
+const json* kw(const json& s, const char* name) {
+  auto it = s.find(name);
+  return it == s.end() ? nullptr : &*it;
+}
+
 void check(const json& v, const json& s, const std::string& path, std::vector<std::string>& out) {
-  if (s.contains("$ref")) {
+  if (const json* ref = kw(s, "$ref")) {
     // Only references to sibling schema files, which is all ours use.
-    check(v, builtin_schema(s["$ref"].get_ref<const std::string&>()), path, out);
+    check(v, builtin_schema(ref->get_ref<const std::string&>()), path, out);
     return;
   }
-  if (s.contains("type")) {
-    const json& t = s["type"];
-    bool ok = t.is_string() ? type_matches(v, t) : std::any_of(t.begin(), t.end(), [&](const json& x) { return type_matches(v, x); });
+  if (const json* t = kw(s, "type")) {
+    bool ok = t->is_string() ? type_matches(v, *t) : std::any_of(t->begin(), t->end(), [&](const json& x) { return type_matches(v, x); });
     if (!ok) {
-      out.push_back(at(path) + ": expected " + (t.is_string() ? t.get<std::string>() : t.dump()) + ", got " + type_of(v));
+      out.push_back(at(path) + ": expected " + (t->is_string() ? t->get<std::string>() : t->dump()) + ", got " + type_of(v));
       return;
     }
   }
-  if (s.contains("const") && v != s["const"]) out.push_back(at(path) + ": must be " + s["const"].dump());
-  if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end())
-    out.push_back(at(path) + ": " + v.dump() + " is not one of " + s["enum"].dump());
+  if (const json* c = kw(s, "const"); c && v != *c) out.push_back(at(path) + ": must be " + c->dump());
+  if (const json* e = kw(s, "enum"); e && std::find(e->begin(), e->end(), v) == e->end())
+    out.push_back(at(path) + ": " + v.dump() + " is not one of " + e->dump());
   if (v.is_string()) {
     const auto& str = v.get_ref<const std::string&>();
-    if (s.contains("maxLength") && str.size() > s["maxLength"].get<std::size_t>())
-      out.push_back(at(path) + ": " + quote(str) + " is longer than " + s["maxLength"].dump() + " characters");
-    if (s.contains("minLength") && str.size() < s["minLength"].get<std::size_t>())
-      out.push_back(at(path) + ": shorter than " + s["minLength"].dump() + " characters");
-    if (s.contains("pattern") && !schema_pattern_matches(s["pattern"].get_ref<const std::string&>(), str))
-      out.push_back(at(path) + ": " + quote(str) + " does not match " + s["pattern"].get<std::string>());
+    if (const json* n = kw(s, "maxLength"); n && str.size() > n->get<std::size_t>())
+      out.push_back(at(path) + ": " + quote(str) + " is longer than " + n->dump() + " characters");
+    if (const json* n = kw(s, "minLength"); n && str.size() < n->get<std::size_t>())
+      out.push_back(at(path) + ": shorter than " + n->dump() + " characters");
+    if (const json* p = kw(s, "pattern"); p && !schema_pattern_matches(p->get_ref<const std::string&>(), str))
+      out.push_back(at(path) + ": " + quote(str) + " does not match " + p->get<std::string>());
   }
   if (v.is_number()) {
-    if (s.contains("minimum") && v.get<double>() < s["minimum"].get<double>())
-      out.push_back(at(path) + ": " + v.dump() + " is below " + s["minimum"].dump());
-    if (s.contains("maximum") && v.get<double>() > s["maximum"].get<double>())
-      out.push_back(at(path) + ": " + v.dump() + " is above " + s["maximum"].dump());
+    if (const json* n = kw(s, "minimum"); n && v.get<double>() < n->get<double>())
+      out.push_back(at(path) + ": " + v.dump() + " is below " + n->dump());
+    if (const json* n = kw(s, "maximum"); n && v.get<double>() > n->get<double>())
+      out.push_back(at(path) + ": " + v.dump() + " is above " + n->dump());
   }
   if (v.is_array()) {
-    if (s.contains("minItems") && v.size() < s["minItems"].get<std::size_t>())
-      out.push_back(at(path) + ": needs at least " + s["minItems"].dump() + " items");
-    if (s.contains("maxItems") && v.size() > s["maxItems"].get<std::size_t>())
-      out.push_back(at(path) + ": takes at most " + s["maxItems"].dump() + " items");
-    if (s.contains("items"))
-      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], s["items"], path + "[" + std::to_string(i) + "]", out);
+    if (const json* n = kw(s, "minItems"); n && v.size() < n->get<std::size_t>())
+      out.push_back(at(path) + ": needs at least " + n->dump() + " items");
+    if (const json* n = kw(s, "maxItems"); n && v.size() > n->get<std::size_t>())
+      out.push_back(at(path) + ": takes at most " + n->dump() + " items");
+    if (const json* items = kw(s, "items"))
+      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], *items, path + "[" + std::to_string(i) + "]", out);
   }
   if (v.is_object()) {
     std::string prefix = path.empty() ? "" : path + ".";
-    if (s.contains("minProperties") && v.size() < s["minProperties"].get<std::size_t>())
-      out.push_back(at(path) + ": needs at least " + s["minProperties"].dump() + " entries");
-    if (s.contains("required"))
-      for (const auto& r : s["required"])
-        if (!v.contains(r.get<std::string>())) out.push_back(prefix + r.get<std::string>() + ": required");
-    const json* props = s.contains("properties") ? &s["properties"] : nullptr;
+    if (const json* n = kw(s, "minProperties"); n && v.size() < n->get<std::size_t>())
+      out.push_back(at(path) + ": needs at least " + n->dump() + " entries");
+    if (const json* required = kw(s, "required"))
+      for (const auto& r : *required)
+        if (!v.contains(r.get_ref<const std::string&>())) out.push_back(prefix + r.get<std::string>() + ": required");
+    const json* props = kw(s, "properties");
+    const json* ap = kw(s, "additionalProperties");
     for (const auto& [k, item] : v.items()) {
-      if (props && props->contains(k)) check(item, (*props)[k], prefix + k, out);
-      else if (s.contains("additionalProperties")) {
-        const json& ap = s["additionalProperties"];
-        if (ap.is_boolean() && !ap.get<bool>()) out.push_back(prefix + k + ": unknown field");
-        else if (ap.is_object()) check(item, ap, prefix + k, out);
-      }
+      const json* prop = props ? kw(*props, k.c_str()) : nullptr;
+      if (prop) check(item, *prop, prefix + k, out);
+      else if (ap && ap->is_boolean() && !ap->get<bool>()) out.push_back(prefix + k + ": unknown field");
+      else if (ap && ap->is_object()) check(item, *ap, prefix + k, out);
     }
   }
 }
