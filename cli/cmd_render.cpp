@@ -33,15 +33,12 @@ render::RenderOptions render_options(const RenderArgs& a) {
 /// written; one directory per model under -o DIR, or one stream.
 int run_batch(Context& ctx, const RenderArgs& a) {
   if (ctx.json()) throw Error(ErrorKind::usage, "invalid --batch: it writes YAML; --json is not supported with it");
-  render::RenderOptions opts = render_options(a);
-  std::vector<render::Rendered> models;
-  for (const auto& project : render::read_batch_list(a.batch)) {
-    render::Resolved resolved = render::resolve(render::load_spec(project), a.overrides);
-    for (const auto& w : resolved.warnings) ctx.log().warn(project.string() + ": " + w);
-    opts.prod_digests = resolved.env == "prod";
-    auto manifests = render::render(resolved, opts);
-    models.push_back({std::move(resolved), std::move(manifests)});
-  }
+  auto projects = render::read_batch_list(a.batch);
+  render::Batch batch = render::render_batch(projects, a.overrides, render_options(a));
+  for (std::size_t i = 0; i < batch.models.size(); ++i)
+    for (const auto& w : batch.models[i].spec.warnings) ctx.log().warn(projects[i].string() + ": " + w);
+  if (batch.error) std::rethrow_exception(batch.error);
+  const auto& models = batch.models;
   if (!a.out_dir.empty()) {
     render::write_batch(a.out_dir, models);
     ctx.log().debug(1, "wrote " + std::to_string(models.size()) + " models to " + a.out_dir);
@@ -127,7 +124,8 @@ Command render_command() {
       "the canary and its traffic is canaryTrafficPercent, the first being the revision rolled out before), seldon-v1 (SeldonDeployment machinelearning.seldon.io/v1, "
       "one predictor per variant, the container named as the graph node, MLFLOW_SERVER for a model_uri, shadow "
       "predictors, an hpaSpec for replicas {min, max}) and seldon-v2 (a Model mlops.seldon.io/v1alpha1 per variant, and an Experiment with weighted "
-      "candidates, the first as default and a shadow as mirror). With monitoring enabled, a ServiceMonitor (k8s) or "
+      "candidates, the first as default and a shadow as mirror; models are fetched with rclone, so an oci:// modelcar "
+      "URI is refused). With monitoring enabled, a ServiceMonitor (k8s) or "
       "PodMonitor (monitoring.coreos.com/v1) scrapes the metrics port. With alerts (which need monitoring), a "
       "PrometheusRule alerts when more than error_rate_percent of requests fail or the 95th percentile latency "
       "(seldon-v2: the mean) exceeds latency_p95_ms, in the metric names of the target's server. With access, "
@@ -183,7 +181,7 @@ Command render_command() {
   c.examples =
       "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
       "  mlops render --env prod -o deploy/prod\n"
-      "  mlops render --target seldon-v2 --model-uri oci://registry.example/iris-modelcar@sha256:<digest> | kubectl apply -f -\n"
+      "  mlops render --target kserve --model-uri oci://registry.example/iris-modelcar@sha256:<digest> | kubectl apply -f -\n"
       "  mlops render --check deploy/prod --env prod\n"
       "  find models -name mlops.yaml > models.txt && mlops render --batch models.txt --env prod -o deploy/prod";
   c.setup = [](CLI::App& app) -> Runner {

@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   # libraries (see README: why each)
-  libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev
+  libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libyaml-dev nlohmann-json3-dev
   libgit2-dev libarchive-dev doctest-dev
   # tests and benchmarks: Python virtualenv for the MLflow test server, GNU time, man
   python3 python3-venv curl ca-certificates time man-db openssl procps util-linux

@@ -82,12 +82,15 @@ void sync_directory(const std::filesystem::path& dir) {
   }
 }
 
-void atomic_write(const std::filesystem::path& path, std::string_view content, bool durable) {
-  std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-  std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+namespace {
+
+/// Creates `file` (which must not exist), writes `content` and, with
+/// `durable`, fsyncs it. On failure removes it and throws Error(io) naming `shown`.
+void write_exclusive(const std::filesystem::path& file, std::string_view content, bool durable,
+                     const std::filesystem::path& shown) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(errno));
+    throw Error(ErrorKind::io, "cannot write " + quote(shown.string()) + ": " + errno_text(errno));
   }
   std::size_t done = 0;
   while (done < content.size()) {
@@ -96,16 +99,28 @@ void atomic_write(const std::filesystem::path& path, std::string_view content, b
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
+      ::unlink(file.c_str());
+      throw Error(ErrorKind::io, "cannot write " + quote(shown.string()) + ": " + errno_text(err));
     }
     done += static_cast<std::size_t>(n);
   }
   if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(ErrorKind::io, "cannot write " + quote(path.string()) + ": " + errno_text(err));
+    ::unlink(file.c_str());
+    throw Error(ErrorKind::io, "cannot write " + quote(shown.string()) + ": " + errno_text(err));
   }
+}
+
+} // namespace
+
+void write_new_file(const std::filesystem::path& path, std::string_view content) {
+  write_exclusive(path, content, false, path);
+}
+
+void atomic_write(const std::filesystem::path& path, std::string_view content, bool durable) {
+  std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
+  write_exclusive(tmp, content, durable, path);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());

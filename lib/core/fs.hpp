@@ -28,6 +28,11 @@ void atomic_write(const std::filesystem::path& path, std::string_view content, b
 /// Reads a whole (small) file; throws Error(io) or Error(not_found).
 std::string read_file(const std::filesystem::path& path);
 
+/// Creates `path`, which must not exist, with `content`: no temporary file,
+/// rename or sync, for files inside a directory that is itself published
+/// atomically. Throws Error(io), removing a partly written file.
+void write_new_file(const std::filesystem::path& path, std::string_view content);
+
 /// fsyncs a directory so that a rename inside it is durable.
 void sync_directory(const std::filesystem::path& dir);
 

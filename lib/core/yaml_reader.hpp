@@ -21,6 +21,7 @@ struct YamlReader {
   std::string what;  ///< "policy", "deploy spec", "promotion config"
   std::string file;
   std::map<std::string, int>* lines = nullptr;
+  bool null_is_empty = true;  ///< keys() takes a null node as an empty mapping (else "expected a mapping")
 
   std::string where(const YAML::Node& node) const {
     return "invalid " + what + " '" + file + ":" + std::to_string(node.Mark().line + 1) + "'";
@@ -31,9 +32,9 @@ struct YamlReader {
   void mark(const YAML::Node& node, const std::string& key) const {
     if (lines) (*lines)[key] = node.Mark().line + 1;
   }
-  /// Checks that `map` is a mapping (null allowed) whose keys are all in `allowed`.
+  /// Checks that `map` is a mapping (null allowed with null_is_empty) whose keys are all in `allowed`.
   void keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
-    if (map.IsNull()) return;
+    if (map.IsNull() && null_is_empty) return;
     if (!map.IsMap()) fail(map, prefix, "expected a mapping");
     mark(map, prefix);
     for (const auto& kv : map) {
@@ -78,10 +79,14 @@ struct YamlReader {
     if (v < lo || v > hi) fail(n, key, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
     return v;
   }
-  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
+  /// A list of strings; with `nonempty_items`, each as nonempty().
+  std::vector<std::string> strings(const YAML::Node& n, const std::string& key, bool nonempty_items = false) const {
     if (!n.IsSequence()) fail(n, key, "expected a list of strings");
     std::vector<std::string> out;
-    for (std::size_t i = 0; i < n.size(); ++i) out.push_back(string(n[i], key + "[" + std::to_string(i) + "]"));
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      std::string k = key + "[" + std::to_string(i) + "]";
+      out.push_back(nonempty_items ? nonempty(n[i], k) : string(n[i], k));
+    }
     return out;
   }
 };

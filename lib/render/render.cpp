@@ -7,10 +7,14 @@
 #include "render/validate.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -59,13 +63,40 @@ std::string load_template(const std::optional<std::filesystem::path>& user_dir, 
   throw Error(ErrorKind::not_found, "no template " + quote(path));
 }
 
+namespace {
+
+/// The template for `path`, parsed once per distinct name and text (a batch
+/// renders the same few templates thousands of times). `origin` gets the
+/// name it has in errors: the user's file, or the built-in path.
+std::shared_ptr<const Template> parsed_template(const std::optional<std::filesystem::path>& user_dir,
+                                                const std::string& path, std::string& origin) {
+  static std::mutex lock;
+  static std::map<std::string, std::shared_ptr<const Template>> cache;
+  std::string key, text;
+  std::error_code ec;
+  bool user = user_dir && std::filesystem::is_regular_file(*user_dir / path, ec);
+  origin = user ? (*user_dir / path).string() : path;
+  // A user's file may change during a long-lived process: key it by its text too.
+  if (user) text = fs::read_file(*user_dir / path);
+  key = user ? origin + '\0' + text : path;
+  {
+    std::lock_guard<std::mutex> hold(lock);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  auto t = std::make_shared<const Template>(user ? text : load_template(std::nullopt, path), origin);
+  std::lock_guard<std::mutex> hold(lock);
+  if (cache.size() >= 256) cache.clear();  // bounded; holders keep their shared copy
+  return cache.emplace(key, t).first->second;
+}
+
+} // namespace
+
 std::vector<Manifest> render(const Resolved& spec, const RenderOptions& options) {
   std::vector<Manifest> out;
   for (const auto& p : plan(spec)) {
-    std::string origin = options.templates && std::filesystem::exists(*options.templates / p.tmpl)
-                             ? (*options.templates / p.tmpl).string() : p.tmpl;
-    std::string text = render_template(load_template(options.templates, p.tmpl), p.values, origin);
-    out.push_back(finish(p, std::move(text), origin, options.prod_digests));
+    std::string origin;
+    auto t = parsed_template(options.templates, p.tmpl, origin);
+    out.push_back(finish(p, t->render(p.values), origin, options.prod_digests));
   }
   return out;
 }
@@ -157,9 +188,11 @@ void replace_dir(const std::filesystem::path& dir, const std::function<void(cons
   }
 }
 
+/// `into` is inside replace_dir()'s fresh temporary tree, published whole by
+/// one rename: its files need no temporary file and rename of their own.
 void write_model(const std::filesystem::path& into, const Resolved& spec, const std::vector<Manifest>& manifests) {
-  for (const auto& m : manifests) fs::atomic_write(into / m.file, m.yaml, false);
-  fs::atomic_write(into / "kustomization.yaml", kustomization(spec, manifests), false);
+  for (const auto& m : manifests) fs::write_new_file(into / m.file, m.yaml);
+  fs::write_new_file(into / "kustomization.yaml", kustomization(spec, manifests));
 }
 
 } // namespace
@@ -187,6 +220,45 @@ std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& 
   return out;
 }
 
+Batch render_batch(const std::vector<std::filesystem::path>& projects, const Overrides& overrides,
+                   const RenderOptions& options, unsigned threads) {
+  std::size_t n = projects.size();
+  std::vector<std::optional<Rendered>> done(n);
+  std::vector<std::exception_ptr> errors(n);
+  std::atomic<std::size_t> next{0}, first_error{n};
+  auto work = [&] {
+    // Each project is independent; the caches they share (templates,
+    // schemas, patterns) are locked.
+    for (std::size_t i; (i = next++) < n && i < first_error;) {
+      try {
+        Resolved r = resolve(load_spec(projects[i]), overrides);
+        RenderOptions opts = options;
+        opts.prod_digests = r.env == "prod";
+        auto manifests = render(r, opts);
+        done[i] = Rendered{std::move(r), std::move(manifests)};
+      } catch (...) {
+        errors[i] = std::current_exception();
+        for (std::size_t seen = first_error; i < seen && !first_error.compare_exchange_weak(seen, i);) {
+        }
+      }
+    }
+  };
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < std::min<std::size_t>(threads, n); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  Batch out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (errors[i]) {
+      out.error = errors[i];
+      break;
+    }
+    out.models.push_back(std::move(*done[i]));
+  }
+  return out;
+}
+
 void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& models) {
   std::map<std::string, const Resolved*> seen;
   for (const auto& m : models) {
@@ -203,7 +275,7 @@ void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& 
       std::filesystem::create_directories(sub);
       write_model(sub, m.spec, m.manifests);
     }
-    fs::atomic_write(tmp / "kustomization.yaml", top, false);
+    fs::write_new_file(tmp / "kustomization.yaml", top);
   });
 }
 

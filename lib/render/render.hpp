@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -67,6 +68,20 @@ struct Rendered {
 /// blank lines and lines starting with '#' are skipped. Throws
 /// Error(not_found) for an unreadable list, Error(usage) for an empty one.
 std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& list);
+
+/// What render_batch() made of a batch list.
+struct Batch {
+  std::vector<Rendered> models;  ///< in list order; on failure, the models before the failing project
+  std::exception_ptr error;      ///< the first project's failure in list order, or null
+};
+
+/// Loads, resolves (with `overrides`) and renders every project of a batch
+/// on up to `threads` threads (0: one per core), each with `options` and
+/// prod_digests for environment 'prod'. The result is in list order and the
+/// same whatever the thread count; after a failure, later projects may be
+/// skipped. Throws nothing a project causes: that is `error`.
+Batch render_batch(const std::vector<std::filesystem::path>& projects, const Overrides& overrides,
+                   const RenderOptions& options, unsigned threads = 0);
 
 /// Writes every model of a batch into DIR/NAMESPACE/NAME/ (as write_dir) plus
 /// a kustomization.yaml at the top listing those directories, all through one

@@ -141,7 +141,7 @@ void check_target(const Fail& fail, const Resolved& r) {
       if (v.model_uri.empty())
         fail.key(!v.inherited ? v.key + ".image" : "deploy.image",
                  "target 'seldon-v2' loads models from a storage URI, not an image",
-                 "set model_uri or pass --model-uri oci://...@sha256:... (from 'mlops package --format modelcar')");
+                 "set model_uri or pass --model-uri with a storage URI (s3://, gs://, https://, ...)");
   }
   if (r.alerts.enabled && !r.monitoring.enabled)
     fail.key("deploy.alerts", "alerts need the model server's metrics, which nothing scrapes",
@@ -153,6 +153,20 @@ void check_target(const Fail& fail, const Resolved& r) {
              "restrict the seldon-mesh gateway's namespace, or use kserve, seldon-v1 or k8s");
   if ((r.target == "k8s" || r.target == "seldon-v1") && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
     fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
+}
+
+/// Seldon Core 2 copies models with rclone, which has no OCI backend: an
+/// oci:// URI (a modelcar) would never load (serving-manifests.md, section 2).
+void check_seldon_v2_storage(const Fail& fail, const Overrides& o, const Resolved& r) {
+  if (r.target != "seldon-v2") return;
+  for (const auto& v : r.variants) {
+    if (v.model_uri.rfind("oci://", 0) != 0) continue;
+    std::string why = "target 'seldon-v2' cannot load " + quote(v.model_uri) +
+                      ": Seldon Core 2 fetches models with rclone, which reads no oci:// (modelcar) URIs";
+    std::string hint = "give a storage URI (s3://, gs://, https://, ...), or use target kserve for a modelcar";
+    if (v.inherited && !o.model_uri.empty()) fail.flag("--model-uri", why, hint);
+    fail.key(v.inherited ? "deploy.model_uri" : v.key + ".model_uri", why, hint);
+  }
 }
 
 const std::vector<std::string> k_v1_explainers = {"AnchorTabular", "AnchorImages",       "AnchorText", "Counterfactuals", "Contrastive",
@@ -263,9 +277,10 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   if (!r.env.empty()) {
     if (auto it = spec.environments.find(r.env); it != spec.environments.end()) eo = &it->second;
     else if (r.env != "dev" && r.env != "staging" && r.env != "prod") {
-      std::vector<std::string> known = {"dev", "staging", "prod"};
-      for (const auto& [k, _] : spec.environments) known.push_back(k);
-      fail.flag("--env", "unknown environment " + quote(r.env), "known environments: " + list(known));
+      std::set<std::string> known = {"dev", "staging", "prod"};  // sorted, each once
+      for (const auto& [k, _] : spec.environments) known.insert(k);
+      fail.flag("--env", "unknown environment " + quote(r.env),
+                "known environments: " + list(std::vector<std::string>(known.begin(), known.end())));
     }
   }
   if (spec.name.empty()) fail.key("deploy.name", "no model name", "set deploy.name in mlops.yaml");
@@ -301,6 +316,7 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   resolve_artifacts(fail, spec, o, r.variants);
   resolve_traffic(fail, r.env, eo, r.variants);
   check_target(fail, r);
+  check_seldon_v2_storage(fail, o, r);
   check_components(fail, r);
   resolve_detectors(fail, spec, o.strict, r);
   check_prod(fail, o, r);

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
+#include "core/yaml_reader.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -15,57 +16,12 @@ namespace mlops::render {
 
 namespace {
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
-
-/// Reads YAML nodes into the spec; every mistake becomes a usage error with
-/// the file, line and full key path, and every key read records its line.
-struct Reader {
-  DeploySpec& spec;
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
-    throw Error(ErrorKind::usage, "invalid deploy spec '" + spec.file + ":" + std::to_string(node.Mark().line + 1) +
-                                      "': key " + quote(key) + ": " + why);
-  }
-  void mark(const YAML::Node& node, const std::string& key) const { spec.lines[key] = node.Mark().line + 1; }
-
-  /// Checks that `map` is a mapping whose keys are all in `allowed`.
-  void keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
-    if (!map.IsMap()) fail(map, prefix, "expected a mapping");
-    mark(map, prefix);
-    for (const auto& kv : map) {
-      std::string k = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) {
-        mark(kv.first, prefix + "." + k);
-        continue;
-      }
-      auto near = suggest(k, allowed);
-      throw Error(ErrorKind::usage,
-                  "invalid deploy spec '" + spec.file + ":" + std::to_string(kv.first.Mark().line + 1) +
-                      "': unknown key " + quote(prefix + "." + k),
-                  near.empty() ? "known keys: " + join(allowed) : "did you mean " + quote(near.front()) + "?");
-    }
-  }
-  std::string string(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsScalar() || n.Scalar().empty()) fail(n, key, "expected a non-empty string");
-    return n.Scalar();
-  }
-  bool boolean(const YAML::Node& n, const std::string& key) const {
-    if (n.IsScalar())
-      if (auto b = parse_bool(n.Scalar())) return *b;
-    fail(n, key, "expected true or false");
-  }
-  int integer(const YAML::Node& n, const std::string& key, int lo, int hi) const {
-    static const std::regex k_int("^[0-9]+$");
-    if (!n.IsScalar() || !std::regex_match(n.Scalar(), k_int) || n.Scalar().size() > 9)
-      fail(n, key, "expected a whole number");
-    int v = std::stoi(n.Scalar());
-    if (v < lo || v > hi) fail(n, key, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
-    return v;
-  }
+/// Reads YAML nodes into the spec: YamlReader's checks (every mistake a usage
+/// error "invalid deploy spec 'FILE:LINE': key ...", every key read recording
+/// its line in spec.lines), a null where a mapping belongs refused, and the
+/// spec's own shapes.
+struct Reader : YamlReader {
+  explicit Reader(DeploySpec& spec) : YamlReader{"deploy spec", spec.file, &spec.lines, false} {}
 
   Replicas replicas(const YAML::Node& n, const std::string& key) const {
     Replicas r;
@@ -112,9 +68,9 @@ struct Reader {
     Variant v;
     v.key = key;
     if (!n["name"]) fail(n, key + ".name", "every variant needs a name");
-    v.name = string(n["name"], key + ".name");
-    if (n["image"]) v.image = string(n["image"], key + ".image");
-    if (n["model_uri"]) v.model_uri = string(n["model_uri"], key + ".model_uri");
+    v.name = nonempty(n["name"], key + ".name");
+    if (n["image"]) v.image = nonempty(n["image"], key + ".image");
+    if (n["model_uri"]) v.model_uri = nonempty(n["model_uri"], key + ".model_uri");
     if (!v.image.empty() && !v.model_uri.empty()) fail(n, key, "give 'image' or 'model_uri', not both");
     if (n["traffic"]) v.traffic = integer(n["traffic"], key + ".traffic", 0, 100);
     if (n["shadow"]) v.shadow = boolean(n["shadow"], key + ".shadow");
@@ -125,7 +81,7 @@ struct Reader {
     EnvOverride e;
     if (n.IsNull()) return e;
     keys(n, key, {"namespace", "replicas", "resources", "traffic"});
-    if (n["namespace"]) e.ns = string(n["namespace"], key + ".namespace");
+    if (n["namespace"]) e.ns = nonempty(n["namespace"], key + ".namespace");
     if (n["replicas"]) e.replicas = replicas(n["replicas"], key + ".replicas");
     if (n["resources"]) e.resources = resources(n["resources"], key + ".resources");
     if (const auto& t = n["traffic"]) {
@@ -145,17 +101,10 @@ struct Reader {
     m.enabled = n["enabled"] ? boolean(n["enabled"], key + ".enabled") : true;
     if (n["port"]) m.port = integer(n["port"], key + ".port", 1, 65535);
     if (n["path"]) {
-      m.path = string(n["path"], key + ".path");
+      m.path = nonempty(n["path"], key + ".path");
       if (m.path[0] != '/') fail(n["path"], key + ".path", "must start with '/'");
     }
     return m;
-  }
-
-  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsSequence()) fail(n, key, "expected a list of strings");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < n.size(); ++i) out.push_back(string(n[i], key + "[" + std::to_string(i) + "]"));
-    return out;
   }
 
   Alerts alerts(const YAML::Node& n, const std::string& key) const {
@@ -170,7 +119,7 @@ struct Reader {
     if (n["latency_p95_ms"]) a.latency_p95_ms = integer(n["latency_p95_ms"], key + ".latency_p95_ms", 1, 3600000);
     if (n["for"]) {
       static const std::regex k_duration("^[0-9]+(ms|s|m|h|d)$");
-      a.for_duration = string(n["for"], key + ".for");
+      a.for_duration = nonempty(n["for"], key + ".for");
       if (!std::regex_match(a.for_duration, k_duration)) fail(n["for"], key + ".for", "expected a duration such as 30s, 5m or 1h");
     }
     return a;
@@ -179,8 +128,8 @@ struct Reader {
   Subjects subjects(const YAML::Node& n, const std::string& key) const {
     keys(n, key, {"users", "groups"});
     Subjects s;
-    if (n["users"]) s.users = strings(n["users"], key + ".users");
-    if (n["groups"]) s.groups = strings(n["groups"], key + ".groups");
+    if (n["users"]) s.users = strings(n["users"], key + ".users", true);
+    if (n["groups"]) s.groups = strings(n["groups"], key + ".groups", true);
     return s;
   }
 
@@ -204,7 +153,7 @@ struct Reader {
     Access a;
     if (n["allow_namespaces"]) {
       a.restrict_ingress = true;
-      a.allow_namespaces = strings(n["allow_namespaces"], key + ".allow_namespaces");
+      a.allow_namespaces = strings(n["allow_namespaces"], key + ".allow_namespaces", true);
       for (std::size_t i = 0; i < a.allow_namespaces.size(); ++i)
         if (!is_dns_label(a.allow_namespaces[i]))
           fail(n["allow_namespaces"][i], key + ".allow_namespaces[" + std::to_string(i) + "]",
@@ -229,7 +178,7 @@ struct Reader {
 
   std::string uri(const YAML::Node& n, const std::string& key) const {
     static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
-    std::string u = string(n, key);
+    std::string u = nonempty(n, key);
     if (!std::regex_match(u, k_uri)) fail(n, key, quote(u) + " is not a storage URI (s3://, gs://, https://, pvc://, ...)");
     return u;
   }
@@ -239,9 +188,9 @@ struct Reader {
     if (!n.IsMap()) fail(n, key, "expected a mapping with 'type' and 'model_uri' (or 'image')");
     keys(n, key, {"type", "model_uri", "image"});
     e.enabled = true;
-    if (n["type"]) e.type = string(n["type"], key + ".type");
+    if (n["type"]) e.type = nonempty(n["type"], key + ".type");
     if (n["model_uri"]) e.model_uri = uri(n["model_uri"], key + ".model_uri");
-    if (n["image"]) e.image = string(n["image"], key + ".image");
+    if (n["image"]) e.image = nonempty(n["image"], key + ".image");
     return e;
   }
 
@@ -251,15 +200,15 @@ struct Reader {
     Detector d;
     d.key = key;
     if (!n["type"]) fail(n, key + ".type", "every detector needs a type (drift, outlier or adversarial)");
-    d.type = string(n["type"], key + ".type");
+    d.type = nonempty(n["type"], key + ".type");
     if (std::find(k_types.begin(), k_types.end(), d.type) == k_types.end()) {
       auto near = suggest(d.type, k_types);
       fail(n["type"], key + ".type", "unknown detector type " + quote(d.type) + ": expected drift, outlier or adversarial" +
                                          (near.empty() ? "" : " (did you mean " + quote(near.front()) + "?)"));
     }
-    d.name = n["name"] ? string(n["name"], key + ".name") : d.type;
+    d.name = n["name"] ? nonempty(n["name"], key + ".name") : d.type;
     if (!n["artifact"]) fail(n, key + ".artifact", "name the detector's directory in the model (as in gates.extras.artifacts)");
-    d.artifact = string(n["artifact"], key + ".artifact");
+    d.artifact = nonempty(n["artifact"], key + ".artifact");
     std::string a = "/" + d.artifact + "/";
     if (d.artifact[0] == '/' || a.find("/../") != std::string::npos || a.find("/./") != std::string::npos)
       fail(n["artifact"], key + ".artifact", quote(d.artifact) + " is not a relative path inside the model");
@@ -277,14 +226,14 @@ struct Reader {
     const YAML::Node type = n.IsScalar() ? n : n["type"];
     if (!n.IsScalar()) keys(n, key, {"type", "gateway", "host"});
     if (!type) fail(n, key + ".type", "expected istio or ambassador");
-    i.type = string(type, n.IsScalar() ? key : key + ".type");
+    i.type = nonempty(type, n.IsScalar() ? key : key + ".type");
     if (i.type != "istio" && i.type != "ambassador")
       fail(type, n.IsScalar() ? key : key + ".type", "unknown ingress " + quote(i.type) + ": expected istio or ambassador");
     if (n.IsScalar()) return i;
-    if (n["gateway"]) i.gateway = string(n["gateway"], key + ".gateway");
+    if (n["gateway"]) i.gateway = nonempty(n["gateway"], key + ".gateway");
     if (n["host"]) {
       static const std::regex k_host(R"(^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$)");
-      i.host = string(n["host"], key + ".host");
+      i.host = nonempty(n["host"], key + ".host");
       if (!std::regex_match(i.host, k_host)) fail(n["host"], key + ".host", quote(i.host) + " is not a host name (HOST[:PORT])");
     }
     return i;
@@ -295,7 +244,7 @@ struct Reader {
     KServe k;
     k.configured = true;
     if (n["mode"]) {
-      std::string m = string(n["mode"], key + ".mode");
+      std::string m = nonempty(n["mode"], key + ".mode");
       if (m == "knative" || m == "serverless" || m == "Knative" || m == "Serverless") k.mode = "knative";
       else if (m == "standard" || m == "raw" || m == "Standard" || m == "RawDeployment") k.mode = "standard";
       else fail(n["mode"], key + ".mode", "unknown mode " + quote(m) + ": expected knative (serverless) or standard (raw)");
@@ -303,7 +252,7 @@ struct Reader {
     if (n["version"]) {
       static const std::regex k_version(R"(^v?0\.([0-9]{1,3})(\.[0-9]+)?$)");
       std::smatch m;
-      k.version = string(n["version"], key + ".version");
+      k.version = nonempty(n["version"], key + ".version");
       if (!std::regex_match(k.version, m, k_version))
         fail(n["version"], key + ".version", quote(k.version) + " is not a KServe version such as \"0.15\" or \"0.20\"");
       k.minor = std::stoi(m[1].str());
@@ -315,7 +264,7 @@ struct Reader {
     Knative k;
     k.enabled = toggle(n, key, {"enabled", "broker"});
     if (!n.IsScalar() && n["broker"]) {
-      k.broker = string(n["broker"], key + ".broker");
+      k.broker = nonempty(n["broker"], key + ".broker");
       if (!is_dns_label(k.broker)) fail(n["broker"], key + ".broker", quote(k.broker) + " is not a broker name (a DNS-1123 label)");
     }
     return k;
@@ -328,17 +277,17 @@ const std::vector<std::string> k_top_keys = {"name",     "target",    "namespace
                                              "knative",  "ingress",   "kserve"};
 
 void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
-  if (d["name"]) s.name = r.string(d["name"], "deploy.name");
-  if (d["target"]) s.target = r.string(d["target"], "deploy.target");
-  if (d["namespace"]) s.ns = r.string(d["namespace"], "deploy.namespace");
+  if (d["name"]) s.name = r.nonempty(d["name"], "deploy.name");
+  if (d["target"]) s.target = r.nonempty(d["target"], "deploy.target");
+  if (d["namespace"]) s.ns = r.nonempty(d["namespace"], "deploy.namespace");
   if (d["replicas"]) s.replicas = r.replicas(d["replicas"], "deploy.replicas");
   if (d["resources"]) s.resources = r.resources(d["resources"], "deploy.resources");
   if (d["protocol"]) {
-    s.protocol = r.string(d["protocol"], "deploy.protocol");
+    s.protocol = r.nonempty(d["protocol"], "deploy.protocol");
     if (s.protocol != "v2" && s.protocol != "seldon") r.fail(d["protocol"], "deploy.protocol", "expected 'v2' or 'seldon'");
   }
-  if (d["image"]) s.image = r.string(d["image"], "deploy.image");
-  if (d["model_uri"]) s.model_uri = r.string(d["model_uri"], "deploy.model_uri");
+  if (d["image"]) s.image = r.nonempty(d["image"], "deploy.image");
+  if (d["model_uri"]) s.model_uri = r.nonempty(d["model_uri"], "deploy.model_uri");
   if (!s.image.empty() && !s.model_uri.empty()) r.fail(d, "deploy", "give 'image' or 'model_uri', not both");
   if (d["monitoring"]) s.monitoring = r.monitoring(d["monitoring"], "deploy.monitoring");
   if (d["alerts"]) s.alerts = r.alerts(d["alerts"], "deploy.alerts");
@@ -350,7 +299,7 @@ void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
     r.keys(t, "deploy.transformer", {"image"});
     s.transformer.enabled = true;
     if (!t["image"]) r.fail(t, "deploy.transformer.image", "a transformer is a container: give its image");
-    s.transformer.image = r.string(t["image"], "deploy.transformer.image");
+    s.transformer.image = r.nonempty(t["image"], "deploy.transformer.image");
   }
   if (const auto& ds = d["detectors"]) {
     if (!ds.IsSequence()) r.fail(ds, "deploy.detectors", "expected a list of detectors");
@@ -373,7 +322,7 @@ namespace {
 
 /// Reads a `deploy:` node (null: nothing configured) into `s`.
 void read_deploy(const YAML::Node& d, DeploySpec& s) {
-  Reader r{s};
+  Reader r(s);
   if (!d || d.IsNull()) return;
   r.keys(d, "deploy", k_top_keys);
   read_top(r, d, s);
@@ -417,9 +366,9 @@ DeploySpec load_spec(const std::filesystem::path& project_file) {
   // Detectors are artifacts of the model; validate checks the declared ones ship.
   if (root.IsMap() && root["gates"] && root["gates"].IsMap() && root["gates"]["extras"] &&
       root["gates"]["extras"].IsMap() && root["gates"]["extras"]["artifacts"]) {
-    Reader r{s};
+    Reader r(s);
     s.extras_declared = true;
-    s.extras = r.strings(root["gates"]["extras"]["artifacts"], "gates.extras.artifacts");
+    s.extras = r.strings(root["gates"]["extras"]["artifacts"], "gates.extras.artifacts", true);
   }
   return s;
 }
@@ -442,10 +391,13 @@ std::string dns_label(const std::string& name) {
   return out;
 }
 
-bool is_dns_label(const std::string& name) {
-  static const std::regex k_label("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
-  return name.size() <= 63 && std::regex_match(name, k_label);
+bool has_dns_label_shape(std::string_view name) {
+  auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || !ok(name.front()) || !ok(name.back())) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return ok(c) || c == '-'; });
 }
+
+bool is_dns_label(const std::string& name) { return name.size() <= 63 && has_dns_label_shape(name); }
 
 bool is_pinned(const std::string& image) {
   static const std::regex k_pinned(R"(^[^@\s]+@sha256:[0-9a-f]{64}$)");

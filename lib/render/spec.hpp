@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mlops::render {
@@ -224,6 +225,10 @@ std::string dns_label(const std::string& name);
 
 /// True when `name` is a DNS-1123 label (RFC 1123, at most 63 characters).
 bool is_dns_label(const std::string& name);
+
+/// Whether `name` has a DNS-1123 label's shape, ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$,
+/// whatever its length.
+bool has_dns_label_shape(std::string_view name);
 
 /// True when `image` is pinned: REF@sha256:<64 hex>.
 bool is_pinned(const std::string& image);

@@ -18,12 +18,35 @@ namespace {
 
 enum class NodeType { text, variable, section, inverted };
 
-struct Node {
+} // namespace
+
+struct Template::Node {
   NodeType type = NodeType::text;
   std::string text;  ///< literal text, or the tag's name
   int line = 1;
   std::vector<Node> children;
+  std::vector<std::string> path;  ///< the name split at '.' (empty for ".")
 };
+
+namespace {
+
+using Node = Template::Node;
+
+[[noreturn]] void fail(std::string_view name, int line, const std::string& why) {
+  throw Error(ErrorKind::usage, "template " + quote(name) + " line " + std::to_string(line) + ": " + why);
+}
+
+std::vector<std::string> split_name(const std::string& name) {
+  std::vector<std::string> parts;
+  if (name == ".") return parts;
+  for (std::size_t b = 0;;) {
+    std::size_t e = name.find('.', b);
+    parts.push_back(name.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return parts;
+}
 
 class Parser {
 public:
@@ -57,7 +80,7 @@ public:
       if (sigil == '!') continue;
       if (name.empty()) fail(line, "empty tag");
       if (sigil == '#' || sigil == '^') {
-        Node n{sigil == '#' ? NodeType::section : NodeType::inverted, name, line, {}};
+        Node n{sigil == '#' ? NodeType::section : NodeType::inverted, name, line, {}, split_name(name)};
         stack.back()->push_back(std::move(n));
         open.push_back(&stack.back()->back());
         stack.push_back(&open.back()->children);
@@ -69,16 +92,14 @@ public:
         open.pop_back();
         stack.pop_back();
       } else {
-        stack.back()->push_back(Node{NodeType::variable, name, line, {}});
+        stack.back()->push_back(Node{NodeType::variable, name, line, {}, split_name(name)});
       }
     }
     if (!open.empty()) fail(open.back()->line, "section '" + open.back()->text + "' is never closed");
     return root;
   }
 
-  [[noreturn]] void fail(int line, const std::string& why) const {
-    throw Error(ErrorKind::usage, "template " + quote(m_name) + " line " + std::to_string(line) + ": " + why);
-  }
+  [[noreturn]] void fail(int line, const std::string& why) const { render::fail(m_name, line, why); }
 
 private:
   static std::string_view trim(std::string_view s) {
@@ -111,7 +132,7 @@ private:
   }
 
   static void add_text(std::vector<Node>& into, std::string_view text, int line) {
-    if (!text.empty()) into.push_back(Node{NodeType::text, std::string(text), line, {}});
+    if (!text.empty()) into.push_back(Node{NodeType::text, std::string(text), line, {}, {}});
   }
 
   std::string_view m_text;
@@ -120,81 +141,71 @@ private:
   int m_line = 1;
 };
 
-class Renderer {
-public:
-  Renderer(const Parser& parser) : m_parser(parser) {}
-
-  void render(const std::vector<Node>& nodes, std::vector<const nlohmann::json*>& scopes, std::string& out) const {
-    for (const auto& n : nodes) {
-      if (n.type == NodeType::text) {
-        out += n.text;
-        continue;
-      }
-      const nlohmann::json* v = lookup(n.text, scopes);
-      if (n.type == NodeType::variable) {
-        if (!v) m_parser.fail(n.line, "no value named " + quote(n.text));
-        out += yaml_scalar(*v);
-      } else if (n.type == NodeType::inverted) {
-        if (!truthy(v)) render(n.children, scopes, out);
-      } else if (v && v->is_array()) {
-        for (const auto& item : *v) {
-          scopes.push_back(&item);
-          render(n.children, scopes, out);
-          scopes.pop_back();
-        }
-      } else if (truthy(v)) {
-        scopes.push_back(v);
-        render(n.children, scopes, out);
-        scopes.pop_back();
-      }
-    }
+/// Mustache name resolution: the first segment in the innermost scope that
+/// has it, the rest below that value only.
+const nlohmann::json* lookup(const Node& n, const std::vector<const nlohmann::json*>& scopes) {
+  if (n.path.empty()) return scopes.back();
+  const nlohmann::json* v = nullptr;
+  for (auto it = scopes.rbegin(); it != scopes.rend() && !v; ++it) {
+    if (!(*it)->is_object()) continue;
+    auto found = (*it)->find(n.path[0]);
+    if (found != (*it)->end()) v = &*found;
   }
-
-private:
-  static bool truthy(const nlohmann::json* v) {
-    if (!v || v->is_null()) return false;
-    if (v->is_boolean()) return v->get<bool>();
-    if (v->is_string()) return !v->get_ref<const std::string&>().empty();
-    if (v->is_array() || v->is_object()) return !v->empty();
-    return true;
+  for (std::size_t i = 1; v && i < n.path.size(); ++i) {
+    auto found = v->is_object() ? v->find(n.path[i]) : v->end();
+    v = v->is_object() && found != v->end() ? &*found : nullptr;
   }
+  return v;
+}
 
-  /// Mustache name resolution: the first segment in the innermost scope that
-  /// has it, the rest below that value only.
-  static const nlohmann::json* lookup(const std::string& name, const std::vector<const nlohmann::json*>& scopes) {
-    if (name == ".") return scopes.back();
-    std::vector<std::string> parts;
-    for (std::size_t b = 0;;) {
-      std::size_t e = name.find('.', b);
-      parts.push_back(name.substr(b, e == std::string::npos ? std::string::npos : e - b));
-      if (e == std::string::npos) break;
-      b = e + 1;
-    }
-    const nlohmann::json* v = nullptr;
-    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
-      if ((*it)->is_object() && (*it)->contains(parts[0])) {
-        v = &(**it)[parts[0]];
-        break;
-      }
-    }
-    for (std::size_t i = 1; v && i < parts.size(); ++i) {
-      v = v->is_object() && v->contains(parts[i]) ? &(*v)[parts[i]] : nullptr;
-    }
-    return v;
-  }
-
-  const Parser& m_parser;
-};
+bool truthy(const nlohmann::json* v) {
+  if (!v || v->is_null()) return false;
+  if (v->is_boolean()) return v->get<bool>();
+  if (v->is_string()) return !v->get_ref<const std::string&>().empty();
+  if (v->is_array() || v->is_object()) return !v->empty();
+  return true;
+}
 
 } // namespace
 
-std::string render_template(std::string_view text, const nlohmann::json& context, std::string_view template_name) {
-  Parser parser(text, template_name);
-  std::vector<Node> tree = parser.parse();
+Template::Template(std::string_view text, std::string name)
+    : m_name(std::move(name)), m_tree(std::make_shared<const std::vector<Node>>(Parser(text, m_name).parse())) {}
+
+void Template::render(const std::vector<Node>& nodes, std::vector<const nlohmann::json*>& scopes, std::string& out) const {
+  for (const auto& n : nodes) {
+    if (n.type == NodeType::text) {
+      out += n.text;
+      continue;
+    }
+    const nlohmann::json* v = lookup(n, scopes);
+    if (n.type == NodeType::variable) {
+      if (!v) fail(m_name, n.line, "no value named " + quote(n.text));
+      out += yaml_scalar(*v);
+    } else if (n.type == NodeType::inverted) {
+      if (!truthy(v)) render(n.children, scopes, out);
+    } else if (v && v->is_array()) {
+      for (const auto& item : *v) {
+        scopes.push_back(&item);
+        render(n.children, scopes, out);
+        scopes.pop_back();
+      }
+    } else if (truthy(v)) {
+      scopes.push_back(v);
+      render(n.children, scopes, out);
+      scopes.pop_back();
+    }
+  }
+}
+
+std::string Template::render(const nlohmann::json& context) const {
   std::string out;
   std::vector<const nlohmann::json*> scopes{&context};
-  Renderer(parser).render(tree, scopes, out);
+  render(*m_tree, scopes, out);
   return out;
+}
+
+std::string render_template(std::string_view text, const nlohmann::json& context, std::string_view template_name) {
+  return Template(text, std::string(template_name)).render(context);
 }
 
 } // namespace mlops::render

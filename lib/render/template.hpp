@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mlops::render {
 
@@ -27,5 +29,23 @@ std::string yaml_scalar(const nlohmann::json& value);
 /// simply false. `template_name` names the template in errors.
 /// Throws Error(usage) "template 'NAME' line N: ...".
 std::string render_template(std::string_view text, const nlohmann::json& context, std::string_view template_name);
+
+/// A template parsed once, to render many times (render_template() parses
+/// on every call). Copies share the parsed form; rendering is const and safe
+/// from several threads.
+class Template {
+public:
+  /// Parses `text`; `name` names it in errors. Throws Error(usage) as render_template().
+  Template(std::string_view text, std::string name);
+  /// The template rendered with `context`. Throws Error(usage) for a {{name}} with no value.
+  std::string render(const nlohmann::json& context) const;
+
+  struct Node;
+
+private:
+  void render(const std::vector<Node>& nodes, std::vector<const nlohmann::json*>& scopes, std::string& out) const;
+  std::string m_name;
+  std::shared_ptr<const std::vector<Node>> m_tree;
+};
 
 } // namespace mlops::render

@@ -5,8 +5,6 @@
 #include "render/assets.hpp"
 #include "render/spec.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -19,46 +17,6 @@ namespace mlops::render {
 namespace {
 
 using nlohmann::json;
-
-json scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() != "?") return s;  // quoted or explicitly tagged: a string
-  static const std::regex k_int(R"(^[-+]?[0-9]+$)");
-  static const std::regex k_float(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  try {
-    if (std::regex_match(s, k_int)) return std::stoll(s);
-    if (std::regex_match(s, k_float)) return std::stod(s);
-  } catch (const std::exception&) {
-  }
-  return s;
-}
-
-json to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-  case YAML::NodeType::Map: {
-    json o = json::object();
-    for (const auto& kv : n) {
-      std::string k = kv.first.Scalar();
-      if (o.contains(k))
-        throw Error(ErrorKind::usage, "line " + std::to_string(kv.first.Mark().line + 1) + ": key " + quote(k) + " repeated");
-      o[k] = to_json(kv.second);
-    }
-    return o;
-  }
-  case YAML::NodeType::Sequence: {
-    json a = json::array();
-    for (const auto& item : n) a.push_back(to_json(item));
-    return a;
-  }
-  case YAML::NodeType::Scalar:
-    return scalar(n);
-  default:
-    return nullptr;
-  }
-}
 
 std::string type_of(const json& v) {
   if (v.is_null()) return "null";
@@ -98,78 +56,112 @@ const std::regex& compiled(const std::string& pattern) {
   return it != cache.end() ? it->second : cache.emplace(pattern, std::regex(pattern)).first->second;
 }
 
+bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+/// ^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$ (a label name).
+bool has_label_name_shape(std::string_view s) {
+  if (s.empty() || !alnum(s.front()) || !alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+/// ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ (a DNS subdomain).
+bool has_dns_subdomain_shape(std::string_view s) {
+  for (std::size_t b = 0;;) {
+    std::size_t e = s.find('.', b);
+    if (!has_dns_label_shape(s.substr(b, e == std::string_view::npos ? std::string_view::npos : e - b))) return false;
+    if (e == std::string_view::npos) return true;
+    b = e + 1;
+  }
+}
+
+} // namespace
+
+bool schema_pattern_matches(const std::string& pattern, const std::string& s) {
+  // The patterns most of every document is checked against, written out
+  // (std::regex dominated validating a batch); test_render_template checks
+  // that each agrees with std::regex.
+  if (pattern == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$") return has_dns_label_shape(s);
+  if (pattern == "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$") return s.empty() || has_label_name_shape(s);
+  if (pattern == "^/") return !s.empty() && s[0] == '/';
+  return std::regex_search(s, compiled(pattern));
+}
+
+namespace {
+
+/// The keyword `name` of schema `s`, or nullptr (one lookup, no string built).
+const json* kw(const json& s, const char* name) {
+  auto it = s.find(name);
+  return it == s.end() ? nullptr : &*it;
+}
+
 void check(const json& v, const json& s, const std::string& path, std::vector<std::string>& out) {
-  if (s.contains("$ref")) {
+  if (const json* ref = kw(s, "$ref")) {
     // Only references to sibling schema files, which is all ours use.
-    check(v, builtin_schema(s["$ref"].get<std::string>()), path, out);
+    check(v, builtin_schema(ref->get_ref<const std::string&>()), path, out);
     return;
   }
-  if (s.contains("type")) {
-    const json& t = s["type"];
-    bool ok = t.is_string() ? type_matches(v, t) : std::any_of(t.begin(), t.end(), [&](const json& x) { return type_matches(v, x); });
+  if (const json* t = kw(s, "type")) {
+    bool ok = t->is_string() ? type_matches(v, *t) : std::any_of(t->begin(), t->end(), [&](const json& x) { return type_matches(v, x); });
     if (!ok) {
-      out.push_back(at(path) + ": expected " + (t.is_string() ? t.get<std::string>() : t.dump()) + ", got " + type_of(v));
+      out.push_back(at(path) + ": expected " + (t->is_string() ? t->get<std::string>() : t->dump()) + ", got " + type_of(v));
       return;
     }
   }
-  if (s.contains("const") && v != s["const"]) out.push_back(at(path) + ": must be " + s["const"].dump());
-  if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end())
-    out.push_back(at(path) + ": " + v.dump() + " is not one of " + s["enum"].dump());
+  if (const json* c = kw(s, "const"); c && v != *c) out.push_back(at(path) + ": must be " + c->dump());
+  if (const json* e = kw(s, "enum"); e && std::find(e->begin(), e->end(), v) == e->end())
+    out.push_back(at(path) + ": " + v.dump() + " is not one of " + e->dump());
   if (v.is_string()) {
     const auto& str = v.get_ref<const std::string&>();
-    if (s.contains("maxLength") && str.size() > s["maxLength"].get<std::size_t>())
-      out.push_back(at(path) + ": " + quote(str) + " is longer than " + s["maxLength"].dump() + " characters");
-    if (s.contains("minLength") && str.size() < s["minLength"].get<std::size_t>())
-      out.push_back(at(path) + ": shorter than " + s["minLength"].dump() + " characters");
-    if (s.contains("pattern") && !std::regex_search(str, compiled(s["pattern"].get<std::string>())))
-      out.push_back(at(path) + ": " + quote(str) + " does not match " + s["pattern"].get<std::string>());
+    if (const json* n = kw(s, "maxLength"); n && str.size() > n->get<std::size_t>())
+      out.push_back(at(path) + ": " + quote(str) + " is longer than " + n->dump() + " characters");
+    if (const json* n = kw(s, "minLength"); n && str.size() < n->get<std::size_t>())
+      out.push_back(at(path) + ": shorter than " + n->dump() + " characters");
+    if (const json* p = kw(s, "pattern"); p && !schema_pattern_matches(p->get_ref<const std::string&>(), str))
+      out.push_back(at(path) + ": " + quote(str) + " does not match " + p->get<std::string>());
   }
   if (v.is_number()) {
-    if (s.contains("minimum") && v.get<double>() < s["minimum"].get<double>())
-      out.push_back(at(path) + ": " + v.dump() + " is below " + s["minimum"].dump());
-    if (s.contains("maximum") && v.get<double>() > s["maximum"].get<double>())
-      out.push_back(at(path) + ": " + v.dump() + " is above " + s["maximum"].dump());
+    if (const json* n = kw(s, "minimum"); n && v.get<double>() < n->get<double>())
+      out.push_back(at(path) + ": " + v.dump() + " is below " + n->dump());
+    if (const json* n = kw(s, "maximum"); n && v.get<double>() > n->get<double>())
+      out.push_back(at(path) + ": " + v.dump() + " is above " + n->dump());
   }
   if (v.is_array()) {
-    if (s.contains("minItems") && v.size() < s["minItems"].get<std::size_t>())
-      out.push_back(at(path) + ": needs at least " + s["minItems"].dump() + " items");
-    if (s.contains("maxItems") && v.size() > s["maxItems"].get<std::size_t>())
-      out.push_back(at(path) + ": takes at most " + s["maxItems"].dump() + " items");
-    if (s.contains("items"))
-      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], s["items"], path + "[" + std::to_string(i) + "]", out);
+    if (const json* n = kw(s, "minItems"); n && v.size() < n->get<std::size_t>())
+      out.push_back(at(path) + ": needs at least " + n->dump() + " items");
+    if (const json* n = kw(s, "maxItems"); n && v.size() > n->get<std::size_t>())
+      out.push_back(at(path) + ": takes at most " + n->dump() + " items");
+    if (const json* items = kw(s, "items"))
+      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], *items, path + "[" + std::to_string(i) + "]", out);
   }
   if (v.is_object()) {
     std::string prefix = path.empty() ? "" : path + ".";
-    if (s.contains("minProperties") && v.size() < s["minProperties"].get<std::size_t>())
-      out.push_back(at(path) + ": needs at least " + s["minProperties"].dump() + " entries");
-    if (s.contains("required"))
-      for (const auto& r : s["required"])
-        if (!v.contains(r.get<std::string>())) out.push_back(prefix + r.get<std::string>() + ": required");
-    const json* props = s.contains("properties") ? &s["properties"] : nullptr;
+    if (const json* n = kw(s, "minProperties"); n && v.size() < n->get<std::size_t>())
+      out.push_back(at(path) + ": needs at least " + n->dump() + " entries");
+    if (const json* required = kw(s, "required"))
+      for (const auto& r : *required)
+        if (!v.contains(r.get_ref<const std::string&>())) out.push_back(prefix + r.get<std::string>() + ": required");
+    const json* props = kw(s, "properties");
+    const json* ap = kw(s, "additionalProperties");
     for (const auto& [k, item] : v.items()) {
-      if (props && props->contains(k)) check(item, (*props)[k], prefix + k, out);
-      else if (s.contains("additionalProperties")) {
-        const json& ap = s["additionalProperties"];
-        if (ap.is_boolean() && !ap.get<bool>()) out.push_back(prefix + k + ": unknown field");
-        else if (ap.is_object()) check(item, ap, prefix + k, out);
-      }
+      const json* prop = props ? kw(*props, k.c_str()) : nullptr;
+      if (prop) check(item, *prop, prefix + k, out);
+      else if (ap && ap->is_boolean() && !ap->get<bool>()) out.push_back(prefix + k + ": unknown field");
+      else if (ap && ap->is_object()) check(item, *ap, prefix + k, out);
     }
   }
 }
 
 /// Label keys: an optional DNS-subdomain prefix (at most 253) and a name of at most 63.
 void check_label_keys(const json& doc, std::vector<std::string>& out) {
-  static const std::regex k_name(R"(^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$)");
-  static const std::regex k_prefix(R"(^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)");
   if (!doc.contains("metadata") || !doc["metadata"].is_object() || !doc["metadata"].contains("labels")) return;
   const json& labels = doc["metadata"]["labels"];
   if (!labels.is_object()) return;
   for (const auto& [key, _] : labels.items()) {
     auto slash = key.find('/');
-    std::string prefix = slash == std::string::npos ? "" : key.substr(0, slash);
-    std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
-    bool ok = name.size() <= 63 && std::regex_match(name, k_name) &&
-              (slash == std::string::npos || (prefix.size() <= 253 && std::regex_match(prefix, k_prefix)));
+    std::string_view prefix = slash == std::string::npos ? "" : std::string_view(key).substr(0, slash);
+    std::string_view name = slash == std::string::npos ? std::string_view(key) : std::string_view(key).substr(slash + 1);
+    bool ok = name.size() <= 63 && has_label_name_shape(name) &&
+              (slash == std::string::npos || (prefix.size() <= 253 && has_dns_subdomain_shape(prefix)));
     if (!ok) out.push_back("metadata.labels: " + quote(key) + " is not a valid label key");
   }
 }
@@ -289,17 +281,6 @@ std::string lower(std::string s) {
 }
 
 } // namespace
-
-std::vector<json> parse_documents(const std::string& yaml_text) {
-  std::vector<json> docs;
-  try {
-    for (const auto& node : YAML::LoadAll(yaml_text))
-      if (node && !node.IsNull()) docs.push_back(to_json(node));
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  return docs;
-}
 
 std::vector<std::string> check_schema(const json& doc, const json& schema) {
   std::vector<std::string> out;

@@ -20,6 +20,10 @@ std::vector<nlohmann::json> parse_documents(const std::string& yaml_text);
 /// (path like spec.predictors[0].traffic); empty when valid.
 std::vector<std::string> check_schema(const nlohmann::json& doc, const nlohmann::json& schema);
 
+/// Whether `s` matches the schema keyword `pattern` (an ECMAScript regex,
+/// searched as JSON Schema says), the common patterns without std::regex.
+bool schema_pattern_matches(const std::string& pattern, const std::string& s);
+
 /// Validates one Kubernetes document: its kind's schema
 /// (schemas/render/<kind>.schema.json, built in), label keys and values,
 /// and the cross-field rules (traffic sums to 100 without shadows, the

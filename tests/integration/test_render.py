@@ -16,6 +16,7 @@ from conftest import REPO, error_line, tree
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example/iris@{DIGEST}"
 MODELCAR = f"oci://registry.example/iris-modelcar@{DIGEST}"
+V2_MODEL = "gs://bucket/iris/1"  # Seldon Core 2 fetches models with rclone: no oci://
 
 SPEC = f"""\
 deploy:
@@ -53,6 +54,7 @@ deploy:
     - {{name: champion, traffic: 80}}
     - {{name: challenger, traffic: 20, model_uri: "s3://bucket/iris/2"}}
 """
+AB_V2 = AB.replace(MODELCAR, V2_MODEL)
 
 KINDS = {
     "k8s": [("apps/v1", "Deployment"), ("v1", "Service"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
@@ -91,7 +93,7 @@ def documents(text: str) -> list[dict]:
 @pytest.mark.parametrize("target", sorted(KINDS))
 def test_every_target_renders_documents_that_parse(mlops, target):
     project(mlops)
-    args = ["--target", target] + (["--model-uri", MODELCAR] if target == "seldon-v2" else [])
+    args = ["--target", target] + (["--model-uri", V2_MODEL] if target == "seldon-v2" else [])
     r = render(mlops, *args)
     assert r.returncode == 0, r.stderr
     docs = documents(r.stdout)
@@ -119,7 +121,7 @@ def test_every_target_renders_documents_that_parse(mlops, target):
         assert p["componentSpecs"][0]["spec"]["containers"][0]["name"] == p["graph"]["name"]
         assert p["componentSpecs"][0]["spec"]["containers"][0]["image"] == IMAGE
     else:
-        assert first["storageUri"] == MODELCAR
+        assert first["storageUri"] == V2_MODEL
         assert first["requirements"] == ["mlflow"]
         assert first["memory"] == "1Gi"
 
@@ -131,7 +133,9 @@ def test_ab_variants_per_target(mlops):
     assert [(p["name"], p["traffic"]) for p in sdep["spec"]["predictors"]] == [("champion", 90), ("challenger", 10)]
     assert sdep["spec"]["predictors"][1]["graph"]["modelUri"] == "s3://bucket/iris/2"
 
+    project(mlops, AB_V2)
     v2 = documents(render(mlops, "--target", "seldon-v2").stdout)
+    project(mlops, AB)
     assert [(d["kind"], d["metadata"]["name"]) for d in v2] == [
         ("Model", "iris-champion"), ("Model", "iris-challenger"), ("Experiment", "iris"), ("PodMonitor", "iris")]
     assert v2[2]["spec"] == {"default": "iris-champion", "candidates": [
@@ -145,7 +149,7 @@ def test_ab_variants_per_target(mlops):
 
 @pytest.mark.parametrize("target", sorted(KINDS))
 def test_output_is_byte_for_byte_deterministic(mlops, target):
-    project(mlops, AB if target != "k8s" else SPEC)
+    project(mlops, SPEC if target == "k8s" else AB_V2 if target == "seldon-v2" else AB)
     runs = [render(mlops, "--target", target, "-o", f"out{i}") for i in range(2)]
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     assert tree(mlops.cwd / "out0", ()) == tree(mlops.cwd / "out1", ())
@@ -317,6 +321,23 @@ def test_flag_mistakes_are_usage_errors(mlops):
                                     "(oci://, s3://, gs://, https://, pvc://)")
 
 
+def test_seldon_v2_refuses_an_oci_model_uri(mlops):
+    # Seldon Core 2 copies models with rclone, which has no OCI backend.
+    project(mlops, AB)
+    r = render(mlops, "--target", "seldon-v2")
+    assert r.returncode == 2
+    f = mlops.cwd / "mlops.yaml"
+    assert error_line(r.stderr) == (f"mlops: error: invalid deploy spec '{f}:6': key 'deploy.model_uri': target "
+                                    f"'seldon-v2' cannot load '{MODELCAR}': Seldon Core 2 fetches models with rclone, "
+                                    "which reads no oci:// (modelcar) URIs")
+    assert "use target kserve for a modelcar" in r.stderr
+    project(mlops)
+    r = render(mlops, "--target", "seldon-v2", "--model-uri", MODELCAR)
+    assert r.returncode == 2
+    assert error_line(r.stderr).startswith("mlops: error: invalid --model-uri: target 'seldon-v2' cannot load")
+    assert render(mlops, "--target", "kserve", "--model-uri", MODELCAR).returncode == 0
+
+
 GOVERNED = SPEC.replace("  monitoring: {enabled: true}\n", """\
   monitoring: {enabled: true}
   alerts: {error_rate_percent: 2, latency_p95_ms: 1500, for: 10m}
@@ -353,7 +374,7 @@ ERROR_METRIC = {
 
 def governed(mlops, target):
     project(mlops, GOVERNED_V2 if target == "seldon-v2" else GOVERNED)
-    return ["--target", target] + (["--model-uri", MODELCAR] if target == "seldon-v2" else [])
+    return ["--target", target] + (["--model-uri", V2_MODEL] if target == "seldon-v2" else [])
 
 
 def test_the_governed_specs_match_the_project_schema():
@@ -446,7 +467,7 @@ BAD_GOVERNANCE = [
      "letters, digits, '-', '_', '.')"),
     (GOVERNED.replace("readers: {groups:", "readers: {group:"), [],
      "mlops: error: invalid deploy spec '{f}:17': unknown key 'deploy.access.readers.group'"),
-    (GOVERNED, ["--target", "seldon-v2", "--model-uri", MODELCAR],
+    (GOVERNED, ["--target", "seldon-v2", "--model-uri", V2_MODEL],
      "mlops: error: invalid deploy spec '{f}:15': key 'deploy.access.allow_pods': target 'seldon-v2' serves "
      "models from shared Server pods behind seldon-mesh, so a NetworkPolicy cannot restrict who calls one model"),
 ]
@@ -602,8 +623,10 @@ def test_every_output_validates_against_the_official_crds(mlops, target):
         specs.append((AB.replace("  variants:", "  kserve: {mode: serverless, version: '0.15'}\n  variants:"), []))
         specs.append((SPEC + "  explainer: {image: 'registry.example/explain:1'}\n", []))
     for i, (text, extra_args) in enumerate(specs):
+        if target == "seldon-v2":
+            text = text.replace(MODELCAR, V2_MODEL)
         project(mlops, text)
-        args = ["--target", target] + (["--model-uri", MODELCAR] if target == "seldon-v2" and "model_uri" not in text else [])
+        args = ["--target", target] + (["--model-uri", V2_MODEL] if target == "seldon-v2" and "model_uri" not in text else [])
         r = render(mlops, *args, *extra_args, "-o", f"crd{i}")
         assert r.returncode == 0, (text, r.stderr)
         outputs.append(str(mlops.cwd / f"crd{i}"))

@@ -33,7 +33,8 @@ using test::docs_of;
 using test::resolved;
 
 std::string with_artifact(const std::string& target) {
-  return target == "seldon-v2" || target == "kserve" ? "model_uri: " + k_modelcar + "\n" : "image: " + k_image + "\n";
+  if (target == "seldon-v2") return "model_uri: " + test::k_gs_model + "\n";  // rclone: no oci://
+  return target == "kserve" ? "model_uri: " + k_modelcar + "\n" : "image: " + k_image + "\n";
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -94,7 +95,7 @@ TEST_CASE("render alerts: thresholds, A/B models on seldon-v2, and off") {
   CHECK(rules[1]["expr"].get<std::string>().find(" > 1.5") != std::string::npos);
   CHECK(rules[1]["annotations"]["summary"] == "model models/iris 95th percentile latency is above 1500 ms");
 
-  auto ab = docs_of(resolved("name: iris\nmonitoring: true\nalerts: {latency_p95_ms: 250}\nmodel_uri: " + k_modelcar +
+  auto ab = docs_of(resolved("name: iris\nmonitoring: true\nalerts: {latency_p95_ms: 250}\nmodel_uri: " + test::k_gs_model +
                                  "\nvariants:\n  - {name: a, traffic: 70}\n  - {name: b, traffic: 30}\n",
                              "seldon-v2"));
   const json& ab_rules = ab.at("PrometheusRule/iris")["spec"]["groups"][0]["rules"];
@@ -155,7 +156,7 @@ TEST_CASE("render access: Roles and RoleBindings for readers and editors, by res
                         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "ml-ops"}])"));
 
   // seldon-v2: Models and the Experiment, core kinds' empty API group on k8s.
-  auto v2 = docs_of(resolved("name: iris\nmodel_uri: " + k_modelcar +
+  auto v2 = docs_of(resolved("name: iris\nmodel_uri: " + test::k_gs_model +
                                  "\naccess: {readers: {users: [bob]}}\nvariants:\n  - {name: a, traffic: 50}\n"
                                  "  - {name: b, traffic: 50}\n",
                              "seldon-v2"));
@@ -192,12 +193,12 @@ TEST_CASE("render alerts and access: mistakes name the key path") {
   std::string alerts = error_of([] { resolved("name: iris\nalerts: true\nimage: " + k_image + "\n", "k8s"); });
   CHECK(alerts.find("key 'deploy.alerts': alerts need the model server's metrics") != std::string::npos);
   std::string v2 = error_of([] {
-    resolved("name: iris\nmodel_uri: " + k_modelcar + "\naccess: {allow_namespaces: [web]}\n", "seldon-v2");
+    resolved("name: iris\nmodel_uri: " + test::k_gs_model + "\naccess: {allow_namespaces: [web]}\n", "seldon-v2");
   });
   CHECK(v2.find("key 'deploy.access.allow_namespaces': target 'seldon-v2' serves models from shared Server pods") !=
         std::string::npos);
   std::string v2_pods = error_of([] {
-    resolved("name: iris\nmodel_uri: " + k_modelcar + "\naccess: {allow_pods: [{app: web}]}\n", "seldon-v2");
+    resolved("name: iris\nmodel_uri: " + test::k_gs_model + "\naccess: {allow_pods: [{app: web}]}\n", "seldon-v2");
   });
   CHECK(v2_pods.find("key 'deploy.access.allow_pods'") != std::string::npos);
   std::string long_name = error_of([] {

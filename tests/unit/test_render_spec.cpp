@@ -178,6 +178,64 @@ TEST_CASE("render spec: names are DNS-1123 labels, renamed or refused with --str
   CHECK(resolve_error("name: '***'\ntarget: k8s\nimage: i:1\n").find("has nothing to keep") != std::string::npos);
 }
 
+TEST_CASE("render spec: read with the shared YamlReader, messages as before") {
+  CHECK(parse_error("name: m\nresources:\n").find("': key 'deploy.resources': expected a mapping") != std::string::npos);
+  CHECK(parse_error("name: m\nreplicas:\n").find("': key 'deploy.replicas': expected a mapping") != std::string::npos);
+  CHECK(parse_error("name: ''\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.name': expected a non-empty string");
+  CHECK(parse_error("access: {readers: {users: [a, '']}}\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.access.readers.users[1]': expected a non-empty string");
+  CHECK(parse_error("replicas: {min: 2, max: x}\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.replicas.max': expected a whole number");
+  CHECK(parse_error("monitoring: maybe\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.monitoring': expected true or false");
+  try {
+    parse_spec("name: m\ntarger: k8s\n", "mlops.yaml");
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "invalid deploy spec 'mlops.yaml:2': unknown key 'deploy.targer'");
+    CHECK(e.hint() == "did you mean 'target'?");
+  }
+  DeploySpec s = parse_spec("name: m\nmonitoring:\n  port: 9100\n", "mlops.yaml");
+  CHECK(s.lines.at("deploy.monitoring.port") == 3);
+}
+
+TEST_CASE("render spec: the --env hint names each known environment once, sorted") {
+  Error e(ErrorKind::usage, "");
+  try {
+    resolve(parse_spec("name: m\ntarget: k8s\nimage: i:1\nenvironments: {prod: {replicas: 2}, qa2: {replicas: 1}}\n", "mlops.yaml"),
+            with_env("qa"));
+  } catch (const Error& caught) {
+    e = caught;
+  }
+  CHECK(std::string(e.what()) == "invalid --env: unknown environment 'qa'");
+  CHECK(e.hint() == "known environments: dev, prod, qa2, staging");
+}
+
+TEST_CASE("render spec: seldon-v2 refuses an oci:// model_uri (rclone cannot fetch it)") {
+  Overrides v2;
+  v2.target = "seldon-v2";
+  const std::string modelcar = "oci://registry.example/iris-modelcar@" + k_digest;
+  Error e(ErrorKind::usage, "");
+  try {
+    resolve(parse_spec("name: m\nmodel_uri: " + modelcar + "\n", "mlops.yaml"), v2);
+  } catch (const Error& caught) {
+    e = caught;
+  }
+  CHECK(e.kind() == ErrorKind::usage);
+  CHECK(std::string(e.what()) == "invalid deploy spec 'mlops.yaml:2': key 'deploy.model_uri': target 'seldon-v2' cannot load '" +
+                                     modelcar + "': Seldon Core 2 fetches models with rclone, which reads no oci:// (modelcar) URIs");
+  CHECK(e.hint().find("use target kserve for a modelcar") != std::string::npos);
+  CHECK(resolve_error("name: m\nmodel_uri: s3://b/m\nvariants:\n  - {name: a, traffic: 50}\n"
+                      "  - {name: b, traffic: 50, model_uri: 'oci://r.example/m@" + k_digest + "'}\n", v2)
+            .find("key 'deploy.variants[1].model_uri': target 'seldon-v2' cannot load") != std::string::npos);
+  v2.model_uri = modelcar;
+  CHECK(resolve_error("name: m\nmodel_uri: s3://b/m\n", v2).rfind("invalid --model-uri: target 'seldon-v2' cannot load", 0) == 0);
+  v2.model_uri.clear();
+  CHECK(resolve_error("name: m\nmodel_uri: gs://b/m\n", v2) == "(accepted)");
+  Overrides kserve;
+  kserve.target = "kserve";
+  CHECK(resolve_error("name: m\nmodel_uri: " + modelcar + "\n", kserve) == "(accepted)");
+}
+
 TEST_CASE("render spec: targets, environments and artifacts") {
   CHECK(resolve_error("name: m\ntarget: kserv\nimage: i:1\n") ==
         "invalid deploy spec 'mlops.yaml:2': key 'deploy.target': unknown target 'kserv'");

@@ -27,10 +27,14 @@ using test::resolved;
 const std::string k_single = "name: iris\nnamespace: models\nimage: " + k_image +
                              "\nreplicas: {min: 2, max: 5}\nresources: {requests: {cpu: 500m, memory: 1Gi}}\n"
                              "monitoring: {enabled: true, port: 9100}\n";
-const std::string k_ab = "name: iris\nnamespace: models\nmodel_uri: " + k_modelcar +
-                         "\nresources: {requests: {memory: 2Gi}}\nvariants:\n"
-                         "  - {name: champion, traffic: 80}\n"
-                         "  - {name: challenger, traffic: 20, model_uri: 's3://bucket/iris/2'}\n";
+std::string ab(const std::string& uri) {
+  return "name: iris\nnamespace: models\nmodel_uri: " + uri +
+         "\nresources: {requests: {memory: 2Gi}}\nvariants:\n"
+         "  - {name: champion, traffic: 80}\n"
+         "  - {name: challenger, traffic: 20, model_uri: 's3://bucket/iris/2'}\n";
+}
+const std::string k_ab = ab(k_modelcar);
+const std::string k_ab_v2 = ab(test::k_gs_model);  // seldon-v2 fetches with rclone: no oci://
 
 } // namespace
 
@@ -112,15 +116,15 @@ TEST_CASE("render seldon-v1: predictors, traffic, shadow, graph node = container
 }
 
 TEST_CASE("render seldon-v2: a Model per variant and an Experiment") {
-  auto single = docs_of(resolved("name: iris\nmodel_uri: " + k_modelcar + "\nreplicas: 2\n", "seldon-v2"));
+  auto single = docs_of(resolved("name: iris\nmodel_uri: " + test::k_gs_model + "\nreplicas: 2\n", "seldon-v2"));
   REQUIRE(single.size() == 1);
   const json& m = single.at("Model/iris");
   CHECK(m["apiVersion"] == "mlops.seldon.io/v1alpha1");
-  CHECK(m["spec"]["storageUri"] == k_modelcar);
+  CHECK(m["spec"]["storageUri"] == test::k_gs_model);
   CHECK(m["spec"]["requirements"] == json::array({"mlflow"}));
   CHECK(m["spec"]["replicas"] == 2);
 
-  std::string spec = k_ab + "  - {name: shadow, shadow: true, model_uri: 's3://bucket/iris/3'}\n";
+  std::string spec = k_ab_v2 + "  - {name: shadow, shadow: true, model_uri: 's3://bucket/iris/3'}\n";
   auto d = docs_of(resolved(spec, "seldon-v2"));
   CHECK(d.at("Model/iris-champion")["spec"]["memory"] == "2Gi");
   CHECK(d.count("Model/iris-challenger"));
@@ -129,7 +133,7 @@ TEST_CASE("render seldon-v2: a Model per variant and an Experiment") {
   CHECK(e["default"] == "iris-champion");
   CHECK(e["candidates"] == json::array({{{"name", "iris-champion"}, {"weight", 80}}, {{"name", "iris-challenger"}, {"weight", 20}}}));
   CHECK(e["mirror"] == json({{"name", "iris-shadow"}, {"percent", 100}}));
-  std::string part = k_ab + "  - {name: shadow, shadow: true, traffic: 25, model_uri: 's3://bucket/iris/3'}\n";
+  std::string part = k_ab_v2 + "  - {name: shadow, shadow: true, traffic: 25, model_uri: 's3://bucket/iris/3'}\n";
   CHECK(docs_of(resolved(part, "seldon-v2")).at("Experiment/iris")["spec"]["mirror"]["percent"] == 25);
   CHECK(docs_of(resolved(part, "seldon-v1")).at("SeldonDeployment/iris")["spec"]["predictors"][2]["traffic"] == 25);
 }
@@ -137,7 +141,7 @@ TEST_CASE("render seldon-v2: a Model per variant and an Experiment") {
 TEST_CASE("render: same inputs give the same bytes") {
   for (const std::string target : {"k8s", "kserve", "seldon-v1", "seldon-v2"}) {
     CAPTURE(target);
-    std::string spec = target == "k8s" ? k_single : k_ab;
+    std::string spec = target == "k8s" ? k_single : target == "seldon-v2" ? k_ab_v2 : k_ab;
     auto a = stream(render::render(resolved(spec, target), {}));
     auto b = stream(render::render(resolved(spec, target), {}));
     CHECK(a == b);

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <regex>
+
 using namespace mlops;
 using namespace mlops::render;
 using nlohmann::json;
@@ -157,4 +159,19 @@ TEST_CASE("schema subset: each keyword") {
         std::vector<std::string>{"list: takes at most 2 items", "list[1]: expected string, got integer",
                                  "map.k: expected integer, got string"});
   CHECK(check_schema(json::array(), schema) == std::vector<std::string>{"(document): expected object, got array"});
+}
+
+TEST_CASE("schema_pattern_matches: the written-out patterns agree with std::regex") {
+  const char* patterns[] = {"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "^/",
+                            "^[a-z][a-z0-9+.-]*://"};
+  const std::string samples[] = {"", "a", "A", "-", "a-", "-a", "a-b", "a--b", "a.b", "a_b", "A.b_C-9", "_a", "a_", "0",
+                           "iris", "Iris", "/", "/v2/health", "v2/", "a b", "a\n", "s3://b", "é", std::string(70, 'a')};
+  for (const char* p : patterns) {
+    std::regex re(p);
+    for (const auto& s : samples) {
+      CAPTURE(p);
+      CAPTURE(s);
+      CHECK(render::schema_pattern_matches(p, s) == std::regex_search(s, re));
+    }
+  }
 }
