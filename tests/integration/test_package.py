@@ -266,3 +266,26 @@ def test_push_refuses_bad_references_before_working(mlops, models):
         r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--push", ref)
         assert r.returncode == 2, (ref, r.stderr)
         assert why in error_line(r.stderr)
+
+
+def test_disk_full_while_writing_a_layout_leaves_nothing(mlops, models, base, tmp_path):
+    """A real full disk: a 1 MiB tmpfs mounted in a mount namespace of the mlops process alone
+    (unshare -m), so the mount disappears with it. The model is bigger than the disk."""
+    model = tmp_path / "big-model"
+    shutil.copytree(models / "iris", model)
+    (model / "weights.bin").write_bytes(os.urandom(3 << 20))
+    (model / "mlops.lock.json").unlink()  # the lock would not match the added file
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    env = mlops.env(None, "default")
+    script = ('mount -t tmpfs -o size=1m tmpfs "$1" && mkdir "$1/keep" && echo old > "$1/keep/file" && '
+              'shift && "$@"; rc=$?; ls -A "$DISK"; exit $rc')
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(disk), mlops.binary, "package", str(model),
+                        "--format", "modelcar", "--base", f"oci:{base}:latest", "--compression", "none",
+                        "--output", f"oci:{disk}/out:v1"], cwd=mlops.cwd, env={**env, "DISK": str(disk)},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    line = error_line(r.stderr)
+    assert "No space left on device" in line or "no space" in line.lower(), line
+    # Only what was there before: no half-written layout, no temporary directory.
+    assert r.stdout.split() == ["keep"], r.stdout
