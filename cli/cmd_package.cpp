@@ -23,7 +23,12 @@ struct PackageArgs {
   std::vector<std::string> tags;
   std::string model_path = "/mnt/models";
   std::string chunk_size = "64M";
+  std::string templates;
   int jobs = 4;
+  // Which flags were given (they beat the package: section of mlops.yaml).
+  CLI::Option* format_flag = nullptr;
+  CLI::Option* compression_flag = nullptr;
+  CLI::Option* model_path_flag = nullptr;
 };
 
 /// "64M", "512K", "1G" or bytes; "0" = monolithic uploads.
@@ -211,7 +216,7 @@ nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const
           {"blobs_mounted", st.blobs_mounted}};
 }
 
-int run_package(Context& ctx, const PackageArgs& a) {
+int run_package(Context& ctx, PackageArgs a) {
   if (a.output.empty() && a.push.empty()) {
     throw Error(ErrorKind::usage, "missing --output or --push", "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
   }
@@ -225,6 +230,11 @@ int run_package(Context& ctx, const PackageArgs& a) {
     scratch.emplace("push");
     output = "oci:" + (scratch->path() / "layout").string() + ":push";
   }
+  // package: in mlops.yaml; a flag given on the command line wins.
+  oci::PackageConfig pc;
+  if (const auto& project = ctx.settings().project_file) pc = oci::load_package_config(*project);
+  if (pc.format && !a.format_flag->count()) a.format = *pc.format;
+  if (pc.compression && !a.compression_flag->count()) a.compression = *pc.compression;
   oci::PackageOptions o;
   o.format = oci::parse_format(a.format);
   o.compression = oci::parse_compression(a.compression);
@@ -241,6 +251,18 @@ int run_package(Context& ctx, const PackageArgs& a) {
   if (regs.target) o.stream_layer = stream_factory(regs, cache, streamed, !a.output.empty());
   o.tags = a.tags;
   o.model_path = a.model_path;
+  if (pc.model_path && !a.model_path_flag->count()) o.model_path = *pc.model_path;
+  if (pc.implementation) o.implementation = *pc.implementation;
+  o.env = pc.env;
+  o.entrypoint = pc.entrypoint;
+  o.cmd = pc.cmd;
+  o.labels = pc.labels;
+  if (!a.templates.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(a.templates, ec))
+      throw Error(ErrorKind::usage, "invalid --templates: " + quote(a.templates) + " is not a directory");
+    o.templates = a.templates;
+  }
   o.source_date_epoch = source_date_epoch();
   o.tool = std::string("mlops ") + MLOPS_VERSION;
   oci::PackageResult r;
@@ -311,7 +333,13 @@ Command package_command() {
       "registry (OCI or Docker schema 2; an index gives its linux image for this machine's architecture, "
       "else linux/amd64); its layers are downloaded, checked, only when an output needs them. HTTPS is tried first and "
       "verified (--ca-bundle FILE for a private CA); plain HTTP is used only for localhost/127.0.0.1 or with "
-      "--insecure.";
+      "--insecure.\n\n"
+      "The package: section of mlops.yaml (schemas/mlops.schema.json) sets defaults that flags override: "
+      "format, compression, model_path, implementation (MLServer's runtime class, default "
+      "mlserver_mlflow.MLflowRuntime), and the image config on top of the base's: env (added to the base's Env, "
+      "replacing a variable of the same name), entrypoint and cmd (replacing the base's) and labels. "
+      "model-settings.json is rendered from the template package/model-settings.json.mustache (every value a "
+      "quoted JSON string; the result must parse as JSON); --templates DIR overrides it.";
   c.examples =
       "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
       "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
@@ -322,10 +350,12 @@ Command package_command() {
     app.add_option("--base", a->base, "base image: oci:PATH[:TAG] or HOST[:PORT]/REPO[:TAG|@DIGEST] (not for --format artifact)")->type_name("REF");
     app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
     app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (HTTPS; plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
-    app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
-    app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
+    a->format_flag = app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
+    a->compression_flag = app.add_option("--compression", a->compression, "none, gzip or auto (default)")->check(CLI::IsMember({"none", "gzip", "auto"}))->type_name("C");
     app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");
-    app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")->type_name("PATH");
+    a->model_path_flag = app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")->type_name("PATH");
+    app.add_option("--templates", a->templates, "directory of templates overriding the built-in ones (package/model-settings.json.mustache)")
+        ->type_name("DIR");
     app.add_option("--chunk-size", a->chunk_size, "push blobs larger than this in resumable chunks of this size (default 64M; 0 = one PUT each)")->type_name("SIZE");
     app.add_option("-j,--jobs", a->jobs, "blobs pushed at once (default 4)")->check(CLI::Range(1, 32))->type_name("N");
     return [a](Context& ctx) { return run_package(ctx, *a); };

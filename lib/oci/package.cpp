@@ -5,6 +5,9 @@
 #include "core/fs.hpp"
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
+#include "render/render.hpp"
+#include "render/template.hpp"
+#include "core/yaml_reader.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -13,6 +16,7 @@
 #include <sys/stat.h>
 #include <cstdlib>
 #include <optional>
+#include <regex>
 
 namespace mlops::oci {
 
@@ -143,12 +147,14 @@ std::string stripped(const std::string& path) {
   return p;
 }
 
-std::string mlserver_settings(const std::string& name, const std::string& model_path) {
-  // Rendered here so the image needs no templates to be reproducible.
-  json j = {{"name", name.empty() ? "model" : name},
-            {"implementation", "mlserver_mlflow.MLflowRuntime"},
-            {"parameters", {{"uri", model_path}}}};
-  return j.dump(2) + "\n";
+std::string mlserver_settings(const PackageOptions& o, const std::string& name, const std::string& model_path) {
+  // Rendered from the template into the layer, so the image itself needs no
+  // templates; every value is a quoted scalar, and the result must be JSON.
+  const char* path = "package/model-settings.json.mustache";
+  json ctx = {{"name", name.empty() ? "model" : name}, {"implementation", o.implementation}, {"uri", model_path}};
+  std::string text = render::render_template(render::load_template(o.templates, path), ctx, path);
+  if (!json::accept(text)) throw Error(ErrorKind::usage, "template " + quote(path) + " did not render JSON");
+  return text;
 }
 
 /// Docker's `docker save` form plus an OCI layout in one tar (as Docker 25+
@@ -304,7 +310,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     settings_dir = out.tmp_dir() / ".settings";
     fs::remove_tree_quietly(settings_dir);
     std::filesystem::create_directories(settings_dir);
-    fs::atomic_write(settings_dir / "model-settings.json", mlserver_settings(lock ? lock->name : "", "/" + at));
+    fs::atomic_write(settings_dir / "model-settings.json", mlserver_settings(o, lock ? lock->name : "", "/" + at));
     std::vector<LayerEntry> entries;
     for (auto& e : entries_for_tree(settings_dir, at)) entries.push_back(e);
     new_layers.push_back({entries, "MLServer model-settings.json"});
@@ -365,7 +371,25 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     }
     json& labels = config["config"]["Labels"];
     if (!labels.is_object()) labels = json::object();
+    for (const auto& [k, v] : o.labels) labels[k] = v;
     for (const auto& [k, v] : annotations) labels[k] = v;
+    // Env: the base's, with ours added or replacing the same name, in order.
+    if (!o.env.empty()) {
+      json& env = config["config"]["Env"];
+      if (!env.is_array()) env = json::array();
+      for (const auto& [k, v] : o.env) {
+        std::string entry = k + "=" + v;
+        bool replaced = false;
+        for (auto& e : env)
+          if (e.is_string() && e.get<std::string>().rfind(k + "=", 0) == 0) {
+            e = entry;
+            replaced = true;
+          }
+        if (!replaced) env.push_back(entry);
+      }
+    }
+    if (o.entrypoint) config["config"]["Entrypoint"] = *o.entrypoint;
+    if (o.cmd) config["config"]["Cmd"] = *o.cmd;
     annotations["org.opencontainers.image.base.name"] = base->name;
     annotations["org.opencontainers.image.base.digest"] = base->manifest_desc.digest;
     config_desc = out.put_blob(config.dump(), k_config_type);
@@ -403,6 +427,49 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     cleanup.release();
   }
   return result;
+}
+
+PackageConfig parse_package_config(const std::string& yaml_text, const std::string& file) {
+  PackageConfig c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::usage, "invalid config " + quote(file) + ": " + e.what());
+  }
+  if (!root.IsMap() || !root["package"]) return c;
+  YamlReader r{"config", file};
+  const YAML::Node n = root["package"];
+  r.keys(n, "package", {"format", "compression", "model_path", "implementation", "env", "entrypoint", "cmd", "labels"});
+  if (n.IsNull()) return c;
+  auto mapping = [&](const YAML::Node& m, const std::string& key, bool env_names) {
+    std::map<std::string, std::string> out;
+    if (!m.IsMap()) r.fail(m, key, "expected a mapping of name to string");
+    static const std::regex k_env("^[A-Za-z_][A-Za-z0-9_]*$");
+    for (const auto& kv : m) {
+      std::string k = kv.first.Scalar();
+      if (env_names && !std::regex_match(k, k_env)) r.fail(kv.first, key + "." + k, "not an environment variable name");
+      if (k.empty()) r.fail(kv.first, key, "empty name");
+      out[k] = r.string(kv.second, key + "." + k);
+    }
+    return out;
+  };
+  if (n["format"]) c.format = r.nonempty(n["format"], "package.format");
+  if (n["compression"]) c.compression = r.nonempty(n["compression"], "package.compression");
+  if (n["model_path"]) {
+    c.model_path = r.nonempty(n["model_path"], "package.model_path");
+    if ((*c.model_path)[0] != '/') r.fail(n["model_path"], "package.model_path", "must be absolute (start with '/')");
+  }
+  if (n["implementation"]) c.implementation = r.nonempty(n["implementation"], "package.implementation");
+  if (n["env"]) c.env = mapping(n["env"], "package.env", true);
+  if (n["labels"]) c.labels = mapping(n["labels"], "package.labels", false);
+  if (n["entrypoint"]) c.entrypoint = r.strings(n["entrypoint"], "package.entrypoint");
+  if (n["cmd"]) c.cmd = r.strings(n["cmd"], "package.cmd");
+  return c;
+}
+
+PackageConfig load_package_config(const std::filesystem::path& project_file) {
+  return parse_package_config(fs::read_file(project_file), project_file.string());
 }
 
 } // namespace mlops::oci

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,19 @@ public:
 /// LayerInfo::key) and the bytes of its files; returns a stream or nullptr.
 using LayerStreamFactory = std::function<std::unique_ptr<LayerStream>(const std::string& key, std::uint64_t file_bytes)>;
 
+/// The `package:` section of mlops.yaml (flags beat it).
+struct PackageConfig {
+  std::optional<std::string> format, compression, model_path, implementation;
+  std::map<std::string, std::string> env;
+  std::optional<std::vector<std::string>> entrypoint, cmd;
+  std::map<std::string, std::string> labels;
+};
+
+/// Reads `package:` from a project file; empty when there is none. Throws
+/// Error(usage) "invalid config 'FILE:LINE': key 'package.x': why".
+PackageConfig load_package_config(const std::filesystem::path& project_file);
+PackageConfig parse_package_config(const std::string& yaml_text, const std::string& file);
+
 struct PackageOptions {
   std::filesystem::path source;       ///< a model directory (with MLmodel)
   Format format = Format::modelcar;
@@ -55,6 +69,16 @@ struct PackageOptions {
   std::string output;                 ///< "oci:PATH[:TAG]"
   std::vector<std::string> tags;      ///< extra tags in the output layout
   std::string model_path = "/mnt/models";  ///< where `image` puts the model
+  /// The runtime's settings file for `image` (MLServer's model-settings.json),
+  /// rendered from templates/package/model-settings.json.mustache.
+  std::string implementation = "mlserver_mlflow.MLflowRuntime";
+  std::optional<std::filesystem::path> templates;  ///< overrides of the built-in templates
+  /// Image config for `image` and `modelcar`: variables added to the base's
+  /// Env (replacing one of the same name), and Entrypoint/Cmd/Labels.
+  std::map<std::string, std::string> env;
+  std::optional<std::vector<std::string>> entrypoint;
+  std::optional<std::vector<std::string>> cmd;
+  std::map<std::string, std::string> labels;
   std::optional<std::int64_t> source_date_epoch;  ///< pins every time stamp
   std::string tool;                   ///< "mlops 0.1.0"
   LayerStreamFactory stream_layer;    ///< optional

@@ -289,3 +289,60 @@ def test_disk_full_while_writing_a_layout_leaves_nothing(mlops, models, base, tm
     assert "No space left on device" in line or "no space" in line.lower(), line
     # Only what was there before: no half-written layout, no temporary directory.
     assert r.stdout.split() == ["keep"], r.stdout
+
+
+def test_package_section_sets_image_config_and_templates_override(mlops, models, base, tmp_path):
+    """package: in mlops.yaml extends the base's config (Env added/replaced, Entrypoint, Cmd,
+    Labels) and sets defaults that flags beat; --templates overrides model-settings.json."""
+    import jsonschema
+    import yaml
+    base_cfg = json.loads(run("skopeo", "inspect", "--config", f"oci:{base}:latest").stdout)["config"]
+    (mlops.cwd / "mlops.yaml").write_text("""\
+package:
+  format: image
+  model_path: /opt/model
+  implementation: mlserver_sklearn.SKLearnModel
+  env: {MLSERVER_HTTP_PORT: "8080", PATH: /opt/bin:/bin}
+  entrypoint: [mlserver, start]
+  cmd: [/opt/model]
+  labels: {team: fraud}
+""")
+    jsonschema.validate(yaml.safe_load((mlops.cwd / "mlops.yaml").read_text()),
+                        json.loads((REPO / "schemas" / "mlops.schema.json").read_text()))
+    r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--output", "oci:cfg:v1")
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads(run("skopeo", "inspect", "--config", f"oci:{mlops.cwd / 'cfg'}:v1").stdout)["config"]
+    assert "MLSERVER_HTTP_PORT=8080" in cfg["Env"] and "PATH=/opt/bin:/bin" in cfg["Env"]
+    assert sum(e.startswith("PATH=") for e in cfg["Env"]) == 1
+    assert len(cfg["Env"]) == len(base_cfg.get("Env") or []) + (1 if any(e.startswith("PATH=") for e in base_cfg.get("Env") or []) else 2)
+    assert cfg["Entrypoint"] == ["mlserver", "start"] and cfg["Cmd"] == ["/opt/model"]
+    assert cfg["Labels"]["team"] == "fraud" and cfg["Labels"]["io.mlflow.model.name"] == "iris"
+    bundle = mlops.cwd / "b1"
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'cfg'}:v1", str(bundle))
+    settings = json.loads((bundle / "rootfs" / "opt" / "model" / "model-settings.json").read_text())
+    assert settings == {"implementation": "mlserver_sklearn.SKLearnModel", "name": "iris", "parameters": {"uri": "/opt/model"}}
+
+    # A flag beats the file; a user template replaces the built-in one.
+    tpl = tmp_path / "tpl" / "package"
+    tpl.mkdir(parents=True)
+    (tpl / "model-settings.json.mustache").write_text('{"name": {{name}}, "implementation": {{implementation}}, '
+                                                       '"parameters": {"uri": {{uri}}, "version": "v1"}}\n')
+    r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--model-path", "/srv/m",
+                  "--templates", str(tmp_path / "tpl"), "--output", "oci:cfg2:v1")
+    assert r.returncode == 0, r.stderr
+    bundle2 = mlops.cwd / "b2"
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'cfg2'}:v1", str(bundle2))
+    settings = json.loads((bundle2 / "rootfs" / "srv" / "m" / "model-settings.json").read_text())
+    assert settings["parameters"] == {"uri": "/srv/m", "version": "v1"}
+
+    # A template that does not render JSON, and bad config values: exit 2, nothing written.
+    (tpl / "model-settings.json.mustache").write_text("name: {{name}}\n")
+    r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--templates", str(tmp_path / "tpl"),
+                  "--output", "oci:cfg3:v1")
+    assert r.returncode == 2 and "did not render JSON" in error_line(r.stderr)
+    for bad, key in [("package: {env: {'1BAD': x}}\n", "package.env.1BAD"), ("package: {entrypnt: [x]}\n", "package.entrypnt"),
+                     ("package: {model_path: rel}\n", "package.model_path")]:
+        (mlops.cwd / "mlops.yaml").write_text(bad)
+        r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--output", "oci:cfg4:v1")
+        assert r.returncode == 2 and key in error_line(r.stderr), r.stderr
+    assert not (mlops.cwd / "cfg3").exists() and not (mlops.cwd / "cfg4").exists()
