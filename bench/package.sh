@@ -5,7 +5,8 @@
 #           in the page cache (read just before) and its output directory fresh; median reported.
 #   gzip:   `mlops package --compression gzip` (parallel gzip) against `tar | gzip -1 | sha256`
 #           (one core) and MLOPS_BEFORE's gzip, once each, when BENCH_GZIP=1, on the model above
-#           (random: mlops stores its blocks) and on a model of BENCH_TEXT_MB (128) MiB JSON lines.
+#           (random: mlops stores its blocks) and on a model of BENCH_TEXT_MB (128) MiB JSON lines;
+#           with them `--compression zstd` against `tar | zstd -3 -T0 | sha256` (every core).
 #   push:   raw monolithic PUT of the layer with curl, `skopeo copy oci: docker://`, `mlops package --push`
 # to a fresh local Debian docker-registry, BENCH_RUNS times interleaved (raw, skopeo, mlops,
 # mlops+output, raw, ...), each mlops run to a new repository with an empty layer cache; median,
@@ -86,12 +87,16 @@ done
 echo
 echo "Model: ${big_mb} MiB random + ${small} JSON files; $(nproc) CPUs; load after the build runs $(cut -d' ' -f1-3 /proc/loadavg)."
 
-gzip_rows() { # gzip_rows DIR: gzip -1 on one core, mlops gzip, MLOPS_BEFORE gzip, on the model in DIR
+gzip_rows() { # gzip_rows DIR: gzip -1 on one core, mlops gzip, zstd -3 on every core, mlops zstd, MLOPS_BEFORE gzip, on the model in DIR
   local dir="$1" rows=()
   fresh
   rows+=("$(t "gzip-1-one-core" bash -c "tar -cf - $dir | gzip -1 | openssl dgst -sha256")")
   fresh
   rows+=("$(t mlops-gzip "$mlops" package "$dir" --format modelcar --base oci:base:latest --compression gzip --output oci:out:t)")
+  fresh
+  rows+=("$(t "zstd-3-all-cores" bash -c "tar -cf - $dir | zstd -3 -T0 -q -c | openssl dgst -sha256")")
+  fresh
+  rows+=("$(t mlops-zstd "$mlops" package "$dir" --format modelcar --base oci:base:latest --compression zstd --output oci:out:t)")
   if [[ -n "$before" ]]; then
     fresh
     rows+=("$(t mlops-before-gzip "$before" package "$dir" --format modelcar --base oci:base:latest --compression gzip --output oci:out-before:t)")

@@ -8,11 +8,11 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # libraries (see README: why each)
   libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libyaml-dev nlohmann-json3-dev
-  libgit2-dev libarchive-dev doctest-dev
+  libgit2-dev libarchive-dev libzstd-dev doctest-dev
   # tests and benchmarks: Python virtualenv for the MLflow test server, GNU time, man
   python3 python3-venv curl ca-certificates time man-db openssl procps util-linux
   # package tests: tools we did not write read what mlops writes; busybox for a base image
-  skopeo umoci busybox-static
+  skopeo umoci busybox-static zstd
   # registry tests: Debian's docker-registry (distribution) and htpasswd
   docker-registry apache2-utils
   # promote tests: real git servers (git http-backend behind lighttpd; git over sshd)

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/pipeline.hpp"
 #include "oci/gzip.hpp"
+#include "oci/zstd.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -234,24 +236,28 @@ std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mti
   return out;
 }
 
-/// Streams the tar of `entries` into `sink`, stored or gzipped: this
-/// thread reads, one thread hashes the tar (diff_id), one writes it to the
-/// sink or feeds the compressor, whose workers use every CPU.
-Layer stream_layer(const std::vector<LayerEntry>& entries, bool gzip, std::int64_t mtime, ByteSink& sink) {
+/// The compressor for `stored_as` (gzip or zstd) that writes into `out`.
+std::unique_ptr<ByteSink> compressor(Compression stored_as, ByteSink& out) {
+  if (stored_as == Compression::zstd) return std::make_unique<ZstdCompressor>(out);
+  return std::make_unique<ParallelGzip>(out);
+}
+
+/// Streams the tar of `entries` into `sink`, stored as-is, gzipped or in
+/// zstd (`stored_as`): this thread reads, one thread hashes the tar
+/// (diff_id), one writes it to the sink or feeds the compressor, whose
+/// workers use every CPU.
+Layer stream_layer(const std::vector<LayerEntry>& entries, Compression stored_as, std::int64_t mtime, ByteSink& sink) {
   std::optional<HashingSink> blob;
-  std::optional<ParallelGzip> gz;
-  if (gzip) {
+  std::unique_ptr<ByteSink> packer;
+  if (stored_as != Compression::none) {
     blob.emplace(sink);
-    gz.emplace(*blob);
+    packer = compressor(stored_as, *blob);
   }
+  ByteSink& tar_out = packer ? *packer : sink;
   Sha256 tar_hash;
   std::vector<ChunkPipeline::Stage> stages;
   stages.emplace_back([&](const char* p, std::size_t n) { tar_hash.update(p, n); });
-  if (gzip) {
-    stages.emplace_back([&](const char* p, std::size_t n) { gz->write(p, n); });
-  } else {
-    stages.emplace_back([&](const char* p, std::size_t n) { sink.write(p, n); });
-  }
+  stages.emplace_back([&](const char* p, std::size_t n) { tar_out.write(p, n); });
   ChunkPipeline pipe(std::move(stages), k_buffers, k_chunk);
   TarStream tar(pipe);
   for (const auto& e : entries) {
@@ -270,16 +276,15 @@ Layer stream_layer(const std::vector<LayerEntry>& entries, bool gzip, std::int64
   Layer layer;
   layer.uncompressed_size = tar.finish();
   layer.diff_id = "sha256:" + tar_hash.hex_digest();
-  if (gzip) {
-    gz->finish();
+  tar_out.finish();
+  layer.media_type = "application/vnd.oci.image.layer.v1.tar";
+  if (packer) {
     layer.digest = blob->digest();
     layer.size = blob->bytes();
-    layer.media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+    layer.media_type += stored_as == Compression::zstd ? "+zstd" : "+gzip";
   } else {
-    sink.finish();
     layer.digest = layer.diff_id;  // stored as-is: one hash serves both
     layer.size = layer.uncompressed_size;
-    layer.media_type = "application/vnd.oci.image.layer.v1.tar";
   }
   return layer;
 }
@@ -289,8 +294,9 @@ Layer stream_layer(const std::vector<LayerEntry>& entries, bool gzip, std::int64
 Compression parse_compression(const std::string& text) {
   if (text == "none") return Compression::none;
   if (text == "gzip") return Compression::gzip;
+  if (text == "zstd") return Compression::zstd;
   if (text == "auto") return Compression::automatic;
-  throw Error(ErrorKind::usage, "unknown compression " + quote(text), "use none, gzip or auto");
+  throw Error(ErrorKind::usage, "unknown compression " + quote(text), "use none, gzip, zstd or auto");
 }
 
 std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const std::string& prefix,
@@ -346,7 +352,8 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
                   ByteSink& sink) {
-  bool gzip = compression == Compression::gzip || (compression == Compression::automatic && worth_compressing(entries));
+  Compression stored_as = compression;
+  if (compression == Compression::automatic) stored_as = worth_compressing(entries) ? Compression::gzip : Compression::none;
   // libarchive converts names through the current locale; pin it to UTF-8
   // for this thread so non-ASCII names work, and the bytes do not depend on
   // the user's locale (reproducible).
@@ -361,7 +368,7 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
     }
   } utf_locale;
   if (!utf_locale.loc) throw Error(ErrorKind::operational, "the C.UTF-8 locale is not available");
-  return stream_layer(entries, gzip, mtime, sink);
+  return stream_layer(entries, stored_as, mtime, sink);
 }
 
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,

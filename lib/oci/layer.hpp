@@ -9,10 +9,11 @@
 
 namespace mlops::oci {
 
-/// How a layer's tar stream is stored.
-enum class Compression { none, gzip, automatic };
+/// How a layer's tar stream is stored. The values are part of a layer's
+/// cache key (package.cpp): add new ones at the end.
+enum class Compression { none, gzip, automatic, zstd };
 
-/// Parses "none", "gzip" or "auto"; throws Error(usage) otherwise.
+/// Parses "none", "gzip", "zstd" or "auto"; throws Error(usage) otherwise.
 Compression parse_compression(const std::string& text);
 
 /// One entry of a layer, in archive order.
@@ -28,7 +29,7 @@ struct LayerEntry {
 /// A finished layer blob, written to a temporary file.
 struct Layer {
   std::filesystem::path file;      ///< the blob as it will be stored (empty when written to a sink)
-  std::string media_type;          ///< application/vnd.oci.image.layer.v1.tar[+gzip]
+  std::string media_type;          ///< application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]
   std::string digest;              ///< "sha256:..." of the stored bytes
   std::string diff_id;             ///< "sha256:..." of the uncompressed tar
   std::uint64_t size = 0;          ///< stored bytes
@@ -49,8 +50,9 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
 /// `mtime`, no atime/ctime, pax headers only where ustar cannot say it,
 /// gzip headers without name or time. Memory does not grow with file size.
 /// `automatic` stores data that does not compress (model weights) as-is and
-/// gzips what does, judged from a sample. gzip runs on every CPU (see
-/// ParallelGzip); the bytes do not depend on the number of CPUs.
+/// gzips what does, judged from a sample. gzip and zstd run on every CPU
+/// (see ParallelGzip, ZstdCompressor); the bytes do not depend on the number
+/// of CPUs.
 /// `also`, when given, receives every stored byte as well, in order, as the
 /// file is written (e.g. to stream the layer to a registry while it is
 /// built); it is not finished, and an error from it aborts the layer.

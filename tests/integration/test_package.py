@@ -5,6 +5,7 @@ busybox-static (tests/fixtures/make_base_image.py): no network."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -147,13 +148,47 @@ def test_same_model_same_digest_anywhere(mlops, models, base, tmp_path):
 
 
 def test_compression_choices(mlops, models):
-    for comp, media in (("gzip", "tar+gzip"), ("none", "tar")):
+    for comp, media in (("gzip", "tar+gzip"), ("zstd", "tar+zstd"), ("none", "tar")):
         r = mlops.run("package", str(models / "iris"), "--format", "artifact", "--compression", comp,
                       "--output", f"oci:c-{comp}:t")
         assert r.returncode == 0, r.stderr
         assert manifest_of(mlops.cwd / f"c-{comp}", "t")["layers"][0]["mediaType"].endswith(media)
     # gzip of the same files is still a valid, reproducible stream.
     run("skopeo", "copy", f"oci:{mlops.cwd / 'c-gzip'}:t", f"oci:{mlops.cwd / 'c-copy'}:t")
+
+
+def test_zstd_layers_are_read_by_skopeo_and_the_zstd_tool_and_reproducible(mlops, models, base):
+    digests = []
+    for out in ("z1", "z2"):
+        r = mlops.run("package", str(models / "files"), "--format", "modelcar", "--base", f"oci:{base}:latest",
+                      "--compression", "zstd", "--output", f"oci:{out}:t", "--json")
+        assert r.returncode == 0, r.stderr
+        digests.append(json.loads(r.stdout)["digest"])
+    assert digests[0] == digests[1]
+    layout = mlops.cwd / "z1"
+    m = manifest_of(layout, "t")  # skopeo inspect --raw
+    layer = m["layers"][-1]
+    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert m["layers"][0] == manifest_of(base, "latest")["layers"][0]  # the base layer is kept as it is
+    blob = layout / "blobs" / "sha256" / layer["digest"][7:]
+    assert layer["digest"] == "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest()
+    # The zstd tool (which checks the frame's checksum) gives the tar whose sha256 is the diff_id.
+    tar_bytes = subprocess.run(["zstd", "-d", "-c", "-q", str(blob)], capture_output=True, check=True).stdout
+    config = json.loads((layout / "blobs" / "sha256" / m["config"]["digest"][7:]).read_bytes())
+    assert config["rootfs"]["diff_ids"][-1] == "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        for member in tar.getmembers():
+            assert member.uid == 0 and member.gid == 0 and member.uname == "" and member.gname == "", member.name
+            if member.isfile():
+                files[member.name.removeprefix("models/")] = tar.extractfile(member).read()
+    assert files == tree(models / "files")
+    # umoci 0.4.7 (Debian 12) refuses tar+zstd layers ("blob is not correct mediatype"), so skopeo
+    # (containers/image's zstd decoder) recompresses the image to gzip and umoci unpacks that copy.
+    run("skopeo", "copy", "--dest-compress", "--dest-compress-format", "gzip", f"oci:{layout}:t",
+        f"oci:{mlops.cwd / 'z-gzip'}:t")
+    run("umoci", "unpack", "--image", f"{mlops.cwd / 'z-gzip'}:t", str(mlops.cwd / "zb"))
+    assert tree(mlops.cwd / "zb" / "rootfs" / "models") == tree(models / "files")
 
 
 def test_failures_leave_no_layout(mlops, models, base, tmp_path):

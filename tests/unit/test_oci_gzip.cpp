@@ -13,39 +13,15 @@
 using namespace mlops;
 using mlops::test::FailingSink;
 using mlops::test::gunzip;
+using mlops::test::sample_input;
 using mlops::test::StringSink;
 
 namespace {
 
 constexpr std::size_t k_block = 64 * 1024;  // small blocks: many of them in a small input
 
-/// Text-like bytes that compress and refer back across block boundaries,
-/// with random stretches that do not.
-std::string sample_input(std::size_t size, unsigned seed = 1) {
-  std::mt19937 rng(seed);
-  std::string out;
-  out.reserve(size);
-  while (out.size() < size) {
-    if (rng() % 4 == 0) {
-      for (int i = 0; i < 300 && out.size() < size; ++i) out += static_cast<char>(rng());
-    } else {
-      out += "{\"id\": " + std::to_string(rng() % 1000) + ", \"name\": \"item\", \"values\": [1.5, 2.5]}\n";
-    }
-  }
-  out.resize(size);
-  return out;
-}
-
 std::string gzip(const std::string& input, unsigned threads, std::size_t write_size = 100000) {
-  StringSink sink;
-  oci::ParallelGzip gz(sink, threads, k_block);
-  for (std::size_t at = 0; at < input.size(); at += write_size) {
-    gz.write(input.data() + at, std::min(write_size, input.size() - at));
-  }
-  gz.finish();
-  CHECK(sink.finished == 1);
-  CHECK(gz.bytes_out() == sink.bytes.size());
-  return sink.bytes;
+  return mlops::test::compress<oci::ParallelGzip>(input, write_size, threads, k_block);
 }
 
 } // namespace

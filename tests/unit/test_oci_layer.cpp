@@ -20,6 +20,7 @@ using namespace mlops;
 using mlops::test::FailingSink;
 using mlops::test::gunzip;
 using mlops::test::StringSink;
+using mlops::test::unzstd;
 using mlops::test::TempDir;
 
 namespace {
@@ -107,22 +108,69 @@ TEST_CASE("layer: file sizes around the tar record, octal digit and buffer bound
   CHECK(layer.size == 2676736);
 }
 
-TEST_CASE("layer: gzip is the same tar, digests of both streams, reproducible") {
+TEST_CASE("layer: gzip and zstd are the same tar, digests of both streams, reproducible") {
   TempDir t;
   auto entries = oci::entries_for_tree(make_tree(t.path), "models");
-  StringSink plain, gz1, gz2;
+  StringSink plain;
   oci::Layer p = oci::write_layer(entries, oci::Compression::none, k_epoch, plain);
-  oci::Layer g = oci::write_layer(entries, oci::Compression::gzip, k_epoch, gz1);
-  oci::write_layer(entries, oci::Compression::gzip, k_epoch, gz2);
-  CHECK(g.media_type == "application/vnd.oci.image.layer.v1.tar+gzip");
   CHECK(p.media_type == "application/vnd.oci.image.layer.v1.tar");
-  CHECK(gz1.bytes == gz2.bytes);
-  CHECK(gunzip(gz1.bytes) == plain.bytes);
-  CHECK(g.diff_id == p.digest);
-  CHECK(g.digest == "sha256:" + sha256_hex(gz1.bytes));
-  CHECK(g.size == gz1.bytes.size());
-  CHECK(g.uncompressed_size == plain.bytes.size());
   CHECK(untar(plain.bytes).count("models/run.sh") == 1);
+  struct Case {
+    oci::Compression compression;
+    const char* media_type;
+    std::string (*decompress)(const std::string&);
+  };
+  for (const Case& c : {Case{oci::Compression::gzip, "application/vnd.oci.image.layer.v1.tar+gzip", gunzip},
+                        Case{oci::Compression::zstd, "application/vnd.oci.image.layer.v1.tar+zstd", unzstd}}) {
+    CAPTURE(c.media_type);
+    StringSink out1, out2;
+    oci::Layer l = oci::write_layer(entries, c.compression, k_epoch, out1);
+    oci::write_layer(entries, c.compression, k_epoch, out2);
+    CHECK(l.media_type == c.media_type);
+    CHECK(out1.bytes == out2.bytes);
+    CHECK(out1.finished == 1);
+    CHECK(c.decompress(out1.bytes) == plain.bytes);
+    CHECK(l.diff_id == p.digest);
+    CHECK(l.digest == "sha256:" + sha256_hex(out1.bytes));
+    CHECK(l.digest != l.diff_id);
+    CHECK(l.size == out1.bytes.size());
+    CHECK(l.uncompressed_size == plain.bytes.size());
+  }
+}
+
+TEST_CASE("layer: a big zstd layer streams through many buffers and zstd jobs") {
+  TempDir t;
+  // Through the file API.
+  fsys::create_directories(t.path / "big");
+  fs::atomic_write(t.path / "big" / "big.txt", mlops::test::sample_input(9 * (1 << 20) + 333), false);
+  auto big = oci::entries_for_tree(t.path / "big", "");
+  StringSink big_plain;
+  oci::Layer bp = oci::write_layer(big, oci::Compression::none, 0, big_plain);
+  oci::Layer f = oci::write_layer(big, oci::Compression::zstd, 0, t.path);
+  std::string stored = fs::read_file(f.file);
+  CHECK(f.diff_id == bp.digest);
+  CHECK(f.digest == "sha256:" + sha256_hex(stored));
+  CHECK(unzstd(stored) == big_plain.bytes);
+  CHECK(f.size < bp.size * 3 / 4);  // the random stretches of the sample do not compress
+}
+
+TEST_CASE("layer: an empty tree is a valid layer in every compression") {
+  TempDir t;
+  fsys::create_directories(t.path / "empty");
+  auto entries = oci::entries_for_tree(t.path / "empty", "");
+  StringSink plain, gz, z;
+  oci::Layer p = oci::write_layer(entries, oci::Compression::none, 0, plain);
+  CHECK(plain.bytes == std::string(1024, '\0'));  // just the end of the archive
+  CHECK(oci::write_layer(entries, oci::Compression::gzip, 0, gz).diff_id == p.digest);
+  CHECK(gunzip(gz.bytes) == plain.bytes);
+  CHECK(oci::write_layer(entries, oci::Compression::zstd, 0, z).diff_id == p.digest);
+  CHECK(unzstd(z.bytes) == plain.bytes);
+}
+
+TEST_CASE("layer: compression names") {
+  CHECK(oci::parse_compression("zstd") == oci::Compression::zstd);
+  CHECK(oci::parse_compression("auto") == oci::Compression::automatic);
+  CHECK_THROWS_AS(oci::parse_compression("xz"), Error);
 }
 
 TEST_CASE("layer: a big layer streams through many buffers and gzip blocks") {
@@ -163,12 +211,13 @@ TEST_CASE("layer: automatic stores random data as-is") {
   CHECK(l.digest == l.diff_id);
 }
 
-TEST_CASE("layer: a failing sink fails the layer, in both modes, without hanging") {
+TEST_CASE("layer: a failing sink fails the layer, in every mode, without hanging") {
   TempDir t;
   fsys::create_directories(t.path / "m");
-  fs::atomic_write(t.path / "m" / "big.txt", std::string(3 << 20, 'x'), false);
+  // Text with random stretches: more than the sink takes even when compressed.
+  fs::atomic_write(t.path / "m" / "big.txt", mlops::test::sample_input(3 << 20), false);
   auto entries = oci::entries_for_tree(t.path / "m", "");
-  for (auto c : {oci::Compression::none, oci::Compression::gzip}) {
+  for (auto c : {oci::Compression::none, oci::Compression::gzip, oci::Compression::zstd}) {
     FailingSink sink(4096);
     CHECK_THROWS_AS(oci::write_layer(entries, c, 0, sink), std::runtime_error);
   }
