@@ -59,10 +59,16 @@ def layer_files(layout: Path, digest: str) -> dict[str, bytes]:
     return out
 
 
+def package_schema() -> dict:
+    return json.loads((REPO / "schemas" / "output.package.schema.json").read_text())
+
+
 def test_artifact_is_readable_by_skopeo_and_holds_the_files(mlops, models):
+    import jsonschema
     r = mlops.run("package", str(models / "files"), "--format", "artifact", "--output", "oci:art:v1", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
+    jsonschema.validate(out, package_schema())
     m = manifest_of(mlops.cwd / "art", "v1")
     assert m["artifactType"] == "application/vnd.mlops.mlflow.model.v1"
     assert m["config"]["mediaType"] == "application/vnd.oci.empty.v1+json" and m["config"]["size"] == 2
@@ -251,6 +257,8 @@ def test_push_to_a_registry_then_push_again_uploads_nothing(mlops, models, base,
                   "--output", "oci:local:v3", "--push", ref, "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
+    import jsonschema
+    jsonschema.validate(out, package_schema())
     assert out["pushed"]["reference"] == f"{ref}@{out['digest']}"
     assert out["pushed"]["blobs_uploaded"] == 3 and out["pushed"]["blobs_skipped"] == 0
     remote = json.loads(run("skopeo", "inspect", "--tls-verify=false", f"docker://{ref}").stdout)
