@@ -43,7 +43,8 @@ std::uint64_t parse_size(const std::string& text) {
   std::string unit = lower_ascii(text.substr(used));
   std::uint64_t mult = unit.empty() || unit == "b" ? 1 : unit == "k" || unit == "kib" ? 1024 : unit == "m" || unit == "mib" ? 1u << 20
                                                   : unit == "g" || unit == "gib"    ? 1u << 30 : 0;
-  if (used == 0 || mult == 0) throw Error(ErrorKind::usage, "invalid size " + quote(text), "use bytes or a number with K, M or G (KiB, MiB, GiB)");
+  if (used == 0 || mult == 0 || n > (std::uint64_t(1) << 40) / mult)
+    throw Error(ErrorKind::usage, "invalid size " + quote(text), "use bytes or a number with K, M or G (KiB, MiB, GiB), at most 1T");
   return n * mult;
 }
 
@@ -100,10 +101,7 @@ struct Registries {
 /// layer whether the registry has it already (then it is not streamed).
 class LayerDigestCache {
 public:
-  LayerDigestCache() {
-    if (auto x = process_getenv("XDG_CACHE_HOME"); x && !x->empty()) m_dir = std::filesystem::path(*x) / "mlops" / "layers";
-    else if (auto h = process_getenv("HOME"); h && !h->empty()) m_dir = std::filesystem::path(*h) / ".cache" / "mlops" / "layers";
-  }
+  LayerDigestCache() : m_dir(cache_dir("layers")) {}
   std::optional<std::string> get(const std::string& key) const {
     std::error_code ec;
     if (m_dir.empty() || !std::filesystem::is_regular_file(m_dir / key, ec)) return std::nullopt;

@@ -7,6 +7,7 @@
 #include "render/render.hpp"
 
 #include <cstdlib>
+#include <optional>
 
 namespace mlops::cli {
 
@@ -49,13 +50,19 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
   ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " + ro.cache.string() + ")");
   remote = std::make_unique<gitops::Remote>(ro);
 
+  // The deploy spec is read once, and only by commands that render
+  // (history never needs it, so a broken deploy: section does not stop it).
+  auto spec = std::make_shared<std::optional<render::DeploySpec>>();
   auto project_file = *project;
-  auto render_fn = [project_file](const std::string& env, const std::string& image) {
-    render::DeploySpec spec = render::load_spec(project_file);
+  auto load = [spec, project_file]() -> const render::DeploySpec& {
+    if (!*spec) *spec = render::load_spec(project_file);
+    return **spec;
+  };
+  auto render_fn = [load](const std::string& env, const std::string& image) {
     render::Overrides o;
     o.env = env;
     o.image = image;
-    render::Resolved resolved = render::resolve(spec, o);
+    render::Resolved resolved = render::resolve(load(), o);
     render::RenderOptions opts;
     opts.prod_digests = resolved.env == "prod";
     auto manifests = render::render(resolved, opts);
@@ -70,7 +77,7 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
     return s.lock->digest;
   };
   workflow = std::make_unique<gitops::Workflow>(gitops::Workflow{ctx.mlflow(), *remote, config, render_fn, digest_fn,
-                                                                  render::load_spec(project_file).image,
+                                                                  [load] { return load().image; },
                                                                   [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
 }
 

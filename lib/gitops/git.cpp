@@ -188,16 +188,24 @@ int credentials_cb(git_credential** out, const char* /*url*/, const char* user_f
   return GIT_EAUTH;
 }
 
-int certificate_cb(git_cert* cert, int valid, const char* host, void* payload) {
+// Callbacks run inside libgit2's C frames: nothing may throw out of them.
+int certificate_cb(git_cert* cert, int valid, const char* host, void* payload) noexcept {
   auto* st = static_cast<CallbackState*>(payload);
   if (st->opt->insecure || valid) return 0;
-  st->untrusted_host = std::string(host ? host : "?") + (cert && cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2 ? " (ssh)" : "");
+  try {
+    st->untrusted_host = std::string(host ? host : "?") + (cert && cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2 ? " (ssh)" : "");
+  } catch (...) {
+  }
   return GIT_ECERTIFICATE;
 }
 
-int push_update_cb(const char* refname, const char* status, void* payload) {
+int push_update_cb(const char* refname, const char* status, void* payload) noexcept {
   auto* st = static_cast<CallbackState*>(payload);
-  if (status) st->rejected = std::string(refname) + " (" + status + ")";
+  try {
+    if (status) st->rejected = std::string(refname) + " (" + status + ")";
+  } catch (...) {
+    return GIT_EUSER;
+  }
   return 0;
 }
 
@@ -424,8 +432,11 @@ std::string Remote::fetch() {
     if (st.auth_failed || rc == GIT_EAUTH) throw auth_error(m_opt, "fetch");
     if (!st.untrusted_host.empty()) throw untrusted_error(st, "fetch", where);
     const git_error* e = git_error_last();
-    bool not_found = e && e->message && std::string(e->message).find("404") != std::string::npos;
-    if (not_found) throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there (HTTP 404)");
+    std::string msg = e && e->message ? e->message : "";
+    if (msg.find("404") != std::string::npos) throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there (HTTP 404)");
+    if (msg.find("could not find repository") != std::string::npos || msg.find("not a git repository") != std::string::npos ||
+        msg.find("failed to resolve path") != std::string::npos)
+      throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there: " + msg);
     throw m_impl->fail(ErrorKind::unavailable, "cannot reach the gitops repository " + where);
   }
   const git_remote_head** heads = nullptr;
@@ -614,11 +625,16 @@ std::string Remote::diff(const std::string& from, const std::string& to, const s
   std::string text;
   git_diff_print(
       d.get(), GIT_DIFF_FORMAT_PATCH,
-      [](const git_diff_delta*, const git_diff_hunk*, const git_diff_line* line, void* payload) -> int {
+      [](const git_diff_delta*, const git_diff_hunk*, const git_diff_line* line, void* payload) noexcept -> int {
         auto* s = static_cast<std::string*>(payload);
-        if (line->origin == GIT_DIFF_LINE_CONTEXT || line->origin == GIT_DIFF_LINE_ADDITION || line->origin == GIT_DIFF_LINE_DELETION)
-          s->push_back(line->origin);
-        s->append(line->content, line->content_len);
+        try {
+          if (line->origin == GIT_DIFF_LINE_CONTEXT || line->origin == GIT_DIFF_LINE_ADDITION ||
+              line->origin == GIT_DIFF_LINE_DELETION)
+            s->push_back(line->origin);
+          s->append(line->content, line->content_len);
+        } catch (...) {
+          return GIT_EUSER;
+        }
         return 0;
       },
       &text);

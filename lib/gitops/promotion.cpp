@@ -208,6 +208,18 @@ std::vector<Approval> approvals_of(const mlflow::ModelVersion& v, const std::str
 
 // ----------------------------------------------------------------------------- checks
 
+namespace {
+
+/// The versions a rollback took out of `env`.
+std::set<std::string> rolled_back_out_of(const std::vector<Record>& history, const std::string& env) {
+  std::set<std::string> out;
+  for (const auto& r : history)
+    if (r.env == env && r.action == "rollback" && !r.previous_version.empty()) out.insert(r.previous_version);
+  return out;
+}
+
+} // namespace
+
 std::optional<Record> current_of(const std::vector<Record>& history, const std::string& env) {
   for (const auto& r : history)
     if (r.env == env) return r;
@@ -217,9 +229,7 @@ std::optional<Record> current_of(const std::vector<Record>& history, const std::
 std::optional<Record> rollback_target(const std::vector<Record>& history, const std::string& env) {
   auto current = current_of(history, env);
   if (!current) return std::nullopt;
-  std::set<std::string> rolled_back;
-  for (const auto& r : history)
-    if (r.env == env && r.action == "rollback" && !r.previous_version.empty()) rolled_back.insert(r.previous_version);
+  std::set<std::string> rolled_back = rolled_back_out_of(history, env);
   bool past_current = false;
   for (const auto& r : history) {
     if (r.env != env) continue;
@@ -276,9 +286,7 @@ std::vector<Check> evaluate(const CheckInputs& in) {
   }
   if (!p.previous.empty()) {
     Check c{"previous", false, ""};
-    std::set<std::string> rolled_back;
-    for (const auto& r : in.history)
-      if (r.env == p.previous && r.action == "rollback" && !r.previous_version.empty()) rolled_back.insert(r.previous_version);
+    std::set<std::string> rolled_back = rolled_back_out_of(in.history, p.previous);
     const Record* held = nullptr;
     for (const auto& r : in.history)
       if (r.env == p.previous && r.version == v.version) {

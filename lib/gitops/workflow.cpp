@@ -215,7 +215,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   rec.model = req.model;
   rec.version = v.version;
   rec.env = req.env;
-  rec.image = out.image.empty() ? w.default_image : out.image;
+  rec.image = out.image.empty() && w.default_image ? w.default_image() : out.image;
   rec.actor = req.actor;
   rec.approvers = approvers;
   rec.reason = req.message;

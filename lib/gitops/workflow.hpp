@@ -26,7 +26,7 @@ struct Workflow {
   std::function<std::string(const std::string& name, const std::string& version)> digest;
   /// The image the deploy spec names ("" = none): recorded when neither
   /// --image nor the version's mlops.image tag gives one.
-  std::string default_image;
+  std::function<std::string()> default_image;
   /// Progress lines for the user (stderr), e.g. "pushed abc123".
   std::function<void(const std::string&)> note;
 };

@@ -338,21 +338,27 @@ void Registry::download_blob(const std::string& digest, std::uint64_t size, cons
   if (std::string a = authorization(scopes); !a.empty()) req.headers.push_back(a);
   auto part = file;
   part += ".part";
+  // Whatever happens (a failed or interrupted transfer, a bad digest), no
+  // partial file stays behind.
+  struct RemovePart {
+    std::filesystem::path path;
+    ~RemovePart() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+  } guard{part};
   FileSink sink(part);
   http::Response r = m_http.download(req, sink);
-  if (r.status != 200) {
-    std::error_code ec;
-    std::filesystem::remove(part, ec);
-    throw failure(r, "cannot get blob " + digest);
-  }
+  if (r.status != 200) throw failure(r, "cannot get blob " + digest);
   std::string got = sink.finish();
   if (got != digest || sink.bytes() != size) {
-    std::error_code ec;
-    std::filesystem::remove(part, ec);
     throw Error(ErrorKind::operational, "blob " + digest + " from " + quote(m_ref.registry) + " does not match its digest or size (got " +
                                             std::to_string(sink.bytes()) + " bytes, " + got + ")");
   }
-  std::filesystem::rename(part, file);
+  std::error_code ec;
+  std::filesystem::rename(part, file, ec);
+  if (ec) throw Error(ErrorKind::io, "cannot write " + quote(file.string()) + ": " + ec.message());
+  guard.path.clear();
 }
 
 } // namespace mlops::oci

@@ -353,7 +353,10 @@ def test_file_url_and_bad_configuration(mlops, project, tmp_path):
     (p.dir / "mlops.yaml").write_text("deploy: {name: iris, target: k8s, image: x}\n")
     r = run(mlops, p, "history", p.name)
     assert r.returncode == 2 and "gitops.url" in error_line(r.stderr)
-    # Unknown model: not found.
+    # No repository at the URL, unknown model: not found.
+    p.write_config(url=f"file://{tmp_path}/missing.git")
+    r = run(mlops, p, "history", p.name)
+    assert r.returncode == 4 and "no repository there" in error_line(r.stderr)
     p.write_config(url=f"file://{local}")
     r = run(mlops, p, "promote", "no-such-model-xyz", "1", "--env", "dev", "--actor", "alice")
     assert r.returncode == 4, r.stderr
