@@ -1,6 +1,7 @@
 #include "cli/command.hpp"
 #include "cli/gitops_session.hpp"
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "model/lock.hpp"
 
 namespace mlops::cli {
@@ -12,11 +13,6 @@ struct HistoryArgs {
   std::string env;
 };
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
-  return out;
-}
 
 int run_history(Context& ctx, const HistoryArgs& a) {
   GitopsSession s(ctx);
@@ -49,7 +45,7 @@ int run_history(Context& ctx, const HistoryArgs& a) {
     for (const auto& r : rep.records)
       rows.push_back({model::iso8601_utc_ms(r.time * 1000).substr(0, 19) + "Z", r.env, r.action,
                       (r.previous_version.empty() ? "-" : r.previous_version) + " -> " + r.version,
-                      gitops::image_digest(r.image).substr(0, 19), r.actor, join(r.approvers), r.commit.substr(0, 12),
+                      gitops::image_digest(r.image).substr(0, 19), r.actor, join(r.approvers, ","), r.commit.substr(0, 12),
                       r.reason});
     if (rows.empty())
       ctx.out().line("no promotions of " + quote(a.model) + (a.env.empty() ? "" : " to " + quote(a.env)));

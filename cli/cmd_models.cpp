@@ -1,5 +1,6 @@
 #include "cli/command.hpp"
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "model/lock.hpp"
 
 #include <algorithm>
@@ -18,10 +19,8 @@ struct ModelsArgs {
 
 std::string when(std::int64_t ms) { return ms ? model::iso8601_utc_ms(ms) : "-"; }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out.empty() ? "-" : out;
+std::string join_or_dash(const std::vector<std::string>& v) {
+  return v.empty() ? "-" : join(v, ",");
 }
 
 nlohmann::ordered_json version_json(const mlflow::ModelVersion& v) {
@@ -58,7 +57,7 @@ int run_list(Context& ctx, const ModelsArgs& a) {
       if (std::stoll(v.version) > best) best = std::stoll(v.version), latest = v.version;
     std::vector<std::string> aliases;
     for (const auto& [k, v] : m.aliases) aliases.push_back(k + "=" + v);
-    rows.push_back({m.name, latest, join(aliases), when(m.last_updated_timestamp)});
+    rows.push_back({m.name, latest, join_or_dash(aliases), when(m.last_updated_timestamp)});
   }
   if (rows.empty()) {
     ctx.out().line(a.filter.empty() ? "no registered models" : "no registered models match " + quote(a.filter));
@@ -106,7 +105,7 @@ int run_show(Context& ctx, const ModelsArgs& a) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : versions) {
     rows.push_back({v.version, v.status.empty() ? "-" : v.status, v.current_stage.empty() ? "-" : v.current_stage,
-                    join(v.aliases), v.run_id.empty() ? "-" : v.run_id, when(v.creation_timestamp)});
+                    join_or_dash(v.aliases), v.run_id.empty() ? "-" : v.run_id, when(v.creation_timestamp)});
   }
   ctx.out().table({"VERSION", "STATUS", "STAGE", "ALIASES", "RUN", "CREATED"}, rows);
   return 0;

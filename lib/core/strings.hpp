@@ -33,4 +33,7 @@ std::string valid_utf8(std::string_view text);
 /// Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view s);
 
+/// The items with `sep` between them ("" for none).
+std::string join(const std::vector<std::string>& items, std::string_view sep);
+
 } // namespace mlops

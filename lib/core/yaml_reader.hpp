@@ -45,8 +45,7 @@ struct YamlReader {
         continue;
       }
       auto near = suggest(k, allowed);
-      std::string all;
-      for (const auto& a : allowed) all += (all.empty() ? "" : ", ") + a;
+      std::string all = join(allowed, ", ");
       throw Error(ErrorKind::usage, where(kv.first) + ": unknown key " + quote(prefix + "." + k),
                   near.empty() ? "known keys: " + all : "did you mean " + quote(near.front()) + "?");
     }

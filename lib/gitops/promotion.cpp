@@ -70,11 +70,6 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
   }
 }
 
-std::string join(const std::vector<std::string>& items, const char* sep) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
 
 } // namespace
 

@@ -1,6 +1,7 @@
 #include "gitops/workflow.hpp"
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "model/lock.hpp"
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,9 @@ const EnvPolicy* policy_for(const PromotionConfig& cfg, const std::string& env) 
   if (cfg.environments.empty()) return nullptr;
   auto it = cfg.environments.find(env);
   if (it == cfg.environments.end()) {
-    std::string known;
-    for (const auto& [name, p] : cfg.environments) known += (known.empty() ? "" : ", ") + name;
+    std::vector<std::string> names;
+    for (const auto& [name, p] : cfg.environments) names.push_back(name);
+    std::string known = join(names, ", ");
     throw Error(ErrorKind::usage, "unknown environment " + quote(env) + " (environments in " + quote(cfg.file) + ": " + known + ")");
   }
   return &it->second;

@@ -19,11 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string join(const std::vector<std::string>& v, char sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : std::string(1, sep)) + s;
-  return out;
-}
 
 /// Writes a downloaded blob to a file while hashing it; reset() starts over.
 class FileSink final : public http::BodySink {
@@ -146,7 +141,7 @@ std::string Registry::authorization(const std::vector<std::string>& scopes) {
   std::unique_lock lock(m_mutex);
   if (m_scheme == "basic" && m_creds) return "Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password);
   if (m_scheme != "bearer") return {};
-  std::string key = join(scopes, ' ');
+  std::string key = join(scopes, " ");
   auto it = m_tokens.find(key);
   if (it != m_tokens.end() && std::chrono::steady_clock::now() < it->second.expires) {
     return "Authorization: Bearer " + it->second.value;
@@ -193,7 +188,7 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
     r = m_http.send(req);
   }
   if (r.status != 200) {
-    Error e = failure(r, "cannot get a token for " + quote(join(scopes, ' ')) + " from " + quote(realm));
+    Error e = failure(r, "cannot get a token for " + quote(join(scopes, " ")) + " from " + quote(realm));
     throw Error(e.kind() == ErrorKind::not_found ? ErrorKind::operational : e.kind(), e.what(), e.hint());
   }
   json j = json::parse(r.body, nullptr, false);
@@ -203,7 +198,7 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
   // does not die between being taken and being checked.
   double life = j.is_object() && j.contains("expires_in") && j["expires_in"].is_number() ? j["expires_in"].get<double>() : 60.0;
   double margin = std::min(5.0, life / 10);
-  m_log.debug(1, "got a token for " + join(scopes, ' ') + " from " + realm + " (valid " + std::to_string(static_cast<int>(life)) + " s)");
+  m_log.debug(1, "got a token for " + join(scopes, " ") + " from " + realm + " (valid " + std::to_string(static_cast<int>(life)) + " s)");
   return {token, std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(life - margin))};
 }
@@ -221,7 +216,7 @@ bool Registry::answer_challenge(const http::Response& r, std::vector<std::string
     m_scheme = "bearer";
     m_realm = bearer->params.at("realm");
     m_service = bearer->params.count("service") ? bearer->params.at("service") : "";
-    m_tokens.erase(join(scopes, ' '));  // rejected (expired, or too narrow)
+    m_tokens.erase(join(scopes, " "));  // rejected (expired, or too narrow)
     if (bearer->params.count("scope")) {
       // Several scopes may come space-separated in one parameter.
       std::string all = bearer->params.at("scope");
@@ -230,7 +225,7 @@ bool Registry::answer_challenge(const http::Response& r, std::vector<std::string
         add_scope(scopes, all.substr(p, sp == std::string::npos ? std::string::npos : sp - p));
         p = sp == std::string::npos ? all.size() : sp + 1;
       }
-      m_tokens.erase(join(scopes, ' '));  // a token for the wider set may be as stale
+      m_tokens.erase(join(scopes, " "));  // a token for the wider set may be as stale
     }
     return true;
   }

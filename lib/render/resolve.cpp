@@ -37,11 +37,7 @@ struct Fail {
   }
 };
 
-std::string list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
+std::string list(const std::vector<std::string>& items) { return join(items, ", "); }
 
 /// A name that must be a DNS-1123 label: kept, renamed with a warning, or refused with strict.
 std::string dns_name(const Fail& fail, const std::string& name, const std::string& key, bool strict,

@@ -71,3 +71,10 @@ TEST_CASE("human byte counts") {
   CHECK(human_bytes(1536) == "1.5 KiB");
   CHECK(human_bytes(50ull * 1024 * 1024) == "50.0 MiB");
 }
+
+TEST_CASE("strings: join") {
+  CHECK(mlops::join({}, ",").empty());
+  CHECK(mlops::join({"a"}, ", ") == "a");
+  CHECK(mlops::join({"a", "", "b"}, ", ") == "a, , b");
+  CHECK(mlops::join({"", "x"}, " ") == " x");
+}
