@@ -80,11 +80,15 @@ struct Registries {
   std::optional<oci::Registry> base;
 
   Registries(Context& ctx, const PackageArgs& a) : client(registry_http_options(ctx), ctx.log()) {
+    // Credentials are looked up once per registry: a credential helper is a
+    // process to run, and the base often lives on the push target.
+    std::map<std::string, std::optional<oci::RegistryCredentials>> found;
     auto open = [&](std::optional<oci::Registry>& slot, const std::string& text, const char* actions) {
       oci::ImageRef ref = oci::parse_image_ref(text);
       bool plain = is_local(ref.registry) || ctx.global().insecure;
-      auto creds = oci::find_credentials(ref.registry, process_getenv);
-      slot.emplace(client, ref, creds, plain, ctx.log(), actions);
+      auto it = found.find(ref.registry);
+      if (it == found.end()) it = found.emplace(ref.registry, oci::find_credentials(ref.registry, process_getenv)).first;
+      slot.emplace(client, ref, it->second, plain, ctx.log(), actions);
     };
     if (!a.push.empty()) {
       open(target, a.push, "pull,push");
