@@ -151,13 +151,14 @@ nlohmann::json stamp(const std::string& status, const std::string& actor) {
   return {{"status", status}, {"by", actor}, {"time", now_iso()}};
 }
 
-/// Pushes a commit made by `make` on the freshest tip, retrying while the
-/// branch moves. `make` returns "" when there is nothing to commit any more.
+/// Pushes a commit made by `make` on the tip last fetched (the caller has
+/// just fetched), fetching again and retrying while the branch moves. `make` returns "" when there is nothing to commit any more.
 /// Returns the pushed commit or "".
 std::string push_with_retry(Workflow& w, const std::function<std::string(const std::string& tip)>& make) {
   int attempts = w.config.gitops.attempts;
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    std::string tip = w.remote.fetch();
+    // The caller fetched just before; after a refused push, fetch again.
+    std::string tip = attempt == 0 ? w.remote.tip() : w.remote.fetch();
     std::string commit = make(tip);
     if (commit.empty()) return {};
     if (w.remote.push(commit) == PushResult::pushed) {
