@@ -123,6 +123,8 @@ private:
   /// bytes the registry holds (GET on the session), or a new session at 0.
   std::pair<std::string, std::uint64_t> resume_point(const std::string& location);
   void commit_upload(const std::string& location, const std::string& digest);
+  /// Closes an upload session that will not be committed (best effort).
+  void cancel_upload(const std::string& location) noexcept;
 
   http::Client& m_http;
   ImageRef m_ref;

@@ -57,6 +57,17 @@ std::string Registry::start_upload(const std::string& query) {
   return absolute(location);
 }
 
+void Registry::cancel_upload(const std::string& location) noexcept {
+  try {
+    http::Request del;
+    del.method = "DELETE";
+    del.url = location;
+    send(del);
+  } catch (...) {
+    // The registry expires abandoned sessions itself.
+  }
+}
+
 bool Registry::mount_blob(const std::string& digest, const std::string& from_repository) {
   http::Request post;
   post.method = "POST";
@@ -68,13 +79,7 @@ bool Registry::mount_blob(const std::string& digest, const std::string& from_rep
   }
   if (r.status == 202 && !r.header("location").empty()) {
     // Not mounted: the registry opened an upload session instead; close it.
-    http::Request del;
-    del.method = "DELETE";
-    del.url = absolute(r.header("location"));
-    try {
-      send(del);
-    } catch (const Error&) {
-    }
+    cancel_upload(absolute(r.header("location")));
   }
   m_log.debug(1, "could not mount blob " + digest.substr(0, 19) + " from " + from_repository + " (HTTP " + std::to_string(r.status) + ")");
   return false;
@@ -154,13 +159,7 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
     if (r.status == 401 || r.status == 403) throw failure(r, "cannot upload blob " + digest);
     if (first && refuses_chunks(r.status)) {
       m_log.debug(1, "the registry refused a chunk (HTTP " + std::to_string(r.status) + "); uploading " + digest.substr(0, 19) + " in one piece");
-      http::Request del;
-      del.method = "DELETE";
-      del.url = location;
-      try {
-        send(del);
-      } catch (const Error&) {
-      }
+      cancel_upload(location);
       return false;
     }
     if (++resumes > m_upload.max_resumes) {
@@ -224,7 +223,7 @@ struct Registry::Stream::State {
   // The writer's side, touched by the writer only: where it copies to, how
   // much free space it knows of, and bytes copied but not yet published.
   std::size_t w_tail = 0, w_avail = 0, w_pending = 0;
-  bool closed = false, failed = false;
+  bool closed = false, failed = false, committed = false;
   std::string location, why;
   http::Response response;
   std::thread worker;
@@ -303,6 +302,8 @@ Registry::Stream::~Stream() {
     m_state->cv.notify_all();
     m_state->worker.join();
   }
+  // Abandoned (the layer build failed) or refused: close the session.
+  if (!m_state->committed && !m_state->location.empty()) m_state->registry.cancel_upload(m_state->location);
 }
 
 void Registry::Stream::write(const char* data, std::size_t size) {
@@ -358,6 +359,7 @@ bool Registry::Stream::finish(const std::string& digest, std::string& why) {
     why = e.what();
     return false;
   }
+  m_state->committed = true;
   return true;
 }
 
