@@ -259,12 +259,7 @@ int run_package(Context& ctx, PackageArgs a) {
   o.entrypoint = pc.entrypoint;
   o.cmd = pc.cmd;
   o.labels = pc.labels;
-  if (!a.templates.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(a.templates, ec))
-      throw Error(ErrorKind::usage, "invalid --templates: " + quote(a.templates) + " is not a directory");
-    o.templates = a.templates;
-  }
+  o.templates = templates_dir(a.templates);
   o.source_date_epoch = source_date_epoch();
   o.tool = std::string("mlops ") + MLOPS_VERSION;
   oci::PackageResult r;

@@ -20,12 +20,7 @@ struct RenderArgs {
 /// --templates, checked.
 render::RenderOptions render_options(const RenderArgs& a) {
   render::RenderOptions opts;
-  if (!a.templates.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(a.templates, ec))
-      throw Error(ErrorKind::usage, "invalid --templates: " + quote(a.templates) + " is not a directory");
-    opts.templates = a.templates;
-  }
+  opts.templates = templates_dir(a.templates);
   return opts;
 }
 

@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -25,6 +27,10 @@ struct Command {
   /// described) and returns what runs it once parsed.
   std::function<Runner(CLI::App&)> setup;
 };
+
+/// A --templates DIR value: nullopt when empty; Error(usage) when it is not
+/// a directory.
+std::optional<std::filesystem::path> templates_dir(const std::string& value);
 
 /// The command table, in the order help lists it.
 const std::vector<Command>& commands();

@@ -1,4 +1,5 @@
 #include "cli/command.hpp"
+#include "core/error.hpp"
 
 namespace mlops::cli {
 
@@ -47,6 +48,14 @@ Command version_command() {
     };
   };
   return c;
+}
+
+std::optional<std::filesystem::path> templates_dir(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(value, ec))
+    throw Error(ErrorKind::usage, "invalid --templates: " + quote(value) + " is not a directory");
+  return value;
 }
 
 const std::vector<Command>& commands() {

@@ -26,6 +26,14 @@ struct YamlReader {
   std::string where(const YAML::Node& node) const {
     return "invalid " + what + " '" + file + ":" + std::to_string(node.Mark().line + 1) + "'";
   }
+  /// Parses the whole file's text; a syntax error names file and line.
+  YAML::Node load(const std::string& text) const {
+    try {
+      return YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw Error(ErrorKind::usage, "invalid " + what + " '" + file + ":" + std::to_string(e.mark.line + 1) + "': " + e.msg);
+    }
+  }
   [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& why) const {
     throw Error(ErrorKind::usage, where(node) + ": key " + quote(key) + ": " + why);
   }

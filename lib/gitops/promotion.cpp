@@ -76,13 +76,8 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
 PromotionConfig parse_promotion_config(const std::string& yaml_text, const std::string& file) {
   PromotionConfig cfg;
   cfg.file = file;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "invalid config " + quote(file) + ": " + e.what());
-  }
   YamlReader r{"config", file};
+  YAML::Node root = r.load(yaml_text);
   if (!root.IsMap()) return cfg;
   if (auto g = root["gitops"]) read_gitops(r, g, cfg.gitops);
   if (auto e = root["environments"]) read_environments(r, e, cfg);

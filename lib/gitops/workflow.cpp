@@ -365,11 +365,9 @@ HistoryReport history(Workflow& w, const std::string& model, const std::string& 
   HistoryReport rep;
   for (auto& r : records(w, model))
     if (env.empty() || r.env == env) rep.records.push_back(std::move(r));
-  for (const auto& r : rep.records)
-    if (!rep.git_current.count(r.env)) rep.git_current[r.env] = r.version;
   std::map<std::string, std::string> git_commit;  // env -> commit that deployed the current version
   for (const auto& r : rep.records)
-    if (!git_commit.count(r.env)) git_commit[r.env] = r.commit;
+    if (rep.git_current.emplace(r.env, r.version).second) git_commit[r.env] = r.commit;
   auto rm = w.mlflow.get_registered_model(model);
   for (const auto& [e, version] : rep.git_current) {
     // The version's promotion tag should record that same commit as done.

@@ -431,14 +431,9 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
 
 PackageConfig parse_package_config(const std::string& yaml_text, const std::string& file) {
   PackageConfig c;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "invalid config " + quote(file) + ": " + e.what());
-  }
-  if (!root.IsMap() || !root["package"]) return c;
   YamlReader r{"config", file};
+  YAML::Node root = r.load(yaml_text);
+  if (!root.IsMap() || !root["package"]) return c;
   const YAML::Node n = root["package"];
   r.keys(n, "package", {"format", "compression", "model_path", "implementation", "env", "entrypoint", "cmd", "labels"});
   if (n.IsNull()) return c;

@@ -341,13 +341,7 @@ void read_deploy(const YAML::Node& d, DeploySpec& s) {
   }
 }
 
-YAML::Node load_yaml(const std::string& text, const std::string& file) {
-  try {
-    return YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "invalid deploy spec '" + file + ":" + std::to_string(e.mark.line + 1) + "': " + e.msg);
-  }
-}
+YAML::Node load_yaml(const std::string& text, const std::string& file) { return YamlReader{"deploy spec", file}.load(text); }
 
 } // namespace
 
