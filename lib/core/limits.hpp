@@ -1,0 +1,20 @@
+#pragma once
+// Every size, depth, count and time limit mlops applies to outside input, in one place.
+// README.md ("Limits") lists each with the error it gives; tests/unit/test_core_limits.cpp
+// checks that the table and this file agree. Add a limit here, never as a literal elsewhere.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mlops::limits {
+
+// --- JSON from servers and files ---------------------------------------------------------
+/// Largest JSON document parsed from a server answer or a file (MLflow answers, OCI
+/// manifests and configs, lock files, docker config.json, input examples are bounded
+/// separately below).
+inline constexpr std::size_t k_max_json_bytes = 64u << 20;
+/// Deepest nesting of arrays and objects accepted in any JSON document: deeper input is
+/// refused at parse time, before a recursive serializer or destructor can overflow the stack.
+inline constexpr std::size_t k_max_json_depth = 256;
+
+}  // namespace mlops::limits
