@@ -24,6 +24,7 @@ step() {
 }
 
 step "installing the Debian packages (scripts/install-deps.sh)" "a few minutes the first time, seconds after"
+# Shell completion tests also need: bash-completion zsh fish tmux (in scripts/install-deps.sh, owned elsewhere).
 bash scripts/install-deps.sh >/dev/null
 step "building the mlops binary (only the mlops target)" \
   "10-15 min on 2 cores the first time; ccache in ~/.cache/mlops makes a rebuild take seconds"
@@ -79,7 +80,9 @@ pids+=($!)
 wait_http "http://$registry/v2/" "${pids[-1]}" "$work/registry.log"
 
 step "registering a scikit-learn model 'iris' with the MLflow client (3 versions; @champion=2, @challenger=3)" "20-40 s"
-HOME="$work/home" "$venv/bin/python" tests/fixtures/make_models.py --tracking-uri "$MLFLOW_TRACKING_URI" --models iris >/dev/null
+HOME="$work/home" "$venv/bin/python" tests/fixtures/make_models.py --tracking-uri "$MLFLOW_TRACKING_URI" --models iris \
+  >/dev/null 2>"$work/make_models.log" || { cat "$work/make_models.log"; exit 1; }
+grep '^make_models:' "$work/make_models.log"
 
 cd "$work"
 step "mlops models list: what the registry holds"
