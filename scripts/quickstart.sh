@@ -24,7 +24,6 @@ step() {
 }
 
 step "installing the Debian packages (scripts/install-deps.sh)" "a few minutes the first time, seconds after"
-# Shell completion tests also need: bash-completion zsh fish tmux (in scripts/install-deps.sh, owned elsewhere).
 bash scripts/install-deps.sh >/dev/null
 step "building the mlops binary (only the mlops target)" \
   "10-15 min on 2 cores the first time; ccache in ~/.cache/mlops makes a rebuild take seconds"
