@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -69,9 +70,21 @@ pid_t spawn(const Spawn& s) {
   // async-signal-safe calls.
   std::vector<char*> cargv = c_strings(s.argv);
   std::vector<char*> cenv = s.env ? c_strings(*s.env) : std::vector<char*>{};
+  // Signals stay blocked until the child has its default handlers back: a
+  // SIGTERM (e.g. stop() right after start) must not run our handlers in it.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = ::fork();
-  if (pid < 0) throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
+  if (pid < 0) {
+    int err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(err));
+  }
   if (pid == 0) {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(s.output_fd, STDOUT_FILENO);
@@ -79,12 +92,11 @@ pid_t spawn(const Spawn& s) {
     int in = s.stdin_fd >= 0 ? s.stdin_fd : ::open("/dev/null", O_RDONLY);
     if (in >= 0) ::dup2(in, STDIN_FILENO);
     if (!s.cwd.empty() && ::chdir(s.cwd.c_str()) != 0) _exit(127);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
     if (s.env) ::execve(s.exe.c_str(), cargv.data(), cenv.data());
     else ::execv(s.exe.c_str(), cargv.data());
     _exit(127);
   }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::setpgid(pid, pid);
   return pid;
 }

@@ -95,17 +95,27 @@ TEST_CASE("run_process: output, exit code, stdin, timeout, a missing program, an
 TEST_CASE("BackgroundProcess: starts with its output in a log file and stops by its own pid") {
   test::TempDir dir;
   std::size_t before = open_fds();
+  auto first_line = [&] {
+    std::ifstream log(dir.path / "log");
+    std::string line;
+    std::getline(log, line);
+    return line;
+  };
   {
+    // Stopped at once: the TERM must reach the program, not the handlers it
+    // inherited from us before exec (doctest's would end this test run).
+    BackgroundProcess early({"sleep", "30"}, dir.path, dir.path / "early.log");
+    early.stop(std::chrono::seconds(5));
+    CHECK_FALSE(early.running());
+
     BackgroundProcess p({"sh", "-c", "echo started; exec sleep 30"}, dir.path, dir.path / "log");
     CHECK(p.running());
+    for (int i = 0; i < 600 && first_line().empty(); ++i) ::usleep(10000);  // waits for it; asserts no time
+    CHECK(first_line() == "started");
     p.stop(std::chrono::seconds(5));
     CHECK_FALSE(p.running());
     CHECK(p.exit_code() == 128 + 15);
   }
-  std::ifstream log(dir.path / "log");
-  std::string line;
-  std::getline(log, line);
-  CHECK(line == "started");
   CHECK(open_fds() == before);
   CHECK_THROWS_AS(BackgroundProcess({"mlops-no-such-program"}, dir.path, dir.path / "log2"), Error);
 }
