@@ -102,8 +102,8 @@ Layout Layout::open(const std::filesystem::path& dir) {
 std::filesystem::path Layout::blob_path(const std::string& digest) const { return m_dir / "blobs" / "sha256" / hex_of(digest); }
 
 bool Layout::has_blob(const std::string& digest) const {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(blob_path(digest), ec);
+  std::error_code ec;  // a link planted under a blob's name is not the blob
+  return std::filesystem::is_regular_file(std::filesystem::symlink_status(blob_path(digest), ec));
 }
 
 std::filesystem::path Layout::tmp_dir() const {

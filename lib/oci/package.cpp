@@ -250,6 +250,7 @@ Format parse_format(const std::string& text) {
 }
 
 PackageResult package(const PackageOptions& o, LogSink& log) {
+  fs::check_tree(o.source);  // validate's rule, before anything is read: UTF-8 names, links that stay inside
   model::MlModel mlmodel = model::MlModel::load(o.source);  // a model directory or an error
   std::optional<model::LockFile> lock = model::LockFile::load(o.source);
   if (lock) {

@@ -171,22 +171,17 @@ std::pair<std::string, std::uint64_t> Registry::open_session(const std::string& 
   } catch (const std::exception&) {
     // A damaged record: start a new session.
   }
-  std::string what = identity.substr(0, identity.rfind("sha256:", 0) == 0 ? 19 : 12);
-  if (!saved.empty()) {
-    http::Request status;
-    status.url = saved;
-    http::Response s = send(status);
-    if (auto held = s.status == 204 ? parse_upload_range(s.header("range")) : std::nullopt) {
-      std::string at = s.header("location").empty() ? saved : absolute(s.header("location"));
-      remember_session(identity, at);
-      m_log.debug(1, "continuing an earlier upload of " + what + ": the registry holds " + std::to_string(*held) + " bytes of it");
-      return {at, *held};
-    }
-    m_log.debug(1, "the earlier upload session of " + what + " is gone (HTTP " + std::to_string(s.status) + "); starting a new one");
+  if (saved.empty()) {
+    std::string fresh = start_upload();
+    remember_session(identity, fresh);
+    return {fresh, 0};
   }
-  std::string fresh = start_upload();
-  remember_session(identity, fresh);
-  return {fresh, 0};
+  auto at = resume_point(saved, identity);
+  if (at.second > 0) {
+    m_log.debug(1, "continuing an earlier upload of " + identity.substr(0, 19) + ": the registry holds " + std::to_string(at.second) +
+                       " bytes of it");
+  }
+  return at;
 }
 
 bool Registry::upload_chunked(const std::filesystem::path& file, const std::string& digest, std::uint64_t size) {
@@ -348,12 +343,8 @@ struct Registry::Stream::State {
         if (!response.header("location").empty()) location = registry.absolute(response.header("location"));
         registry.remember_session(identity, location);
       }
-    } catch (const Error& e) {
-      why = e.what();
-      refused = e.kind() != ErrorKind::unavailable && e.kind() != ErrorKind::interrupted;
     } catch (const std::exception& e) {
-      why = e.what();
-      refused = true;
+      why = e.what();  // no answer (a lost connection): the session may live on in the registry
     }
     std::lock_guard lock(mutex);
     if (!why.empty()) {

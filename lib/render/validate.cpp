@@ -314,8 +314,8 @@ std::vector<Finding> check_dir(const std::filesystem::path& dir, bool prod_diges
   std::vector<std::filesystem::path> files;
   fs::walk_tree(dir, [&](const fs::WalkEntry& e) {  // errors name the part that cannot be read
     auto ext = e.path.extension();
-    std::error_code ec;  // a link to a file counts, as before
-    if ((ext == ".yaml" || ext == ".yml") && std::filesystem::is_regular_file(e.path, ec)) files.push_back(e.path);
+    std::error_code link_ec;  // a link to a file counts, as before
+    if ((ext == ".yaml" || ext == ".yml") && std::filesystem::is_regular_file(e.path, link_ec)) files.push_back(e.path);
   });
   std::sort(files.begin(), files.end());
   std::vector<Finding> found;
