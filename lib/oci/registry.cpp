@@ -254,6 +254,9 @@ void Registry::ping() {
       r = send(req);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::auth) throw;  // plain HTTP worked; the token server said no
+      // Neither protocol got an answer (TLS servers answer plain HTTP with a 400): a server
+      // that drops connections is unavailable, not a TLS problem.
+      if (e.kind() == ErrorKind::unavailable) throw;
       throw tls_error;
     }
     if (r.status == 400) throw tls_error;
