@@ -48,7 +48,9 @@ Descriptor Descriptor::from_json(const json& j) {
   if (!j.contains("digest") || !j["digest"].is_string()) throw bad("no 'digest' string");
   d.digest = j["digest"].get<std::string>();
   hex_of(d.digest);  // sha256:<64 hex> or an error
-  if (!j.contains("size") || !j["size"].is_number_unsigned()) throw bad("'size' of " + d.digest + " is not a byte count");
+  const json* size = j.contains("size") ? &j["size"] : nullptr;
+  bool count = size && (size->is_number_unsigned() || (size->is_number_integer() && size->get<std::int64_t>() >= 0));
+  if (!count) throw bad("'size' of " + d.digest + " is not a byte count");
   d.size = j["size"].get<std::uint64_t>();
   if (d.size > limits::k_max_blob_bytes) {
     throw bad("blob " + d.digest + " declares " + std::to_string(d.size) + " bytes, more than the limit of " +
