@@ -447,8 +447,13 @@ def test_registry_killed_mid_upload_then_rerun_completes(mlops, tmp_path):
         assert p.returncode == 6, err
         assert f"'http://127.0.0.1:{reg.port}'" in error_line(err)
         reg.start()  # the same storage, with the half upload in it
-        r = mlops.run("package", str(model), "--format", "artifact", "--chunk-size", "8M", "--push", ref, "--json", env=env)
+        r = mlops.run("-v", "package", str(model), "--format", "artifact", "--chunk-size", "8M", "--push", ref, "--json", env=env)
         assert r.returncode == 0, r.stderr
+        # The remembered session was asked for. Killed inside a chunk, docker-registry 2.8 refuses
+        # it (its stored size no longer matches the offset in the session's Location) and the
+        # layer starts over; killed between two chunks, the rest is sent (see the next test).
+        assert "continuing an earlier upload" in r.stderr or "upload session is gone" in r.stderr, r.stderr
+        assert not list((mlops.cwd.parent / "xdg-cache" / "mlops" / "uploads").glob("*.json"))
         out = json.loads(r.stdout)
         assert remote_digest(ref) == out["digest"]
         run("skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{tmp_path / 'pulled'}:t")
