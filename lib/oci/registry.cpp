@@ -179,8 +179,14 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
     Error e = failure(r, "cannot get a token for " + quote(join(scopes, " ")) + " from " + quote(realm));
     throw Error(e.kind() == ErrorKind::not_found ? ErrorKind::operational : e.kind(), e.what(), e.hint());
   }
-  json j = json::parse(r.body, nullptr, false);
-  std::string token = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
+  json j;
+  try {
+    j = parse_json(r.body, "the token answer", ErrorKind::operational, limits::k_max_manifest_bytes);
+  } catch (const Error&) {
+    // Said below: no token.
+  }
+  auto text = [&](const char* key) { return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
+  std::string token = text("token").empty() ? text("access_token") : text("token");
   if (token.empty()) throw Error(ErrorKind::operational, "the token server " + quote(realm) + " of " + quote(m_ref.registry) + " gave no token");
   // Spec default: 60 s without expires_in. Renew a little early so a token
   // does not die between being taken and being checked.

@@ -164,3 +164,9 @@ TEST_CASE("image references: bounded, checked without std::regex") {
   CHECK_THROWS_AS(parse_image_ref("localhost/x:bad tag"), Error);
   CHECK_THROWS_AS(parse_image_ref("localhost/x:" + std::string(129, 't')), Error);
 }
+
+TEST_CASE("credential helper output nested 100k deep is an auth error, not a crash") {
+  std::string bomb = std::string(100000, '[');
+  bomb = "{\"Secret\":" + bomb + std::string(100000, ']') + "}";
+  CHECK_THROWS_WITH_AS(parse_helper_output(bomb, "docker-credential-x"), doctest::Contains("printed no"), Error);
+}
