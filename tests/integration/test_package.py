@@ -430,6 +430,9 @@ def test_a_subdirectory_that_cannot_be_read_fails_package_and_verify(mlops, mode
         assert r.returncode == 1, r.stderr + r.stdout
         assert "a-locked" in error_line(r.stderr) and "Permission denied" in error_line(r.stderr)
         assert "matches" not in r.stdout
+        r = as_nobody(mlops, "validate", str(m), cwd=root)
+        assert r.returncode == 1, r.stderr + r.stdout
+        assert "a-locked" in error_line(r.stderr) and "Permission denied" in error_line(r.stderr)
         (m / "mlops.lock.json").unlink()  # a plain model directory: only the walk sees the problem
         r = as_nobody(mlops, "package", str(m), "--format", "artifact", "--output", f"oci:{root / 'out'}", cwd=root)
         assert r.returncode == 1, r.stderr
