@@ -93,6 +93,7 @@ struct Registries {
     if (!a.push.empty()) {
       open(target, a.push, "pull,push");
       target->upload_options().chunk_size = parse_size(a.chunk_size);
+      target->upload_options().session_dir = cache_dir("uploads");  // a rerun continues a cut-off upload
     }
     if (!a.base.empty() && a.base.rfind("oci:", 0) != 0) open(base, a.base, "pull");
   }
@@ -131,8 +132,9 @@ private:
 /// stream fails the push uploads the layer from its file instead.
 class PushStream final : public oci::LayerStream {
 public:
-  PushStream(oci::Registry& registry, std::map<std::string, oci::BlobOutcome>& done, bool keep_file)
-      : m_registry(registry), m_stream(registry), m_done(done), m_keep_file(keep_file) {}
+  /// `key`: the layer's LayerInfo::key, naming its upload session for a rerun.
+  PushStream(oci::Registry& registry, std::map<std::string, oci::BlobOutcome>& done, bool keep_file, const std::string& key)
+      : m_registry(registry), m_stream(registry, key), m_done(done), m_keep_file(keep_file) {}
   bool needs_file() const override { return m_keep_file; }
   void write(const char* data, std::size_t size) override { m_stream.write(data, size); }
   bool finish(const oci::Layer& layer) override {
@@ -174,7 +176,7 @@ oci::LayerStreamFactory stream_factory(Registries& regs, const LayerDigestCache&
     }
     if (auto known = cache.get(key); known && reg.has_blob(*known)) return nullptr;  // the push skips it
     try {
-      return std::make_unique<PushStream>(reg, done, keep_files);
+      return std::make_unique<PushStream>(reg, done, keep_files, key);
     } catch (const Error& e) {
       reg.log().debug(1, std::string("cannot stream the layer: ") + e.what());
       return nullptr;

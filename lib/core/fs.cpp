@@ -2,6 +2,8 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "core/limits.hpp"
+#include "core/strings.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace mlops::fs {
@@ -174,6 +177,49 @@ void require_writable_dir(const std::filesystem::path& dir) {
   ::unlink(probe.c_str());
 }
 
+Fd::~Fd() {
+  if (m_fd >= 0) ::close(m_fd);
+}
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (m_fd >= 0) ::close(m_fd);
+    m_fd = o.m_fd;
+    o.m_fd = -1;
+  }
+  return *this;
+}
+
+RegularFile open_regular(const std::filesystem::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));  // a FIFO must not block us
+  if (fd.get() < 0) {
+    int err = errno;
+    if (err == ELOOP) throw Error(ErrorKind::operational, quote(path.string()) + " is not a regular file (a symbolic link)");
+    throw Error(err == ENOENT ? ErrorKind::not_found : ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(err));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::operational, quote(path.string()) + " is not a regular file");
+  return {std::move(fd), static_cast<std::uint64_t>(st.st_size)};
+}
+
+std::string read_all(const Fd& fd, std::size_t max_bytes, const std::filesystem::path& shown) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ErrorKind::io, "cannot read " + quote(shown.string()) + ": " + errno_text(errno));
+    }
+    if (n == 0) return out;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      throw Error(ErrorKind::operational, quote(shown.string()) + " is larger than " + human_bytes(max_bytes));
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 void read_chunks(const std::filesystem::path& path, std::size_t chunk,
                  const std::function<void(const char* data, std::size_t size)>& fn) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -188,6 +234,104 @@ void read_chunks(const std::filesystem::path& path, std::size_t chunk,
     if (n == 0) return;
     fn(buf.data(), static_cast<std::size_t>(n));
   }
+}
+
+namespace {
+
+Error unreadable(const std::filesystem::path& p, const std::error_code& ec) {
+  return Error(ErrorKind::io, "cannot read " + quote(escaped_name(p.string())) + ": " + ec.message());
+}
+
+// Each directory is read with its own non-recursive iterator, so that a failed
+// increment is seen here: recursive_directory_iterator::increment(ec) turns into
+// the end iterator on failure, which a loop cannot tell from the real end.
+void walk_dir(const std::filesystem::path& dir, const std::string& prefix, std::size_t depth,
+              const std::function<void(const WalkEntry&)>& visit) {
+  if (depth > limits::k_max_walk_depth) {
+    throw Error(ErrorKind::operational, quote(escaped_name(dir.string())) + " is nested deeper than " +
+                                            std::to_string(limits::k_max_walk_depth) + " directories");
+  }
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) throw unreadable(dir, ec);
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    WalkEntry e;
+    e.path = it->path();
+    e.relative = prefix + it->path().filename().string();
+    e.status = it->symlink_status(ec);
+    if (ec) throw unreadable(e.path, ec);
+    visit(e);
+    if (std::filesystem::is_directory(e.status)) walk_dir(e.path, e.relative + "/", depth + 1, visit);
+  }
+  if (ec) throw unreadable(dir, ec);
+}
+
+bool printable_utf8(std::string_view s) {
+  if (valid_utf8(s) != s) return false;
+  return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+} // namespace
+
+void walk_tree(const std::filesystem::path& root, const std::function<void(const WalkEntry&)>& visit) {
+  walk_dir(root, "", 0, visit);
+}
+
+std::string escaped_name(std::string_view name) {
+  if (printable_utf8(name)) return std::string(name);
+  std::string out;
+  std::string_view rest = name;
+  while (!rest.empty()) {
+    // The longest prefix that is valid UTF-8 stays; the next byte is escaped.
+    std::size_t ok = 0;
+    for (std::size_t len = 1; len <= std::min<std::size_t>(4, rest.size()); ++len) {
+      if (printable_utf8(rest.substr(0, len))) {
+        ok = len;
+        break;
+      }
+    }
+    if (ok) {
+      out.append(rest.substr(0, ok));
+      rest.remove_prefix(ok);
+      continue;
+    }
+    static constexpr char k_hex[] = "0123456789abcdef";
+    auto c = static_cast<unsigned char>(rest.front());
+    out += "\\x";
+    out += k_hex[c >> 4];
+    out += k_hex[c & 15];
+    rest.remove_prefix(1);
+  }
+  return out;
+}
+
+void check_tree_entry(const std::filesystem::path& root, const WalkEntry& e) {
+  if (!printable_utf8(e.relative)) {
+    throw Error(ErrorKind::operational, "file name " + quote(escaped_name(e.relative)) + " is not valid UTF-8 text",
+                "image layers and MLflow keep file names as UTF-8: rename the file");
+  }
+  if (std::filesystem::is_symlink(e.status)) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path, ec);
+    if (ec) throw unreadable(e.path, ec);
+    // Judged lexically and through the links already on the way, never by
+    // reading what the link names.
+    auto resolved = std::filesystem::weakly_canonical(e.path.parent_path() / target, ec);
+    auto base = std::filesystem::weakly_canonical(root, ec);
+    auto r = resolved.lexically_relative(base);
+    if (ec || target.is_absolute() || r.empty() || r.native().rfind("..", 0) == 0) {
+      throw Error(ErrorKind::operational, "symbolic link " + quote(escaped_name(e.relative)) +
+                                              " points outside the model directory (" + escaped_name(target.string()) + ")");
+    }
+    return;
+  }
+  if (!std::filesystem::is_directory(e.status) && !std::filesystem::is_regular_file(e.status)) {
+    throw Error(ErrorKind::operational, quote(escaped_name(e.relative)) + " is neither a file, a directory nor a symbolic link");
+  }
+}
+
+void check_tree(const std::filesystem::path& root) {
+  walk_tree(root, [&](const WalkEntry& e) { check_tree_entry(root, e); });
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -55,6 +56,67 @@ void require_writable_dir(const std::filesystem::path& dir);
 /// naming the file when it cannot be read.
 void read_chunks(const std::filesystem::path& path, std::size_t chunk,
                  const std::function<void(const char* data, std::size_t size)>& fn);
+
+/// An open file descriptor, closed when it goes out of scope (-1: none).
+class Fd {
+public:
+  explicit Fd(int fd = -1) : m_fd(fd) {}
+  ~Fd();
+  Fd(Fd&& o) noexcept : m_fd(o.m_fd) { o.m_fd = -1; }
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return m_fd; }
+
+private:
+  int m_fd;
+};
+
+/// A regular file opened for reading, and its size at opening.
+struct RegularFile {
+  Fd fd;
+  std::uint64_t size = 0;
+};
+
+/// Opens `path` for reading only when it is a regular file reached without
+/// following a final symbolic link (O_NOFOLLOW, then fstat S_ISREG), so a
+/// link, FIFO or device planted in its place is never read. Throws
+/// Error(not_found) when missing, Error(operational) "'PATH' is not a
+/// regular file", Error(io) for other failures.
+RegularFile open_regular(const std::filesystem::path& path);
+
+/// Reads all of an open file from its current position; more than
+/// `max_bytes` is Error(operational) naming `shown`.
+std::string read_all(const Fd& fd, std::size_t max_bytes, const std::filesystem::path& shown);
+
+/// One entry met by walk_tree(): where it is, its path below the walk's root
+/// ('/'-separated, never starting with '/'), and its type as lstat() sees it.
+struct WalkEntry {
+  std::filesystem::path path;
+  std::string relative;
+  std::filesystem::file_status status;  ///< of the entry itself: links are not followed
+};
+
+/// Visits every entry below `root` (not `root` itself), a directory before
+/// what it holds, never following symbolic links. Nothing is skipped: a
+/// directory that cannot be opened or read, or an entry that cannot be
+/// stat'ed, is Error(io) "cannot read 'PATH': why" naming it, never a
+/// shorter walk. Deeper than limits::k_max_walk_depth is Error(operational).
+void walk_tree(const std::filesystem::path& root, const std::function<void(const WalkEntry&)>& visit);
+
+/// `name` with every byte that is not printable UTF-8 (invalid sequences,
+/// control characters) written as \xNN, for messages naming a file.
+std::string escaped_name(std::string_view name);
+
+/// The rule every entry of a model directory follows, for `package` and
+/// `validate` alike: its path is valid UTF-8 without control characters,
+/// it is a regular file, a directory or a symbolic link, and a link stays
+/// inside `root`. Throws Error(operational) naming the entry (escaped).
+void check_tree_entry(const std::filesystem::path& root, const WalkEntry& entry);
+
+/// walk_tree() with check_tree_entry() on every entry: Error(io) when a part
+/// cannot be read, Error(operational) for the first entry breaking the rule.
+void check_tree(const std::filesystem::path& root);
 
 /// Removes a directory tree when it goes out of scope, unless released.
 class TreeGuard {

@@ -17,4 +17,20 @@ inline constexpr std::size_t k_max_json_bytes = 64u << 20;
 /// refused at parse time, before a recursive serializer or destructor can overflow the stack.
 inline constexpr std::size_t k_max_json_depth = 256;
 
+// --- directory trees (model directories, layouts) --------------------------------------
+/// Deepest directory nesting fs::walk_tree() descends into below its root; deeper is
+/// Error(operational) "'PATH' is nested deeper than N directories".
+inline constexpr std::size_t k_max_walk_depth = 256;
+
+// --- OCI blobs, manifests and references ---------------------------------------------------
+/// Largest blob (base layer, config) a descriptor may declare or a copy may carry; a larger
+/// declared size is Error(operational) "blob ... declares N bytes, more than the limit".
+inline constexpr std::uint64_t k_max_blob_bytes = std::uint64_t{1} << 40;
+/// Largest manifest, index or image config read from a layout or a registry (the
+/// distribution spec's 4 MiB): larger is Error(operational) "... is larger than 4 MiB".
+inline constexpr std::size_t k_max_manifest_bytes = 4u << 20;
+/// Longest image reference accepted (HOST/REPO:TAG@DIGEST); longer is Error(usage)
+/// "invalid image reference ...: longer than N characters", before any other parsing.
+inline constexpr std::size_t k_max_image_ref_bytes = 1024;
+
 }  // namespace mlops::limits

@@ -30,6 +30,13 @@ void fail_with(GateResult& g, const std::string& reason, std::vector<std::string
 GateResult format_gate(const Target& t, std::optional<model::MlModel>& mlmodel) {
   return timed("format", [&](GateResult& g) {
     try {
+      fs::check_tree(t.dir);  // the rule package applies: UTF-8 names, links that stay inside
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::io) throw;  // a part that cannot be read: no verdict, an error (exit 1)
+      fail_with(g, e.what());
+      return;
+    }
+    try {
       mlmodel = model::MlModel::load(t.dir);
     } catch (const Error& e) {
       fail_with(g, e.what());

@@ -116,14 +116,10 @@ void PartialDir::record(const model::LockedFile& file) {
 void PartialDir::finish(const std::set<std::string>& expected, const std::string& lock_json) {
   std::error_code ec;
   std::vector<std::filesystem::path> stray;
-  for (auto it = std::filesystem::recursive_directory_iterator(m_path, ec);
-       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
-    std::string rel = it->path().lexically_relative(m_path).generic_string();
-    if (rel == k_journal) continue;
-    if (!expected.count(rel)) stray.push_back(it->path());
-  }
+  fs::walk_tree(m_path, [&](const fs::WalkEntry& e) {  // an unreadable part fails, never hides strays
+    if (std::filesystem::is_directory(e.status) || e.relative == k_journal) return;
+    if (!expected.count(e.relative)) stray.push_back(e.path);
+  });
   for (auto& p : stray) std::filesystem::remove(p, ec);
   fs::atomic_write(m_path / model::LockFile::k_file_name, lock_json);
   ::close(m_journal_fd);

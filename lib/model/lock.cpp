@@ -136,6 +136,9 @@ VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock) 
     }
     std::error_code ec;
     auto st = std::filesystem::symlink_status(p, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
+      throw Error(ErrorKind::io, "cannot read " + quote(p.string()) + ": " + ec.message());
+    }
     if (ec || !std::filesystem::exists(st)) {
       r.missing.push_back(f.path);
       continue;
@@ -144,17 +147,14 @@ VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock) 
       r.modified.push_back(f.path);
     }
   }
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    auto st = it->symlink_status(ec);
-    if (std::filesystem::is_directory(st)) continue;  // real directories only: links are not followed
-    std::string rel = it->path().lexically_relative(dir).generic_string();
-    if (rel == LockFile::k_file_name) continue;
+  // A directory that cannot be read fails the check (Error io): it would hide
+  // files, and "matches its lock file" would be a lie.
+  fs::walk_tree(dir, [&](const fs::WalkEntry& e) {
+    if (std::filesystem::is_directory(e.status)) return;  // real directories only: links are not followed
+    if (e.relative == LockFile::k_file_name) return;
     // A link named like a locked file was already reported as modified above.
-    if (!expected.count(rel)) r.unexpected.push_back(rel);
-  }
+    if (!expected.count(e.relative)) r.unexpected.push_back(e.relative);
+  });
   std::sort(r.unexpected.begin(), r.unexpected.end());
   return r;
 }

@@ -2,6 +2,7 @@
 
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "core/pipeline.hpp"
 #include "oci/gzip.hpp"
 #include "oci/zstd.hpp"
@@ -310,40 +311,27 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
   };
   auto archive_path = [&](const std::string& rel) { return prefix.empty() ? rel : prefix + "/" + rel; };
   if (!prefix.empty()) add_parents(prefix + "/x");
-  std::filesystem::path root = std::filesystem::canonical(dir);
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); it != std::filesystem::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (ec) throw Error(ErrorKind::io, "cannot read " + quote(dir.string()) + ": " + ec.message());
-    // lexically: std::filesystem::relative would follow the link being judged.
-    std::string rel = it->path().lexically_relative(dir).generic_string();
-    if (std::find(skip.begin(), skip.end(), rel) != skip.end()) continue;
-    std::string path = archive_path(rel);
-    auto st = it->symlink_status();
+  // One rule for package and validate (fs::check_tree_entry): UTF-8 names,
+  // links that stay inside; and a part that cannot be read fails the walk.
+  fs::walk_tree(dir, [&](const fs::WalkEntry& w) {
+    if (std::find(skip.begin(), skip.end(), w.relative) != skip.end()) return;
+    fs::check_tree_entry(dir, w);
+    std::string path = archive_path(w.relative);
     LayerEntry e;
     e.path = path;
-    if (std::filesystem::is_symlink(st)) {
-      auto target = std::filesystem::read_symlink(it->path());
-      auto resolved = std::filesystem::weakly_canonical(it->path().parent_path() / target);
-      auto r = resolved.lexically_relative(root);
-      if (target.is_absolute() || r.empty() || r.native().rfind("..", 0) == 0) {
-        throw Error(ErrorKind::operational, "symbolic link " + quote(rel) + " points outside the model directory (" +
-                                                target.string() + ")");
-      }
+    if (std::filesystem::is_symlink(w.status)) {
       e.type = LayerEntry::Type::symlink;
-      e.link_target = target.generic_string();
-    } else if (std::filesystem::is_directory(st)) {
+      e.link_target = std::filesystem::read_symlink(w.path).generic_string();
+    } else if (std::filesystem::is_directory(w.status)) {
       e.type = LayerEntry::Type::directory;
-    } else if (std::filesystem::is_regular_file(st)) {
-      e.type = LayerEntry::Type::file;
-      e.source = it->path();
-      e.executable = (st.permissions() & std::filesystem::perms::owner_exec) != std::filesystem::perms::none;
     } else {
-      throw Error(ErrorKind::operational, quote(rel) + " is neither a file, a directory nor a symbolic link");
+      e.type = LayerEntry::Type::file;
+      e.source = w.path;
+      e.executable = (w.status.permissions() & std::filesystem::perms::owner_exec) != std::filesystem::perms::none;
     }
     add_parents(path);
     out[path] = std::move(e);
-  }
+  });
   std::vector<LayerEntry> v;
   v.reserve(out.size());
   for (auto& [k, e] : out) v.push_back(std::move(e));

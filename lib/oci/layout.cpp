@@ -3,10 +3,15 @@
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
+#include "core/strings.hpp"
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <unistd.h>
+#include <vector>
 
 namespace mlops::oci {
 
@@ -33,12 +38,32 @@ json Descriptor::to_json() const {
 }
 
 Descriptor Descriptor::from_json(const json& j) {
+  auto bad = [](const std::string& why) { return Error(ErrorKind::operational, "invalid OCI descriptor: " + why); };
+  if (!j.is_object()) throw bad("not an object");
   Descriptor d;
-  d.media_type = j.value("mediaType", "");
-  d.digest = j.at("digest").get<std::string>();
-  d.size = j.at("size").get<std::uint64_t>();
-  if (j.contains("annotations")) d.annotations = j["annotations"].get<std::map<std::string, std::string>>();
-  d.artifact_type = j.value("artifactType", "");
+  if (j.contains("mediaType")) {
+    if (!j["mediaType"].is_string()) throw bad("'mediaType' is not a string");
+    d.media_type = j["mediaType"].get<std::string>();
+  }
+  if (!j.contains("digest") || !j["digest"].is_string()) throw bad("no 'digest' string");
+  d.digest = j["digest"].get<std::string>();
+  hex_of(d.digest);  // sha256:<64 hex> or an error
+  const json* size = j.contains("size") ? &j["size"] : nullptr;
+  bool count = size && (size->is_number_unsigned() || (size->is_number_integer() && size->get<std::int64_t>() >= 0));
+  if (!count) throw bad("'size' of " + d.digest + " is not a byte count");
+  d.size = j["size"].get<std::uint64_t>();
+  if (d.size > limits::k_max_blob_bytes) {
+    throw bad("blob " + d.digest + " declares " + std::to_string(d.size) + " bytes, more than the limit of " +
+              human_bytes(limits::k_max_blob_bytes));
+  }
+  if (j.contains("annotations")) {
+    if (!j["annotations"].is_object()) throw bad("'annotations' is not an object");
+    for (const auto& [k, v] : j["annotations"].items()) {
+      if (!v.is_string()) throw bad("annotation " + quote(k) + " is not a string");
+      d.annotations[k] = v.get<std::string>();
+    }
+  }
+  if (j.contains("artifactType") && j["artifactType"].is_string()) d.artifact_type = j["artifactType"].get<std::string>();
   if (j.contains("platform")) d.platform = j["platform"];
   return d;
 }
@@ -79,8 +104,8 @@ Layout Layout::open(const std::filesystem::path& dir) {
 std::filesystem::path Layout::blob_path(const std::string& digest) const { return m_dir / "blobs" / "sha256" / hex_of(digest); }
 
 bool Layout::has_blob(const std::string& digest) const {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(blob_path(digest), ec);
+  std::error_code ec;  // a link planted under a blob's name is not the blob
+  return std::filesystem::is_regular_file(std::filesystem::symlink_status(blob_path(digest), ec));
 }
 
 std::filesystem::path Layout::tmp_dir() const {
@@ -103,38 +128,105 @@ Descriptor Layout::put_blob(const std::string& bytes, const std::string& media_t
   return d;
 }
 
-void Layout::copy_blob_from(const Layout& other, const std::string& digest) {
+namespace {
+
+/// Copies (or hard-links) the open blob `src` to `dst`, hashing every byte on
+/// the way; true when it is `size` bytes with digest `digest`.
+bool copy_verified(const fs::RegularFile& src, const std::filesystem::path& dst, const std::string& digest, std::uint64_t size) {
+  // The inode already opened (never a name looked up again) is linked, then
+  // read once for its hash; elsewhere it is copied and hashed in one pass.
+  std::string self = "/proc/self/fd/" + std::to_string(src.fd.get());
+  bool linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) == 0;
+  fs::Fd out;
+  if (!linked) {
+    out = fs::Fd(::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (out.get() < 0) throw Error(ErrorKind::io, "cannot write " + quote(dst.string()) + ": " + std::strerror(errno));
+  }
+  Sha256 h;
+  std::uint64_t seen = 0;
+  std::vector<char> buf(1u << 20);
+  for (;;) {
+    ssize_t n = ::pread(src.fd.get(), buf.data(), buf.size(), static_cast<off_t>(seen));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::io, "cannot read blob " + digest + ": " + std::strerror(errno));
+    if (n == 0) break;
+    seen += static_cast<std::uint64_t>(n);
+    if (seen > size) return false;  // longer than its descriptor: stop now
+    h.update(buf.data(), static_cast<std::size_t>(n));
+    for (ssize_t done = 0; !linked && done < n;) {
+      ssize_t w = ::write(out.get(), buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw Error(ErrorKind::io, "cannot write " + quote(dst.string()) + ": " + std::strerror(errno));
+      done += w;
+    }
+  }
+  return seen == size && "sha256:" + h.hex_digest() == digest;
+}
+
+} // namespace
+
+void Layout::copy_blob_from(const Layout& other, const std::string& digest, std::uint64_t size) {
   if (has_blob(digest)) return;
-  auto src = other.blob_path(digest);
-  auto dst = blob_path(digest);
+  auto src_path = other.blob_path(digest);
+  auto what = "blob " + digest + " in " + quote(other.dir().string());
+  if (size > limits::k_max_blob_bytes) {
+    throw Error(ErrorKind::operational, what + " declares " + std::to_string(size) + " bytes, more than the limit of " +
+                                            human_bytes(limits::k_max_blob_bytes));
+  }
+  fs::RegularFile src = fs::open_regular(src_path);
+  if (src.size != size) {
+    throw Error(ErrorKind::operational, what + " has " + std::to_string(src.size) + " bytes, its descriptor says " + std::to_string(size));
+  }
   auto tmp = tmp_dir() / ("copy-" + hex_of(digest));
   std::error_code ec;
   std::filesystem::remove(tmp, ec);
-  if (::link(src.c_str(), tmp.c_str()) != 0) {
-    std::filesystem::copy_file(src, tmp, ec);
-    if (ec) throw Error(ErrorKind::io, "cannot copy blob " + digest + " from " + quote(other.dir().string()) + ": " + ec.message());
+  bool ok = false;
+  try {
+    ok = copy_verified(src, tmp, digest, size);
+  } catch (...) {
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  if (!ok) {
+    std::filesystem::remove(tmp, ec);
+    throw Error(ErrorKind::operational, what + " does not match its digest", "the base image is damaged: copy it again");
   }
   adopt_blob(tmp, digest);
 }
 
-std::string Layout::read_blob(const std::string& digest) const {
-  std::string bytes = fs::read_file(blob_path(digest));
-  if ("sha256:" + sha256_hex(bytes) != digest) {
-    throw Error(ErrorKind::operational, "blob " + digest + " in " + quote(m_dir.string()) + " does not match its digest");
+std::string Layout::read_blob(const std::string& digest, std::optional<std::uint64_t> size) const {
+  auto path = blob_path(digest);
+  auto what = "blob " + digest + " in " + quote(m_dir.string());
+  fs::RegularFile f = fs::open_regular(path);
+  if (size && f.size != *size) {
+    throw Error(ErrorKind::operational, what + " has " + std::to_string(f.size) + " bytes, its descriptor says " + std::to_string(*size));
   }
+  if (f.size > limits::k_max_manifest_bytes) {
+    throw Error(ErrorKind::operational, what + " is larger than " + human_bytes(limits::k_max_manifest_bytes) + " (a manifest or config)");
+  }
+  std::string bytes = fs::read_all(f.fd, limits::k_max_manifest_bytes, path);
+  if ("sha256:" + sha256_hex(bytes) != digest) throw Error(ErrorKind::operational, what + " does not match its digest");
   return bytes;
 }
 
+json Layout::read_json_blob(const Descriptor& d) const {
+  return parse_json(read_blob(d.digest, d.size), "blob " + d.digest + " in " + quote(m_dir.string()), ErrorKind::operational,
+                    limits::k_max_manifest_bytes);
+}
+
 json Layout::read_index() const {
+  auto path = m_dir / "index.json";
   std::error_code ec;
-  if (!std::filesystem::exists(m_dir / "index.json", ec)) {
+  if (!std::filesystem::exists(path, ec) && !std::filesystem::is_symlink(path, ec)) {
     return {{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array()}};
   }
-  try {
-    return json::parse(fs::read_file(m_dir / "index.json"));
-  } catch (const json::exception& e) {
-    throw Error(ErrorKind::operational, "invalid index.json in " + quote(m_dir.string()) + ": " + e.what());
+  fs::RegularFile f = fs::open_regular(path);
+  json index = parse_json(fs::read_all(f.fd, limits::k_max_manifest_bytes, path), quote(path.string()), ErrorKind::operational,
+                          limits::k_max_manifest_bytes);
+  if (!index.is_object() || (index.contains("manifests") && !index["manifests"].is_array())) {
+    throw Error(ErrorKind::operational, quote(path.string()) + " is not an OCI image index");
   }
+  return index;
 }
 
 Descriptor Layout::resolve(const std::string& tag) const {
@@ -152,7 +244,10 @@ Descriptor Layout::resolve(const std::string& tag) const {
                                                   : "no image tagged " + quote(tag) + " in " + quote(m_dir.string()));
   }
   if (found->media_type == k_index_type || found->media_type == "application/vnd.docker.distribution.manifest.list.v2+json") {
-    json sub = json::parse(read_blob(found->digest));
+    json sub = read_json_blob(*found);
+    if (!sub.is_object() || (sub.contains("manifests") && !sub["manifests"].is_array())) {
+      throw Error(ErrorKind::operational, "blob " + found->digest + " in " + quote(m_dir.string()) + " is not an image index");
+    }
     std::optional<Descriptor> pick;
     for (const auto& m : sub.value("manifests", json::array())) {
       Descriptor d = Descriptor::from_json(m);

@@ -53,10 +53,18 @@ public:
   void adopt_blob(const std::filesystem::path& file, const std::string& digest);
   /// Stores bytes as a blob and returns its descriptor.
   Descriptor put_blob(const std::string& bytes, const std::string& media_type);
-  /// Copies (hard-links when possible) a blob from another layout.
-  void copy_blob_from(const Layout& other, const std::string& digest);
-  /// Reads a small blob and checks its digest.
-  std::string read_blob(const std::string& digest) const;
+  /// Copies (hard-links when possible) a blob of `size` bytes (its
+  /// descriptor's) from another layout, hashing it on the way: only a
+  /// regular file is read (never through a link), its size must be `size`
+  /// (at most limits::k_max_blob_bytes) and its digest `digest`, else
+  /// Error(operational) and nothing is stored.
+  void copy_blob_from(const Layout& other, const std::string& digest, std::uint64_t size);
+  /// Reads a small blob (a manifest, index or config: at most
+  /// limits::k_max_manifest_bytes), from a regular file only, checking its
+  /// digest and, when given, its size; Error(operational) otherwise.
+  std::string read_blob(const std::string& digest, std::optional<std::uint64_t> size = std::nullopt) const;
+  /// read_blob() of `d` parsed with parse_json() (bounded size and depth).
+  nlohmann::json read_json_blob(const Descriptor& d) const;
 
   /// The manifest tagged `tag` (or the only one when `tag` is empty);
   /// an index is resolved to its linux/amd64 (else first) manifest.

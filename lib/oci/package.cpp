@@ -3,6 +3,8 @@
 #include "core/error.hpp"
 #include "core/digest.hpp"
 #include "core/fs.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
 #include "render/render.hpp"
@@ -79,13 +81,31 @@ bool is_index_type(const std::string& media_type) {
 
 /// The manifest an index lists for linux and the host architecture, else linux/amd64.
 std::string pick_platform(const json& index, const std::string& name) {
+  if (!index.contains("manifests") || !index["manifests"].is_array()) {
+    throw Error(ErrorKind::operational, "base " + quote(name) + " is an image index without a list of manifests");
+  }
   for (const std::string& arch : {host_architecture(), std::string("amd64")}) {
-    for (const auto& m : index.value("manifests", json::array())) {
-      json p = m.value("platform", json::object());
-      if (p.value("os", "") == "linux" && p.value("architecture", "") == arch) return m.at("digest");
+    for (const auto& m : index["manifests"]) {
+      Descriptor d = Descriptor::from_json(m);  // an object with a well-formed digest, or an error
+      const json& p = d.platform;
+      if (p.is_object() && p.value("os", json()) == "linux" && p.value("architecture", json()) == arch) return d.digest;
     }
   }
   throw Error(ErrorKind::not_found, "base " + quote(name) + " has no linux/" + host_architecture() + " or linux/amd64 image");
+}
+
+/// Checks that a base's manifest is an image manifest: a config descriptor
+/// and a list of layer descriptors (digests well formed, sizes bounded).
+void check_image_manifest(const json& m, const std::string& name, const std::string& media_type) {
+  if (!m.is_object() || !m.contains("config") || !m.contains("layers") || !m["layers"].is_array()) {
+    throw Error(ErrorKind::operational, "base " + quote(name) + " is not an image manifest (" + media_type + ")");
+  }
+  try {
+    Descriptor::from_json(m["config"]);
+    for (const auto& l : m["layers"]) Descriptor::from_json(l);
+  } catch (const Error& e) {
+    throw e.with_context("base " + quote(name));
+  }
 }
 
 Base read_registry_base(const std::string& ref_text, Registry& reg) {
@@ -95,15 +115,15 @@ Base read_registry_base(const std::string& ref_text, Registry& reg) {
   reg.ping();
   const ImageRef& ref = reg.ref();
   RemoteManifest m = reg.get_manifest(ref.digest.empty() ? ref.tag : ref.digest);
-  if (is_index_type(m.media_type)) m = reg.get_manifest(pick_platform(json::parse(m.bytes), ref_text));
+  if (is_index_type(m.media_type)) m = reg.get_manifest(pick_platform(m.json, ref_text));
   b.manifest_desc.media_type = m.media_type;
   b.manifest_desc.digest = m.digest;
   b.manifest_desc.size = m.bytes.size();
-  b.manifest = json::parse(m.bytes);
-  if (!b.manifest.contains("config") || !b.manifest.contains("layers")) {
-    throw Error(ErrorKind::operational, "base " + quote(ref_text) + " is not an image manifest (" + m.media_type + ")");
-  }
-  b.config = json::parse(reg.get_blob(b.manifest.at("config").at("digest").get<std::string>()));
+  b.manifest = m.json;
+  check_image_manifest(b.manifest, ref_text, m.media_type);
+  Descriptor config = Descriptor::from_json(b.manifest["config"]);
+  b.config = parse_json(reg.get_blob(config.digest, config.size), "the config of base " + quote(ref_text), ErrorKind::operational,
+                        limits::k_max_manifest_bytes);
   return b;
 }
 
@@ -117,8 +137,9 @@ Base read_base(const PackageOptions& o) {
   b.name = o.base;
   b.layout = Layout::open(r.path);
   b.manifest_desc = b.layout->resolve(r.tag);
-  b.manifest = json::parse(b.layout->read_blob(b.manifest_desc.digest));
-  b.config = json::parse(b.layout->read_blob(b.manifest.at("config").at("digest").get<std::string>()));
+  b.manifest = b.layout->read_json_blob(b.manifest_desc);
+  check_image_manifest(b.manifest, o.base, b.manifest_desc.media_type);
+  b.config = b.layout->read_json_blob(Descriptor::from_json(b.manifest["config"]));
   return b;
 }
 
@@ -131,13 +152,12 @@ std::string oci_layer_type(const std::string& media_type) {
 
 /// Puts a base layer into `out`: linked from a base layout, or downloaded
 /// (streamed, size and digest checked) from the base's registry.
-void copy_base_layer(const Base& base, Layout& out, const json& layer, bool fetch) {
-  std::string digest = layer.at("digest");
-  if (base.layout) return out.copy_blob_from(*base.layout, digest);
-  if (!fetch || out.has_blob(digest)) return;
-  auto tmp = out.tmp_dir() / (".base-" + digest.substr(7, 16));
-  base.registry->download_blob(digest, layer.value("size", std::uint64_t{0}), tmp);
-  out.adopt_blob(tmp, digest);
+void copy_base_layer(const Base& base, Layout& out, const Descriptor& layer, bool fetch) {
+  if (base.layout) return out.copy_blob_from(*base.layout, layer.digest, layer.size);
+  if (!fetch || out.has_blob(layer.digest)) return;
+  auto tmp = out.tmp_dir() / (".base-" + layer.digest.substr(7, 16));
+  base.registry->download_blob(layer.digest, layer.size, tmp);
+  out.adopt_blob(tmp, layer.digest);
 }
 
 std::string stripped(const std::string& path) {
@@ -161,7 +181,7 @@ std::string mlserver_settings(const PackageOptions& o, const std::string& name, 
 /// writes): manifest.json for `docker load`, index.json for OCI readers.
 void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc, const std::filesystem::path& file,
                           const std::string& repo_tag, std::int64_t when) {
-  json manifest = json::parse(layout.read_blob(manifest_desc.digest));
+  json manifest = layout.read_json_blob(manifest_desc);
   auto blob_name = [](const std::string& digest) { return "blobs/sha256/" + digest.substr(7); };
   json layers = json::array();
   for (const auto& l : manifest.at("layers")) layers.push_back(blob_name(l.at("digest")));
@@ -230,6 +250,7 @@ Format parse_format(const std::string& text) {
 }
 
 PackageResult package(const PackageOptions& o, LogSink& log) {
+  fs::check_tree(o.source);  // validate's rule, before anything is read: UTF-8 names, links that stay inside
   model::MlModel mlmodel = model::MlModel::load(o.source);  // a model directory or an error
   std::optional<model::LockFile> lock = model::LockFile::load(o.source);
   if (lock) {
@@ -280,12 +301,12 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   json layers = json::array();
   json diff_ids = json::array();
   if (base) {
-    for (json l : base->manifest.value("layers", json::array())) {
-      std::string digest = l.at("digest");
-      copy_base_layer(*base, out, l, o.fetch_base_layers);
-      l["mediaType"] = oci_layer_type(l.value("mediaType", ""));
+    for (json l : base->manifest["layers"]) {
+      Descriptor d = Descriptor::from_json(l);  // checked by read_base
+      copy_base_layer(*base, out, d, o.fetch_base_layers);
+      l["mediaType"] = oci_layer_type(d.media_type);
       layers.push_back(l);
-      result.layers.push_back({digest, "", l.value("mediaType", ""), l.value("size", std::uint64_t{0}), true, ""});
+      result.layers.push_back({d.digest, "", l["mediaType"], d.size, true, ""});
     }
     diff_ids = base->config.value("rootfs", json::object()).value("diff_ids", json::array());
   }

@@ -3,11 +3,12 @@
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
 #include "core/strings.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,10 +21,29 @@ using nlohmann::json;
 namespace {
 
 
+/// Collects a body in memory, refusing more than `max` bytes as they come.
+class BoundedBody final : public http::BodySink {
+public:
+  BoundedBody(std::uint64_t max, std::string what) : m_max(max), m_what(std::move(what)) {}
+  void reset() override { m_body.clear(); }
+  void write(const char* data, std::size_t size) override {
+    if (m_body.size() + size > m_max) throw Error(ErrorKind::operational, m_what + " is larger than " + human_bytes(m_max));
+    m_body.append(data, size);
+  }
+  std::string take() { return std::move(m_body); }
+
+private:
+  std::uint64_t m_max;
+  std::string m_what;
+  std::string m_body;
+};
+
 /// Writes a downloaded blob to a file while hashing it; reset() starts over.
+/// More than `limit` bytes is an error the moment it arrives.
 class FileSink final : public http::BodySink {
 public:
-  explicit FileSink(std::filesystem::path path) : m_path(std::move(path)) {}
+  FileSink(std::filesystem::path path, std::uint64_t limit, std::string what)
+      : m_path(std::move(path)), m_limit(limit), m_what(std::move(what)) {}
   ~FileSink() override {
     if (m_file) std::fclose(m_file);
   }
@@ -35,6 +55,9 @@ public:
     m_bytes = 0;
   }
   void write(const char* data, std::size_t size) override {
+    if (m_bytes + size > m_limit) {
+      throw Error(ErrorKind::operational, m_what + " sends more than the " + std::to_string(m_limit) + " bytes of its descriptor");
+    }
     m_hash.update(data, size);
     m_bytes += size;
     if (std::fwrite(data, 1, size, m_file) != size) {
@@ -54,54 +77,14 @@ public:
 
 private:
   std::filesystem::path m_path;
+  std::uint64_t m_limit;
+  std::string m_what;
   std::FILE* m_file = nullptr;
   Sha256 m_hash;
   std::uint64_t m_bytes = 0;
 };
 
 } // namespace
-
-std::string ImageRef::str() const {
-  std::string s = registry + "/" + repository;
-  if (!tag.empty()) s += ":" + tag;
-  if (!digest.empty()) s += "@" + digest;
-  return s;
-}
-
-ImageRef parse_image_ref(const std::string& text) {
-  auto bad = [&](const std::string& why) {
-    return Error(ErrorKind::usage, "invalid image reference " + quote(text) + ": " + why, "use HOST[:PORT]/REPO[:TAG]");
-  };
-  ImageRef r;
-  std::string rest = text;
-  auto at = rest.find('@');
-  if (at != std::string::npos) {
-    r.digest = rest.substr(at + 1);
-    rest = rest.substr(0, at);
-    if (r.digest.rfind("sha256:", 0) != 0 || r.digest.size() != 71) throw bad("bad digest");
-  }
-  auto slash = rest.find('/');
-  if (slash == std::string::npos) throw bad("no registry host");
-  r.registry = rest.substr(0, slash);
-  if (r.registry.find('.') == std::string::npos && r.registry.find(':') == std::string::npos && r.registry != "localhost") {
-    throw bad("no registry host (mlops never guesses one)");
-  }
-  rest = rest.substr(slash + 1);
-  auto colon = rest.rfind(':');
-  if (colon != std::string::npos && rest.find('/', colon) == std::string::npos) {
-    r.tag = rest.substr(colon + 1);
-    rest = rest.substr(0, colon);
-  }
-  r.repository = rest;
-  if (r.repository.empty()) throw bad("no repository");
-  for (char c : r.repository) {
-    bool ok = std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '/' ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) throw bad("repository names are lowercase letters, digits and . _ - /");
-  }
-  if (r.tag.empty() && r.digest.empty()) r.tag = "latest";
-  return r;
-}
 
 Registry::Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed,
                    LogSink& log, std::string actions)
@@ -119,7 +102,12 @@ std::string Registry::absolute(const std::string& location) const {
 
 Error Registry::failure(const http::Response& r, const std::string& what) const {
   std::string msg;
-  json j = json::parse(r.body, nullptr, false);
+  json j;
+  try {
+    j = parse_json(r.body, "an error answer", ErrorKind::operational, limits::k_max_manifest_bytes);
+  } catch (const Error&) {
+    // Not JSON: the status says it.
+  }
   if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() && j["errors"][0].is_object()) {
     msg = j["errors"][0].value("code", "") + ": " + j["errors"][0].value("message", "");
   }
@@ -191,8 +179,14 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
     Error e = failure(r, "cannot get a token for " + quote(join(scopes, " ")) + " from " + quote(realm));
     throw Error(e.kind() == ErrorKind::not_found ? ErrorKind::operational : e.kind(), e.what(), e.hint());
   }
-  json j = json::parse(r.body, nullptr, false);
-  std::string token = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
+  json j;
+  try {
+    j = parse_json(r.body, "the token answer", ErrorKind::operational, limits::k_max_manifest_bytes);
+  } catch (const Error&) {
+    // Said below: no token.
+  }
+  auto text = [&](const char* key) { return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
+  std::string token = text("token").empty() ? text("access_token") : text("token");
   if (token.empty()) throw Error(ErrorKind::operational, "the token server " + quote(realm) + " of " + quote(m_ref.registry) + " gave no token");
   // Spec default: 60 s without expires_in. Renew a little early so a token
   // does not die between being taken and being checked.
@@ -266,6 +260,9 @@ void Registry::ping() {
       r = send(req);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::auth) throw;  // plain HTTP worked; the token server said no
+      // Neither protocol got an answer (TLS servers answer plain HTTP with a 400): a server
+      // that drops connections is unavailable, not a TLS problem.
+      if (e.kind() == ErrorKind::unavailable) throw;
       throw tls_error;
     }
     if (r.status == 400) throw tls_error;
@@ -284,11 +281,25 @@ bool Registry::has_blob(const std::string& digest) {
   throw failure(r, "cannot check blob " + digest);
 }
 
+http::Response Registry::get_bounded(http::Request req, std::uint64_t max, const std::string& what) {
+  std::vector<std::string> scopes = {repository_scope(m_ref.repository, m_actions)};
+  for (int attempt = 0;; ++attempt) {
+    http::Request r = req;
+    if (std::string a = authorization(scopes); !a.empty()) r.headers.push_back(a);
+    BoundedBody sink(max, what + " from " + quote(m_ref.registry));
+    http::Response resp = m_http.download(r, sink);
+    if (resp.status == 401 && attempt == 0 && answer_challenge(resp, scopes)) continue;
+    if (resp.status / 100 == 2) resp.body = sink.take();
+    return resp;
+  }
+}
+
 RemoteManifest Registry::get_manifest(const std::string& reference) {
   http::Request req;
   req.url = url("/v2/" + m_ref.repository + "/manifests/" + reference);
   req.headers = {std::string("Accept: ") + k_manifest_accept};
-  http::Response r = send(req);
+  std::string what = "the manifest " + quote(reference);
+  http::Response r = get_bounded(req, limits::k_max_manifest_bytes, what);
   if (r.status == 404) {
     throw Error(ErrorKind::not_found, "no manifest " + quote(m_ref.repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference) +
                                           " on " + quote(m_ref.registry));
@@ -299,26 +310,31 @@ RemoteManifest Registry::get_manifest(const std::string& reference) {
   m.media_type = std::string(trim(r.header("content-type").substr(0, r.header("content-type").find(';'))));
   m.digest = "sha256:" + sha256_hex(m.bytes);
   if (reference.rfind("sha256:", 0) == 0 && reference != m.digest) {
-    throw Error(ErrorKind::operational, "the manifest " + quote(reference) + " from " + quote(m_ref.registry) + " has digest " + m.digest);
+    throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " has digest " + m.digest);
   }
-  json j = json::parse(m.bytes, nullptr, false);
-  if (!j.is_object()) throw Error(ErrorKind::operational, "the manifest " + quote(reference) + " from " + quote(m_ref.registry) + " is not JSON");
-  std::string declared = j.value("mediaType", "");
+  m.json = parse_json(m.bytes, what + " from " + quote(m_ref.registry), ErrorKind::operational, limits::k_max_manifest_bytes);
+  if (!m.json.is_object()) throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " is not a JSON object");
+  std::string declared = m.json.contains("mediaType") && m.json["mediaType"].is_string() ? m.json["mediaType"].get<std::string>() : "";
   if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain") m.media_type = declared;
   if (!declared.empty() && declared != m.media_type) {
-    throw Error(ErrorKind::operational, "the manifest " + quote(reference) + " from " + quote(m_ref.registry) + " says it is " +
-                                            quote(declared) + " but was sent as " + quote(m.media_type));
+    throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " says it is " + quote(declared) +
+                                            " but was sent as " + quote(m.media_type));
   }
   return m;
 }
 
-std::string Registry::get_blob(const std::string& digest) {
+std::string Registry::get_blob(const std::string& digest, std::uint64_t size) {
+  std::string what = "blob " + digest;
+  if (size > limits::k_max_manifest_bytes) {
+    throw Error(ErrorKind::operational, what + " on " + quote(m_ref.registry) + " declares " + std::to_string(size) +
+                                            " bytes, more than the " + human_bytes(limits::k_max_manifest_bytes) + " a config may have");
+  }
   http::Request req;
   req.url = url("/v2/" + m_ref.repository + "/blobs/" + digest);
-  http::Response r = send(req);
+  http::Response r = get_bounded(req, size, what + " (" + std::to_string(size) + " bytes by its descriptor)");
   if (r.status != 200) throw failure(r, "cannot get blob " + digest);
-  if ("sha256:" + sha256_hex(r.body) != digest) {
-    throw Error(ErrorKind::operational, "blob " + digest + " from " + quote(m_ref.registry) + " does not match its digest");
+  if (r.body.size() != size || "sha256:" + sha256_hex(r.body) != digest) {
+    throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " does not match its digest or size");
   }
   return r.body;
 }
@@ -328,6 +344,10 @@ void Registry::download_blob(const std::string& digest, std::uint64_t size, cons
   req.url = url("/v2/" + m_ref.repository + "/blobs/" + digest);
   // Authenticate on a HEAD first: a download's body goes to the sink, and a
   // 401 answer should not.
+  if (size > limits::k_max_blob_bytes) {
+    throw Error(ErrorKind::operational, "blob " + digest + " on " + quote(m_ref.registry) + " declares " + std::to_string(size) +
+                                            " bytes, more than the limit of " + human_bytes(limits::k_max_blob_bytes));
+  }
   if (!has_blob(digest)) throw Error(ErrorKind::not_found, "no blob " + digest + " in " + quote(m_ref.repository) + " on " + quote(m_ref.registry));
   std::vector<std::string> scopes = {repository_scope(m_ref.repository, m_actions)};
   if (std::string a = authorization(scopes); !a.empty()) req.headers.push_back(a);
@@ -342,7 +362,7 @@ void Registry::download_blob(const std::string& digest, std::uint64_t size, cons
       if (!path.empty()) std::filesystem::remove(path, ec);
     }
   } guard{part};
-  FileSink sink(part);
+  FileSink sink(part, size, "blob " + digest + " from " + quote(m_ref.registry));
   http::Response r = m_http.download(req, sink);
   if (r.status != 200) throw failure(r, "cannot get blob " + digest);
   std::string got = sink.finish();

@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "http/client.hpp"
 #include "oci/layout.hpp"
+#include "oci/reference.hpp"
 #include "oci/registry_auth.hpp"
 
 #include <atomic>
@@ -16,19 +17,6 @@
 
 namespace mlops::oci {
 
-/// "host[:port]/repo/path[:tag|@sha256:...]".
-struct ImageRef {
-  std::string registry;    ///< host[:port]
-  std::string repository;  ///< e.g. models/iris
-  std::string tag;         ///< may be empty when a digest is given
-  std::string digest;
-  std::string str() const;
-};
-
-/// Parses an image reference; Error(usage) when it is not one. A reference
-/// without a registry host is refused (no implicit Docker Hub).
-ImageRef parse_image_ref(const std::string& text);
-
 /// Every manifest media type mlops reads (OCI and Docker schema 2).
 inline constexpr const char* k_manifest_accept =
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
@@ -40,6 +28,7 @@ struct RemoteManifest {
   std::string bytes;
   std::string media_type;  ///< from Content-Type, parameters dropped
   std::string digest;      ///< sha256 of bytes
+  nlohmann::json json;     ///< bytes parsed (parse_json: bounded), an object
 };
 
 /// How blobs go up.
@@ -48,6 +37,12 @@ struct UploadOptions {
   /// 0 = always one monolithic PUT.
   std::uint64_t chunk_size = 0;
   int max_resumes = 5;  ///< times one upload may resume after a failed chunk
+  /// Where chunked and streamed upload sessions are remembered between runs
+  /// (registry, repository, Location, what is uploaded); empty: nowhere.
+  /// A rerun asks the registry how much of a remembered session it holds
+  /// and sends only the rest; a session the registry no longer knows is
+  /// replaced by a new one.
+  std::filesystem::path session_dir;
 };
 
 /// How a blob reached the registry.
@@ -85,11 +80,16 @@ public:
   void push_manifest(const std::string& bytes, const std::string& media_type, const std::string& reference);
 
   /// GETs a manifest (any type of k_manifest_accept). Error(not_found) when
-  /// absent; a digest reference is checked against the bytes.
+  /// absent; a digest reference is checked against the bytes; an answer
+  /// larger than limits::k_max_manifest_bytes is refused while it arrives.
   RemoteManifest get_manifest(const std::string& reference);
-  /// GETs a small blob into memory, digest checked.
-  std::string get_blob(const std::string& digest);
-  /// Streams a blob into `file` (created or replaced), size and digest checked.
+  /// GETs a small blob (a config) of `size` bytes into memory, at most
+  /// limits::k_max_manifest_bytes: a body longer than `size` is refused as it
+  /// arrives; size and digest checked.
+  std::string get_blob(const std::string& digest, std::uint64_t size);
+  /// Streams a blob into `file` (created or replaced), size and digest
+  /// checked; a body longer than `size` is cut off the moment it is, and
+  /// `size` is at most limits::k_max_blob_bytes.
   void download_blob(const std::string& digest, std::uint64_t size, const std::filesystem::path& file);
 
   /// An upload whose bytes come while they are produced (one PATCH with
@@ -116,12 +116,26 @@ private:
   bool answer_challenge(const http::Response& r, std::vector<std::string>& scopes);
   Token fetch_token(const std::vector<std::string>& scopes);
   std::string absolute(const std::string& location) const;
+  /// GETs `req` into memory (authenticated like send()); a body longer than
+  /// `max` is Error(operational) "<what> from 'REG' is larger than ...".
+  http::Response get_bounded(http::Request req, std::uint64_t max, const std::string& what);
   std::string start_upload(const std::string& query = {});
   void upload_monolithic(const std::filesystem::path& file, const std::string& digest, std::uint64_t size);
   bool upload_chunked(const std::filesystem::path& file, const std::string& digest, std::uint64_t size);
   /// Where an interrupted upload goes on: the session's Location and the
   /// bytes the registry holds (GET on the session), or a new session at 0.
-  std::pair<std::string, std::uint64_t> resume_point(const std::string& location);
+  /// `identity` names the session remembered in UploadOptions::session_dir.
+  std::pair<std::string, std::uint64_t> resume_point(const std::string& location, const std::string& identity = {});
+  /// The upload session for `identity` (a blob digest, or a layer's key when
+  /// its digest is not known yet): the one an earlier run left, when the
+  /// registry still holds it (its Location and the bytes held), else a new
+  /// one at 0. Either way it is remembered until forget_session().
+  std::pair<std::string, std::uint64_t> open_session(const std::string& identity);
+  /// Records the latest Location of `identity`'s session (best effort).
+  void remember_session(const std::string& identity, const std::string& location) noexcept;
+  /// Drops the record of `identity`'s session (committed or cancelled).
+  void forget_session(const std::string& identity) noexcept;
+  std::filesystem::path session_file(const std::string& identity) const;
   void commit_upload(const std::string& location, const std::string& digest);
   /// Closes an upload session that will not be committed (best effort).
   void cancel_upload(const std::string& location) noexcept;
@@ -147,7 +161,12 @@ private:
 /// by finish() (the caller can then fall back to upload_blob from a file).
 class Registry::Stream {
 public:
-  explicit Stream(Registry& registry);
+  /// `identity`, when given, names the upload in UploadOptions::session_dir
+  /// (a layer's key): a session an earlier run left is continued, the bytes
+  /// the registry holds being skipped from the start of the stream (which
+  /// must be the same bytes: layers are reproducible; the digest check of
+  /// the final PUT guards the rest).
+  explicit Stream(Registry& registry, std::string identity = {});
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;

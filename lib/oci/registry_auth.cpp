@@ -1,6 +1,8 @@
 #include "oci/registry_auth.hpp"
 
 #include "core/error.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 
@@ -161,9 +163,15 @@ RegistryCredentials parse_helper_output(const std::string& output, const std::st
   // Only stdout should be JSON, but stderr shares the capture: take the object.
   auto open = output.find('{');
   auto close = output.rfind('}');
-  json j = open == std::string::npos || close == std::string::npos || close < open
-               ? json()
-               : json::parse(output.substr(open, close - open + 1), nullptr, false);
+  json j;
+  try {
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      j = parse_json(std::string_view(output).substr(open, close - open + 1), "the output of " + quote(helper), ErrorKind::auth,
+                     limits::k_max_manifest_bytes);
+    }
+  } catch (const Error&) {
+    // Said below, without the helper's output (it may hold a secret).
+  }
   if (!j.is_object() || !j.contains("Secret") || !j["Secret"].is_string() ||
       (j.contains("Username") && !j["Username"].is_string())) {
     throw Error(ErrorKind::auth, "credential helper " + quote(helper) + " printed no {\"Username\", \"Secret\"} object");
@@ -196,7 +204,8 @@ std::optional<RegistryCredentials> find_credentials(const std::string& registry,
   for (const auto& [path, label] : files) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) continue;
-    json j = json::parse(fs::read_file(path), nullptr, false);
+    json j = parse_json(fs::read_file(path), "the registry credentials file " + quote(path.string()), ErrorKind::usage,
+                        limits::k_max_manifest_bytes);
     if (!j.is_object()) throw Error(ErrorKind::usage, "invalid registry credentials file " + quote(path.string()) + ": not a JSON object");
     const json helpers = j.value("credHelpers", json::object());
     const json* named = find_entry(helpers, registry);

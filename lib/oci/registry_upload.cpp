@@ -4,6 +4,8 @@
 
 #include "core/cancel.hpp"
 #include "core/digest.hpp"
+#include "core/fs.hpp"
+#include "core/json.hpp"
 #include "core/strings.hpp"
 
 #include <condition_variable>
@@ -114,20 +116,77 @@ void Registry::upload_monolithic(const std::filesystem::path& file, const std::s
   }
 }
 
-std::pair<std::string, std::uint64_t> Registry::resume_point(const std::string& location) {
+std::pair<std::string, std::uint64_t> Registry::resume_point(const std::string& location, const std::string& identity) {
   http::Request status;
   status.url = location;
   http::Response s = send(status);
   if (auto held = s.status == 204 ? parse_upload_range(s.header("range")) : std::nullopt) {
-    return {s.header("location").empty() ? location : absolute(s.header("location")), *held};
+    std::string at = s.header("location").empty() ? location : absolute(s.header("location"));
+    remember_session(identity, at);
+    return {at, *held};
   }
   m_log.debug(1, "the upload session is gone (HTTP " + std::to_string(s.status) + "); starting over");
-  return {start_upload(), 0};
+  std::string fresh = start_upload();
+  remember_session(identity, fresh);
+  return {fresh, 0};
+}
+
+std::filesystem::path Registry::session_file(const std::string& identity) const {
+  if (m_upload.session_dir.empty() || identity.empty()) return {};
+  return m_upload.session_dir / (sha256_hex(m_ref.registry + "\n" + m_ref.repository + "\n" + identity).substr(0, 32) + ".json");
+}
+
+void Registry::remember_session(const std::string& identity, const std::string& location) noexcept {
+  auto file = session_file(identity);
+  if (file.empty()) return;
+  try {
+    std::filesystem::create_directories(file.parent_path());
+    nlohmann::json j = {{"registry", m_ref.registry}, {"repository", m_ref.repository}, {"identity", identity}, {"location", location}};
+    fs::atomic_write(file, j.dump(), false);
+  } catch (const std::exception&) {
+    // Not remembered: a rerun uploads the blob whole, nothing worse.
+  }
+}
+
+void Registry::forget_session(const std::string& identity) noexcept {
+  auto file = session_file(identity);
+  std::error_code ec;
+  if (!file.empty()) std::filesystem::remove(file, ec);
+}
+
+std::pair<std::string, std::uint64_t> Registry::open_session(const std::string& identity) {
+  std::string saved;
+  auto file = session_file(identity);
+  try {
+    std::error_code ec;
+    if (!file.empty() && std::filesystem::is_regular_file(file, ec)) {
+      auto j = parse_json(fs::read_file(file), quote(file.string()), ErrorKind::operational, 64u << 10);
+      // Only a session of this registry and repository, for the same bytes,
+      // at this registry's own address (credentials go with the request).
+      if (j.is_object() && j.value("registry", "") == m_ref.registry && j.value("repository", "") == m_ref.repository &&
+          j.value("identity", "") == identity && j.value("location", "").rfind(url("/"), 0) == 0) {
+        saved = j.value("location", "");
+      }
+    }
+  } catch (const std::exception&) {
+    // A damaged record: start a new session.
+  }
+  if (saved.empty()) {
+    std::string fresh = start_upload();
+    remember_session(identity, fresh);
+    return {fresh, 0};
+  }
+  auto at = resume_point(saved, identity);
+  if (at.second > 0) {
+    m_log.debug(1, "continuing an earlier upload of " + identity.substr(0, 19) + ": the registry holds " + std::to_string(at.second) +
+                       " bytes of it");
+  }
+  return at;
 }
 
 bool Registry::upload_chunked(const std::filesystem::path& file, const std::string& digest, std::uint64_t size) {
-  std::string location = start_upload();
-  std::uint64_t offset = 0;
+  auto [location, offset] = open_session(digest);
+  if (offset > size) std::tie(location, offset) = std::pair{start_upload(), std::uint64_t{0}};
   int resumes = 0;
   bool first = true;
   while (offset < size) {
@@ -154,12 +213,14 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
       auto held = parse_upload_range(r.header("range"));
       offset = held && *held > offset ? *held : offset + n;
       first = false;
+      remember_session(digest, location);
       continue;
     }
     if (r.status == 401 || r.status == 403) throw failure(r, "cannot upload blob " + digest);
     if (first && refuses_chunks(r.status)) {
       m_log.debug(1, "the registry refused a chunk (HTTP " + std::to_string(r.status) + "); uploading " + digest.substr(0, 19) + " in one piece");
       cancel_upload(location);
+      forget_session(digest);
       return false;
     }
     if (++resumes > m_upload.max_resumes) {
@@ -170,10 +231,11 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
     m_log.debug(1, "chunk at " + std::to_string(offset) + " failed (" + (why.empty() ? "HTTP " + std::to_string(r.status) : why) +
                        "); asking the registry where to resume in " + std::to_string(wait).substr(0, 4) + " s");
     pause_for(wait);
-    std::tie(location, offset) = resume_point(location);
+    std::tie(location, offset) = resume_point(location, digest);
     m_log.debug(1, "resuming " + digest.substr(0, 19) + " at byte " + std::to_string(offset));
   }
   commit_upload(location, digest);
+  forget_session(digest);
   return true;
 }
 
@@ -224,6 +286,9 @@ struct Registry::Stream::State {
   // much free space it knows of, and bytes copied but not yet published.
   std::size_t w_tail = 0, w_avail = 0, w_pending = 0;
   bool closed = false, failed = false, committed = false;
+  bool refused = false;  // the registry said no (not a lost connection): the session is not worth keeping
+  std::string identity;  // the name of the remembered session; empty: not remembered
+  std::uint64_t skip = 0;  // bytes an earlier run's session holds: dropped from the stream's start
   std::string location, why;
   http::Response response;
   std::thread worker;
@@ -272,12 +337,14 @@ struct Registry::Stream::State {
         response = registry.send(patch, {}, false);
         if (response.status != 202) {
           why = registry.failure(response, "cannot stream a blob").what();
+          refused = true;
           break;
         }
         if (!response.header("location").empty()) location = registry.absolute(response.header("location"));
+        registry.remember_session(identity, location);
       }
     } catch (const std::exception& e) {
-      why = e.what();
+      why = e.what();  // no answer (a lost connection): the session may live on in the registry
     }
     std::lock_guard lock(mutex);
     if (!why.empty()) {
@@ -288,8 +355,10 @@ struct Registry::Stream::State {
   }
 };
 
-Registry::Stream::Stream(Registry& registry) : m_state(std::make_unique<State>(registry)) {
-  m_state->location = registry.start_upload();
+Registry::Stream::Stream(Registry& registry, std::string identity) : m_state(std::make_unique<State>(registry)) {
+  m_state->identity = std::move(identity);
+  if (m_state->identity.empty()) m_state->location = registry.start_upload();
+  else std::tie(m_state->location, m_state->skip) = registry.open_session(m_state->identity);
   m_state->worker = std::thread([s = m_state.get()] { s->run(); });
 }
 
@@ -302,8 +371,13 @@ Registry::Stream::~Stream() {
     m_state->cv.notify_all();
     m_state->worker.join();
   }
-  // Abandoned (the layer build failed) or refused: close the session.
-  if (!m_state->committed && !m_state->location.empty()) m_state->registry.cancel_upload(m_state->location);
+  // Refused, or abandoned without a name to resume it by: close the session.
+  // One cut off by a lost registry stays for a rerun to continue.
+  State& st = *m_state;
+  if (!st.committed && !st.location.empty() && (st.refused || st.identity.empty())) {
+    st.registry.cancel_upload(st.location);
+    st.registry.forget_session(st.identity);
+  }
 }
 
 void Registry::Stream::write(const char* data, std::size_t size) {
@@ -311,6 +385,12 @@ void Registry::Stream::write(const char* data, std::size_t size) {
   // into free ring space (the reader never touches it) and published to the
   // reader once per MiB, so the lock is not taken per piece.
   State& st = *m_state;
+  if (st.skip > 0) {  // what the registry holds from an earlier run
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(st.skip, size));
+    st.skip -= n;
+    data += n;
+    size -= n;
+  }
   while (size > 0) {
     if (st.w_avail == 0) {
       publish();
@@ -353,13 +433,20 @@ bool Registry::Stream::finish(const std::string& digest, std::string& why) {
     why = m_state->why;
     return false;
   }
+  if (m_state->skip > 0) {  // the stream was shorter than what the registry held: not the same bytes
+    why = "the earlier upload session holds more than the layer";
+    m_state->refused = true;
+    return false;
+  }
   try {
     reg.commit_upload(m_state->location, digest);
   } catch (const Error& e) {
     why = e.what();
+    m_state->refused = e.kind() != ErrorKind::unavailable && e.kind() != ErrorKind::interrupted;
     return false;
   }
   m_state->committed = true;
+  reg.forget_session(m_state->identity);
   return true;
 }
 
@@ -367,10 +454,17 @@ bool Registry::Stream::finish(const std::string& digest, std::string& why) {
 
 PushStats push_image(Registry& registry, const Layout& layout, const Descriptor& manifest_desc, const std::string& reference,
                      const PushSources& sources) {
-  nlohmann::json manifest = nlohmann::json::parse(layout.read_blob(manifest_desc.digest));
+  nlohmann::json manifest = layout.read_json_blob(manifest_desc);
   std::vector<std::pair<std::string, std::uint64_t>> blobs;
-  blobs.emplace_back(manifest.at("config").at("digest"), manifest.at("config").at("size"));
-  for (const auto& l : manifest.at("layers")) blobs.emplace_back(l.at("digest"), l.at("size"));
+  if (!manifest.is_object() || !manifest.contains("config") || !manifest.contains("layers") || !manifest["layers"].is_array()) {
+    throw Error(ErrorKind::operational, "the manifest " + manifest_desc.digest + " is not an image manifest");
+  }
+  Descriptor config = Descriptor::from_json(manifest["config"]);
+  blobs.emplace_back(config.digest, config.size);
+  for (const auto& l : manifest["layers"]) {
+    Descriptor d = Descriptor::from_json(l);
+    blobs.emplace_back(d.digest, d.size);
+  }
   registry.ping();
   PushStats stats;
   std::mutex mutex;
@@ -414,7 +508,7 @@ PushStats push_image(Registry& registry, const Layout& layout, const Descriptor&
   worker();
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
-  registry.push_manifest(layout.read_blob(manifest_desc.digest), manifest_desc.media_type, reference);
+  registry.push_manifest(layout.read_blob(manifest_desc.digest, manifest_desc.size), manifest_desc.media_type, reference);
   return stats;
 }
 

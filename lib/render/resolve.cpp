@@ -3,6 +3,7 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "oci/reference.hpp"
 
 #include <algorithm>
 #include <regex>
@@ -69,7 +70,6 @@ void resolve_artifacts(const Fail& fail, const DeploySpec& spec, const Overrides
   if (!o.image.empty()) image = o.image, uri.clear();
   if (!o.model_uri.empty()) uri = o.model_uri, image.clear();
   static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
-  static const std::regex k_image(R"(^[a-z0-9][^\s@]*(@sha256:[0-9a-f]{64})?$)");
   for (auto& v : vs) {
     v.inherited = v.image.empty() && v.model_uri.empty();
     if (v.inherited) v.image = image, v.model_uri = uri;
@@ -81,7 +81,7 @@ void resolve_artifacts(const Fail& fail, const DeploySpec& spec, const Overrides
     if (v.image.empty() && v.model_uri.empty())
       fail.key("deploy.image", "no image or model_uri for variant " + quote(v.name),
                "set deploy.image or deploy.model_uri, or pass --image REF@DIGEST or --model-uri URI");
-    if (!v.image.empty() && !std::regex_match(v.image, k_image))
+    if (!v.image.empty() && !oci::is_image_reference(v.image))
       bad("image", quote(v.image) + " is not an image reference (REF[:TAG][@sha256:DIGEST], lowercase registry)");
     if (!v.model_uri.empty() && !std::regex_match(v.model_uri, k_uri))
       bad("model_uri", quote(v.model_uri) + " is not a storage URI (oci://, s3://, gs://, https://, pvc://)");

@@ -5,6 +5,7 @@
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "core/yaml_reader.hpp"
+#include "oci/reference.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -388,9 +389,6 @@ bool has_dns_label_shape(std::string_view name) {
 
 bool is_dns_label(const std::string& name) { return name.size() <= 63 && has_dns_label_shape(name); }
 
-bool is_pinned(const std::string& image) {
-  static const std::regex k_pinned(R"(^[^@\s]+@sha256:[0-9a-f]{64}$)");
-  return std::regex_match(image, k_pinned);
-}
+bool is_pinned(const std::string& image) { return oci::is_pinned_reference(image); }
 
 } // namespace mlops::render

@@ -32,6 +32,22 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   gets an extra file entry named PATH (e.g. ../../escaped.txt): a hostile server
     fail:PATH     every request whose path ends with PATH gets 503 (e.g. the alias endpoint
                   /registered-models/alias, to fail one step of a promotion); the rest is forwarded
+    holdpatch:N   the N-th PATCH (an upload chunk) is read whole but neither forwarded nor
+                  answered until the upstream stops taking connections (the test kills the real
+                  registry meanwhile: FILE.held appears beside --stats-file FILE when the chunk
+                  is held), then its connection is closed: a registry that died between two
+                  chunks, with every earlier chunk stored
+    stall:N       the first N GETs of registry blobs or manifests (/v2/.../blobs/ or /manifests/)
+                  get their status line, headers and 16 bytes of body, then nothing more: the
+                  connection is held open without a byte until the client gives up
+    truncblob:N   the first N GETs of registry blobs or manifests are cut off after half their
+                  body (correct Content-Length, then the connection is closed)
+    oversize:WHAT WHAT=manifests: registry manifests are answered padded with spaces past 4 MiB
+                  (still the same JSON); WHAT=blobs: blobs are answered with 1 MiB of zeros more
+                  than they hold (Content-Length to match): answers bigger than their limit or
+                  their descriptor
+
+Every mode counts "patch_bytes": request-body bytes of PATCHes forwarded to the upstream.
 
 Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
 dropped, Host is set to the upstream and the client's Host goes in X-Forwarded-Host, so a
@@ -99,9 +115,14 @@ class Faults:
             self.kind, self.n, self.evil_path = name, 1, arg
         elif name == "fail" and arg:
             self.kind, self.n, self.fail_path = name, 0, arg
+        elif name in ("holdpatch", "stall", "truncblob") and arg.isdigit():
+            self.kind, self.n = name, int(arg)
+        elif name == "oversize" and arg in ("manifests", "blobs"):
+            self.kind, self.n, self.oversize = name, 0, arg
         else:
             raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N, truncate:N, close, slow:BPS, "
-                             "slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH)")
+                             "slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH, holdpatch:N, stall:N, "
+                             "truncblob:N, oversize:manifests|blobs)")
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -117,6 +138,11 @@ class Faults:
             "patch": 0,
             "cut_patch": 0,
             "put": 0,
+            "patch_bytes": 0,
+            "held_patch": 0,
+            "stalled": 0,
+            "truncated_blob": 0,
+            "oversized": 0,
         }
 
     def count(self, key: str) -> None:
@@ -147,6 +173,10 @@ class Faults:
     def take_evil(self) -> bool:
         return self.take("evil", "evil_listings")
 
+    def add(self, key: str, n: int) -> None:
+        with self.lock:
+            self.stats[key] += n
+
     def snapshot(self) -> dict:
         with self.lock:
             return {"mode": self.mode_text, **self.stats}
@@ -159,6 +189,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     faults: Faults
     upstream: tuple[str, int]
     verbose = False
+    stats_file: str | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -253,6 +284,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if (self.faults.kind == "cutpatch" and self.command == "PATCH"
                 and self.faults.snapshot()["patch"] in (self.faults.n, self.faults.n + 1)):
             return self.cut_patch()
+        if (self.faults.kind == "holdpatch" and self.command == "PATCH"
+                and self.faults.snapshot()["patch"] == self.faults.n):
+            return self.hold_patch()
         if self.faults.kind == "refuse-patch" and self.command == "PATCH":
             for _ in self.request_body_chunks():
                 pass
@@ -293,6 +327,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 conn.endheaders()
                 try:
                     for data in self.request_body():
+                        if self.command == "PATCH":
+                            self.faults.add("patch_bytes", len(data))
                         if chunked:
                             conn.send(b"%x\r\n%s\r\n" % (len(data), data))
                         else:
@@ -332,6 +368,72 @@ class ProxyHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def hold_patch(self):
+        """Reads this PATCH whole, waits until the upstream is gone, then drops the connection."""
+        self.faults.count("held_patch")
+        for _ in self.request_body_chunks():
+            pass
+        if self.stats_file:  # tells the test that the chunk is held: kill the upstream now
+            with open(f"{self.stats_file}.held", "w") as f:
+                f.write("held\n")
+        host, port = self.upstream
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.1)
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def is_registry_get(self) -> bool:
+        path = urllib.parse.urlsplit(self.path).path
+        return self.command == "GET" and path.startswith("/v2/") and ("/blobs/sha256:" in path or "/manifests/" in path)
+
+    def relay_registry_fault(self, resp: http.client.HTTPResponse) -> bool:
+        """--mode stall, truncblob and oversize on registry GETs; True when it answered."""
+        kind = self.faults.kind
+        if resp.status != 200 or not self.is_registry_get():
+            return False
+        manifest = "/manifests/" in self.path
+        if kind == "oversize" and manifest != (self.faults.oversize == "manifests"):
+            return False
+        if kind == "oversize":
+            body = resp.read()
+            if manifest:
+                body = body + b" " * ((4 << 20) + 1 - len(body))
+            else:
+                body = body + b"\0" * (1 << 20)
+            self.faults.count("oversized")
+        elif (kind == "stall" and self.faults.take("stall", "stalled")) or \
+                (kind == "truncblob" and self.faults.take("truncblob", "truncated_blob")):
+            body = resp.read()
+        else:
+            return False
+        self.send_response_only(200, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if kind == "oversize":
+            self.wfile.write(body)
+            return True
+        self.wfile.write(body[:16] if kind == "stall" else body[:len(body) // 2])
+        self.wfile.flush()
+        if kind == "stall":
+            time.sleep(120)  # the client's timeout ends it first
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
     def relay_evil_listing(self, resp: http.client.HTTPResponse) -> bool:
         """Adds a hostile entry to an artifact listing; True when it answered."""
         split = urllib.parse.urlsplit(self.path)
@@ -345,6 +447,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def relay_response(self, resp: http.client.HTTPResponse):
         if self.faults.kind == "evil" and self.relay_evil_listing(resp):
+            return
+        if self.faults.kind in ("stall", "truncblob", "oversize") and self.relay_registry_fault(resp):
             return
         length_hdr = resp.getheader("Content-Length")
         length = int(length_hdr) if length_hdr and length_hdr.isdigit() else None
@@ -444,6 +548,7 @@ def main() -> int:
     ProxyHandler.faults = faults
     ProxyHandler.upstream = (up.hostname, up.port or 80)
     ProxyHandler.verbose = args.verbose
+    ProxyHandler.stats_file = args.stats_file
     server = Server(("127.0.0.1", args.port), ProxyHandler)
     if args.tls_cert:
         import ssl

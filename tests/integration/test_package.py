@@ -389,3 +389,141 @@ package:
         r = mlops.run("package", str(models / "iris"), "--base", f"oci:{base}:latest", "--output", "oci:cfg4:v1")
         assert r.returncode == 2 and key in error_line(r.stderr), r.stderr
     assert not (mlops.cwd / "cfg3").exists() and not (mlops.cwd / "cfg4").exists()
+
+
+# --------------------------------------------------------------------------- hostile trees and bases
+
+
+def nobody_tree(src: Path) -> Path:
+    """A copy of `src` in a fresh directory that user 65534 owns and can reach."""
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="mlops-nobody-"))
+    root.chmod(0o755)
+    shutil.copytree(src, root / "m", symlinks=True)
+    for p in [root, *root.rglob("*")]:
+        os.lchown(p, 65534, 65534)
+    return root
+
+
+def as_nobody(mlops, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Runs mlops as user 65534 (setpriv, util-linux): root reads what chmod 000 forbids."""
+    env = mlops.env(None, None)
+    env.update({"HOME": str(cwd), "XDG_CACHE_HOME": str(cwd / ".cache"), "XDG_CONFIG_HOME": str(cwd / ".config")})
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", mlops.binary, *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_subdirectory_that_cannot_be_read_fails_package_and_verify(mlops, models):
+    """A directory the user cannot read used to end the walk: package exited 0 with every file
+    after it missing from the layer, and pull --verify said the tree matched its lock file."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run mlops as another user (setpriv); as that user chmod 000 is tested directly")
+    root = nobody_tree(models / "files")
+    try:
+        m = root / "m"
+        (m / "a-locked").mkdir()
+        (m / "a-locked" / "secret.bin").write_bytes(b"x")
+        os.lchown(m / "a-locked", 65534, 65534)
+        os.lchown(m / "a-locked" / "secret.bin", 65534, 65534)
+        (m / "a-locked").chmod(0)
+        r = as_nobody(mlops, "pull", "--verify", str(m), cwd=root)
+        assert r.returncode == 1, r.stderr + r.stdout
+        assert "a-locked" in error_line(r.stderr) and "Permission denied" in error_line(r.stderr)
+        assert "matches" not in r.stdout
+        r = as_nobody(mlops, "validate", str(m), cwd=root)
+        assert r.returncode == 1, r.stderr + r.stdout
+        assert "a-locked" in error_line(r.stderr) and "Permission denied" in error_line(r.stderr)
+        (m / "mlops.lock.json").unlink()  # a plain model directory: only the walk sees the problem
+        r = as_nobody(mlops, "package", str(m), "--format", "artifact", "--output", f"oci:{root / 'out'}", cwd=root)
+        assert r.returncode == 1, r.stderr
+        assert f"cannot read '{m / 'a-locked'}': Permission denied" in error_line(r.stderr)
+        assert not [p.name for p in root.iterdir() if "out" in p.name]  # no layout, no temporary
+    finally:
+        (root / "m" / "a-locked").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_one_rule_for_file_names_and_links_in_validate_and_package(mlops, models, tmp_path):
+    """A name that is not UTF-8 passed validate and failed package with libarchive's message;
+    an MLmodel linked to a file outside the model passed validate and failed package."""
+    m = tmp_path / "m"
+    shutil.copytree(models / "iris", m)
+    (m / "mlops.lock.json").unlink()
+    bad = os.fsencode(m) + b"/caf\xe9.bin"
+    with open(bad, "wb") as f:
+        f.write(b"latin-1 name")
+    for argv, code in ((["validate", str(m)], 3), (["package", str(m), "--format", "artifact", "--output", "oci:x"], 1)):
+        r = mlops.run(*argv)
+        assert r.returncode == code, (argv, r.stdout, r.stderr)
+        assert "file name 'caf\\xe9.bin' is not valid UTF-8" in r.stdout + r.stderr, (argv, r.stdout, r.stderr)
+        assert "Pathname" not in r.stderr  # libarchive's text
+    os.unlink(bad)
+    outside = tmp_path / "elsewhere-MLmodel"
+    shutil.copy(m / "MLmodel", outside)
+    (m / "MLmodel").unlink()
+    (m / "MLmodel").symlink_to(outside)
+    for argv, code in ((["validate", str(m)], 3), (["package", str(m), "--format", "artifact", "--output", "oci:x"], 1)):
+        r = mlops.run(*argv)
+        assert r.returncode == code, (argv, r.stdout, r.stderr)
+        assert "symbolic link 'MLmodel' points outside the model directory" in r.stdout + r.stderr, (argv, r.stdout)
+    assert not (mlops.cwd / "x").exists()
+
+
+def damaged_base(base: Path, tmp_path: Path, name: str) -> tuple[Path, dict, Path]:
+    """A copy of the base layout, its manifest and the path of its first layer blob."""
+    copy = tmp_path / name
+    shutil.copytree(base, copy)
+    index = json.loads((copy / "index.json").read_text())
+    manifest = json.loads((copy / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    return copy, manifest, copy / "blobs" / "sha256" / manifest["layers"][0]["digest"][7:]
+
+
+def retag(copy: Path, manifest: dict) -> None:
+    """Stores `manifest` as a new blob and points the layout's only tag at it."""
+    data = json.dumps(manifest).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (copy / "blobs" / "sha256" / digest).write_bytes(data)
+    index = json.loads((copy / "index.json").read_text())
+    index["manifests"][0].update({"digest": "sha256:" + digest, "size": len(data)})
+    (copy / "index.json").write_text(json.dumps(index))
+
+
+def test_damaged_base_blobs_are_refused_while_copied(mlops, models, base, tmp_path):
+    """Base blobs used to be hard-linked or copied unchecked: a flipped byte went into the output
+    under a digest it no longer had, a link to a system file was copied, 10^15 bytes accepted."""
+    flipped, _, layer = damaged_base(base, tmp_path, "flipped")
+    data = bytearray(layer.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    layer.unlink()  # the original is hard-linked from the fixture
+    layer.write_bytes(bytes(data))
+    linked, _, layer = damaged_base(base, tmp_path, "linked")
+    layer.unlink()
+    layer.symlink_to("/etc/passwd")
+    huge, manifest, _ = damaged_base(base, tmp_path, "huge")
+    manifest["layers"][0]["size"] = 10**15
+    retag(huge, manifest)
+    retagged, manifest, _ = damaged_base(base, tmp_path, "retagged")
+    manifest["annotations"] = {"x": "y"}
+    retag(retagged, manifest)
+    cases = [(flipped, "does not match its digest"), (linked, "is not a regular file"), (huge, "more than the limit")]
+    for layout, why in cases:
+        r = mlops.run("package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{layout}", "--output", "oci:o")
+        assert r.returncode == 1, (layout.name, r.stderr)
+        assert why in error_line(r.stderr), (layout.name, r.stderr)
+        assert not [p for p in mlops.cwd.iterdir() if p.name.startswith(("o", ".o"))]
+    r = mlops.run("package", str(models / "iris"), "--format", "modelcar", "--base", f"oci:{retagged}", "--output", "oci:o")
+    assert r.returncode == 0, r.stderr  # a re-tagged but intact base is fine
+    run("skopeo", "inspect", f"oci:{mlops.cwd / 'o'}:latest")
+
+
+def test_huge_image_references_are_refused_not_a_crash(mlops, models, base):
+    """A 50,000-character reference overflowed the stack in std::regex (SIGSEGV)."""
+    huge = "127.0.0.1:5000/" + "a" * 50000
+    for argv in (["package", str(models / "iris"), "--format", "artifact", "--push", huge],
+                 ["package", str(models / "iris"), "--format", "modelcar", "--base", huge, "--output", "oci:o"],
+                 ["render", "--image", huge + "@sha256:" + "0" * 64]):
+        (mlops.cwd / "mlops.yaml").write_text("deploy:\n  name: iris\n  target: kserve\n  image: i:1\n")
+        r = mlops.run(*argv, timeout=60)
+        assert r.returncode == 2, (argv[:3], r.returncode, r.stderr[-300:])
+        if argv[0] == "package":
+            assert len(r.stderr) < 2000  # the reference is not echoed whole

@@ -146,3 +146,27 @@ TEST_CASE("image references") {
   CHECK(parse_image_ref("localhost/x").tag == "latest");
   CHECK_THROWS_AS(parse_image_ref("iris:v1"), Error);
 }
+
+TEST_CASE("image references: bounded, checked without std::regex") {
+  // 50k characters used to overflow the stack in std::regex: refused by length at once.
+  std::string huge = "127.0.0.1:5000/" + std::string(50000, 'a');
+  CHECK_THROWS_WITH_AS(parse_image_ref(huge), doctest::Contains("longer than 1024 characters"), Error);
+  CHECK_FALSE(is_image_reference(huge));
+  CHECK_FALSE(is_pinned_reference(huge + "@sha256:" + std::string(64, 'a')));
+  CHECK(is_image_reference("registry.local/iris:v3"));
+  CHECK(is_image_reference("registry.local/iris@sha256:" + std::string(64, 'f')));
+  CHECK_FALSE(is_image_reference("Registry.local/iris"));
+  CHECK_FALSE(is_image_reference("registry.local/iris v3"));
+  CHECK_FALSE(is_image_reference("registry.local/iris@sha256:abc"));
+  CHECK(is_pinned_reference("r/iris@sha256:" + std::string(64, '0')));
+  CHECK_FALSE(is_pinned_reference("r/iris:v1"));
+  CHECK_FALSE(is_pinned_reference("@sha256:" + std::string(64, '0')));
+  CHECK_THROWS_AS(parse_image_ref("localhost/x:bad tag"), Error);
+  CHECK_THROWS_AS(parse_image_ref("localhost/x:" + std::string(129, 't')), Error);
+}
+
+TEST_CASE("credential helper output nested 100k deep is an auth error, not a crash") {
+  std::string bomb = std::string(100000, '[');
+  bomb = "{\"Secret\":" + bomb + std::string(100000, ']') + "}";
+  CHECK_THROWS_WITH_AS(parse_helper_output(bomb, "docker-credential-x"), doctest::Contains("printed no"), Error);
+}
