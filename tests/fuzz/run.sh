@@ -25,6 +25,8 @@ opts=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
 [[ -f "$here/dict/$target.dict" ]] && opts+=(-dict="$here/dict/$target.dict")
 # libFuzzer's own messages say how many inputs it replayed (INITED ... corp: N) and what it found.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+# Reports name functions and lines: every sanitizer looks for llvm-symbolizer on PATH.
+[[ -d /usr/lib/llvm-16/bin ]] && export PATH="/usr/lib/llvm-16/bin:$PATH"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 echo "fuzz $target: replaying $(find "$corpus" -type f | wc -l) corpus inputs, then fuzzing ${seconds}s"
 status=0
