@@ -486,26 +486,28 @@ namespace answer {
 
 namespace {
 json body_json(std::string_view body) { return parse_json(body, "the MLflow answer"); }
+
+/// Every element of the array under `key` of a page, parsed with `parse`.
+template <typename Parse>
+auto each_of(std::string_view body, const char* key, Parse parse) {
+  std::vector<decltype(parse(json()))> out;
+  for (const auto& item : body_json(body).value(key, json::array())) out.push_back(parse(item));
+  return out;
+}
 }  // namespace
 
 ModelVersion model_version(std::string_view body) {
   return parse_version(body_json(body).value("model_version", json::object()));
 }
 
-std::vector<ModelVersion> model_versions(std::string_view body) {
-  std::vector<ModelVersion> out;
-  for (const auto& v : body_json(body).value("model_versions", json::array())) out.push_back(parse_version(v));
-  return out;
-}
+std::vector<ModelVersion> model_versions(std::string_view body) { return each_of(body, "model_versions", parse_version); }
 
 RegisteredModel registered_model(std::string_view body) {
   return parse_model(body_json(body).value("registered_model", json::object()));
 }
 
 std::vector<RegisteredModel> registered_models(std::string_view body) {
-  std::vector<RegisteredModel> out;
-  for (const auto& m : body_json(body).value("registered_models", json::array())) out.push_back(parse_model(m));
-  return out;
+  return each_of(body, "registered_models", parse_model);
 }
 
 Run run(std::string_view body) { return parse_run(body_json(body)); }
