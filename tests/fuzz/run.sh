@@ -39,7 +39,8 @@ if [[ $save == --save ]]; then
   done
 fi
 if ((status != 0)); then
-  echo "fuzz $target: FAILED (exit $status); the input is in $artifacts/" >&2
+  # Never 77 (libFuzzer's default error exit code): CTest would read it as "skipped".
+  echo "fuzz $target: FAILED (libFuzzer exit $status); the input is in $artifacts/" >&2
   echo "  reproduce: $bin $artifacts/<file>; once fixed, keep it: cp $artifacts/<file> $corpus/regression-<what>" >&2
 fi
-exit "$status"
+exit $((status == 0 ? 0 : 1))
