@@ -3,6 +3,7 @@
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/json.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -33,12 +34,32 @@ json Descriptor::to_json() const {
 }
 
 Descriptor Descriptor::from_json(const json& j) {
+  // Checked field by field: a layout or registry may hold anything, and nlohmann's own
+  // exceptions must not reach the user.
+  auto bad = [](const std::string& why) { return Error(ErrorKind::operational, "invalid OCI descriptor: " + why); };
+  if (!j.is_object()) throw bad("not a JSON object");
+  auto text = [&](const char* key, bool required) {
+    auto it = j.find(key);
+    if (it == j.end() && !required) return std::string();
+    if (it == j.end() || !it->is_string()) throw bad("key " + quote(key) + " is not a string");
+    return it->get<std::string>();
+  };
   Descriptor d;
-  d.media_type = j.value("mediaType", "");
-  d.digest = j.at("digest").get<std::string>();
-  d.size = j.at("size").get<std::uint64_t>();
-  if (j.contains("annotations")) d.annotations = j["annotations"].get<std::map<std::string, std::string>>();
-  d.artifact_type = j.value("artifactType", "");
+  d.media_type = text("mediaType", false);
+  d.digest = text("digest", true);
+  auto size = j.find("size");
+  if (size == j.end() || !(size->is_number_unsigned() || (size->is_number_integer() && size->get<std::int64_t>() >= 0))) {
+    throw bad("key 'size' is not a non-negative integer");
+  }
+  d.size = size->get<std::uint64_t>();
+  if (auto a = j.find("annotations"); a != j.end()) {
+    if (!a->is_object()) throw bad("key 'annotations' is not an object");
+    for (const auto& [k, v] : a->items()) {
+      if (!v.is_string()) throw bad("annotation " + quote(k) + " is not a string");
+      d.annotations[k] = v.get<std::string>();
+    }
+  }
+  d.artifact_type = text("artifactType", false);
   if (j.contains("platform")) d.platform = j["platform"];
   return d;
 }
@@ -130,11 +151,9 @@ json Layout::read_index() const {
   if (!std::filesystem::exists(m_dir / "index.json", ec)) {
     return {{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array()}};
   }
-  try {
-    return json::parse(fs::read_file(m_dir / "index.json"));
-  } catch (const json::exception& e) {
-    throw Error(ErrorKind::operational, "invalid index.json in " + quote(m_dir.string()) + ": " + e.what());
-  }
+  json index = parse_json(fs::read_file(m_dir / "index.json"), quote((m_dir / "index.json").string()));
+  if (!index.is_object()) throw Error(ErrorKind::operational, "invalid index.json in " + quote(m_dir.string()) + ": not a JSON object");
+  return index;
 }
 
 Descriptor Layout::resolve(const std::string& tag) const {
@@ -152,11 +171,14 @@ Descriptor Layout::resolve(const std::string& tag) const {
                                                   : "no image tagged " + quote(tag) + " in " + quote(m_dir.string()));
   }
   if (found->media_type == k_index_type || found->media_type == "application/vnd.docker.distribution.manifest.list.v2+json") {
-    json sub = json::parse(read_blob(found->digest));
+    json sub = parse_json(read_blob(found->digest), "the image index " + found->digest);
+    if (!sub.is_object()) throw Error(ErrorKind::operational, "the image index " + found->digest + " is not a JSON object");
     std::optional<Descriptor> pick;
     for (const auto& m : sub.value("manifests", json::array())) {
       Descriptor d = Descriptor::from_json(m);
-      bool amd64 = d.platform.is_object() && d.platform.value("architecture", "") == "amd64" && d.platform.value("os", "") == "linux";
+      // Compared as JSON values: a platform field of another type is simply no match.
+      bool amd64 = d.platform.is_object() && d.platform.find("architecture") != d.platform.end() &&
+                   d.platform["architecture"] == "amd64" && d.platform.find("os") != d.platform.end() && d.platform["os"] == "linux";
       if (!pick || amd64) pick = d;
       if (amd64) break;
     }
