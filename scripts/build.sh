@@ -2,7 +2,7 @@
 # Configures (once) and builds mlops with CMake + Ninja into ${MLOPS_BUILD_DIR:-build}.
 #   MLOPS_LANE=asan   clang-16 build with ASan+UBSan+LSan and the libFuzzer targets, into BUILD/lanes/asan
 #   MLOPS_LANE=tsan   clang-16 build with TSan (the threaded code's unit tests), into BUILD/lanes/tsan
-#   MLOPS_TARGETS     targets to build (default: all of the tree)
+#   MLOPS_TARGETS     targets to build, as are the arguments (default: all of the tree)
 # Prints the build directory's mlops path on stdout.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +34,6 @@ if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$repo_root" -B "$build" -G Ninja "${config[@]}" "${launcher[@]}" ${MLOPS_CMAKE_ARGS:-} >&2
 fi
 targets=()
-for t in ${MLOPS_TARGETS:-}; do targets+=(--target "$t"); done
+for t in ${MLOPS_TARGETS:-} "$@"; do targets+=(--target "$t"); done
 cmake --build "$build" -j "$(nproc)" "${targets[@]}" >&2
 echo "$build/mlops"
