@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config git ccache
+  # sanitizer and fuzzing lanes (scripts/test.sh): clang with libFuzzer and the sanitizer
+  # runtimes, llvm-symbolizer for readable reports
+  clang-16 libclang-rt-16-dev llvm-16
   # libraries (see README: why each)
   libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libyaml-dev nlohmann-json3-dev
   libgit2-dev libarchive-dev libzstd-dev doctest-dev

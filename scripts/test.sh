@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): installs what is needed, builds, starts the real
-# servers on 127.0.0.1, runs every test through CTest, stops the servers. Exits non-zero
-# on any failure. Extra arguments go to ctest (e.g. scripts/test.sh -R pull).
+# The test command (README, .ci/run): installs what is needed, builds the main tree and the
+# sanitizer lanes, starts the real servers on 127.0.0.1, runs every test through CTest, stops
+# the servers. Exits non-zero on any failure. Extra arguments go to ctest (e.g.
+# scripts/test.sh -R pull, scripts/test.sh -L fuzz). MLOPS_LANES (default "asan tsan") picks
+# the lanes to build; a lane not built shows in CTest as skipped, saying why.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
+step() {  # step NAME COMMAND...: runs a build step, saying how long it took (the CI budget)
+  local name="$1" start=$SECONDS
+  shift
+  echo "test.sh: $name..." >&2
+  "$@" >/dev/null
+  echo "test.sh: $name took $((SECONDS - start)) s" >&2
+}
 bash scripts/install-deps.sh
-bash scripts/build.sh >/dev/null
+step "main build (gcc)" bash scripts/build.sh
 build="${MLOPS_BUILD_DIR:-$repo_root/build}"
+for lane in ${MLOPS_LANES-asan tsan}; do
+  case "$lane" in
+    # One clang build: the library with ASan+UBSan+LSan and fuzzer coverage, serving the unit
+    # tests, the mlops binary of the integration subset and every fuzz target.
+    asan) step "asan lane (clang, ASan+UBSan+LSan, fuzzers)" env MLOPS_LANE=asan MLOPS_TARGETS="unit_tests mlops fuzzers" bash scripts/build.sh ;;
+    # TSan: the library and one small binary of the threaded code's unit tests.
+    tsan) step "tsan lane (clang, TSan)" env MLOPS_LANE=tsan MLOPS_TARGETS=unit_tests_threaded bash scripts/build.sh ;;
+    *) echo "test.sh: unknown lane '$lane' in MLOPS_LANES (asan, tsan)" >&2; exit 2 ;;
+  esac
+done
 
 export MLOPS_SERVICES_DIR="${MLOPS_SERVICES_DIR:-$build/services}"
 cleanup() { bash "$repo_root/scripts/services.sh" stop "$MLOPS_SERVICES_DIR" || true; }
@@ -19,4 +38,12 @@ rm -rf "$MLOPS_SERVICES_DIR"
 bash scripts/services.sh start "$MLOPS_SERVICES_DIR"
 
 cd "$build"
-ctest --output-on-failure --timeout 1200 "$@"
+status=0
+ctest --output-on-failure --timeout 1200 "$@" || status=$?
+# CTest prints no output for skipped tests: show why each was skipped (pytest -rs lines and
+# tests/lane.sh's reason), so that a skip is never silent.
+if grep -q '^SKIPPED' Testing/Temporary/LastTest.log 2>/dev/null; then
+  echo "Skipped, and why:"
+  grep '^SKIPPED' Testing/Temporary/LastTest.log | sed 's/^/  /'
+fi
+exit "$status"

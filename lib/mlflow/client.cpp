@@ -1,6 +1,7 @@
 #include "mlflow/client.hpp"
 
 #include "core/error.hpp"
+#include "core/json.hpp"
 #include "core/redact.hpp"
 #include "core/strings.hpp"
 
@@ -110,6 +111,39 @@ std::vector<FileInfo> parse_files(const json& j) {
       fi.file_size = static_cast<std::uint64_t>(as_int64(*s));
     }
     out.push_back(std::move(fi));
+  }
+  return out;
+}
+
+Run parse_run(const json& j) {
+  const json& r = j.value("run", json::object());
+  const json& info = r.value("info", json::object());
+  const json& data = r.value("data", json::object());
+  Run run;
+  run.run_id = str(info, "run_id");
+  run.run_name = str(info, "run_name");
+  run.experiment_id = str(info, "experiment_id");
+  run.user_id = str(info, "user_id");
+  run.status = str(info, "status");
+  run.artifact_uri = str(info, "artifact_uri");
+  run.start_time = as_int64(info.value("start_time", json(0)));
+  run.end_time = as_int64(info.value("end_time", json(0)));
+  for (const auto& m : data.value("metrics", json::array())) {
+    run.metrics[str(m, "key")] = Metric{as_double(m.value("value", json(0))),
+                                        as_int64(m.value("timestamp", json(0))),
+                                        as_int64(m.value("step", json(0)))};
+  }
+  run.params = key_values(data, "params");
+  run.tags = key_values(data, "tags");
+  return run;
+}
+
+std::map<std::string, Metric> parse_logged_model_metrics(const json& j) {
+  std::map<std::string, Metric> out;
+  const json& data = j.value("model", json::object()).value("data", json::object());
+  for (const auto& m : data.value("metrics", json::array())) {
+    out[str(m, "key")] = Metric{as_double(m.value("value", json(0))), as_int64(m.value("timestamp", json(0))),
+                                as_int64(m.value("step", json(0)))};
   }
   return out;
 }
@@ -259,13 +293,7 @@ json Client::post_json(const std::string& path, const json& body, const std::str
 std::map<std::string, Metric> Client::get_logged_model_metrics(const std::string& model_id) {
   json j = get_json(std::string(k_api) + "/logged-models/" + url_encode(model_id), "",
                     "cannot get logged model " + quote(model_id));
-  std::map<std::string, Metric> out;
-  const json& data = j.value("model", json::object()).value("data", json::object());
-  for (const auto& m : data.value("metrics", json::array())) {
-    out[str(m, "key")] = Metric{as_double(m.value("value", json(0))), as_int64(m.value("timestamp", json(0))),
-                                as_int64(m.value("step", json(0)))};
-  }
-  return out;
+  return parse_logged_model_metrics(j);
 }
 
 void Client::set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
@@ -346,26 +374,7 @@ std::string Client::get_download_uri(const std::string& name, const std::string&
 Run Client::get_run(const std::string& run_id) {
   json j = get_json(std::string(k_api) + "/runs/get", "run_id=" + url_encode(run_id),
                     "cannot get run " + quote(run_id));
-  const json& r = j.value("run", json::object());
-  const json& info = r.value("info", json::object());
-  const json& data = r.value("data", json::object());
-  Run run;
-  run.run_id = str(info, "run_id");
-  run.run_name = str(info, "run_name");
-  run.experiment_id = str(info, "experiment_id");
-  run.user_id = str(info, "user_id");
-  run.status = str(info, "status");
-  run.artifact_uri = str(info, "artifact_uri");
-  run.start_time = as_int64(info.value("start_time", json(0)));
-  run.end_time = as_int64(info.value("end_time", json(0)));
-  for (const auto& m : data.value("metrics", json::array())) {
-    run.metrics[str(m, "key")] = Metric{as_double(m.value("value", json(0))),
-                                        as_int64(m.value("timestamp", json(0))),
-                                        as_int64(m.value("step", json(0)))};
-  }
-  run.params = key_values(data, "params");
-  run.tags = key_values(data, "tags");
-  return run;
+  return parse_run(j);
 }
 
 ArtifactLocation Client::resolve_location(const std::string& download_uri) {
@@ -477,5 +486,43 @@ http::Request Client::file_request(const ArtifactLocation& loc, const std::strin
   }
   return req;
 }
+
+namespace answer {
+
+namespace {
+json body_json(std::string_view body) { return parse_json(body, "the MLflow answer"); }
+
+/// Every element of the array under `key` of a page, parsed with `parse`.
+template <typename Parse>
+auto each_of(std::string_view body, const char* key, Parse parse) {
+  std::vector<decltype(parse(json()))> out;
+  for (const auto& item : body_json(body).value(key, json::array())) out.push_back(parse(item));
+  return out;
+}
+}  // namespace
+
+ModelVersion model_version(std::string_view body) {
+  return parse_version(body_json(body).value("model_version", json::object()));
+}
+
+std::vector<ModelVersion> model_versions(std::string_view body) { return each_of(body, "model_versions", parse_version); }
+
+RegisteredModel registered_model(std::string_view body) {
+  return parse_model(body_json(body).value("registered_model", json::object()));
+}
+
+std::vector<RegisteredModel> registered_models(std::string_view body) {
+  return each_of(body, "registered_models", parse_model);
+}
+
+Run run(std::string_view body) { return parse_run(body_json(body)); }
+
+std::map<std::string, Metric> logged_model_metrics(std::string_view body) {
+  return parse_logged_model_metrics(body_json(body));
+}
+
+std::vector<FileInfo> files(std::string_view body) { return parse_files(body_json(body)); }
+
+}  // namespace answer
 
 } // namespace mlops::mlflow

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mlops::mlflow {
@@ -87,6 +88,20 @@ struct ArtifactLocation {
 /// `detail`, plain-text 401/403 and bare statuses. `what` names the failed
 /// operation ("cannot get model 'iris'").
 Error error_from_response(const http::Response& resp, const std::string& what);
+
+/// The records of one MLflow answer body, parsed as Client parses what it receives
+/// (through parse_json, so size and depth are bounded). For tests and the fuzz targets
+/// (tests/fuzz/fuzz_mlflow_answers.cpp). Each throws Error(operational) for a body that
+/// is not JSON.
+namespace answer {
+ModelVersion model_version(std::string_view body);                          ///< model-versions/get, registered-models/alias
+std::vector<ModelVersion> model_versions(std::string_view body);            ///< model-versions/search, get-latest-versions
+RegisteredModel registered_model(std::string_view body);                    ///< registered-models/get
+std::vector<RegisteredModel> registered_models(std::string_view body);      ///< registered-models/search
+Run run(std::string_view body);                                             ///< runs/get
+std::map<std::string, Metric> logged_model_metrics(std::string_view body);  ///< logged-models/ID
+std::vector<FileInfo> files(std::string_view body);                         ///< artifact listings
+}  // namespace answer
 
 /// Typed access to the MLflow tracking server's REST API.
 class Client {
