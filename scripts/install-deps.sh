@@ -16,6 +16,8 @@ packages=(
   python3 python3-venv curl ca-certificates time man-db openssl procps util-linux
   # package tests: tools we did not write read what mlops writes; busybox for a base image
   skopeo umoci busybox-static zstd
+  # completion tests drive the real shells (tests/integration/test_help.py)
+  bash-completion zsh fish tmux
   # registry tests: Debian's docker-registry (distribution) and htpasswd
   docker-registry apache2-utils
   # promote tests: real git servers (git http-backend behind lighttpd; git over sshd)
