@@ -41,7 +41,8 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   open (up to 600 s) until the client gives up
     hugerefs:PATH a git refs advertisement (the 200 answer at PATH, e.g. info/refs) that never
                   ends: after the server's own first ref line come made-up ref lines (pkt-line
-                  format, the server's first object id) until the client hangs up or 4 GiB
+                  format, the server's first object id) until the client hangs up or 256 MiB (enough to
+                  pass any sane limit, little enough not to harm a client without one)
 
 Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
 dropped, Host is set to the upstream and the client's Host goes in X-Forwarded-Host, so a
@@ -423,7 +424,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         try:
             self.wfile.write(b"".join(pkts))
             n = 0
-            while sent < (4 << 30):
+            while sent < (256 << 20):
                 lines = []
                 for _ in range(4096):
                     line = f"{oid} refs/heads/made-up-{n:010d}\n".encode()
