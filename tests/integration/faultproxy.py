@@ -32,7 +32,8 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   gets an extra file entry named PATH (e.g. ../../escaped.txt): a hostile server
     fail:PATH     every request whose path ends with PATH gets 503 (e.g. the alias endpoint
                   /registered-models/alias, to fail one step of a promotion); the rest is forwarded
-    cutbody:PATH  every 200 answer to a request whose target (path, or path?query) ends with PATH
+    cutbody:PATH  every 200 answer to a request whose path ends with PATH (with the query, when
+                  PATH has a '?')
                   (e.g. info/refs?service=git-upload-pack, a git server's refs) is sent with the
                   server's status, headers and the right Content-Length, but the connection is
                   closed (FIN) after half the body: a truncated answer
@@ -364,7 +365,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if self.faults.kind not in ("cutbody", "resetbody", "stallbody", "hugerefs") or resp.status != 200:
             return False
         want = self.faults.fail_path
-        return self.path.endswith(want) or self.path.split("?", 1)[0].endswith(want)
+        return self.path.endswith(want) if "?" in want else self.path.split("?", 1)[0].endswith(want)
 
     def relay_body_fault(self, resp: http.client.HTTPResponse) -> None:
         """cutbody, resetbody, stallbody: half the body, then FIN, RST or silence."""

@@ -160,16 +160,18 @@ def test_endless_refs_advertisement_is_refused_at_its_limit(mlops, project, faul
     """A server whose refs never end: refused once past the limit (exit 1, a protocol error,
     not retried), memory and time bounded."""
     p = project
+    assert promote(mlops, p, "1")[0].returncode == 0  # a branch to advertise
     proxy = fault_proxy(f"hugerefs:{UPLOAD_REFS}", upstream=git_base(p))
     via(p, proxy.url)
-    r, took = promote(mlops, p, **FAST)
+    r, took = promote(mlops, p, "2", **FAST)
     assert r.returncode == 1, r.stderr
     assert "larger than 16 MiB" in error_line(r.stderr)
     assert took < 60
     stats = proxy.stats()
     assert stats["body_faults"] == 1, stats  # not retried
-    assert_untouched(p)
-    assert_converges(mlops, p)
+    assert_untouched(p, commits=1)
+    assert p.alias("dev") == "1"
+    assert_converges(mlops, p, "2")
 
 
 class PrivateGitServer:
