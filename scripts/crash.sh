@@ -28,7 +28,7 @@ fi
 export MLOPS_SERVICES_DIR MLOPS_BIN="$bin" MLOPS_CRASH_ROUNDS="$rounds" MLOPS_CRASH_SEED="$seed"
 python="$(grep '^MLOPS_TEST_PYTHON=' "$MLOPS_SERVICES_DIR/services.env" | cut -d= -f2- | tr -d "'\"")"
 cd "$repo_root/tests/integration"
-"$python" -m pytest -q -p no:cacheprovider -rA test_crash.py || {
+"$python" -m pytest -q -p no:cacheprovider -rfEx test_crash.py || {
   echo "crash.sh: FAILED with seed $seed (replay: $0 $rounds $seed)" >&2
   exit 1
 }

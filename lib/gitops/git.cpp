@@ -251,6 +251,13 @@ int status_in(const std::string& msg) {
   return std::atoi(msg.c_str() + at + mark.size());
 }
 
+/// A ref that another writer holds locked (`git` running, or one that died
+/// holding it): worth another attempt, a conflict (exit 7) if it stays.
+Transient locked(const std::string& message) {
+  return Transient{Error(ErrorKind::conflict, message, "another git process is writing the branch; if none is, remove the .lock file"),
+                   std::nullopt};
+}
+
 /// Throws the error for a failed libgit2 network call: Transient when
 /// another attempt may succeed, Error when it cannot.
 [[noreturn]] void throw_net_failure(const NetScope* scope, const std::string& what) {
@@ -263,10 +270,7 @@ int status_in(const std::string& msg) {
     case NetFault::stalled: throw Transient{error, std::nullopt};
     case NetFault::none: break;
   }
-  if (msg.find("failed to lock") != std::string::npos)
-    throw Transient{Error(ErrorKind::conflict, what + ": " + msg,
-                          "another git process is writing the branch; if none is, remove the .lock file"),
-                    std::nullopt};
+  if (msg.find("failed to lock") != std::string::npos) throw locked(what + ": " + msg);
   if (int status = status_in(msg)) {
     if (http::is_retryable_status(status)) throw Transient{error, scope ? scope->retry_after() : std::nullopt};
     if (status == 403) throw Error(ErrorKind::auth, what + ": permission denied (HTTP 403)");
@@ -680,6 +684,7 @@ PushResult Remote::push_once(const std::string& commit, NetScope* scope) {
     throw_net_failure(scope, "cannot push to " + where);
   }
   if (!st.rejected.empty()) {
+    if (st.rejected.find("failed to lock") != std::string::npos) throw locked("cannot push to " + where + ": " + st.rejected);
     // The server refused the update: because the branch moved meanwhile (a
     // race; the server says "fetch first", "non-fast-forward" or "failed to
     // update ref") or because a hook said no. A moved branch is what a fetch
