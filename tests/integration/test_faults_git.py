@@ -132,6 +132,24 @@ def test_stalled_server_gives_up_in_bounded_time(mlops, project, fault_proxy):
     assert_converges(mlops, p)
 
 
+def test_ctrl_c_while_the_git_server_stalls_exits_130(mlops, project, fault_proxy):
+    """SIGINT while waiting on a silent git server: exit 130 at once, as everywhere else (not a
+    network error after the wait), nothing pushed."""
+    p = project
+    proxy = fault_proxy(f"stallbody:{UPLOAD_REFS}", upstream=git_base(p))
+    via(p, proxy.url)
+    mlops.cwd = p.dir
+    proc = mlops.popen("promote", p.name, "1", "--env", "dev", "--actor", "alice", env=p.env())
+    time.sleep(3)  # past the MLflow steps, well into the stall (the idle timeout is 120 s)
+    assert proc.poll() is None, proc.communicate()
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - start < 10
+    assert_untouched(p)
+
+
 def test_rate_limited_429_honours_retry_after_and_succeeds(mlops, project, fault_proxy):
     p = project
     proxy = fault_proxy("429:2", upstream=git_base(p))
