@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -55,6 +56,7 @@ using Signature = Owned<git_signature, git_signature_free>;
 using Walk = Owned<git_revwalk, git_revwalk_free>;
 using Diff = Owned<git_diff, git_diff_free>;
 using Reference = Owned<git_reference, git_reference_free>;
+using RefIterator = Owned<git_reference_iterator, git_reference_iterator_free>;
 
 std::string last_error() {
   const git_error* e = git_error_last();
@@ -423,17 +425,16 @@ struct Remote::Impl {
   /// (refs/mlops/PID-N/...), so that a cache outlives any number of crashes
   /// without keeping their objects alive. A PID in use again is left alone.
   void drop_refs_of_dead_processes() {
-    git_reference_iterator* it = nullptr;
-    if (git_reference_iterator_glob_new(&it, repo.get(), "refs/mlops/*") != 0) return;
+    RefIterator it;
+    if (git_reference_iterator_glob_new(it.out(), repo.get(), "refs/mlops/*") != 0) return;
     std::vector<std::string> dead;
-    git_reference* ref = nullptr;
-    while (git_reference_next(&ref, it) == 0) {
-      std::string name = git_reference_name(ref);
-      git_reference_free(ref);
-      long pid = std::strtol(name.c_str() + 11, nullptr, 10);
+    for (;;) {
+      Reference ref;
+      if (git_reference_next(ref.out(), it.get()) != 0) break;
+      std::string name = git_reference_name(ref.get());
+      long pid = std::strtol(name.c_str() + std::strlen("refs/mlops/"), nullptr, 10);
       if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.push_back(name);
     }
-    git_reference_iterator_free(it);
     for (const auto& name : dead) {
       Reference r;
       if (git_reference_lookup(r.out(), repo.get(), name.c_str()) == 0) git_reference_delete(r.get());
