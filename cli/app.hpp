@@ -21,12 +21,6 @@ struct AppModel {
 /// Builds the app from the command table.
 void build_app(AppModel& model);
 
-/// The top-level help text (usage, commands, global options, exit codes).
-std::string top_help(const CLI::App& app);
-
-/// Help for one command (its usage, options and description).
-std::string command_help(CLI::App& app, const std::string& name);
-
 /// Entry point: parses argv, runs the command, maps errors to exit codes.
 int run(int argc, char** argv);
 

@@ -13,7 +13,8 @@ struct ApproveArgs {
 int run_approve(Context& ctx, const ApproveArgs& a) {
   std::string actor = resolve_actor(ctx, a.actor);
   auto config = load_promotion_config(ctx);
-  auto r = gitops::approve(ctx.mlflow(), config, a.model, a.version, a.env, actor, a.comment);
+  gitops::MlflowRegistry registry(ctx.mlflow());
+  auto r = gitops::approve(registry, config, a.model, a.version, a.env, actor, a.comment);
   if (ctx.json())
     ctx.out().json({{"model", r.model}, {"version", r.version}, {"environment", r.env}, {"by", r.actor}, {"tag", r.tag}});
   else

@@ -23,30 +23,14 @@ Command app_command(std::string_view name, std::string_view summary, bool hidden
 } // namespace
 
 Command help_command() {
-  auto topic = std::make_shared<std::string>();
+  auto topic = std::make_shared<std::vector<std::string>>();
   Command c = app_command("help", "show help for mlops or one command", false, [topic](CLI::App& app) {
-    app.add_option("command", *topic, "the command to explain");
+    app.add_option("COMMAND", *topic, "the command to explain, with its subcommand if it has them (models list)");
   });
-  c.description = "Shows the list of commands, or the options and description of one command. "
-                  "'mlops help pull' is the same as 'mlops pull --help'.";
-  return c;
-}
-
-Command version_command() {
-  Command c;
-  c.name = "version";
-  c.summary = "print the version of mlops";
-  c.description = "Prints the version of mlops and of the libraries it was built with.";
-  c.setup = [](CLI::App&) -> Runner {
-    return [](Context& ctx) {
-      if (ctx.json()) {
-        ctx.out().json({{"version", MLOPS_VERSION}});
-      } else {
-        std::cout << "mlops " << MLOPS_VERSION << "\n";
-      }
-      return 0;
-    };
-  };
+  c.description = "Shows the list of commands, or the usage, examples and options of one command. "
+                  "'mlops help models list' is the same as 'mlops models list --help'; 'man mlops-COMMAND' has "
+                  "the full description.";
+  c.examples = "  mlops help render\n  mlops help models list";
   return c;
 }
 
@@ -74,7 +58,8 @@ const std::vector<Command>& commands() {
     t.push_back(version_command());
     t.push_back(app_command("__complete", "print completion candidates for the words typed so far", true,
                             [](CLI::App& app) { app.allow_extras(); }));
-    t.push_back(app_command("__man", "print the man page (roff)", true, [](CLI::App&) {}));
+    t.push_back(app_command("__man", "print a man page (roff): mlops.1 (default), mlops-COMMAND.1, mlops.yaml.5; --list",
+                            true, [](CLI::App&) {}));
     return t;
   }();
   return table;

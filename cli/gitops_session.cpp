@@ -51,6 +51,7 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
   if (!ro.credentials.source.empty()) ctx.log().debug(1, "git credentials from " + ro.credentials.source);
   ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " + ro.cache.string() + ")");
   remote = std::make_unique<gitops::Remote>(ro);
+  registry = std::make_unique<gitops::MlflowRegistry>(ctx.mlflow());
 
   // The deploy spec is read once, and only by commands that render
   // (history never needs it, so a broken deploy: section does not stop it).
@@ -78,7 +79,7 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
     if (!s.lock) throw Error(ErrorKind::operational, "cannot compute the digest of " + quote(name) + " version " + version);
     return s.lock->digest;
   };
-  workflow = std::make_unique<gitops::Workflow>(gitops::Workflow{ctx.mlflow(), *remote, config, render_fn, digest_fn,
+  workflow = std::make_unique<gitops::Workflow>(gitops::Workflow{*registry, *remote, config, render_fn, digest_fn,
                                                                   [load] { return load().image; },
                                                                   [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
 }

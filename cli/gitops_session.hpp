@@ -22,6 +22,7 @@ public:
   /// `need_remote`: fail with a usage error when gitops.url is not set.
   explicit GitopsSession(Context& ctx);
   gitops::PromotionConfig config;
+  std::unique_ptr<gitops::MlflowRegistry> registry;
   std::unique_ptr<gitops::Remote> remote;
   std::unique_ptr<gitops::Workflow> workflow;
 };

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures (once) and builds mlops with CMake + Ninja into ${MLOPS_BUILD_DIR:-build}.
+# Configures (once) and builds mlops with CMake + Ninja into ${MLOPS_BUILD_DIR:-build}:
+# every target, or only the targets named (scripts/build.sh mlops).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MLOPS_BUILD_DIR:-$repo_root/build}"
@@ -16,5 +17,7 @@ if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$repo_root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${MLOPS_BUILD_TYPE:-RelWithDebInfo}" \
     "${launcher[@]}" ${MLOPS_CMAKE_ARGS:-} >&2
 fi
-cmake --build "$build" -j "$(nproc)" >&2
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$(nproc)" "${targets[@]}" >&2
 echo "$build/mlops"

@@ -1,73 +1,152 @@
 #!/usr/bin/env bash
-# End to end on local defaults: installs, builds, starts a throwaway MLflow server on
-# 127.0.0.1, registers a small real scikit-learn model with the MLflow Python client,
-# and pulls it with mlops. Everything it starts is stopped on exit.
+# The whole loop on a fresh Debian 12 machine, on local servers this script starts and stops:
+# installs the Debian packages, builds the mlops binary (only that target), starts a throwaway
+# MLflow server and Debian's docker-registry on free 127.0.0.1 ports and a local git
+# repository, registers a real scikit-learn model with the MLflow Python client, then runs
+# pull, validate, package --push, render, promote, history and rollback with mlops.
+#
+# It leaves nothing behind but the caches under ~/.cache/mlops that make a second run fast
+# (the compiler cache, the MLflow virtualenv); everything else lives in a temporary directory
+# removed on exit, including mlops' own caches (XDG_CACHE_HOME points there).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-bash scripts/install-deps.sh
-mlops="$(bash scripts/build.sh)"
+started=$SECONDS
+step_started=$SECONDS
+# step "what it does" "how long it takes": a heading, and the time the previous step took.
+step() {
+  local took=$((SECONDS - step_started))
+  ((took > 1)) && echo "    (took ${took} s)"
+  step_started=$SECONDS
+  echo
+  echo "==> $1${2:+  [$2]}"
+}
+
+step "installing the Debian packages (scripts/install-deps.sh)" "a few minutes the first time, seconds after"
+bash scripts/install-deps.sh >/dev/null
+step "building the mlops binary (only the mlops target)" \
+  "10-15 min on 2 cores the first time; ccache in ~/.cache/mlops makes a rebuild take seconds"
+mlops="$(bash scripts/build.sh mlops)"
+step "preparing the MLflow virtualenv (scripts/venv.sh)" "2-3 min the first time (pip), cached in ~/.cache/mlops"
 venv="$(bash scripts/venv.sh)"
 
 work="$(mktemp -d /tmp/mlops-quickstart.XXXXXX)"
-pid=""
+mkdir -p "$work/home"
+export XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
+pids=()
 cleanup() {
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+  local pid
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
+free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # wait_http URL PID LOG
+  for _ in $(seq 240); do
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
+    sleep 0.5
+  done
+  echo "quickstart: $1 did not answer in 2 minutes" >&2; cat "$3"; exit 1
+}
 
-port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-echo "==> starting a throwaway MLflow server on 127.0.0.1:$port ($work)"
-(cd "$work" && exec setsid "$venv/bin/mlflow" server --backend-store-uri "sqlite:///$work/mlflow.db" \
+port="$(free_port)"
+step "starting a throwaway MLflow server on 127.0.0.1:$port" "10-30 s"
+(cd "$work" && HOME="$work/home" exec setsid "$venv/bin/mlflow" server --backend-store-uri "sqlite:///$work/mlflow.db" \
   --artifacts-destination "$work/artifacts" --serve-artifacts --host 127.0.0.1 --port "$port" \
-  >"$work/server.log" 2>&1) &
-pid=$!
+  >"$work/mlflow.log" 2>&1) &
+pids+=($!)
 export MLFLOW_TRACKING_URI="http://127.0.0.1:$port"
-for _ in $(seq 180); do
-  curl -fsS "$MLFLOW_TRACKING_URI/health" >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }
-  sleep 0.5
-done
+wait_http "$MLFLOW_TRACKING_URI/health" "${pids[-1]}" "$work/mlflow.log"
 
-echo "==> registering a scikit-learn model 'iris' (3 versions, aliases champion/challenger)"
-"$venv/bin/python" tests/fixtures/make_models.py --tracking-uri "$MLFLOW_TRACKING_URI" --models iris >/dev/null
+registry="127.0.0.1:$(free_port)"
+step "starting Debian's docker-registry on $registry (where the image will go)" "a second"
+mkdir -p "$work/registry"
+cat >"$work/registry/config.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $work/registry/data}}
+http: {addr: $registry, secret: quickstart}
+EOF
+(exec setsid docker-registry serve "$work/registry/config.yml" >"$work/registry.log" 2>&1) &
+pids+=($!)
+wait_http "http://$registry/v2/" "${pids[-1]}" "$work/registry.log"
 
-echo "==> mlops models list"
-"$mlops" models list
-echo "==> mlops pull models:/iris@champion"
+step "registering a scikit-learn model 'iris' with the MLflow client (3 versions; @champion=2, @challenger=3)" "20-40 s"
+HOME="$work/home" "$venv/bin/python" tests/fixtures/make_models.py --tracking-uri "$MLFLOW_TRACKING_URI" --models iris \
+  >/dev/null 2>"$work/make_models.log" || { cat "$work/make_models.log"; exit 1; }
+grep '^make_models:' "$work/make_models.log"
+
 cd "$work"
+step "mlops models list: what the registry holds"
+"$mlops" models list
+step "mlops pull models:/iris@champion: every file downloaded in parallel, sizes and sha256 checked"
 "$mlops" pull models:/iris@champion
-echo "==> mlops pull --verify iris-v2"
+step "mlops pull --verify iris-v2: re-hashes the directory against its lock file (exit 3 on any change)"
 "$mlops" pull --verify iris-v2
-echo "==> provenance (iris-v2/mlops.lock.json)"
-head -n 20 iris-v2/mlops.lock.json
-echo "==> mlops validate iris-v2 (interface, environment and metric gates)"
-printf 'gates:\n  metrics:\n    thresholds: ["accuracy >= 0.8"]\n' > gates.yaml
+step "iris-v2/mlops.lock.json: the provenance pull recorded (server, version, run, sha256 per file)"
+cat iris-v2/mlops.lock.json
+echo
+
+step "mlops validate iris-v2: format, interface, environment and metric gates (JUnit report for CI)"
+printf 'gates:\n  metrics:\n    thresholds: ["accuracy >= 0.8"]\n' >gates.yaml
 "$mlops" validate iris-v2 --policy gates.yaml --junit report.xml
-echo "==> mlops package iris-v2 --format artifact --output oci:iris-oci:v2 (reproducible OCI artifact)"
-"$mlops" package iris-v2 --format artifact --output oci:iris-oci:v2
-digest="$("$mlops" --json package iris-v2 --format artifact --output oci:iris-oci:v2 | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["digest"])')"
-echo "==> mlops validate models:/iris@champion --record (the verdict becomes version tags)"
-"$mlops" validate models:/iris@champion --policy gates.yaml --record >/dev/null
-echo "==> mlops promote iris @champion --env staging (a GitOps commit in a local repository + alias @staging)"
+step "mlops validate --record: the verdict becomes tags on the versions, which promotion requires"
+"$mlops" validate models:/iris@champion --policy gates.yaml --record
+"$mlops" validate models:/iris@challenger --policy gates.yaml --record
+
+step "mlops package --push: reproducible KServe modelcar images of versions 2 and 3, pushed to $registry" "seconds"
+echo "(no Docker daemon: the layers are written and uploaded by mlops; the base is a tiny busybox image)"
+HOME="$work/home" "$venv/bin/python" "$repo_root/tests/fixtures/make_base_image.py" "$work/busybox" >/dev/null
+"$mlops" pull -q models:/iris@challenger
+package() { # package VERSION: pushes iris-vVERSION, prints the --json summary, sets $image
+  "$mlops" --json package "iris-v$1" --format modelcar --base "oci:$work/busybox:latest" \
+    --push "$registry/models/iris:v$1" >"package-v$1.json"
+  "$venv/bin/python" -m json.tool "package-v$1.json"
+  image="$registry/models/iris@$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "package-v$1.json")"
+}
+package 3
+image_v3=$image
+package 2
+image_v2=$image
+curl -fsS -o /dev/null -w "the registry serves $image_v2: HTTP %{http_code}\n" \
+  -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$registry/v2/models/iris/manifests/${image_v2#*@}"
+
 git init -q --bare "$work/manifests.git"
-cat > mlops.yaml <<EOF
+project() { # project IMAGE: mlops.yaml deploying that modelcar
+  cat >mlops.yaml <<EOF
 gitops: {url: "file://$work/manifests.git", branch: main, path: "clusters/{env}/{model}"}
 environments:
   staging: {requires: {validation: true}}
   prod: {requires: {validation: true, approvals: 1, previous: staging, image: true}}
-deploy: {name: iris, target: k8s, namespace: models}
+deploy:
+  name: iris
+  target: kserve
+  namespace: models
+  model_uri: oci://$1
+  environments: {staging: {namespace: models-staging}}
 EOF
-export XDG_CACHE_HOME="$work/cache"
-"$mlops" promote iris @champion --env staging --image "registry.local/iris@$digest" --actor quickstart
-echo "==> mlops history iris"
+}
+project "$image_v2"
+step "mlops render --env staging: the KServe InferenceService for version 2's image, validated (what promote commits)"
+"$mlops" render --env staging
+
+step "mlops promote iris 2 --env staging: policy checks, a GitOps commit, the alias @staging"
+"$mlops" promote iris 2 --env staging --actor quickstart -m "first deployment"
+step "mlops promote iris 3 --env staging: the challenger (its own image) replaces it"
+project "$image_v3"
+"$mlops" promote iris 3 --env staging --actor quickstart -m "challenger"
+step "mlops rollback iris --env staging: back to version 2, its manifests restored byte for byte"
+"$mlops" rollback iris --env staging --actor quickstart --reason "quickstart: showing a rollback"
+step "mlops history iris: who did what, from the GitOps repository"
 "$mlops" history iris
-echo "==> git log of the manifests repository"
-git --git-dir "$work/manifests.git" log --stat main | head -n 30
-echo "==> done: mlops pulled, verified, validated, packaged and promoted a real MLflow model"
+step "git log of the manifests repository (one commit per promotion and rollback)"
+git --git-dir "$work/manifests.git" log --stat --format='%h %s%n%b' main
+step "done in $((SECONDS - started)) s: pulled, verified, validated, packaged and pushed, rendered, promoted and rolled back a real MLflow model"
+echo "Next: scripts/install.sh (binary, man pages, completions), then 'mlops help' and 'man mlops'."

@@ -12,6 +12,9 @@ int exit_code(ErrorKind kind) {
   case ErrorKind::auth: return 5;
   case ErrorKind::unavailable: return 6;
   case ErrorKind::conflict: return 7;
+  case ErrorKind::timed_out: return 8;
+  case ErrorKind::inconclusive: return 9;
+  case ErrorKind::partial: return 10;
   case ErrorKind::interrupted: return 130;
   }
   return 1;
@@ -27,13 +30,18 @@ std::string_view kind_name(ErrorKind kind) {
   case ErrorKind::auth: return "auth";
   case ErrorKind::unavailable: return "unavailable";
   case ErrorKind::conflict: return "conflict";
+  case ErrorKind::timed_out: return "timed_out";
+  case ErrorKind::inconclusive: return "inconclusive";
+  case ErrorKind::partial: return "partial";
   case ErrorKind::interrupted: return "interrupted";
   }
   return "operational";
 }
 
 Error Error::with_context(std::string_view context) const {
-  return Error(m_kind, std::string(context) + ": " + what(), m_hint);
+  Error e(m_kind, std::string(context) + ": " + what(), m_hint);
+  e.because(m_cause).with_status(m_http_status);
+  return e;
 }
 
 std::string quote(std::string_view name) {

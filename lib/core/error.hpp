@@ -6,7 +6,8 @@
 
 namespace mlops {
 
-/// What kind of failure an Error is; decides the process exit code.
+/// What kind of failure an Error is; decides the process exit code. The
+/// codes are the table under "Exit codes" in README.md and in `man mlops`.
 enum class ErrorKind {
   operational,   ///< anything else that went wrong (exit 1)
   usage,         ///< bad command line or configuration value (exit 2)
@@ -17,9 +18,23 @@ enum class ErrorKind {
   conflict,      ///< lost a race or state diverged (exit 7)
   io,            ///< local file system failure (exit 1)
   interrupted,   ///< SIGINT/SIGTERM (exit 130)
+  timed_out,     ///< a wait (a rollout, ...) not done by its deadline (exit 8)
+  inconclusive,  ///< not enough data for a verdict yet (exit 9)
+  partial,       ///< some items done, some failed, each named (exit 10)
 };
 
-/// The exit code DESIGN.md assigns to `kind`.
+/// Why an error happened, finer than its kind, for callers that must tell
+/// causes apart (a refused permission from a refused login, both `auth`).
+/// Set by the code that saw the cause (an HTTP status, an error code), so
+/// nobody has to search the message for words.
+enum class Cause {
+  unspecified,
+  unauthenticated,    ///< the credentials were missing or refused (HTTP 401)
+  permission_denied,  ///< the identity is known but may not do this (HTTP 403)
+  invalid_parameter,  ///< the server refused an argument (HTTP 400, e.g. an unknown MLflow alias)
+};
+
+/// The exit code of `kind` (README.md, "Exit codes").
 int exit_code(ErrorKind kind);
 
 /// Short stable name of `kind` ("not_found", ...), used in JSON error output.
@@ -27,7 +42,8 @@ std::string_view kind_name(ErrorKind kind);
 
 /// The one error type of the library. `what()` is the full message in the
 /// `<what failed>: <why>` form, without the `mlops: error: ` prefix; `hint()`
-/// optionally says how to fix it. Messages never contain secrets.
+/// optionally says how to fix it. Messages never contain secrets. `cause()`
+/// and `http_status()` carry what the message says as data.
 class Error : public std::runtime_error {
 public:
   Error(ErrorKind kind, const std::string& message, std::string hint = {})
@@ -35,13 +51,30 @@ public:
 
   ErrorKind kind() const { return m_kind; }
   const std::string& hint() const { return m_hint; }
+  /// Why, where the thrower knew (Cause::unspecified otherwise).
+  Cause cause() const { return m_cause; }
+  /// The HTTP status of the answer that caused it; 0 when none.
+  int http_status() const { return m_http_status; }
 
-  /// A copy of this error whose message is prefixed with `context: `.
+  /// Records the cause; returns *this, so that `throw Error(...).because(c)` works.
+  Error& because(Cause cause) {
+    m_cause = cause;
+    return *this;
+  }
+  /// Records the HTTP status of the answer behind the error; returns *this.
+  Error& with_status(int status) {
+    m_http_status = status;
+    return *this;
+  }
+
+  /// A copy of this error (kind, hint, cause, status) whose message is prefixed with `context: `.
   Error with_context(std::string_view context) const;
 
 private:
   ErrorKind m_kind;
   std::string m_hint;
+  Cause m_cause = Cause::unspecified;
+  int m_http_status = 0;
 };
 
 /// Quotes a name the way every message does: 'name'.

@@ -1,10 +1,12 @@
 #include "core/fs.hpp"
 
 #include "core/error.hpp"
+#include "core/fd.hpp"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <fcntl.h>
 #include <random>
 #include <stdlib.h>
@@ -75,11 +77,8 @@ std::filesystem::path safe_join(const std::filesystem::path& root, std::string_v
 }
 
 void sync_directory(const std::filesystem::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) ::fsync(fd.get());
 }
 
 namespace {
@@ -88,23 +87,23 @@ namespace {
 /// `durable`, fsyncs it. On failure removes it and throws Error(io) naming `shown`.
 void write_exclusive(const std::filesystem::path& file, std::string_view content, bool durable,
                      const std::filesystem::path& shown) {
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) {
     throw Error(ErrorKind::io, "cannot write " + quote(shown.string()) + ": " + errno_text(errno));
   }
   std::size_t done = 0;
   while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
-      ::close(fd);
+      fd.reset();
       ::unlink(file.c_str());
       throw Error(ErrorKind::io, "cannot write " + quote(shown.string()) + ": " + errno_text(err));
     }
     done += static_cast<std::size_t>(n);
   }
-  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
+  if ((durable && ::fsync(fd.get()) != 0) || !fd.close()) {
     int err = errno;
     ::unlink(file.c_str());
     throw Error(ErrorKind::io, "cannot write " + quote(shown.string()) + ": " + errno_text(err));
@@ -130,7 +129,7 @@ void atomic_write(const std::filesystem::path& path, std::string_view content, b
 }
 
 std::string read_file(const std::filesystem::path& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
     int err = errno;
     throw Error(err == ENOENT ? ErrorKind::not_found : ErrorKind::io,
@@ -139,10 +138,8 @@ std::string read_file(const std::filesystem::path& path) {
   std::string out;
   char buf[65536];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  bool bad = std::ferror(f);
-  std::fclose(f);
-  if (bad) throw Error(ErrorKind::io, "cannot read " + quote(path.string()));
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) out.append(buf, n);
+  if (std::ferror(f.get())) throw Error(ErrorKind::io, "cannot read " + quote(path.string()));
   return out;
 }
 
@@ -169,25 +166,21 @@ void require_writable_dir(const std::filesystem::path& dir) {
     throw Error(ErrorKind::io, "cannot create directory " + quote(dir.string()) + ": " + ec.message());
   }
   std::filesystem::path probe = dir / (".mlops-probe-" + random_suffix());
-  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) {
     throw Error(ErrorKind::io, "cannot write to directory " + quote(dir.string()) + ": " + errno_text(errno));
   }
-  ::close(fd);
+  fd.reset();
   ::unlink(probe.c_str());
 }
 
 void read_chunks(const std::filesystem::path& path, std::size_t chunk,
                  const std::function<void(const char* data, std::size_t size)>& fn) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
   std::vector<char> buf(chunk);
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));

@@ -2,6 +2,7 @@
 
 #include "core/cancel.hpp"
 #include "core/error.hpp"
+#include "core/fd.hpp"
 #include "core/strings.hpp"
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -41,38 +43,159 @@ void kill_group(pid_t pid) {
   ::kill(pid, SIGKILL);
 }
 
+std::vector<char*> c_strings(const std::vector<std::string>& items) {
+  std::vector<char*> out;
+  for (const auto& s : items) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+/// What a child starts with: its program, arguments, environment (null: ours),
+/// directory, and where its standard streams go.
+struct Spawn {
+  const std::string& exe;
+  const std::vector<std::string>& argv;
+  const std::vector<std::string>* env = nullptr;
+  const std::filesystem::path& cwd;
+  int stdin_fd = -1;   ///< -1: /dev/null
+  int output_fd = -1;  ///< stdout and stderr
+};
+
+/// Forks and execs `s` in a process group of its own (so that killing the
+/// group reaches its children too), killed with us if mlops dies first.
+/// Returns its pid; throws Error(operational) when no process can be made.
+/// Used by run_process and BackgroundProcess alike.
+pid_t spawn(const Spawn& s) {
+  // Everything the child needs is built before fork(): after it, only
+  // async-signal-safe calls.
+  std::vector<char*> cargv = c_strings(s.argv);
+  std::vector<char*> cenv = s.env ? c_strings(*s.env) : std::vector<char*>{};
+  // Signals stay blocked until the child has its default handlers back: a
+  // SIGTERM (e.g. stop() right after start) must not run our handlers in it.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(err));
+  }
+  if (pid == 0) {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::dup2(s.output_fd, STDOUT_FILENO);
+    ::dup2(s.output_fd, STDERR_FILENO);
+    int in = s.stdin_fd >= 0 ? s.stdin_fd : ::open("/dev/null", O_RDONLY);
+    if (in >= 0) ::dup2(in, STDIN_FILENO);
+    if (!s.cwd.empty() && ::chdir(s.cwd.c_str()) != 0) _exit(127);
+    if (s.env) ::execve(s.exe.c_str(), cargv.data(), cenv.data());
+    else ::execv(s.exe.c_str(), cargv.data());
+    _exit(127);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::setpgid(pid, pid);
+  return pid;
+}
+
+/// A pipe whose ends close on exec. Throws Error(operational).
+FdPair make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(ErrorKind::operational, std::string("cannot create a pipe: ") + std::strerror(errno));
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+/// A connected socket pair for the child's stdin: writing to a child that
+/// exited early gives EPIPE (MSG_NOSIGNAL) instead of killing us with SIGPIPE.
+FdPair make_socket_pair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    throw Error(ErrorKind::operational, std::string("cannot create a socket pair: ") + std::strerror(errno));
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+/// Writes `input` to the child's stdin and closes it. A child that does not
+/// read its input (or exits first) is not our error: it will say so.
+void feed_stdin(UniqueFd to_child, std::string_view input) {
+  std::size_t sent = 0;
+  while (sent < input.size()) {
+    ssize_t n = ::send(to_child.get(), input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+}
+
+/// What drain_until_exit saw.
+struct Drained {
+  std::string output;
+  int status = 0;  ///< waitpid() status
+  bool timed_out = false;
+};
+
+/// Reads the child's output (keeping about the last `max_output` bytes)
+/// until it exits, `deadline` passes or Ctrl-C is pressed (then its group is
+/// killed), and reaps it.
+Drained drain_until_exit(pid_t pid, const UniqueFd& from_child, std::chrono::steady_clock::time_point deadline,
+                         std::size_t max_output) {
+  Drained d;
+  char buf[8192];
+  bool open_pipe = true;
+  bool exited = false;
+  while (true) {
+    if (std::chrono::steady_clock::now() >= deadline || cancel_requested()) {
+      d.timed_out = !cancel_requested();
+      kill_group(pid);
+      break;
+    }
+    if (open_pipe) {
+      pollfd p{from_child.get(), POLLIN, 0};
+      int n = ::poll(&p, 1, 50);
+      if (n > 0) {
+        ssize_t got = ::read(from_child.get(), buf, sizeof buf);
+        if (got > 0) {
+          d.output.append(buf, static_cast<std::size_t>(got));
+          if (d.output.size() > max_output * 2) d.output.erase(0, d.output.size() - max_output);
+          continue;
+        }
+        if (got == 0) open_pipe = false;
+      }
+    } else {
+      ::usleep(20000);
+    }
+    // Look without reaping: while the child is a zombie its group id cannot
+    // be reused, so killing the group below is safe. A background child that
+    // still holds the pipe does not keep us waiting once the command exited.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+      pollfd p{from_child.get(), POLLIN, 0};
+      while (open_pipe && ::poll(&p, 1, 0) > 0) {
+        ssize_t got = ::read(from_child.get(), buf, sizeof buf);
+        if (got <= 0) break;
+        d.output.append(buf, static_cast<std::size_t>(got));
+      }
+      exited = true;
+      break;
+    }
+  }
+  // Children left in the group after the main process exited must not linger.
+  if (exited) ::kill(-pid, SIGKILL);
+  ::waitpid(pid, &d.status, 0);
+  return d;
+}
+
 } // namespace
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
                                      const std::filesystem::path& log_file) {
   std::string exe = argv.empty() ? std::string() : find_executable(argv[0]);
   if (exe.empty()) throw Error(ErrorKind::operational, "cannot start " + quote(argv.empty() ? "" : argv[0]) + ": not found");
-  int log = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log < 0) throw Error(ErrorKind::io, "cannot write " + quote(log_file.string()) + ": " + std::strerror(errno));
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(log);
-    throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::dup2(log, STDOUT_FILENO);
-    ::dup2(log, STDERR_FILENO);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(127);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    ::execv(exe.c_str(), cargv.data());
-    _exit(127);
-  }
-  ::setpgid(pid, pid);
-  ::close(log);
-  m_pid = pid;
+  UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!log) throw Error(ErrorKind::io, "cannot write " + quote(log_file.string()) + ": " + std::strerror(errno));
+  m_pid = spawn({exe, argv, nullptr, cwd, -1, log.get()});
 }
 
 BackgroundProcess::~BackgroundProcess() { stop(std::chrono::seconds(5)); }
@@ -107,19 +230,16 @@ void BackgroundProcess::stop(std::chrono::milliseconds grace) {
 }
 
 int free_local_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw Error(ErrorKind::operational, std::string("cannot create a socket: ") + std::strerror(errno));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw Error(ErrorKind::operational, std::string("cannot create a socket: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
     throw Error(ErrorKind::operational, std::string("cannot find a free port: ") + std::strerror(errno));
-  }
-  ::close(fd);
   return ntohs(addr.sin_port);
 }
 
@@ -152,114 +272,26 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     r.output = "command not found: " + argv[0];
     return r;
   }
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorKind::operational, std::string("cannot create a pipe: ") + std::strerror(errno));
-  // stdin as a socket pair, so writing to a child that exited early gives
-  // EPIPE (MSG_NOSIGNAL) instead of killing us with SIGPIPE.
-  int infd[2] = {-1, -1};
-  if (!input.empty() && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, infd) != 0) {
-    ::close(pipefd[0]);
-    ::close(pipefd[1]);
-    throw Error(ErrorKind::operational, std::string("cannot create a socket pair: ") + std::strerror(errno));
-  }
-
+  FdPair output = make_pipe();
+  FdPair stdin_pair = input.empty() ? FdPair{} : make_socket_pair();
   std::vector<std::string> env = merged_env(extra_env);
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
 
   auto start = std::chrono::steady_clock::now();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(pipefd[0]);
-    ::close(pipefd[1]);
-    if (infd[0] >= 0) {
-      ::close(infd[0]);
-      ::close(infd[1]);
-    }
-    throw Error(ErrorKind::operational, std::string("cannot start a process: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    // Child: own process group (so a timeout kills its children too), output
-    // to the pipe, and killed with us if mlops dies before it.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::dup2(pipefd[1], STDOUT_FILENO);
-    ::dup2(pipefd[1], STDERR_FILENO);
-    int devnull = infd[1] >= 0 ? infd[1] : ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(127);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    ::execve(exe.c_str(), cargv.data(), cenv.data());
-    _exit(127);
-  }
-  ::setpgid(pid, pid);
-  ::close(pipefd[1]);
-  if (infd[0] >= 0) {
-    ::close(infd[1]);
-    std::size_t sent = 0;
-    while (sent < input.size()) {
-      ssize_t n = ::send(infd[0], input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // the child does not read its input: it will say so
-      sent += static_cast<std::size_t>(n);
-    }
-    ::close(infd[0]);
-  }
-  std::string out;
-  char buf[8192];
-  bool open_pipe = true;
-  int status = 0;
-  bool reaped = false;
-  while (true) {
-    auto elapsed = std::chrono::steady_clock::now() - start;
-    if (elapsed >= timeout || cancel_requested()) {
-      r.timed_out = !cancel_requested();
-      kill_group(pid);
-      break;
-    }
-    if (open_pipe) {
-      pollfd p{pipefd[0], POLLIN, 0};
-      int n = ::poll(&p, 1, 50);
-      if (n > 0) {
-        ssize_t got = ::read(pipefd[0], buf, sizeof buf);
-        if (got > 0) {
-          out.append(buf, static_cast<std::size_t>(got));
-          if (out.size() > max_output * 2) out.erase(0, out.size() - max_output);
-          continue;
-        }
-        if (got == 0) open_pipe = false;
-      }
-    } else {
-      ::usleep(20000);
-    }
-    // Look without reaping: while the child is a zombie its group id cannot
-    // be reused, so killing the group below is safe. A background child that
-    // still holds the pipe does not keep us waiting once the command exited.
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
-      pollfd p{pipefd[0], POLLIN, 0};
-      while (open_pipe && ::poll(&p, 1, 0) > 0) {
-        ssize_t got = ::read(pipefd[0], buf, sizeof buf);
-        if (got <= 0) break;
-        out.append(buf, static_cast<std::size_t>(got));
-      }
-      reaped = true;
-      break;
-    }
-  }
-  // Children left in the group after the main process exited must not linger.
-  if (reaped) ::kill(-pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  ::close(pipefd[0]);
+  pid_t pid = spawn({exe, argv, &env, cwd, stdin_pair.second.get(), output.second.get()});
+  // Our copies of the child's ends: the pipe reads EOF only once the child
+  // (and its children) hold the write end alone.
+  output.second.reset();
+  stdin_pair.second.reset();
+  if (stdin_pair.first) feed_stdin(std::move(stdin_pair.first), input);
+  Drained d = drain_until_exit(pid, output.first, start + timeout, max_output);
+
+  r.timed_out = d.timed_out;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string& out = d.output;
   if (out.size() > max_output) out = "[...]\n" + out.substr(out.size() - max_output);
   r.output = valid_utf8(out);  // the cut above may have split a character, and programs print anything
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) r.exit_code = 128 + WTERMSIG(status);
+  if (WIFEXITED(d.status)) r.exit_code = WEXITSTATUS(d.status);
+  else if (WIFSIGNALED(d.status)) r.exit_code = 128 + WTERMSIG(d.status);
   throw_if_cancelled();
   return r;
 }

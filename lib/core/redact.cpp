@@ -1,5 +1,7 @@
 #include "core/redact.hpp"
 
+#include "core/strings.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -7,15 +9,8 @@ namespace mlops {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 bool is_secret_header(std::string_view name) {
-  std::string n = lower(name);
+  std::string n = lower_ascii(name);
   return n == "authorization" || n == "proxy-authorization" || n == "cookie" ||
          n == "set-cookie" || n.find("token") != std::string::npos ||
          n.find("secret") != std::string::npos || n.find("api-key") != std::string::npos ||
@@ -52,7 +47,7 @@ std::string redact_header(std::string_view header_line) {
   if (first != std::string_view::npos) {
     std::string_view v = value.substr(first);
     std::size_t sp = v.find(' ');
-    if (sp != std::string_view::npos && (lower(v.substr(0, sp)) == "basic" || lower(v.substr(0, sp)) == "bearer")) {
+    if (sp != std::string_view::npos && (iequals(v.substr(0, sp), "basic") || iequals(v.substr(0, sp), "bearer"))) {
       out += v.substr(0, sp);
       out += ' ';
     }

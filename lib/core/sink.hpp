@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/fd.hpp"
+
 #include <cstddef>
 #include <filesystem>
 
@@ -23,7 +25,6 @@ public:
 class FileSink final : public ByteSink {
 public:
   explicit FileSink(std::filesystem::path file);
-  ~FileSink() override;
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
   void write(const void* data, std::size_t size) override;
@@ -31,7 +32,7 @@ public:
 
 private:
   std::filesystem::path m_path;
-  int m_fd = -1;
+  UniqueFd m_fd;
 };
 
 } // namespace mlops

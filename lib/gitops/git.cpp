@@ -111,9 +111,7 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-struct UrlParts {
-  std::string scheme, user, password, host, port, path;
-};
+} // namespace
 
 UrlParts split_url(const std::string& url) {
   UrlParts u;
@@ -130,7 +128,10 @@ UrlParts split_url(const std::string& url) {
     authority = authority.substr(at + 1);
     auto colon = userinfo.find(':');
     u.user = percent_decode(userinfo.substr(0, colon));
-    if (colon != std::string::npos) u.password = percent_decode(userinfo.substr(colon + 1));
+    if (colon != std::string::npos) {
+      u.password = percent_decode(userinfo.substr(colon + 1));
+      u.has_password = true;
+    }
   }
   auto colon = authority.rfind(':');
   if (colon != std::string::npos && authority.find(']') == std::string::npos) {
@@ -142,6 +143,8 @@ UrlParts split_url(const std::string& url) {
   if (u.port.empty()) u.port = u.scheme == "https" ? "443" : u.scheme == "http" ? "80" : "";
   return u;
 }
+
+namespace {
 
 // ----------------------------------------------------------------------------- callbacks
 

@@ -37,6 +37,16 @@ Credentials find_credentials(const std::string& url, const Getenv& getenv);
 /// (percent-decoded). Exposed for tests.
 std::optional<std::pair<std::string, std::string>> match_store_line(const std::string& line, const std::string& url);
 
+/// The parts of a URL (`scheme://user:password@host:port/path`): scheme and
+/// host lowercased, user and password percent-decoded, the port defaulted for
+/// http and https. Everything empty when `url` has no scheme (a local path,
+/// scp-like `git@host:repo`).
+struct UrlParts {
+  std::string scheme, user, password, host, port, path;
+  bool has_password = false;  ///< the user info has a ':' (even with an empty password)
+};
+UrlParts split_url(const std::string& url);
+
 /// Commit message trailers (`Key: value` lines of the last paragraph).
 using Trailers = std::vector<std::pair<std::string, std::string>>;
 
@@ -77,46 +87,65 @@ struct RemoteOptions {
 /// The outcome of a push.
 enum class PushResult { pushed, non_fast_forward };
 
-/// A remote branch of a GitOps repository, kept in a bare cache repository.
-/// Builds commits from trees directly (no working tree). Fetch and push retry
-/// refused or dropped connections, stalls and 408/429/5xx answers, and stop
-/// at limits::k_git_network_deadline_s. Throws Error: auth (credentials
-/// refused), unavailable (cannot reach the server after the retries),
-/// conflict (the branch ref is locked), operational (refused push, e.g. by a
-/// hook; an answer over its size limit), interrupted, io.
-class Remote {
+/// The branch of a GitOps repository that promote, rollback and history
+/// read and push: the seam between their logic and git (as ninja's
+/// DiskInterface), so that tests can drive races with a fake. Remote is the
+/// real one. Implementations throw Error: auth (credentials refused),
+/// unavailable (cannot reach the server), conflict (the branch ref is
+/// locked), operational (refused push, e.g. by a hook; an answer over its
+/// size limit), interrupted, io.
+class RemoteBranch {
 public:
-  explicit Remote(RemoteOptions options);
-  ~Remote();
-  Remote(const Remote&) = delete;
-  Remote& operator=(const Remote&) = delete;
+  virtual ~RemoteBranch() = default;
 
   /// Fetches the branch; returns its tip ("" while the branch does not exist).
-  std::string fetch();
-  /// The tip from the last fetch ("" when none).
-  const std::string& tip() const { return m_tip; }
+  virtual std::string fetch() = 0;
+  /// The tip from the last fetch or push ("" when none).
+  virtual const std::string& tip() const = 0;
 
   /// The files directly in `dir` at `commit` (name -> contents); empty when
   /// the directory does not exist there.
-  std::map<std::string, std::string> read_dir(const std::string& commit, const std::string& dir);
+  virtual std::map<std::string, std::string> read_dir(const std::string& commit, const std::string& dir) = 0;
 
   /// A commit on top of `parent` ("" = a root commit) whose tree is the
   /// parent's with `dir` replaced by exactly `files` (the tree may equal the
   /// parent's: the commit still records the promotion). Not pushed.
-  std::string commit_dir(const std::string& parent, const std::string& dir,
-                         const std::map<std::string, std::string>& files, const std::string& message,
-                         const Identity& author, const Identity& committer);
+  virtual std::string commit_dir(const std::string& parent, const std::string& dir,
+                                 const std::map<std::string, std::string>& files, const std::string& message,
+                                 const Identity& author, const Identity& committer) = 0;
 
   /// Pushes `commit` to the branch, never forcing. Returns non_fast_forward
   /// when the branch moved on the server since the last fetch.
-  PushResult push(const std::string& commit);
+  virtual PushResult push(const std::string& commit) = 0;
 
   /// Commits reachable from the tip that change `dir` (every commit when
   /// `dir` is empty), newest first.
-  std::vector<Commit> log(const std::string& dir);
+  virtual std::vector<Commit> log(const std::string& dir) = 0;
 
   /// A unified diff of `dir` between two commits ("" = empty tree).
-  std::string diff(const std::string& from, const std::string& to, const std::string& dir);
+  virtual std::string diff(const std::string& from, const std::string& to, const std::string& dir) = 0;
+};
+
+/// A remote branch of a GitOps repository through libgit2, kept in a bare
+/// cache repository. Builds commits from trees directly (no working tree).
+/// Fetch and push retry refused or dropped connections, stalls and
+/// 408/429/5xx answers as RemoteOptions::http says, and stop at
+/// limits::k_git_network_deadline_s.
+class Remote final : public RemoteBranch {
+public:
+  explicit Remote(RemoteOptions options);
+  ~Remote() override;
+  Remote(const Remote&) = delete;
+  Remote& operator=(const Remote&) = delete;
+
+  std::string fetch() override;
+  const std::string& tip() const override { return m_tip; }
+  std::map<std::string, std::string> read_dir(const std::string& commit, const std::string& dir) override;
+  std::string commit_dir(const std::string& parent, const std::string& dir, const std::map<std::string, std::string>& files,
+                         const std::string& message, const Identity& author, const Identity& committer) override;
+  PushResult push(const std::string& commit) override;
+  std::vector<Commit> log(const std::string& dir) override;
+  std::string diff(const std::string& from, const std::string& to, const std::string& dir) override;
 
   const RemoteOptions& options() const { return m_opt; }
 

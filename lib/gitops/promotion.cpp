@@ -19,11 +19,7 @@ void read_gitops(const YamlReader& r, const YAML::Node& n, GitopsConfig& g) {
   r.keys(n, "gitops", {"url", "branch", "path", "committer", "attempts"});
   if (n["url"]) {
     g.url = r.nonempty(n["url"], "gitops.url");
-    auto scheme = g.url.find("://");
-    auto at = g.url.find('@');
-    auto slash = scheme == std::string::npos ? std::string::npos : g.url.find('/', scheme + 3);
-    if (scheme != std::string::npos && at != std::string::npos && (slash == std::string::npos || at < slash) &&
-        g.url.substr(scheme + 3, at - scheme - 3).find(':') != std::string::npos)
+    if (split_url(g.url).has_password)
       r.fail(n["url"], "gitops.url",
              "credentials do not belong in a config file; use MLOPS_GIT_USERNAME/MLOPS_GIT_PASSWORD or git's credential store");
   }

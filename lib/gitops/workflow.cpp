@@ -2,7 +2,8 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
-#include "model/lock.hpp"
+#include "core/time.hpp"
+#include "mlflow/pull.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -13,11 +14,6 @@
 namespace mlops::gitops {
 
 namespace {
-
-std::string now_iso() {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  return model::iso8601_utc_ms(ms.count());
-}
 
 void note(Workflow& w, const std::string& line) {
   if (w.note) w.note(line);
@@ -49,16 +45,14 @@ const EnvPolicy* policy_for(const PromotionConfig& cfg, const std::string& env) 
   return &it->second;
 }
 
-/// Writes a tag on a version, turning "permission denied" into the message
-/// that says which permission is needed.
-void write_tag(mlflow::Client& mlflow, const std::string& model, const std::string& version, const std::string& key,
+/// Writes a tag on a version, turning a refused permission (Cause, not the
+/// message's words) into the message that says which permission is needed.
+void write_tag(Registry& mlflow, const std::string& model, const std::string& version, const std::string& key,
                const std::string& value, const std::string& actor, const std::string& doing) {
   try {
     mlflow.set_model_version_tag(model, version, key, value);
   } catch (const Error& e) {
-    if (e.kind() != ErrorKind::auth) throw;
-    std::string what = e.what();
-    if (what.find("permission denied") == std::string::npos) throw;
+    if (e.cause() != Cause::permission_denied) throw;
     throw Error(ErrorKind::auth,
                 "cannot " + doing + ": permission denied: " + (actor.empty() ? std::string("this user") : quote(actor)) +
                     " needs EDIT on " + quote(model),
@@ -123,7 +117,7 @@ bool settle_tags(Workflow& w, const std::string& model, const Record& r, bool ch
     clean = false;
     if (!check_only) {
       nlohmann::json t = {{"status", "done"},      {"by", r.actor},
-                          {"time", model::iso8601_utc_ms(r.time * 1000)}, {"commit", r.commit},
+                          {"time", iso8601_utc_ms(r.time * 1000)}, {"commit", r.commit},
                           {"from", r.previous_version}, {"action", r.action}, {"approvers", r.approvers}};
       w.mlflow.set_model_version_tag(model, r.version, promotion_tag(r.env), t.dump());
     }
@@ -133,7 +127,7 @@ bool settle_tags(Workflow& w, const std::string& model, const Record& r, bool ch
     if (!settled(tag_json(from, rollback_tag(r.env)), r.commit)) {
       clean = false;
       if (!check_only) {
-        nlohmann::json t = {{"status", "done"}, {"by", r.actor}, {"time", model::iso8601_utc_ms(r.time * 1000)},
+        nlohmann::json t = {{"status", "done"}, {"by", r.actor}, {"time", iso8601_utc_ms(r.time * 1000)},
                             {"commit", r.commit}, {"to", r.version}, {"reason", r.reason}};
         w.mlflow.set_model_version_tag(model, r.previous_version, rollback_tag(r.env), t.dump());
       }
@@ -183,9 +177,31 @@ std::string push_with_retry(Workflow& w, const std::function<std::string(const s
 
 } // namespace
 
-mlflow::ModelVersion resolve_version(mlflow::Client& mlflow, const std::string& model, const std::string& version) {
-  if (!version.empty() && version[0] == '@') return mlflow.get_version_by_alias(model, version.substr(1));
-  return mlflow.get_model_version(model, version);
+mlflow::RegisteredModel MlflowRegistry::get_registered_model(const std::string& name) {
+  return m_client.get_registered_model(name);
+}
+
+mlflow::ModelVersion MlflowRegistry::get_model_version(const std::string& name, const std::string& version) {
+  return m_client.get_model_version(name, version);
+}
+
+mlflow::ModelVersion MlflowRegistry::resolve_version(const std::string& name, const std::string& version) {
+  mlflow::ModelUri uri;
+  bool alias = !version.empty() && version[0] == '@';
+  uri.kind = alias ? mlflow::ModelUri::Kind::alias : mlflow::ModelUri::Kind::version;
+  uri.name = name;
+  uri.reference = alias ? version.substr(1) : version;
+  uri.text = "models:/" + name + (alias ? version : "/" + version);
+  return mlflow::resolve_version(m_client, uri);
+}
+
+void MlflowRegistry::set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
+                                           const std::string& value) {
+  m_client.set_model_version_tag(name, version, key, value);
+}
+
+void MlflowRegistry::set_alias(const std::string& name, const std::string& alias, const std::string& version) {
+  m_client.set_alias(name, alias, version);
 }
 
 Outcome promote(Workflow& w, const PromoteRequest& req) {
@@ -194,7 +210,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   out.model = req.model;
   out.env = req.env;
   const EnvPolicy* policy = policy_for(w.config, req.env);
-  mlflow::ModelVersion v = resolve_version(w.mlflow, req.model, req.version);
+  mlflow::ModelVersion v = w.mlflow.resolve_version(req.model, req.version);
   out.version = v.version;
   out.path = expand_path(w.config.gitops.path, req.env, req.model);
   out.image = req.image;
@@ -359,11 +375,11 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
   return out;
 }
 
-ApprovalResult approve(mlflow::Client& mlflow, const PromotionConfig& config, const std::string& model,
+ApprovalResult approve(Registry& mlflow, const PromotionConfig& config, const std::string& model,
                        const std::string& version, const std::string& env, const std::string& actor,
                        const std::string& comment) {
   const EnvPolicy* policy = policy_for(config, env);
-  mlflow::ModelVersion v = resolve_version(mlflow, model, version);
+  mlflow::ModelVersion v = mlflow.resolve_version(model, version);
   bool self_allowed = policy && policy->self_approval;
   if (!self_allowed && !v.user_id.empty() && v.user_id == actor)
     throw Error(ErrorKind::gate_failed, "cannot approve " + quote(model) + " version " + v.version + " for " + quote(env) + ": " +

@@ -12,12 +12,45 @@
 
 namespace mlops::gitops {
 
+/// What the workflow asks of the model registry: versions, aliases and
+/// version tags. MlflowRegistry is the real one; tests use a fake. Throws
+/// Error as mlflow::Client does (auth with Cause::permission_denied for a
+/// refused write, not_found, unavailable).
+class Registry {
+public:
+  virtual ~Registry() = default;
+  virtual mlflow::RegisteredModel get_registered_model(const std::string& name) = 0;
+  virtual mlflow::ModelVersion get_model_version(const std::string& name, const std::string& version) = 0;
+  /// A version given as a number or @alias. Error(not_found) says whether
+  /// the model or the version/alias is missing.
+  virtual mlflow::ModelVersion resolve_version(const std::string& name, const std::string& version) = 0;
+  virtual void set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
+                                     const std::string& value) = 0;
+  virtual void set_alias(const std::string& name, const std::string& alias, const std::string& version) = 0;
+};
+
+/// The Registry of an MLflow tracking server; `client` must outlive it.
+class MlflowRegistry final : public Registry {
+public:
+  explicit MlflowRegistry(mlflow::Client& client) : m_client(client) {}
+  mlflow::RegisteredModel get_registered_model(const std::string& name) override;
+  mlflow::ModelVersion get_model_version(const std::string& name, const std::string& version) override;
+  /// mlflow::resolve_version, the one resolution pull uses too.
+  mlflow::ModelVersion resolve_version(const std::string& name, const std::string& version) override;
+  void set_model_version_tag(const std::string& name, const std::string& version, const std::string& key,
+                             const std::string& value) override;
+  void set_alias(const std::string& name, const std::string& alias, const std::string& version) override;
+
+private:
+  mlflow::Client& m_client;
+};
+
 /// What promote, rollback, approve and history work with. The GitOps
 /// repository is the deployed truth; the MLflow alias named after the
 /// environment follows it, and tags on the versions record who did what.
 struct Workflow {
-  mlflow::Client& mlflow;
-  Remote& remote;
+  Registry& mlflow;
+  RemoteBranch& remote;
   const PromotionConfig& config;
   /// Renders the manifests of the model for an environment with an image
   /// ("" = the deploy spec's own): file name -> contents.
@@ -87,7 +120,7 @@ Outcome rollback(Workflow& w, const RollbackRequest& req);
 struct ApprovalResult {
   std::string model, version, env, actor, tag;
 };
-ApprovalResult approve(mlflow::Client& mlflow, const PromotionConfig& config, const std::string& model,
+ApprovalResult approve(Registry& mlflow, const PromotionConfig& config, const std::string& model,
                        const std::string& version, const std::string& env, const std::string& actor,
                        const std::string& comment);
 
@@ -100,8 +133,5 @@ struct HistoryReport {
   std::vector<std::string> mismatches;               ///< human sentences; empty when they agree
 };
 HistoryReport history(Workflow& w, const std::string& model, const std::string& env);
-
-/// A version given as a number or @alias.
-mlflow::ModelVersion resolve_version(mlflow::Client& mlflow, const std::string& model, const std::string& version);
 
 } // namespace mlops::gitops

@@ -189,7 +189,12 @@ Error error_from_response(const http::Response& resp, const std::string& what) {
   } else if (kind == ErrorKind::unavailable) {
     message = "server unavailable (HTTP " + std::to_string(resp.status) + "): " + message;
   }
-  return Error(kind, what + ": " + message, hint);
+  Error e(kind, what + ": " + message, hint);
+  e.with_status(static_cast<int>(resp.status));
+  if (resp.status == 401 || code == "UNAUTHENTICATED") e.because(Cause::unauthenticated);
+  else if (resp.status == 403 || code == "PERMISSION_DENIED") e.because(Cause::permission_denied);
+  else if (code == "INVALID_PARAMETER_VALUE") e.because(Cause::invalid_parameter);
+  return e;
 }
 
 Client::Client(http::Client& http, std::string tracking_uri)

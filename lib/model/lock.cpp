@@ -25,15 +25,6 @@ ordered_json nullable(const std::string& s) { return s.empty() ? ordered_json(nu
 
 } // namespace
 
-std::string iso8601_utc_ms(std::int64_t epoch_ms) {
-  std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string LockFile::compute_digest(const std::vector<LockedFile>& files) {
   std::vector<const LockedFile*> sorted;
   for (const auto& f : files) sorted.push_back(&f);

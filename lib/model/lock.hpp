@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/time.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -60,7 +62,7 @@ struct VerifyReport {
 /// Re-hashes every file of `dir` against `lock`.
 VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock);
 
-/// ISO 8601 UTC ("2026-01-02T03:04:05Z") of an epoch-milliseconds time.
-std::string iso8601_utc_ms(std::int64_t epoch_ms);
+/// ISO 8601 UTC of an epoch-milliseconds time (core/time.hpp), where the lock file's readers look for it.
+using mlops::iso8601_utc_ms;
 
 } // namespace mlops::model

@@ -25,13 +25,11 @@ std::string broker_url(const Resolved& r) {
 }
 
 /// CloudEvents type prefix of the target's request logger.
-std::string event_prefix(const Resolved& r) {
-  return r.target == "kserve" ? "org.kubeflow.serving.inference." : "io.seldon.serving.inference.";
-}
+std::string event_prefix(const Resolved& r) { return std::string(traits(r.target).logger_event_prefix); }
 
 json server_args(const Resolved& r, const Detector& d, const std::string& service) {
   // The payload the logger forwards is the model's request: Seldon's JSON or the V2 protocol.
-  std::string protocol = r.target == "seldon-v1" && r.protocol == "seldon" ? "seldon.http" : "kfserving.http";
+  std::string protocol = seldon_protocol(r) ? "seldon.http" : "kfserving.http";
   json args = {"--model_name", d.name, "--http_port", "8080", "--protocol", protocol, "--storage_uri", d.model_uri,
                "--event_type", event_prefix(r) + d.type, "--event_source", "io.seldon.serving." + r.ns + "." + service};
   // Results go back to the broker, where other Triggers can pick them up.
@@ -93,7 +91,7 @@ void pipeline(const Resolved& r, std::vector<Planned>& out) {
     b["requirements"] = json::array({"mlserver", "alibi-detect"});
     b["replicas"] = 1;
     b["autoscale"] = false;
-    out.push_back({"Model", name, "seldon-v2/model.yaml.mustache", b});
+    out.push_back({"Model", name, workload_template(r, "model.yaml.mustache"), b});
     // Drift is tested on batches of requests, asynchronously: not part of the answer.
     steps.push_back({{"name", name}, {"batch", d.type == "drift" ? json{{"size", d.batch_size}} : json(false)}});
     if (d.type == "outlier") outputs.push_back(name + ".outputs.is_outlier");
@@ -103,14 +101,14 @@ void pipeline(const Resolved& r, std::vector<Planned>& out) {
   json b = base(r, name);
   b["steps"] = steps;
   b["outputs"] = outputs;
-  out.push_back({"Pipeline", name, "seldon-v2/pipeline.yaml.mustache", b});
+  out.push_back({"Pipeline", name, workload_template(r, "pipeline.yaml.mustache"), b});
 }
 
 } // namespace
 
 std::vector<std::string> drift_services(const Resolved& r) {
   std::vector<std::string> out;
-  if ((r.target != "seldon-v1" && r.target != "kserve") || !r.monitoring.enabled) return out;
+  if (traits(r.target).detectors != DetectorKind::logged || !r.monitoring.enabled) return out;
   for (const auto& d : r.detectors)
     if (d.type == "drift") out.push_back(compose(r.name, d.name, d.key + ".name"));
   return out;
@@ -123,11 +121,12 @@ json logger(const std::string& url) {
 
 std::string detectors(const Resolved& r, std::vector<Planned>& out) {
   if (r.detectors.empty()) return "";
-  if (r.target == "seldon-v2") {
-    pipeline(r, out);
-    return "";
+  switch (traits(r.target).detectors) {
+  case DetectorKind::none: return "";  // resolve() refused them
+  case DetectorKind::pipeline: pipeline(r, out); return "";
+  case DetectorKind::logged: return detector_servers(r, out);
   }
-  return detector_servers(r, out);
+  return "";
 }
 
 } // namespace mlops::render::detail

@@ -14,17 +14,12 @@ using nlohmann::json;
 void pod_monitor(const Resolved& r, std::vector<Planned>& out) {
   json m = base(r, r.name);
   m["path"] = metrics_path(r);
-  if (r.target == "kserve") {
-    m["selector"] = pairs({{"serving.kserve.io/inferenceservice", r.name}});
-    m["port_number"] = r.monitoring.port;
-  } else if (r.target == "seldon-v1") {
-    m["selector"] = pairs({{"seldon-deployment-id", r.name}});
-    m["port_name"] = "metrics";
-  } else {
-    // Seldon v2 models share Server pods; their agents export per-model metrics.
-    m["selector"] = pairs({{"app.kubernetes.io/managed-by", "seldon-core"}});
-    m["port_name"] = "metrics";
-  }
+  const Scrape& s = traits(r.target).scrape;
+  // Pods shared by many models (Seldon v2 Servers) export per-model metrics.
+  if (!s.pod_label.empty()) m["selector"] = pairs({{std::string(s.pod_label), r.name}});
+  else m["selector"] = pairs({{std::string(s.shared_label), std::string(s.shared_value)}});
+  if (s.port_number) m["port_number"] = r.monitoring.port;
+  else m["port_name"] = "metrics";
   out.push_back({"PodMonitor", r.name, "monitoring/podmonitor.yaml.mustache", m});
 }
 
@@ -45,59 +40,51 @@ std::string decimal(int whole, int frac, int digits) {
   return std::to_string(whole) + (f.empty() ? "" : "." + f);
 }
 
-/// PromQL over the target's server metrics; `by` is the label that tells
-/// variants apart (empty: one series for the model).
+/// PromQL over the target's server metrics (its row's Metrics); `by` is the
+/// label that tells variants apart (empty: one series for the model).
 struct Promql {
   const Resolved& r;
+  const Metrics& m;
   std::string filter;   ///< label matchers of the model's series
-  std::string variant;  ///< predictor_name (seldon-v1), model (seldon-v2), none (MLServer)
+  std::string variant;  ///< the row's variant label
 
-  Promql(const Resolved& spec, const std::vector<Planned>& planned) : r(spec) {
+  Promql(const Resolved& spec, const std::vector<Planned>& planned) : r(spec), m(traits(spec.target).metrics) {
     std::string ns = "namespace=\"" + r.ns + "\"";
-    if (r.target == "seldon-v1") {
-      filter = ns + ",deployment_name=\"" + r.name + "\",service=\"predictions\"";
-      variant = "predictor_name";
-    } else if (r.target == "seldon-v2") {
-      filter = ns + ",model=~\"" + v2_models(planned) + "\"";
-      variant = "model";
-    } else {
-      // The operator's job label: the Service (ServiceMonitor) or NAMESPACE/PodMonitor.
-      filter = ns + ",job=\"" + (r.target == "k8s" ? r.name : r.ns + "/" + r.name) + "\"";
+    switch (m.series) {
+    case Metrics::Series::deployment: filter = ns + ",deployment_name=\"" + r.name + "\",service=\"predictions\""; break;
+    case Metrics::Series::models: filter = ns + ",model=~\"" + v2_models(planned) + "\""; break;
+    // The operator's job label: the Service (ServiceMonitor) or NAMESPACE/PodMonitor.
+    case Metrics::Series::service_job: filter = ns + ",job=\"" + r.name + "\""; break;
+    case Metrics::Series::pod_monitor_job: filter = ns + ",job=\"" + r.ns + "/" + r.name + "\""; break;
     }
+    variant = m.variant_label;
   }
 
   static std::string sum(const std::string& by, const std::string& inner) {
     return "sum" + (by.empty() ? "" : " by (" + by + ") ") + "(" + inner + ")";
   }
-  std::string rate(const std::string& metric, const std::string& extra, const std::string& by,
+  std::string rate(std::string_view metric, std::string_view extra, const std::string& by,
                    const std::string& window = "5m") const {
-    return sum(by, "rate(" + metric + "{" + filter + extra + "}[" + window + "])");
+    return sum(by, "rate(" + std::string(metric) + "{" + filter + std::string(extra) + "}[" + window + "])");
   }
   std::string by(bool per_variant) const { return per_variant ? variant : ""; }
+  /// True when the server keeps no latency histogram, only a count of seconds.
+  bool mean_only() const { return m.latency_buckets.empty(); }
 
   std::string requests(bool per_variant) const {
-    if (r.target == "seldon-v1") return rate("seldon_api_executor_server_requests_seconds_count", "", by(per_variant));
-    if (r.target == "seldon-v2") return rate("seldon_model_infer_total", "", by(per_variant));
-    return rate("model_infer_request_success_total", "", "") + " + " + rate("model_infer_request_failure_total", "", "");
+    if (!m.requests.empty()) return rate(m.requests, "", by(per_variant));
+    return rate(m.succeeded, "", "") + " + " + rate(m.failed, "", "");
   }
   std::string error_ratio(bool per_variant) const {
-    std::string b = by(per_variant);
-    if (r.target == "seldon-v1")
-      return rate("seldon_api_executor_server_requests_seconds_count", ",code!~\"2..\"", b) + " / " + requests(per_variant);
-    if (r.target == "seldon-v2") return rate("seldon_model_infer_total", ",code!~\"2..|OK\"", b) + " / " + requests(per_variant);
-    return rate("model_infer_request_failure_total", "", "") + " / (" + requests(false) + ")";
+    if (!m.requests.empty()) return rate(m.requests, m.failed_match, by(per_variant)) + " / " + requests(per_variant);
+    return rate(m.failed, "", "") + " / (" + requests(false) + ")";
   }
-  /// The `q` quantile from the server's histogram; seldon-v2's agents keep
-  /// none per model, so there the mean.
+  /// The `q` quantile from the server's histogram, or the mean where it keeps none.
   std::string latency(const std::string& q, bool per_variant) const {
     std::string b = by(per_variant);
-    if (r.target == "seldon-v2")
-      return rate("seldon_model_infer_seconds_total", "", b) + " / " + rate("seldon_model_infer_total", "", b);
+    if (mean_only()) return rate(m.latency_seconds, "", b) + " / " + rate(m.requests, "", b);
     std::string le = b.empty() ? "le" : "le, " + b;
-    if (r.target == "seldon-v1")
-      return "histogram_quantile(" + q + ", " + rate("seldon_api_executor_server_requests_seconds_bucket", "", le) + ")";
-    // MLServer 1.7.1 (starlette_exporter 0.24): rest_server_request_duration_seconds, path as the route template.
-    return "histogram_quantile(" + q + ", " + rate("rest_server_request_duration_seconds_bucket", ",path=~\".*/infer\"", le) + ")";
+    return "histogram_quantile(" + q + ", " + rate(m.latency_buckets, m.latency_match, le) + ")";
   }
   /// Mean reward per variant (Seldon protocol only: the Python wrapper's counters).
   std::string reward() const {
@@ -129,8 +116,7 @@ void prometheus_rule(const Resolved& r, std::vector<Planned>& out) {
   Promql q(r, out);
   std::string ratio = decimal(r.alerts.error_rate_percent / 100, r.alerts.error_rate_percent % 100, 2);
   std::string secs = decimal(r.alerts.latency_p95_ms / 1000, r.alerts.latency_p95_ms % 1000, 3);
-  std::string what = r.target == "seldon-v2" ? "mean latency (Seldon v2 agents keep no per-model histogram)"
-                                             : "95th percentile latency";
+  std::string what = q.mean_only() ? "mean latency (" + std::string(q.m.mean_only_why) + ")" : "95th percentile latency";
   std::string who = r.ns + "/" + r.name;
   json b = base(r, r.name);
   b["group"] = "mlops-" + r.name;
@@ -138,7 +124,8 @@ void prometheus_rule(const Resolved& r, std::vector<Planned>& out) {
       {alert("ModelHighErrorRate", q.error_ratio(false) + " > " + ratio, r,
              "model " + who + " fails more than " + std::to_string(r.alerts.error_rate_percent) + "% of requests",
              "share of failed requests over 5m: {{ $value | humanizePercentage }}"),
-       alert("ModelHighLatency", q.latency("0.95", r.target == "seldon-v1") + " > " + secs, r,
+       // Per variant where a histogram gives each its quantile.
+       alert("ModelHighLatency", q.latency("0.95", !q.mean_only()) + " > " + secs, r,
              "model " + who + " " + what + " is above " + std::to_string(r.alerts.latency_p95_ms) + " ms",
              what + " over 5m: {{ $value | humanizeDuration }}")});
   if (!drift_services(r).empty())
@@ -170,27 +157,27 @@ json dashboard_json(const Resolved& r, const std::vector<Planned>& planned) {
   Promql q(r, planned);
   std::string legend = q.variant.empty() ? r.name : "{{" + q.variant + "}}";
   json latency = json::array();
-  if (r.target == "seldon-v2") latency.push_back(target("A", q.latency("", true), legend + " mean"));
+  if (q.mean_only()) latency.push_back(target("A", q.latency("", true), legend + " mean"));
   else
     for (const auto& [ref, quantile, label] : {std::tuple{"A", "0.5", " p50"}, {"B", "0.95", " p95"}, {"C", "0.99", " p99"}})
       latency.push_back(target(ref, q.latency(quantile, true), legend + label));
   json panels = json::array(
       {panel(1, "Request rate", "reqps", json::array({target("A", q.requests(true), legend)}), 0, 0),
        panel(2, "Errors (share of requests)", "percentunit", json::array({target("A", q.error_ratio(true), legend)}), 12, 0),
-       panel(3, r.target == "seldon-v2" ? "Latency (mean)" : "Latency (p50, p95, p99)", "s", latency, 0, 8)});
+       panel(3, q.mean_only() ? "Latency (mean)" : "Latency (p50, p95, p99)", "s", latency, 0, 8)});
   int next = 4, x = 12, y = 8;
   auto add = [&](const std::string& title, const std::string& unit, const std::string& expr, const std::string& lg) {
     panels.push_back(panel(next++, title, unit, json::array({target("A", expr, lg)}), x, y));
     x = x == 0 ? 12 : 0;
     if (x == 0) y += 8;
   };
-  if (r.target == "seldon-v1" && r.protocol == "seldon") add("Mean reward per variant (1h)", "none", q.reward(), "{{predictor_name}}");
+  if (seldon_protocol(r)) add("Mean reward per variant (1h)", "none", q.reward(), "{{predictor_name}}");
   if (!drift_services(r).empty()) add("Drift detected", "none", q.drift(), "{{service}}");
   std::string uid = "mlops-" + r.ns + "-" + r.name;
   if (uid.size() > 40) uid.resize(40);  // Grafana's limit
   return {{"uid", uid},
-          {"title", "mlops " + r.ns + "/" + r.name + " (" + r.target + ")"},
-          {"tags", json::array({"mlops", r.target})},
+          {"title", "mlops " + r.ns + "/" + r.name + " (" + target_name(r.target) + ")"},
+          {"tags", json::array({"mlops", target_name(r.target)})},
           {"schemaVersion", 39},
           {"editable", false},
           {"refresh", "30s"},

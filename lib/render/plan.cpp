@@ -61,16 +61,21 @@ json detail::base(const Resolved& r, const std::string& name) {
 std::string detail::metrics_path(const Resolved& r) {
   if (!r.monitoring.path.empty()) return r.monitoring.path;
   // The Seldon v1 Python wrapper serves its metrics on /prometheus.
-  return r.target == "seldon-v1" && r.protocol == "seldon" ? "/prometheus" : "/metrics";
+  return detail::seldon_protocol(r) ? "/prometheus" : "/metrics";
 }
 
-namespace {
+bool detail::seldon_protocol(const Resolved& r) { return traits(r.target).seldon_protocol && r.protocol == "seldon"; }
+
+std::string detail::workload_template(const Resolved& r, const std::string& file) {
+  return std::string(traits(r.target).templates) + "/" + file;
+}
 
 using detail::base;
 using detail::compose;
 using detail::metrics_path;
+using detail::workload_template;
 
-void k8s(const Resolved& r, std::vector<Planned>& out) {
+void detail::plan_k8s(const Resolved& r, const std::string& /*logger_url: no request logger*/, std::vector<Planned>& out) {
   const Variant& v = r.variants.front();
   json b = base(r, r.name);
   b["selector"] = pairs({{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", r.name}});
@@ -78,10 +83,11 @@ void k8s(const Resolved& r, std::vector<Planned>& out) {
   b["image"] = v.image;
   if (r.monitoring.enabled)
     b["monitoring"] = {{"port", r.monitoring.port}, {"port_text", std::to_string(r.monitoring.port)}, {"path", metrics_path(r)}};
-  out.push_back({"Deployment", r.name, "k8s/deployment.yaml.mustache", b});
-  out.push_back({"Service", r.name, "k8s/service.yaml.mustache", b});
-  if (r.replicas.autoscale()) out.push_back({"HorizontalPodAutoscaler", r.name, "k8s/horizontalpodautoscaler.yaml.mustache", b});
-  out.push_back({"PodDisruptionBudget", r.name, "k8s/poddisruptionbudget.yaml.mustache", b});
+  out.push_back({"Deployment", r.name, workload_template(r, "deployment.yaml.mustache"), b});
+  out.push_back({"Service", r.name, workload_template(r, "service.yaml.mustache"), b});
+  if (r.replicas.autoscale())
+    out.push_back({"HorizontalPodAutoscaler", r.name, workload_template(r, "horizontalpodautoscaler.yaml.mustache"), b});
+  out.push_back({"PodDisruptionBudget", r.name, workload_template(r, "poddisruptionbudget.yaml.mustache"), b});
   if (r.monitoring.enabled) {
     json m = base(r, r.name);
     m["selector"] = b["selector"];
@@ -90,6 +96,8 @@ void k8s(const Resolved& r, std::vector<Planned>& out) {
     out.push_back({"ServiceMonitor", r.name, "monitoring/servicemonitor.yaml.mustache", m});
   }
 }
+
+namespace {
 
 /// The KServe predictor's artifact: model (storageUri) or a custom container.
 void kserve_artifact(const Variant& v, json& into) {
@@ -119,7 +127,9 @@ json kserve_canary_predictor(const Resolved& r, const Variant& v) {
   return p;
 }
 
-void kserve(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out) {
+} // namespace
+
+void detail::plan_kserve(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out) {
   json b = base(r, r.name);
   if (r.kserve.configured) {
     // The annotation's values were renamed in 0.20 (Serverless -> Knative, RawDeployment -> Standard).
@@ -147,8 +157,10 @@ void kserve(const Resolved& r, const std::string& logger_url, std::vector<Planne
     b["explainer"] = {{"art", art ? e : json(false)}, {"container", art ? json(false) : json{{"image", r.explainer.image}}}};
   }
   if (r.transformer.enabled) b["transformer"] = {{"image", r.transformer.image}};
-  out.push_back({"InferenceService", r.name, "kserve/inferenceservice.yaml.mustache", b});
+  out.push_back({"InferenceService", r.name, workload_template(r, "inferenceservice.yaml.mustache"), b});
 }
+
+namespace {
 
 /// Annotations of the SeldonDeployment for the ingress in use.
 json seldon_annotations(const Resolved& r) {
@@ -162,7 +174,9 @@ json seldon_annotations(const Resolved& r) {
   return a;
 }
 
-void seldon_v1(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out) {
+} // namespace
+
+void detail::plan_seldon_v1(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out) {
   json b = base(r, r.name);
   b["protocol"] = r.protocol;
   json annotations = seldon_annotations(r);
@@ -181,10 +195,11 @@ void seldon_v1(const Resolved& r, const std::string& logger_url, std::vector<Pla
     preds.push_back(p);
   }
   b["predictors"] = preds;
-  out.push_back({"SeldonDeployment", r.name, "seldon-v1/seldondeployment.yaml.mustache", b});
+  out.push_back({"SeldonDeployment", r.name, workload_template(r, "seldondeployment.yaml.mustache"), b});
 }
 
-void seldon_v2(const Resolved& r, std::vector<Planned>& out) {
+void detail::plan_seldon_v2(const Resolved& r, const std::string& /*logger_url: detectors are pipeline steps*/,
+                            std::vector<Planned>& out) {
   bool experiment = r.variants.size() > 1;
   json candidates = json::array();
   json mirror;
@@ -197,7 +212,7 @@ void seldon_v2(const Resolved& r, std::vector<Planned>& out) {
     b["workload"] = true;
     auto mem = r.resources.requests.count("memory") ? r.resources.requests : r.resources.limits;
     if (mem.count("memory")) b["memory"] = mem.at("memory");
-    out.push_back({"Model", name, "seldon-v2/model.yaml.mustache", b});
+    out.push_back({"Model", name, workload_template(r, "model.yaml.mustache"), b});
     if (v.shadow) mirror = {{"name", name}, {"percent", v.traffic.value_or(100)}};
     else {
       candidates.push_back({{"name", name}, {"weight", *v.traffic}});
@@ -209,13 +224,16 @@ void seldon_v2(const Resolved& r, std::vector<Planned>& out) {
   e["candidates"] = candidates;
   e["default"] = default_model;
   if (!mirror.is_null()) e["mirror"] = mirror;
-  out.push_back({"Experiment", r.name, "seldon-v2/experiment.yaml.mustache", e});
+  out.push_back({"Experiment", r.name, workload_template(r, "experiment.yaml.mustache"), e});
 }
 
-/// Labels that select the model's pods on each target (seldon-v2: none of its own).
+namespace {
+
+/// Labels that select the model's pods: the operator's label where it sets
+/// one, else the labels of our own Deployment (k8s).
 json pod_selector(const Resolved& r) {
-  if (r.target == "kserve") return pairs({{"serving.kserve.io/inferenceservice", r.name}});
-  if (r.target == "seldon-v1") return pairs({{"seldon-deployment-id", r.name}});
+  const Scrape& s = traits(r.target).scrape;
+  if (!s.pod_label.empty()) return pairs({{std::string(s.pod_label), r.name}});
   return pairs({{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", r.name}});
 }
 
@@ -304,12 +322,10 @@ void governance(const Resolved& r, std::vector<Planned>& out) {
 std::vector<Planned> plan(const Resolved& r) {
   std::vector<Planned> out, detected;
   std::string logger_url = detail::detectors(r, detected);
-  if (r.target == "k8s") k8s(r, out);
-  else if (r.target == "kserve") kserve(r, logger_url, out);
-  else if (r.target == "seldon-v1") seldon_v1(r, logger_url, out);
-  else seldon_v2(r, out);
+  const TargetTraits& t = traits(r.target);
+  t.workload(r, logger_url, out);
   out.insert(out.end(), detected.begin(), detected.end());
-  if (r.monitoring.enabled && r.target != "k8s") detail::pod_monitor(r, out);
+  if (r.monitoring.enabled && t.scrape.pod_monitor) detail::pod_monitor(r, out);
   governance(r, out);
   return out;
 }

@@ -23,6 +23,19 @@ nlohmann::json base(const Resolved& r, const std::string& name);
 /// The metrics path of the model server on the target.
 std::string metrics_path(const Resolved& r);
 
+/// True when the model speaks the Seldon protocol (a target that serves it, and deploy.protocol 'seldon').
+bool seldon_protocol(const Resolved& r);
+
+/// The path of a workload template of the target: "<its templates folder>/<file>".
+std::string workload_template(const Resolved& r, const std::string& file);
+
+/// The workload planners the target rows name (render/target.cpp): the
+/// model's resources on each target and their traffic split.
+void plan_k8s(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out);
+void plan_kserve(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out);
+void plan_seldon_v1(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out);
+void plan_seldon_v2(const Resolved& r, const std::string& logger_url, std::vector<Planned>& out);
+
 /// The name of the drift alert's and dashboard's detector Services (empty: none scraped).
 std::vector<std::string> drift_services(const Resolved& r);
 

@@ -1,13 +1,15 @@
 #include "render/render.hpp"
 
 #include "core/error.hpp"
+#include "core/fd.hpp"
 #include "core/fs.hpp"
+#include "core/thread_pool.hpp"
+#include "core/strings.hpp"
 #include "render/assets.hpp"
 #include "render/template.hpp"
 #include "render/validate.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <functional>
 #include <map>
@@ -21,11 +23,6 @@
 namespace mlops::render {
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 /// One template's output, parsed back and validated; `origin` names it in errors.
 Manifest finish(const Planned& p, std::string text, const std::string& origin, bool prod) {
@@ -48,7 +45,7 @@ Manifest finish(const Planned& p, std::string text, const std::string& origin, b
     throw Error(ErrorKind::usage, "rendered " + p.kind + " " + quote(p.name) + " is invalid: " + problems.front(),
                 problems.size() > 1 ? std::to_string(problems.size() - 1) + " more problem(s) in the same document" : "");
   if (text.empty() || text.back() != '\n') text += '\n';
-  return Manifest{p.kind, p.name, lower(p.kind) + "-" + p.name + ".yaml", std::move(text)};
+  return Manifest{p.kind, p.name, lower_ascii(p.kind) + "-" + p.name + ".yaml", std::move(text)};
 }
 
 } // namespace
@@ -159,12 +156,8 @@ void replace_dir(const std::filesystem::path& dir, const std::function<void(cons
     fill(tmp);
     // The files were written without a sync each; one syncfs makes them all
     // durable before the rename publishes them (thousands of fsyncs cost seconds).
-    int fd = ::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || ::syncfs(fd) != 0) {
-      if (fd >= 0) ::close(fd);
-      throw Error(ErrorKind::io, "cannot sync " + quote(tmp.string()));
-    }
-    ::close(fd);
+    UniqueFd fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd || ::syncfs(fd.get()) != 0) throw Error(ErrorKind::io, "cannot sync " + quote(tmp.string()));
     if (sfs::exists(target)) {
       // Swap the old tree out in one step when the file system allows it.
       if (!fs::exchange_paths(tmp, target)) {
@@ -224,36 +217,25 @@ Batch render_batch(const std::vector<std::filesystem::path>& projects, const Ove
                    const RenderOptions& options, unsigned threads) {
   std::size_t n = projects.size();
   std::vector<std::optional<Rendered>> done(n);
-  std::vector<std::exception_ptr> errors(n);
-  std::atomic<std::size_t> next{0}, first_error{n};
-  auto work = [&] {
-    // Each project is independent; the caches they share (templates,
-    // schemas, patterns) are locked.
-    for (std::size_t i; (i = next++) < n && i < first_error;) {
-      try {
-        Resolved r = resolve(load_spec(projects[i]), overrides);
-        RenderOptions opts = options;
-        opts.prod_digests = r.env == "prod";
-        auto manifests = render(r, opts);
-        done[i] = Rendered{std::move(r), std::move(manifests)};
-      } catch (...) {
-        errors[i] = std::current_exception();
-        for (std::size_t seen = first_error; i < seen && !first_error.compare_exchange_weak(seen, i);) {
-        }
-      }
-    }
-  };
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < std::min<std::size_t>(threads, n); ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  ThreadPool pool(static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(n, 1))));
+  // Each project is independent; the caches they share (templates, schemas,
+  // patterns) are locked.
+  FanOut fan = pool.for_each(n, [&](std::size_t i) {
+    Resolved r = resolve(load_spec(projects[i]), overrides);
+    RenderOptions opts = options;
+    opts.prod_digests = r.env == "prod";
+    auto manifests = render(r, opts);
+    done[i] = Rendered{std::move(r), std::move(manifests)};
+  });
   Batch out;
+  // The first failure in list order, whatever the scheduling: the models before it are kept.
   for (std::size_t i = 0; i < n; ++i) {
-    if (errors[i]) {
-      out.error = errors[i];
+    if (fan.errors[i]) {
+      out.error = fan.errors[i];
       break;
     }
+    if (!done[i]) break;  // skipped after a later-numbered failure that ran first
     out.models.push_back(std::move(*done[i]));
   }
   return out;

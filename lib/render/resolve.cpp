@@ -51,11 +51,11 @@ std::string dns_name(const Fail& fail, const std::string& name, const std::strin
   return renamed;
 }
 
-std::string resolve_target(const Fail& fail, const DeploySpec& spec, const Overrides& o) {
+Target resolve_target(const Fail& fail, const DeploySpec& spec, const Overrides& o) {
   std::string t = o.target.empty() ? spec.target : o.target;
   if (t.empty()) fail.key("deploy.target", "no target", "set deploy.target or pass --target (" + list(known_targets()) + ")");
+  if (auto target = target_named(t)) return *target;
   const auto& known = known_targets();
-  if (std::find(known.begin(), known.end(), t) != known.end()) return t;
   auto near = suggest(t, known);
   std::string why = "unknown target " + quote(t);
   std::string hint = near.empty() ? "known targets: " + list(known) : "did you mean " + quote(near.front()) + "?";
@@ -114,52 +114,58 @@ void resolve_traffic(const Fail& fail, const std::string& env, const EnvOverride
              "traffic of the non-shadow variants sums to " + std::to_string(sum) + ", not 100");
 }
 
-/// What each target can express.
+/// "target 'NAME'", as messages name the target of `r`.
+std::string target_word(const Resolved& r) { return "target " + quote(traits(r.target).name); }
+
+/// The targets that serve protocol 'seldon', as a message names them.
+std::string seldon_protocol_targets() {
+  std::vector<std::string> names;
+  for (const auto* t : all_targets())
+    if (t->seldon_protocol) names.push_back(quote(t->name));
+  return (names.size() == 1 ? "target " : "targets ") + join(names, " or ");
+}
+
+/// What the target can express (its row in target.cpp).
 void check_target(const Fail& fail, const Resolved& r) {
+  const TargetTraits& t = traits(r.target);
+  const std::string target = target_word(r);
   std::size_t live = 0, shadows = 0;
   for (const auto& v : r.variants) (v.shadow ? shadows : live)++;
-  const std::string t = quote(r.target);
-  if (r.protocol == "seldon" && r.target != "seldon-v1")
-    fail.key("deploy.protocol", "protocol 'seldon' is only served by target 'seldon-v1'", "use protocol v2");
-  if (r.target == "k8s") {
-    if (live > 1 || shadows > 0)
-      fail.key("deploy.variants", "target 'k8s' cannot split or mirror traffic between variants",
-               "use kserve, seldon-v1 or seldon-v2 for A/B");
-    if (r.variants[0].image.empty())
-      fail.key("deploy.image", "target 'k8s' runs an image; a model_uri alone needs an operator",
-               "pass --image REF@DIGEST (from 'mlops package') or use kserve, seldon-v1 or seldon-v2");
-  } else if (r.target == "kserve") {
-    if (live > 2 || shadows > 0)
-      fail.key("deploy.variants", "target 'kserve' expresses one canary: at most 2 variants and no shadow");
-  } else if (r.target == "seldon-v2") {
-    if (shadows > 1) fail.key("deploy.variants", "target 'seldon-v2' mirrors to one shadow only");
+  if (r.protocol == "seldon" && !t.seldon_protocol)
+    fail.key("deploy.protocol", "protocol 'seldon' is only served by " + seldon_protocol_targets(), "use protocol v2");
+  if (live > t.max_live || shadows > t.max_shadows)
+    fail.key("deploy.variants", target + " " + std::string(t.traffic_limit),
+             t.max_live > 1 ? "" : "use " + targets_where([](const TargetTraits& x) { return x.max_live > 1; }) + " for A/B");
+  if (!t.loads_model_uri && r.variants[0].image.empty())
+    fail.key("deploy.image", target + " runs an image; a model_uri alone needs an operator",
+             "pass --image REF@DIGEST (from 'mlops package') or use " +
+                 targets_where([](const TargetTraits& x) { return x.loads_model_uri; }));
+  if (!t.runs_image)
     for (const auto& v : r.variants)
       if (v.model_uri.empty())
-        fail.key(!v.inherited ? v.key + ".image" : "deploy.image",
-                 "target 'seldon-v2' loads models from a storage URI, not an image",
+        fail.key(!v.inherited ? v.key + ".image" : "deploy.image", target + " loads models from a storage URI, not an image",
                  "set model_uri or pass --model-uri with a storage URI (s3://, gs://, https://, ...)");
-  }
   if (r.alerts.enabled && !r.monitoring.enabled)
     fail.key("deploy.alerts", "alerts need the model server's metrics, which nothing scrapes",
              "enable deploy.monitoring (a ServiceMonitor or PodMonitor) too");
-  if (r.access.restrict_ingress && r.target == "seldon-v2")
+  if (r.access.restrict_ingress && !t.no_network_policy_why.empty())
     fail.key(r.access.allow_pods.empty() ? "deploy.access.allow_namespaces" : "deploy.access.allow_pods",
-             "target 'seldon-v2' serves models from shared Server pods behind seldon-mesh, so a NetworkPolicy cannot "
-             "restrict who calls one model",
-             "restrict the seldon-mesh gateway's namespace, or use kserve, seldon-v1 or k8s");
-  if ((r.target == "k8s" || r.target == "seldon-v1") && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
+             target + " " + std::string(t.no_network_policy_why),
+             std::string(t.no_network_policy_fix) + ", or use " +
+                 targets_where([](const TargetTraits& x) { return x.no_network_policy_why.empty(); }));
+  if (t.cpu_autoscaler && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
     fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
 }
 
-/// Seldon Core 2 copies models with rclone, which has no OCI backend: an
-/// oci:// URI (a modelcar) would never load (serving-manifests.md, section 2).
-void check_seldon_v2_storage(const Fail& fail, const Overrides& o, const Resolved& r) {
-  if (r.target != "seldon-v2") return;
+/// A target that cannot load an oci:// URI (a modelcar) says why, e.g. Seldon
+/// Core 2, which copies models with rclone (serving-manifests.md, section 2).
+void check_oci_storage(const Fail& fail, const Overrides& o, const Resolved& r) {
+  const TargetTraits& t = traits(r.target);
+  if (t.no_oci_why.empty()) return;
   for (const auto& v : r.variants) {
     if (v.model_uri.rfind("oci://", 0) != 0) continue;
-    std::string why = "target 'seldon-v2' cannot load " + quote(v.model_uri) +
-                      ": Seldon Core 2 fetches models with rclone, which reads no oci:// (modelcar) URIs";
-    std::string hint = "give a storage URI (s3://, gs://, https://, ...), or use target kserve for a modelcar";
+    std::string why = target_word(r) + " cannot load " + quote(v.model_uri) + ": " + std::string(t.no_oci_why);
+    std::string hint(t.no_oci_hint);
     if (v.inherited && !o.model_uri.empty()) fail.flag("--model-uri", why, hint);
     fail.key(v.inherited ? "deploy.model_uri" : v.key + ".model_uri", why, hint);
   }
@@ -168,39 +174,54 @@ void check_seldon_v2_storage(const Fail& fail, const Overrides& o, const Resolve
 const std::vector<std::string> k_v1_explainers = {"AnchorTabular", "AnchorImages",       "AnchorText", "Counterfactuals", "Contrastive",
                                                   "KernelShap",    "IntegratedGradients", "ALE",        "TreeShap"};
 
+/// An Alibi explainer (Seldon Core v1): a known type and its artifact's URI.
+void check_alibi_explainer(const Fail& fail, const Resolved& r) {
+  const Explainer& e = r.explainer;
+  if (e.type.empty()) fail.key("deploy.explainer.type", "a Seldon explainer needs a type", "one of: " + list(k_v1_explainers));
+  if (std::find(k_v1_explainers.begin(), k_v1_explainers.end(), e.type) == k_v1_explainers.end()) {
+    auto near = suggest(e.type, k_v1_explainers);
+    fail.key("deploy.explainer.type", "unknown explainer type " + quote(e.type) + " for " + target_word(r),
+             near.empty() ? "one of: " + list(k_v1_explainers) : "did you mean " + quote(near.front()) + "?");
+  }
+  if (e.model_uri.empty())
+    fail.key("deploy.explainer.model_uri", "a Seldon explainer loads its artifact from a storage URI (modelUri); none given");
+  if (!e.image.empty()) fail.key("deploy.explainer.image", target_word(r) + " runs its own explainer server; give type and model_uri");
+}
+
+/// An ART explainer type or a container (KServe).
+void check_art_explainer(const Fail& fail, const Resolved& r) {
+  const Explainer& e = r.explainer;
+  if (e.type.empty() && e.image.empty())
+    fail.key("deploy.explainer", "a KServe explainer is an ART explainer (type, e.g. SquareAttack) or a container (image)");
+  static const std::regex k_art(R"(^[A-Z][A-Za-z0-9]*$)");
+  if (!e.type.empty() && !std::regex_match(e.type, k_art))
+    fail.key("deploy.explainer.type", quote(e.type) + " is not an ART explainer type (such as SquareAttack)");
+}
+
 /// deploy.explainer and deploy.transformer: which target has them, and what each needs.
 void check_components(const Fail& fail, const Resolved& r) {
-  const Explainer& e = r.explainer;
-  const std::string t = quote(r.target);
-  if (e.enabled) {
-    if (r.target == "k8s" || r.target == "seldon-v2")
-      fail.key("deploy.explainer", "target " + t + " has no explainer component", "use seldon-v1 or kserve");
-    if (r.target == "seldon-v1") {
-      if (e.type.empty()) fail.key("deploy.explainer.type", "a Seldon explainer needs a type", "one of: " + list(k_v1_explainers));
-      if (std::find(k_v1_explainers.begin(), k_v1_explainers.end(), e.type) == k_v1_explainers.end()) {
-        auto near = suggest(e.type, k_v1_explainers);
-        fail.key("deploy.explainer.type", "unknown explainer type " + quote(e.type) + " for target 'seldon-v1'",
-                 near.empty() ? "one of: " + list(k_v1_explainers) : "did you mean " + quote(near.front()) + "?");
-      }
-      if (e.model_uri.empty())
-        fail.key("deploy.explainer.model_uri", "a Seldon explainer loads its artifact from a storage URI (modelUri); none given");
-      if (!e.image.empty()) fail.key("deploy.explainer.image", "target 'seldon-v1' runs its own explainer server; give type and model_uri");
+  const TargetTraits& t = traits(r.target);
+  const std::string target = target_word(r);
+  if (r.explainer.enabled) {
+    switch (t.explainer) {
+    case ExplainerKind::none:
+      fail.key("deploy.explainer", target + " has no explainer component",
+               "use " + targets_where([](const TargetTraits& x) { return x.explainer != ExplainerKind::none; }));
+    case ExplainerKind::alibi: check_alibi_explainer(fail, r); break;
+    case ExplainerKind::art: check_art_explainer(fail, r); break;
     }
-    if (r.target == "kserve" && e.type.empty() && e.image.empty())
-      fail.key("deploy.explainer", "a KServe explainer is an ART explainer (type, e.g. SquareAttack) or a container (image)");
-    static const std::regex k_art(R"(^[A-Z][A-Za-z0-9]*$)");
-    if (r.target == "kserve" && !e.type.empty() && !std::regex_match(e.type, k_art))
-      fail.key("deploy.explainer.type", quote(e.type) + " is not an ART explainer type (such as SquareAttack)");
   }
-  if (r.transformer.enabled && r.target != "kserve")
-    fail.key("deploy.transformer", "target " + t + " has no transformer component", "use kserve");
-  if (!r.ingress.type.empty() && r.target != "seldon-v1")
-    fail.key("deploy.ingress", "the ingress annotations are Seldon Core v1's; target " + t + " takes none",
-             "drop deploy.ingress or render with --target seldon-v1");
+  if (r.transformer.enabled && !t.transformer)
+    fail.key("deploy.transformer", target + " has no transformer component",
+             "use " + targets_where([](const TargetTraits& x) { return x.transformer; }));
+  if (!r.ingress.type.empty() && !t.seldon_ingress)
+    fail.key("deploy.ingress", "the ingress annotations are Seldon Core v1's; " + target + " takes none",
+             "drop deploy.ingress or render with --target " + targets_where([](const TargetTraits& x) { return x.seldon_ingress; }));
   if (r.dashboard && !r.monitoring.enabled)
     fail.key("deploy.dashboard", "a dashboard needs the model server's metrics, which nothing scrapes",
              "enable deploy.monitoring (a ServiceMonitor or PodMonitor) too");
-  if (r.target == "kserve" && r.kserve.mode == "standard" && r.kserve.minor < 20 && r.variants.size() > 1)
+  // deploy.kserve describes the KServe installation: only that target reads it.
+  if (r.target == Target::kserve && r.kserve.mode == "standard" && r.kserve.minor < 20 && r.variants.size() > 1)
     fail.key("deploy.kserve.version", "KServe " + r.kserve.version + " in standard (raw) mode has no canary traffic split",
              "use KServe 0.20 or later (spec.canary) or mode knative (canaryTrafficPercent)");
 }
@@ -208,16 +229,19 @@ void check_components(const Fail& fail, const Resolved& r) {
 /// deploy.detectors: where each runs, what feeds it and where its artifact is.
 void resolve_detectors(const Fail& fail, const DeploySpec& spec, bool strict, Resolved& r) {
   if (r.detectors.empty()) return;
-  const std::string t = quote(r.target);
-  if (r.target == "k8s")
-    fail.key("deploy.detectors", "target 'k8s' has no request logger to feed a detector", "use seldon-v1, seldon-v2 or kserve");
-  if (r.target != "seldon-v2" && r.detectors.size() > 1 && !r.knative.enabled)
-    fail.key("deploy.detectors", "the request logger of target " + t + " posts to one URL, so " +
+  const TargetTraits& t = traits(r.target);
+  const std::string target = target_word(r);
+  if (t.detectors == DetectorKind::none)
+    fail.key("deploy.detectors", target + " has no request logger to feed a detector",
+             "use " + targets_where([](const TargetTraits& x) { return x.detectors != DetectorKind::none; }));
+  if (t.detectors == DetectorKind::logged && r.detectors.size() > 1 && !r.knative.enabled)
+    fail.key("deploy.detectors", "the request logger of " + target + " posts to one URL, so " +
                                      std::to_string(r.detectors.size()) + " detectors need Knative Eventing",
              "set deploy.knative (a broker and one Trigger per detector) or keep one detector");
-  if (r.target == "seldon-v2" && r.variants.size() > 1)
-    fail.key("deploy.detectors", "target 'seldon-v2' runs detectors as steps of a Pipeline around one model, not an Experiment",
-             "render the detectors for one variant (no deploy.variants), or use seldon-v1 or kserve");
+  if (t.detectors == DetectorKind::pipeline && r.variants.size() > 1)
+    fail.key("deploy.detectors", target + " runs detectors as steps of a Pipeline around one model, not an Experiment",
+             "render the detectors for one variant (no deploy.variants), or use " +
+                 targets_where([](const TargetTraits& x) { return x.detectors == DetectorKind::logged; }));
   const Variant& model = r.variants.front();
   for (auto& d : r.detectors) {
     d.name = dns_name(fail, d.name, d.key + ".name", strict, r.warnings);
@@ -234,8 +258,8 @@ void resolve_detectors(const Fail& fail, const DeploySpec& spec, bool strict, Re
     d.model_uri = base + "/" + d.artifact;
   }
   bool drift = std::any_of(r.detectors.begin(), r.detectors.end(), [](const Detector& d) { return d.type == "drift"; });
-  if (drift && r.alerts.enabled && r.target == "seldon-v2")
-    r.warnings.push_back("no drift alert for target 'seldon-v2': its drift detector is a pipeline step whose result goes "
+  if (drift && r.alerts.enabled && t.detectors == DetectorKind::pipeline)
+    r.warnings.push_back("no drift alert for " + target + ": its drift detector is a pipeline step whose result goes "
                          "to the pipeline's Kafka topic, and no drift metric reaches Prometheus");
 }
 
@@ -286,18 +310,7 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
                   r.warnings);
   r.replicas = eo && eo->replicas ? *eo->replicas : spec.replicas;
   r.resources = eo && eo->resources ? *eo->resources : spec.resources;
-  r.protocol = spec.protocol;
-  r.monitoring = spec.monitoring;
-  r.alerts = spec.alerts;
-  r.access = spec.access;
-  r.dashboard = spec.dashboard;
-  r.explainer = spec.explainer;
-  r.transformer = spec.transformer;
-  r.detectors = spec.detectors;
-  r.knative = spec.knative;
-  r.ingress = spec.ingress;
-  r.kserve = spec.kserve;
-  r.variants = spec.variants;
+  static_cast<Components&>(r) = spec;  // as written; resolved below
   if (r.variants.empty()) {
     Variant only;
     only.name = "default";
@@ -312,7 +325,7 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   resolve_artifacts(fail, spec, o, r.variants);
   resolve_traffic(fail, r.env, eo, r.variants);
   check_target(fail, r);
-  check_seldon_v2_storage(fail, o, r);
+  check_oci_storage(fail, o, r);
   check_components(fail, r);
   resolve_detectors(fail, spec, o.strict, r);
   check_prod(fail, o, r);
@@ -320,7 +333,7 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
 }
 
 std::vector<Endpoint> endpoints(const Resolved& r) {
-  if (r.target != "seldon-v1") return {};
+  if (!traits(r.target).seldon_ingress) return {};
   // The executor's routes through the ingress (serving-manifests.md section 1).
   std::string root = "/seldon/" + r.ns + "/" + r.name;
   std::vector<Endpoint> out;

@@ -367,11 +367,6 @@ DeploySpec load_spec(const std::filesystem::path& project_file) {
   return s;
 }
 
-const std::vector<std::string>& known_targets() {
-  static const std::vector<std::string> t = {"k8s", "kserve", "seldon-v1", "seldon-v2"};
-  return t;
-}
-
 std::string dns_label(const std::string& name) {
   std::string out;
   for (unsigned char c : name) {

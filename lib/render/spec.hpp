@@ -1,5 +1,7 @@
 #pragma once
 
+#include "render/target.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -127,29 +129,35 @@ struct KServe {
   std::string version = "0.20";
 };
 
-/// The `deploy:` section of mlops.yaml, as written (before environments and
-/// flags are applied).
-struct DeploySpec {
-  std::string name;
-  std::string target;
-  std::string ns = "default";
-  Replicas replicas;
-  Resources resources;
+/// What is deployed around the model: its variants and components. The spec
+/// holds them as written, Resolved as resolved (artifacts, traffic, detector
+/// URIs, names), so resolve() copies them in one step.
+struct Components {
   std::string protocol = "v2";
-  std::string image;
-  std::string model_uri;
-  std::map<std::string, EnvOverride> environments;
-  std::vector<Variant> variants;
+  std::vector<Variant> variants;  ///< resolved: at least one, each with an image or model_uri
   Monitoring monitoring;
   Alerts alerts;
   Access access;
   bool dashboard = false;  ///< a Grafana dashboard ConfigMap
   Explainer explainer;
   Transformer transformer;
-  std::vector<Detector> detectors;
+  std::vector<Detector> detectors;  ///< resolved: model_uri set
   Knative knative;
   Ingress ingress;
   KServe kserve;
+};
+
+/// The `deploy:` section of mlops.yaml, as written (before environments and
+/// flags are applied).
+struct DeploySpec : Components {
+  std::string name;
+  std::string target;  ///< as written; resolve() checks it names a Target
+  std::string ns = "default";
+  Replicas replicas;
+  Resources resources;
+  std::string image;
+  std::string model_uri;
+  std::map<std::string, EnvOverride> environments;
   std::vector<std::string> extras;  ///< gates.extras.artifacts, when the project declares them
   bool extras_declared = false;
   std::string file;                  ///< where it was read from, for errors
@@ -165,9 +173,6 @@ DeploySpec parse_spec(const std::string& yaml_text, const std::string& file);
 /// set, nothing else) when the file has none. Throws Error(usage) as parse_spec.
 DeploySpec load_spec(const std::filesystem::path& project_file);
 
-/// The targets render knows.
-const std::vector<std::string>& known_targets();
-
 /// What the command line adds (flags beat the file).
 struct Overrides {
   std::string env;        ///< dev|staging|prod (any key of deploy.environments)
@@ -179,25 +184,13 @@ struct Overrides {
 };
 
 /// The spec for one environment and target with every default applied.
-struct Resolved {
+struct Resolved : Components {
   std::string name;
-  std::string target;
+  Target target = Target::k8s;
   std::string env;
   std::string ns;
   Replicas replicas;
   Resources resources;
-  std::string protocol;
-  std::vector<Variant> variants;  ///< at least one; each has image or model_uri
-  Monitoring monitoring;
-  Alerts alerts;
-  Access access;
-  bool dashboard = false;
-  Explainer explainer;
-  Transformer transformer;
-  std::vector<Detector> detectors;  ///< model_uri resolved
-  Knative knative;
-  Ingress ingress;
-  KServe kserve;
   std::vector<std::string> warnings;  ///< renames made (never with strict)
 };
 

@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/strings.hpp"
 #include "render/assets.hpp"
 #include "render/spec.hpp"
 
@@ -275,11 +276,6 @@ void check_digests(const json& v, const std::string& path, std::vector<std::stri
   }
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 } // namespace
 
 std::vector<std::string> check_schema(const json& doc, const json& schema) {
@@ -292,7 +288,7 @@ std::vector<std::string> check_document(const json& doc, bool prod_digests) {
   if (!doc.is_object() || !doc.contains("kind") || !doc["kind"].is_string())
     return {"not a Kubernetes resource (no 'kind')"};
   std::string kind = doc["kind"];
-  std::string file = lower(kind) + ".schema.json";
+  std::string file = lower_ascii(kind) + ".schema.json";
   if (kind.empty() || kind.find('/') != std::string::npos) return {"no schema for kind " + quote(kind)};
   if (!builtin_asset("schemas/render/" + file)) return {"no schema for kind " + quote(kind)};
   std::vector<std::string> out = check_schema(doc, builtin_schema(file));

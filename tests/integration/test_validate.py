@@ -594,13 +594,30 @@ def test_serve_smoke_test_with_real_mlserver(v, pulled, services):
     """MLServer serves the model, the input example goes to /v2/models/NAME/infer, the answer
     is checked against the output signature, and the server is stopped."""
     path = mlserver_path(services)
-    report = v.json(pulled("v-good"), rc=0, policy={"serve": True}, env={"PATH": path}, timeout=300)
+    marker = f"serve-smoke-{os.getpid()}-{time.monotonic_ns()}"  # inherited by every process this run starts
+    report = v.json(pulled("v-good"), rc=0, policy={"serve": True}, env={"PATH": path, "MLOPS_TEST_MARKER": marker},
+                    timeout=300)
     g = gate(report, "serve")
     assert g["status"] == "pass", g
     assert "ready in" in g["reason"] and "3 rows in" in g["reason"] and "INT64" in g["reason"], g
-    # Nothing of the server is left running.
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "mlserver start" not in ps
+    # Nothing this run started is left running (other MLServers on the machine are not ours).
+    assert processes_with_marker(marker) == []
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """PIDs of live processes whose environment holds MLOPS_TEST_MARKER=marker."""
+    needle = f"MLOPS_TEST_MARKER={marker}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
 
 
 def test_serve_fails_when_the_model_cannot_load(v, copy_of, services):

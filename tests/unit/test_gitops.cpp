@@ -1,6 +1,7 @@
 #include "core/error.hpp"
 #include "gitops/git.hpp"
 #include "gitops/promotion.hpp"
+#include "gitops/workflow.hpp"
 #include "temp_dir.hpp"
 
 #include <git2.h>
@@ -238,4 +239,268 @@ TEST_CASE("gitops: refs a killed process left in the cache are dropped when it i
   REQUIRE(git_reference_lookup(&ref, repo, live.c_str()) == 0);
   git_reference_free(ref);
   git_repository_free(repo);
+}
+
+// ----------------------------------------------------------------------------- promote's races, driven through fakes
+// The workflow talks to git through RemoteBranch and to MLflow through
+// Registry; these fakes let a test move the branch between a fetch and a push,
+// refuse a push or a tag write, and look at what was left behind.
+
+namespace {
+
+/// A branch held in memory. `before_push` runs inside each push before the
+/// server compares tips: a writer racing us. `refusal` makes the server's
+/// hook refuse every push.
+class FakeBranch final : public RemoteBranch {
+public:
+  struct Object {
+    std::string parent, message;
+    std::map<std::string, std::map<std::string, std::string>> dirs;
+  };
+  std::map<std::string, Object> objects;
+  std::string server;  ///< the branch on the server
+  std::string local;   ///< the tip of the last fetch or push
+  std::function<void()> before_push;
+  std::string refusal;
+  int fetches = 0, pushes = 0;
+
+  std::string fetch() override {
+    ++fetches;
+    return local = server;
+  }
+  const std::string& tip() const override { return local; }
+  std::map<std::string, std::string> read_dir(const std::string& commit, const std::string& dir) override {
+    auto it = objects.find(commit);
+    if (it == objects.end() || !it->second.dirs.count(dir)) return {};
+    return it->second.dirs.at(dir);
+  }
+  std::string commit_dir(const std::string& parent, const std::string& dir, const std::map<std::string, std::string>& files,
+                         const std::string& message, const Identity&, const Identity&) override {
+    Object o{parent, message, parent.empty() ? decltype(Object::dirs){} : objects.at(parent).dirs};
+    if (files.empty()) o.dirs.erase(dir);
+    else o.dirs[dir] = files;
+    std::string id = "c" + std::to_string(objects.size() + 1);
+    objects[id] = o;
+    return id;
+  }
+  PushResult push(const std::string& commit) override {
+    ++pushes;
+    if (before_push) before_push();
+    if (!refusal.empty()) throw Error(ErrorKind::operational, "cannot push: the server refused refs/heads/main (" + refusal + ")");
+    if (objects.at(commit).parent != server) return PushResult::non_fast_forward;
+    server = local = commit;
+    return PushResult::pushed;
+  }
+  std::vector<Commit> log(const std::string& dir) override {
+    std::vector<Commit> out;
+    for (std::string id = local; !id.empty(); id = objects.at(id).parent) {
+      const Object& o = objects.at(id);
+      if (!dir.empty() && read_dir(id, dir) == read_dir(o.parent, dir)) continue;
+      Commit c;
+      c.id = id;
+      c.message = o.message;
+      c.subject = o.message.substr(0, o.message.find('\n'));
+      c.trailers = parse_trailers(o.message);
+      out.push_back(c);
+    }
+    return out;
+  }
+  std::string diff(const std::string& from, const std::string& to, const std::string&) override { return from + ".." + to; }
+
+  /// Another writer's promotion, straight onto the server's branch.
+  std::string commit_on_server(const std::string& env, const std::string& version, const std::string& actor) {
+    Record r;
+    r.action = "promote";
+    r.model = "iris";
+    r.env = env;
+    r.version = version;
+    r.actor = actor;
+    std::string id = commit_dir(server, "clusters/" + env + "/iris", {{"model.yaml", "version " + version}}, format_message(r), {}, {});
+    return server = id;
+  }
+};
+
+/// A model registry holding model 'iris' with versions 1 to 3. With
+/// `deny_writes`, writes fail as MLflow refuses them: an auth error whose
+/// cause is permission_denied and whose text says nothing of the kind.
+class FakeRegistry final : public Registry {
+public:
+  std::map<std::string, mlflow::ModelVersion> versions;
+  std::map<std::string, std::string> aliases;
+  bool deny_writes = false;
+
+  FakeRegistry() {
+    for (const char* v : {"1", "2", "3"}) versions[v] = version(v);
+  }
+  mlflow::RegisteredModel get_registered_model(const std::string& name) override {
+    mlflow::RegisteredModel m;
+    m.name = name;
+    m.aliases = aliases;
+    return m;
+  }
+  mlflow::ModelVersion get_model_version(const std::string&, const std::string& v) override {
+    auto it = versions.find(v);
+    if (it == versions.end()) throw Error(ErrorKind::not_found, "version " + quote(v) + " of model 'iris' not found");
+    return it->second;
+  }
+  mlflow::ModelVersion resolve_version(const std::string& name, const std::string& v) override {
+    if (!v.empty() && v[0] == '@') return get_model_version(name, aliases.at(v.substr(1)));
+    return get_model_version(name, v);
+  }
+  void set_model_version_tag(const std::string&, const std::string& v, const std::string& key, const std::string& value) override {
+    refuse_if_denied();
+    versions.at(v).tags[key] = value;
+  }
+  void set_alias(const std::string&, const std::string& alias, const std::string& v) override {
+    refuse_if_denied();
+    aliases[alias] = v;
+  }
+
+private:
+  void refuse_if_denied() const {
+    if (deny_writes) throw Error(ErrorKind::auth, "cannot set tag: the server said no (HTTP 403)").because(Cause::permission_denied).with_status(403);
+  }
+};
+
+/// A workflow over the fakes: renders one file naming the environment and image.
+struct Fixture {
+  FakeRegistry registry;
+  FakeBranch branch;
+  PromotionConfig config;
+  Workflow w{registry, branch, config,
+             [](const std::string& env, const std::string& image) {
+               return std::map<std::string, std::string>{{"model.yaml", env + " " + image}};
+             },
+             [](const std::string&, const std::string&) { return std::string("sha256:d"); },
+             [] { return std::string(); },
+             [](const std::string&) {}};
+
+  PromoteRequest promote_request(const std::string& version, const std::string& env = "dev") {
+    PromoteRequest r;
+    r.model = "iris";
+    r.version = version;
+    r.env = env;
+    r.actor = "alice";
+    return r;
+  }
+  /// The environment's version on the server's branch, as a fresh reader sees it.
+  std::string on_server(const std::string& env) {
+    FakeBranch reader = branch;
+    reader.fetch();
+    std::vector<Record> rs;
+    for (const auto& c : reader.log(""))
+      if (auto r = record_from_commit(c)) rs.push_back(*r);
+    auto cur = current_of(rs, env);
+    return cur ? cur->version : "";
+  }
+};
+
+} // namespace
+
+TEST_CASE("gitops promote: an uncontended promotion pushes once, on the tip it fetched, then moves the alias") {
+  Fixture f;
+  Outcome o = promote(f.w, f.promote_request("2"));
+  CHECK(o.committed);
+  CHECK(o.alias_moved);
+  CHECK(f.branch.pushes == 1);
+  CHECK(f.branch.fetches == 3);  // before the commit (the push builds on it), then twice to settle the alias
+  CHECK(f.on_server("dev") == "2");
+  CHECK(f.registry.aliases.at("dev") == "2");
+  CHECK(f.registry.versions.at("2").tags.at("mlops.promotion.dev").find("\"status\":\"done\"") != std::string::npos);
+  // Run again: nothing left to do.
+  Outcome again = promote(f.w, f.promote_request("2"));
+  CHECK(again.already);
+  CHECK_FALSE(again.committed);
+  CHECK(f.branch.pushes == 1);
+}
+
+TEST_CASE("gitops promote: the branch moving between fetch and push is fetched again and built on") {
+  Fixture f;
+  std::string theirs;
+  f.branch.before_push = [&] {
+    if (theirs.empty()) theirs = f.branch.commit_on_server("staging", "1", "bob");
+  };
+  Outcome o = promote(f.w, f.promote_request("2"));
+  CHECK(o.committed);
+  CHECK(f.branch.pushes == 2);
+  CHECK(f.branch.objects.at(f.branch.server).parent == theirs);  // ours on top of theirs, nothing lost
+  CHECK(f.on_server("staging") == "1");
+  CHECK(f.on_server("dev") == "2");
+  CHECK(f.registry.aliases.at("dev") == "2");
+}
+
+TEST_CASE("gitops promote: someone else promoting the same version meanwhile leaves nothing to commit") {
+  Fixture f;
+  f.branch.before_push = [&] {
+    if (f.branch.pushes == 1) f.branch.commit_on_server("dev", "2", "bob");
+  };
+  Outcome o = promote(f.w, f.promote_request("2"));
+  CHECK_FALSE(o.committed);
+  CHECK(f.branch.pushes == 1);
+  CHECK(f.on_server("dev") == "2");
+  CHECK(f.registry.aliases.at("dev") == "2");  // the alias still follows git
+}
+
+TEST_CASE("gitops promote: a branch that keeps moving ends in a conflict, with the alias untouched") {
+  Fixture f;
+  f.config.gitops.attempts = 2;
+  f.branch.before_push = [&] { f.branch.commit_on_server("staging", std::to_string(f.branch.pushes), "bob"); };
+  try {
+    promote(f.w, f.promote_request("2"));
+    FAIL("promoted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::conflict);
+    CHECK(std::string(e.what()).find("it kept moving (2 attempts)") != std::string::npos);
+  }
+  CHECK(f.branch.pushes == 2);
+  CHECK(f.on_server("dev").empty());
+  CHECK_FALSE(f.registry.aliases.count("dev"));
+}
+
+TEST_CASE("gitops promote: a refused permission is told by its cause, before anything reaches git") {
+  Fixture f;
+  f.registry.deny_writes = true;
+  try {
+    promote(f.w, f.promote_request("2"));
+    FAIL("promoted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::auth);
+    CHECK(std::string(e.what()) == "cannot promote 'iris' version 2: permission denied: 'alice' needs EDIT on 'iris'");
+  }
+  CHECK(f.branch.pushes == 0);
+  CHECK(f.on_server("dev").empty());
+}
+
+TEST_CASE("gitops promote: a push the server's hook refuses fails, and the alias does not move") {
+  Fixture f;
+  f.branch.refusal = "pre-receive hook declined";
+  try {
+    promote(f.w, f.promote_request("2"));
+    FAIL("promoted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::operational);
+    CHECK(std::string(e.what()).find("pre-receive hook declined") != std::string::npos);
+  }
+  CHECK_FALSE(f.registry.aliases.count("dev"));
+}
+
+TEST_CASE("gitops rollback: an environment that changed between fetch and push is a conflict, not an overwrite") {
+  Fixture f;
+  promote(f.w, f.promote_request("1"));
+  promote(f.w, f.promote_request("2"));
+  f.branch.before_push = [&] {
+    if (f.branch.pushes == 3) f.branch.commit_on_server("dev", "3", "bob");
+  };
+  RollbackRequest req;
+  req.model = "iris";
+  req.env = "dev";
+  req.actor = "alice";
+  try {
+    rollback(f.w, req);
+    FAIL("rolled back");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::conflict);
+    CHECK(std::string(e.what()).find("it changed meanwhile (now version 3)") != std::string::npos);
+  }
+  CHECK(f.on_server("dev") == "3");
 }

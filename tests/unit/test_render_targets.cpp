@@ -236,3 +236,32 @@ TEST_CASE("render: -o writes files and a kustomization, atomically") {
   CHECK(found[0].file == "deployment-iris.yaml");
   CHECK(found[0].what == "Deployment 'iris': spec: required");
 }
+
+TEST_CASE("render targets: one table row each, found by name, written by name, hints listed from the rows") {
+  CHECK(known_targets() == std::vector<std::string>{"k8s", "kserve", "seldon-v1", "seldon-v2"});
+  for (const auto* t : all_targets()) {
+    CHECK(target_named(t->name) == t->id);
+    CHECK(&traits(t->id) == t);
+    CHECK(static_cast<bool>(t->workload));
+    CHECK(load_template(std::nullopt, std::string(t->templates) + "/" +
+                                          (t->id == Target::k8s         ? "deployment.yaml.mustache"
+                                           : t->id == Target::kserve    ? "inferenceservice.yaml.mustache"
+                                           : t->id == Target::seldon_v1 ? "seldondeployment.yaml.mustache"
+                                                                        : "model.yaml.mustache"))
+              .size() > 0);
+  }
+  CHECK_FALSE(target_named("seldon"));
+  nlohmann::ordered_json j = {{"target", Target::seldon_v2}};
+  CHECK(j.dump() == R"({"target":"seldon-v2"})");
+  CHECK(targets_where([](const TargetTraits& t) { return t.max_live > 1; }) == "kserve, seldon-v1 or seldon-v2");
+  CHECK(targets_where([](const TargetTraits& t) { return t.transformer; }) == "kserve");
+  // A hint names every target that can do what this one cannot.
+  Error e(ErrorKind::usage, "");
+  try {
+    test::resolved("name: m\nimage: i:1\nexplainer: {type: AnchorTabular, model_uri: 's3://b/e'}\n", "k8s");
+  } catch (const Error& caught) {
+    e = caught;
+  }
+  CHECK(std::string(e.what()).find("target 'k8s' has no explainer component") != std::string::npos);
+  CHECK(e.hint() == "use kserve or seldon-v1");
+}
