@@ -46,6 +46,8 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
   ro.credentials = gitops::find_credentials(ro.url, process_getenv);
   ro.ca_bundle = ctx.settings().ca_bundle;
   ro.insecure = ctx.settings().insecure_tls;
+  ro.http = ctx.http_options();
+  ro.note = [&ctx](const std::string& line) { ctx.log().debug(1, line); };
   if (!ro.credentials.source.empty()) ctx.log().debug(1, "git credentials from " + ro.credentials.source);
   ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " + ro.cache.string() + ")");
   remote = std::make_unique<gitops::Remote>(ro);

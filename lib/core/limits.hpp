@@ -33,4 +33,15 @@ inline constexpr std::size_t k_max_manifest_bytes = 4u << 20;
 /// "invalid image reference ...: longer than N characters", before any other parsing.
 inline constexpr std::size_t k_max_image_ref_bytes = 1024;
 
+// --- git remotes (promote, rollback, history) -----------------------------------------
+/// Longest one fetch or push of the GitOps repository may take, retries included: past it
+/// the operation stops with "ran past its deadline" (exit 6).
+inline constexpr double k_git_network_deadline_s = 900;
+/// Most bytes a git server may send in its refs advertisement, and in everything it sends
+/// during a push: more is refused as "the answer ... is larger than" (exit 1, not retried).
+inline constexpr std::uint64_t k_max_git_refs_bytes = 16u << 20;
+/// Most bytes one fetch of the GitOps repository may download: more is refused as
+/// "the answer ... is larger than" (exit 1, not retried).
+inline constexpr std::uint64_t k_max_git_fetch_bytes = std::uint64_t{2} << 30;
+
 }  // namespace mlops::limits

@@ -1,19 +1,28 @@
 #include "gitops/git.hpp"
 
+#include "core/cancel.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/redact.hpp"
 #include "core/strings.hpp"
+#include "gitops/net.hpp"
 
 #include <git2.h>
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <sstream>
+#include <thread>
 
 namespace mlops::gitops {
 
@@ -47,6 +56,7 @@ using Signature = Owned<git_signature, git_signature_free>;
 using Walk = Owned<git_revwalk, git_revwalk_free>;
 using Diff = Owned<git_diff, git_diff_free>;
 using Reference = Owned<git_reference, git_reference_free>;
+using RefIterator = Owned<git_reference_iterator, git_reference_iterator_free>;
 
 std::string last_error() {
   const git_error* e = git_error_last();
@@ -229,6 +239,89 @@ Error auth_error(const RemoteOptions& opt, const std::string& doing) {
                     : "set MLOPS_GIT_SSH_KEY to a private key the server accepts, or load one into ssh-agent");
 }
 
+// ----------------------------------------------------------------------------- network failures
+
+/// A failure another attempt may get past (refused or dropped connection,
+/// stall, 408/429/5xx, a locked ref); `error` is what the last one reports.
+struct Transient {
+  Error error;
+  std::optional<double> retry_after;
+};
+
+/// The HTTP status in libgit2's "unexpected http status code: 503" (0: none).
+int status_in(const std::string& msg) {
+  const std::string mark = "status code: ";
+  auto at = msg.find(mark);
+  if (at == std::string::npos) return 0;
+  return std::atoi(msg.c_str() + at + mark.size());
+}
+
+/// A ref that another writer holds locked (`git` running, or one that died
+/// holding it): worth another attempt, a conflict (exit 7) if it stays.
+Transient locked(const std::string& message) {
+  return Transient{Error(ErrorKind::conflict, message, "another git process is writing the branch; if none is, remove the .lock file"),
+                   std::nullopt};
+}
+
+/// Throws the error for a failed libgit2 network call: Transient when
+/// another attempt may succeed, Error when it cannot.
+[[noreturn]] void throw_net_failure(const NetScope* scope, const std::string& what) {
+  std::string msg = redact_url(last_error());
+  Error error(ErrorKind::unavailable, what + ": " + msg);
+  switch (scope ? scope->fault() : NetFault::none) {
+    case NetFault::interrupted: throw_if_cancelled(); throw Error(ErrorKind::interrupted, "interrupted");
+    case NetFault::oversized: throw Error(ErrorKind::operational, what + ": " + msg, "is the gitops url a git repository?");
+    case NetFault::deadline: throw error;
+    case NetFault::stalled: throw Transient{error, std::nullopt};
+    case NetFault::none: break;
+  }
+  if (msg.find("failed to lock") != std::string::npos) throw locked(what + ": " + msg);
+  if (int status = status_in(msg)) {
+    if (http::is_retryable_status(status)) throw Transient{error, scope ? scope->retry_after() : std::nullopt};
+    if (status == 403) throw Error(ErrorKind::auth, what + ": permission denied (HTTP 403)");
+    throw Error(ErrorKind::operational, what + ": " + msg);
+  }
+  throw Transient{error, std::nullopt};
+}
+
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o.precision(2);
+  o << std::fixed << s;
+  return o.str() + " s";
+}
+
+/// Runs `attempt` (one fetch or push) again after transient failures, as
+/// `opt.http` says, all within limits::k_git_network_deadline_s. Every
+/// attempt runs under a NetScope (none for SSH, whose socket libssh2 reads
+/// itself) that first allows `max_bytes` to be received.
+template <typename F>
+auto with_retries(const RemoteOptions& opt, std::uint64_t max_bytes, F&& attempt) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(limits::k_git_network_deadline_s));
+  bool ssh = opt.url.rfind("ssh://", 0) == 0 || (opt.url.find("://") == std::string::npos && opt.url.find('@') != std::string::npos);
+  static thread_local std::mt19937 rng(std::random_device{}());
+  for (int n = 1;; ++n) {
+    try {
+      std::optional<NetScope> scope;
+      if (!ssh) scope.emplace(opt.http, deadline, max_bytes);
+      return attempt(scope ? &*scope : nullptr);
+    } catch (const Transient& t) {
+      double wait = http::backoff_delay(opt.http, n) +
+                    std::uniform_real_distribution<double>(0, std::max(0.0, opt.http.backoff_jitter_s))(rng);
+      if (t.retry_after && opt.http.respect_retry_after) wait = std::min(*t.retry_after, opt.http.backoff_max_s);
+      auto resume = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
+      if (n > opt.http.max_retries || resume >= deadline) throw t.error;
+      if (opt.note) opt.note(std::string(t.error.what()) + "; retrying in " + seconds_text(wait) + " (attempt " + std::to_string(n + 1) + ")");
+      while (Clock::now() < resume) {
+        throw_if_cancelled();
+        std::this_thread::sleep_for(std::min<Clock::duration>(resume - Clock::now(), std::chrono::milliseconds(100)));
+      }
+    }
+  }
+}
+
 } // namespace
 
 // ----------------------------------------------------------------------------- credentials
@@ -331,6 +424,26 @@ struct Remote::Impl {
     return Error(kind, what + ": " + redact_url(last_error()));
   }
 
+  /// Removes the refs of mlops processes that were killed before they could
+  /// (refs/mlops/PID-N/...), so that a cache outlives any number of crashes
+  /// without keeping their objects alive. A PID in use again is left alone.
+  void drop_refs_of_dead_processes() {
+    RefIterator it;
+    if (git_reference_iterator_glob_new(it.out(), repo.get(), "refs/mlops/*") != 0) return;
+    std::vector<std::string> dead;
+    for (;;) {
+      Reference ref;
+      if (git_reference_next(ref.out(), it.get()) != 0) break;
+      std::string name = git_reference_name(ref.get());
+      long pid = std::strtol(name.c_str() + std::strlen("refs/mlops/"), nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.push_back(name);
+    }
+    for (const auto& name : dead) {
+      Reference r;
+      if (git_reference_lookup(r.out(), repo.get(), name.c_str()) == 0) git_reference_delete(r.get());
+    }
+  }
+
   void open_remote(RemotePtr& remote, const RemoteOptions& opt) {
     if (git_remote_create_anonymous(remote.out(), repo.get(), opt.url.c_str()) != 0)
       throw fail(ErrorKind::usage, "invalid gitops url " + quote(redact_url(opt.url)));
@@ -411,14 +524,20 @@ Remote::Remote(RemoteOptions options) : m_opt(std::move(options)), m_impl(std::m
   std::string self = std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) & 0xffffff);
   m_impl->tracking_ref = "refs/mlops/" + self + "/remote";
   m_impl->push_ref = "refs/mlops/" + self + "/push";
+  m_impl->drop_refs_of_dead_processes();
 }
 
 Remote::~Remote() = default;
 
 std::string Remote::fetch() {
+  return with_retries(m_opt, limits::k_max_git_refs_bytes, [this](NetScope* scope) { return fetch_once(scope); });
+}
+
+std::string Remote::fetch_once(NetScope* scope) {
   RemotePtr remote;
   m_impl->open_remote(remote, m_opt);
-  CallbackState st{&m_opt};
+  CallbackState st;
+  st.opt = &m_opt;
   git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
   set_callbacks(fo.callbacks, fo.proxy_opts, st);
   fo.prune = GIT_FETCH_NO_PRUNE;
@@ -440,7 +559,7 @@ std::string Remote::fetch() {
     if (msg.find("could not find repository") != std::string::npos || msg.find("not a git repository") != std::string::npos ||
         msg.find("failed to resolve path") != std::string::npos)
       throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there: " + msg);
-    throw m_impl->fail(ErrorKind::unavailable, "cannot reach the gitops repository " + where);
+    throw_net_failure(scope, "cannot reach the gitops repository " + where);
   }
   const git_remote_head** heads = nullptr;
   size_t count = 0;
@@ -456,11 +575,13 @@ std::string Remote::fetch() {
     return m_tip;
   }
   // Download on the same connection, then move the tracking ref.
-  if (git_remote_download(remote.get(), &refspecs, &fo) != 0 ||
-      git_remote_update_tips(remote.get(), &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, nullptr) != 0) {
+  if (scope) scope->set_max_bytes(limits::k_max_git_fetch_bytes);
+  if (git_remote_download(remote.get(), &refspecs, &fo) != 0) {
     if (st.auth_failed) throw auth_error(m_opt, "fetch");
-    throw m_impl->fail(ErrorKind::unavailable, "cannot fetch " + where);
+    throw_net_failure(scope, "cannot fetch " + where);
   }
+  if (git_remote_update_tips(remote.get(), &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, nullptr) != 0)
+    throw m_impl->fail(ErrorKind::io, "cannot update the gitops cache");
   git_remote_disconnect(remote.get());
   git_oid oid;
   if (git_reference_name_to_id(&oid, m_impl->repo.get(), m_impl->tracking_ref.c_str()) != 0)
@@ -535,6 +656,10 @@ std::string Remote::commit_dir(const std::string& parent, const std::string& dir
 }
 
 PushResult Remote::push(const std::string& commit) {
+  return with_retries(m_opt, limits::k_max_git_refs_bytes, [&](NetScope* scope) { return push_once(commit, scope); });
+}
+
+PushResult Remote::push_once(const std::string& commit, NetScope* scope) {
   auto* repo = m_impl->repo.get();
   // Push from a local ref that points at the new commit.
   const std::string& local = m_impl->push_ref;
@@ -544,7 +669,8 @@ PushResult Remote::push(const std::string& commit) {
     throw m_impl->fail(ErrorKind::io, "cannot update the gitops cache");
   RemotePtr remote;
   m_impl->open_remote(remote, m_opt);
-  CallbackState st{&m_opt};
+  CallbackState st;
+  st.opt = &m_opt;
   git_push_options po = GIT_PUSH_OPTIONS_INIT;
   set_callbacks(po.callbacks, po.proxy_opts, st);
   std::string spec = local + ":refs/heads/" + m_opt.branch;
@@ -559,9 +685,10 @@ PushResult Remote::push(const std::string& commit) {
     std::string msg = last_error();
     if (msg.find("non-fast") != std::string::npos || msg.find("fetch first") != std::string::npos)
       return PushResult::non_fast_forward;
-    throw m_impl->fail(ErrorKind::unavailable, "cannot push to " + where);
+    throw_net_failure(scope, "cannot push to " + where);
   }
   if (!st.rejected.empty()) {
+    if (st.rejected.find("failed to lock") != std::string::npos) throw locked("cannot push to " + where + ": " + st.rejected);
     // The server refused the update: because the branch moved meanwhile (a
     // race; the server says "fetch first", "non-fast-forward" or "failed to
     // update ref") or because a hook said no. A moved branch is what a fetch

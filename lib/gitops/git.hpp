@@ -1,5 +1,7 @@
 #pragma once
 
+#include "http/client.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -11,6 +13,8 @@
 #include <vector>
 
 namespace mlops::gitops {
+
+class NetScope;
 
 /// Where credentials for a git remote come from, in this order:
 /// MLOPS_GIT_USERNAME + MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), then git's
@@ -72,6 +76,12 @@ struct RemoteOptions {
   Credentials credentials;
   std::string ca_bundle;            ///< PEM file for HTTPS; empty: system store
   bool insecure = false;            ///< skip certificate checks (warned about by the caller)
+  /// Timeouts and retries of fetch and push, as for every other server: the connect
+  /// timeout, idle_timeout_s (seconds without a byte moving), max_retries and the
+  /// backoff; Retry-After is honoured (plain HTTP) up to backoff_max_s. Not for SSH.
+  http::Options http;
+  /// Told about each retry ("... retrying in 1.5 s"); may be empty.
+  std::function<void(const std::string&)> note;
 };
 
 /// The outcome of a push.
@@ -81,8 +91,9 @@ enum class PushResult { pushed, non_fast_forward };
 /// read and push: the seam between their logic and git (as ninja's
 /// DiskInterface), so that tests can drive races with a fake. Remote is the
 /// real one. Implementations throw Error: auth (credentials refused),
-/// unavailable (cannot reach the server), operational (refused push, e.g. by
-/// a hook), io.
+/// unavailable (cannot reach the server), conflict (the branch ref is
+/// locked), operational (refused push, e.g. by a hook; an answer over its
+/// size limit), interrupted, io.
 class RemoteBranch {
 public:
   virtual ~RemoteBranch() = default;
@@ -117,6 +128,9 @@ public:
 
 /// A remote branch of a GitOps repository through libgit2, kept in a bare
 /// cache repository. Builds commits from trees directly (no working tree).
+/// Fetch and push retry refused or dropped connections, stalls and
+/// 408/429/5xx answers as RemoteOptions::http says, and stop at
+/// limits::k_git_network_deadline_s.
 class Remote final : public RemoteBranch {
 public:
   explicit Remote(RemoteOptions options);
@@ -136,6 +150,9 @@ public:
   const RemoteOptions& options() const { return m_opt; }
 
 private:
+  std::string fetch_once(NetScope* scope);
+  PushResult push_once(const std::string& commit, NetScope* scope);
+
   struct Impl;
   RemoteOptions m_opt;
   std::unique_ptr<Impl> m_impl;

@@ -136,6 +136,14 @@ bool settle_tags(Workflow& w, const std::string& model, const Record& r, bool ch
   return clean;
 }
 
+/// True when the alias and the tags already say what record `r` (the
+/// environment's current one in git) says.
+bool mlflow_agrees(Workflow& w, const std::string& model, const Record& r) {
+  auto rm = w.mlflow.get_registered_model(model);
+  auto it = rm.aliases.find(r.env);
+  return it != rm.aliases.end() && it->second == r.version && settle_tags(w, model, r, true);
+}
+
 /// Alias first, then tags: everything MLflow says follows the repository.
 void reconcile(Workflow& w, const std::string& model, const std::string& env, Outcome& out) {
   if (auto current = reconcile_alias(w, model, env, out)) settle_tags(w, model, *current);
@@ -248,13 +256,9 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   }
   if (out.refused) return out;
 
-  if (out.already) {
-    auto rm = w.mlflow.get_registered_model(req.model);
-    auto it = rm.aliases.find(req.env);
-    if (it != rm.aliases.end() && it->second == v.version && settle_tags(w, req.model, *current, true)) {
-      out.commit = current->commit;
-      return out;  // nothing to do
-    }
+  if (out.already && mlflow_agrees(w, req.model, *current)) {
+    out.commit = current->commit;
+    return out;  // nothing to do
   }
 
   // The permission check and the journal in one: a tag write needs EDIT, the
@@ -294,6 +298,18 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
     throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
                                           ": it was never promoted there");
   out.previous_version = current->version;
+  if (req.to.empty() && current->action == "rollback" && !mlflow_agrees(w, req.model, *current)) {
+    // The last rollback reached git but not MLflow (killed, or the alias step
+    // failed): running the command again completes that one rather than
+    // going back one more version.
+    out.version = current->version;
+    out.previous_version = current->previous_version;
+    out.image = current->image;
+    out.already = true;
+    if (!req.dry_run) reconcile(w, req.model, req.env, out);
+    out.version = current->version;
+    return out;
+  }
   std::optional<Record> target;
   if (!req.to.empty()) {
     for (const auto& r : history)

@@ -110,6 +110,9 @@ struct RollbackRequest {
 
 /// Restores the manifests an earlier version had in the environment as a new
 /// commit (never a history rewrite), moves the alias back and records tags.
+/// Idempotent like promote: when the environment's last commit is a rollback
+/// that the alias or the tags do not show yet, a rollback without `to`
+/// completes that one (already = true) instead of going back further.
 Outcome rollback(Workflow& w, const RollbackRequest& req);
 
 /// Records an approval of a version for an environment as a version tag.

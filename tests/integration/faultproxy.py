@@ -46,6 +46,18 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   (still the same JSON); WHAT=blobs: blobs are answered with 1 MiB of zeros more
                   than they hold (Content-Length to match): answers bigger than their limit or
                   their descriptor
+    cutbody:PATH  every 200 answer to a request whose path ends with PATH (with the query, when
+                  PATH has a '?')
+                  (e.g. info/refs?service=git-upload-pack, a git server's refs) is sent with the
+                  server's status, headers and the right Content-Length, but the connection is
+                  closed (FIN) after half the body: a truncated answer
+    resetbody:PATH  the same, but the connection is reset (RST) after half the body
+    stallbody:PATH  the same, but after half the body nothing more is sent: the connection stays
+                  open (up to 600 s) until the client gives up
+    hugerefs:PATH a git refs advertisement (the 200 answer at PATH, e.g. info/refs) that never
+                  ends: after the server's own first ref line come made-up ref lines (pkt-line
+                  format, the server's first object id) until the client hangs up or 256 MiB (enough to
+                  pass any sane limit, little enough not to harm a client without one)
 
 Every mode counts "patch_bytes": request-body bytes of PATCHes forwarded to the upstream.
 
@@ -119,10 +131,13 @@ class Faults:
             self.kind, self.n = name, int(arg)
         elif name == "oversize" and arg in ("manifests", "blobs"):
             self.kind, self.n, self.oversize = name, 0, arg
+        elif name in ("cutbody", "resetbody", "stallbody", "hugerefs") and arg:
+            self.kind, self.n, self.fail_path = name, 0, arg
         else:
             raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N, truncate:N, close, slow:BPS, "
                              "slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH, holdpatch:N, stall:N, "
-                             "truncblob:N, oversize:manifests|blobs)")
+                             "truncblob:N, oversize:manifests|blobs, cutbody:PATH, resetbody:PATH, "
+                             "stallbody:PATH, hugerefs:PATH)")
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -143,6 +158,8 @@ class Faults:
             "stalled": 0,
             "truncated_blob": 0,
             "oversized": 0,
+            "body_faults": 0,
+            "huge_bytes": 0,
         }
 
     def count(self, key: str) -> None:
@@ -445,11 +462,92 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self.send_simple(200, listing)
         return True
 
+    def body_fault_target(self, resp: http.client.HTTPResponse) -> bool:
+        """True when this answer is one that the body-fault modes act on."""
+        if self.faults.kind not in ("cutbody", "resetbody", "stallbody", "hugerefs") or resp.status != 200:
+            return False
+        want = self.faults.fail_path
+        return self.path.endswith(want) if "?" in want else self.path.split("?", 1)[0].endswith(want)
+
+    def relay_body_fault(self, resp: http.client.HTTPResponse) -> None:
+        """cutbody, resetbody, stallbody: half the body, then FIN, RST or silence."""
+        body = resp.read()
+        self.faults.count("body_faults")
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+        if self.faults.kind == "stallbody":
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                # Ends when the client hangs up (readable with EOF) or the proxy stops.
+                try:
+                    self.connection.settimeout(0.5)
+                    if self.connection.recv(1024) == b"":
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            return
+        if self.faults.kind == "resetbody":
+            import struct
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def relay_huge_refs(self, resp: http.client.HTTPResponse) -> None:
+        """hugerefs: the server's service line and first ref, then endless made-up refs."""
+        body = resp.read()
+        self.faults.count("body_faults")
+        pkts, i = [], 0
+        while i + 4 <= len(body) and len(pkts) < 3:
+            size = int(body[i:i + 4], 16)
+            pkts.append(body[i:i + max(size, 4)])
+            i += max(size, 4)
+        # pkts: "# service=...", flush "0000", first ref line (with capabilities).
+        oid = pkts[2][4:44].decode() if len(pkts) > 2 and len(pkts[2]) >= 44 else "0" * 40
+        self.send_response_only(200, "OK")
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        sent = 0
+        try:
+            self.wfile.write(b"".join(pkts))
+            n = 0
+            while sent < (256 << 20):
+                lines = []
+                for _ in range(4096):
+                    line = f"{oid} refs/heads/made-up-{n:010d}\n".encode()
+                    lines.append(b"%04x%s" % (len(line) + 4, line))
+                    n += 1
+                block = b"".join(lines)
+                self.wfile.write(block)
+                sent += len(block)
+        except OSError:
+            pass
+        with self.faults.lock:
+            self.faults.stats["huge_bytes"] += sent
+
     def relay_response(self, resp: http.client.HTTPResponse):
         if self.faults.kind == "evil" and self.relay_evil_listing(resp):
             return
         if self.faults.kind in ("stall", "truncblob", "oversize") and self.relay_registry_fault(resp):
             return
+        if self.body_fault_target(resp):
+            return self.relay_huge_refs(resp) if self.faults.kind == "hugerefs" else self.relay_body_fault(resp)
         length_hdr = resp.getheader("Content-Length")
         length = int(length_hdr) if length_hdr and length_hdr.isdigit() else None
         no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200

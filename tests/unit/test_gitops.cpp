@@ -2,6 +2,10 @@
 #include "gitops/git.hpp"
 #include "gitops/promotion.hpp"
 #include "gitops/workflow.hpp"
+#include "temp_dir.hpp"
+
+#include <git2.h>
+#include <unistd.h>
 
 #include <doctest/doctest.h>
 
@@ -205,6 +209,36 @@ TEST_CASE("gitops: credential store lines match scheme, host and port") {
   CHECK(c.source == "environment MLOPS_GIT_TOKEN");
   c = find_credentials("https://git.example/m.git", env({{"HOME", "/nonexistent"}}));
   CHECK(c.source.empty());
+}
+
+TEST_CASE("gitops: refs a killed process left in the cache are dropped when it is opened again") {
+  test::TempDir tmp;
+  RemoteOptions o;
+  o.url = (tmp.path / "none.git").string();
+  o.cache = tmp.path / "cache";
+  std::string commit;
+  {
+    Remote r(o);
+    commit = r.commit_dir("", "a", {{"f", "x"}}, "m", {"a", "a@x.invalid"}, {"a", "a@x.invalid"});
+  }
+  git_repository* repo = nullptr;
+  REQUIRE(git_repository_open_bare(&repo, o.cache.c_str()) == 0);
+  git_oid oid;
+  REQUIRE(git_oid_fromstr(&oid, commit.c_str()) == 0);
+  // A PID above any pid_max (its process is gone) and this process's own, under another name.
+  const std::string dead = "refs/mlops/2147483647-1/remote";
+  const std::string live = "refs/mlops/" + std::to_string(::getpid()) + "-77/remote";
+  for (const auto& name : {dead, live}) {
+    git_reference* ref = nullptr;
+    REQUIRE(git_reference_create(&ref, repo, name.c_str(), &oid, 1, nullptr) == 0);
+    git_reference_free(ref);
+  }
+  { Remote again(o); }
+  git_reference* ref = nullptr;
+  CHECK(git_reference_lookup(&ref, repo, dead.c_str()) == GIT_ENOTFOUND);
+  REQUIRE(git_reference_lookup(&ref, repo, live.c_str()) == 0);
+  git_reference_free(ref);
+  git_repository_free(repo);
 }
 
 // ----------------------------------------------------------------------------- promote's races, driven through fakes
