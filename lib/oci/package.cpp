@@ -209,8 +209,14 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
   d.annotations["org.opencontainers.image.ref.name"] = repo_tag.substr(repo_tag.rfind(':') + 1);
   fs::atomic_write(stage / "index.json",
                    json{{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array({d.to_json()})}}.dump());
-  auto parent = std::filesystem::absolute(file).parent_path();
-  Layer tar = write_layer(entries_for_tree(stage, ""), Compression::none, when, parent);
+  // The tar is written in a directory of a fixed name beside the archive (same file system,
+  // so the rename is atomic): a run killed here leaves it, and the next run clears it.
+  auto abs_file = std::filesystem::absolute(file);
+  auto scratch = abs_file.parent_path() / ("." + abs_file.filename().string() + ".mlops-tmp");
+  fs::remove_tree_quietly(scratch);
+  std::filesystem::create_directories(scratch);
+  fs::TreeGuard scratch_cleanup(scratch);
+  Layer tar = write_layer(entries_for_tree(stage, ""), Compression::none, when, scratch);
   ::chmod(tar.file.c_str(), 0644);
   if (::rename(tar.file.c_str(), file.c_str()) != 0) {
     int err = errno;
