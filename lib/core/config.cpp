@@ -35,7 +35,16 @@ const std::vector<std::string> k_pull_keys = {"jobs"};
 class ConfigFile {
 public:
   explicit ConfigFile(std::filesystem::path path) : m_path(std::move(path)) {
-    m_root = YamlReader{"config", m_path.string()}.load_file(m_path);
+    check(YamlReader{"config", m_path.string()}.load_file(m_path));
+  }
+  /// The file's text given (so a fuzz target needs no file); `path` names it and anchors
+  /// relative paths in it.
+  ConfigFile(std::filesystem::path path, const std::string& text) : m_path(std::move(path)) {
+    check(YamlReader{"config", m_path.string()}.load(text));
+  }
+
+  void check(YAML::Node root) {
+    m_root = std::move(root);
     if (!m_root.IsNull() && !m_root.IsMap()) {
       throw Error(ErrorKind::usage, "invalid config " + quote(where(m_root)) + ": the top level must be a mapping");
     }
@@ -279,6 +288,12 @@ std::optional<std::filesystem::path> find_project_file(const std::filesystem::pa
     if (!dir.has_parent_path() || dir.parent_path() == dir) return std::nullopt;
     dir = dir.parent_path();
   }
+}
+
+Settings parse_config_text(const std::string& text, const std::string& origin) {
+  Settings s;
+  apply_file(s, ConfigFile(origin, text));
+  return s;
 }
 
 std::optional<std::filesystem::path> default_user_config(const Getenv& getenv) {

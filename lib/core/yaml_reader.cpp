@@ -2,6 +2,8 @@
 
 #include "core/input_file.hpp"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <set>
 
@@ -113,15 +115,26 @@ YAML::Node YamlReader::load(const std::string& text) const {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own guard (2000 levels); its message says "bad file"
+    throw Error(kind, head + ":" + std::to_string(e.mark.line + 1) + "': nested deeper than " +
+                          std::to_string(limits::k_max_yaml_depth) + " levels");
   } catch (const YAML::Exception& e) {
     throw Error(kind, head + ":" + std::to_string(e.mark.line + 1) + "': " + e.msg);
   }
-  if (docs.empty()) return YAML::Node();
-  if (docs.size() > 1)
-    throw Error(kind, where(docs[1]) + ": a second YAML document; the file must hold one",
-                "remove the '---' line and what follows, or merge the documents");
-  TreeCheck(*this).walk(docs.front(), nullptr, 0);
-  return docs.front();
+  // Empty documents (a trailing '---', comments) are nothing; a second one with content
+  // would be ignored by every reader, so it is refused.
+  YAML::Node root;
+  bool found = false;
+  for (const auto& d : docs) {
+    if (d.IsNull()) continue;
+    if (found)
+      throw Error(kind, where(d) + ": a second YAML document; the file must hold one",
+                  "remove the '---' line and what follows, or merge the documents");
+    root = d;
+    found = true;
+  }
+  TreeCheck(*this).walk(root, nullptr, 0);
+  return root;
 }
 
 YAML::Node YamlReader::load_file(const std::filesystem::path& path) const {

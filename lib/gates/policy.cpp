@@ -4,6 +4,7 @@
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/input_file.hpp"
+#include "core/limits.hpp"
 #include "core/strings.hpp"
 #include "core/yaml_reader.hpp"
 
@@ -198,11 +199,15 @@ Policy load_policy_file(const std::filesystem::path& file) {
     throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": " +
                                       (std::filesystem::exists(file, ec) ? "not a file" : "no such file"));
   }
-  YAML::Node root = Reader{"policy", file.string()}.load_file(file);
+  return parse_policy_text(read_input_file(file, limits::k_max_config_bytes, "policy", ErrorKind::usage), file.string());
+}
+
+Policy parse_policy_text(const std::string& text, const std::string& file) {
+  YAML::Node root = Reader{"policy", file}.load(text);
   if (!root.IsMap() || !root["gates"]) {
-    throw Error(ErrorKind::usage, "invalid policy " + quote(file.string()) + ": expected a top-level 'gates:' mapping");
+    throw Error(ErrorKind::usage, "invalid policy " + quote(file) + ": expected a top-level 'gates:' mapping");
   }
-  return parse_policy(root["gates"], file.string());
+  return parse_policy(root["gates"], file);
 }
 
 Policy policy_from_project(const std::optional<std::filesystem::path>& project_file) {

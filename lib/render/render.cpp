@@ -204,21 +204,27 @@ void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std
 }
 
 std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& list) {
-  std::error_code ec;
   if (!regular_file_exists(list, "batch list", ErrorKind::usage))
     throw Error(ErrorKind::not_found, "cannot read batch list " + quote(list.string()) + ": no such file");
+  return parse_batch_list(read_input_file(list, limits::k_max_batch_list_bytes, "batch list", ErrorKind::usage),
+                          list.parent_path(), list.string());
+}
+
+std::vector<std::filesystem::path> parse_batch_list(const std::string& text, const std::filesystem::path& base,
+                                                    const std::string& list) {
+  std::error_code ec;
   std::vector<std::filesystem::path> out;
-  std::istringstream lines(read_input_file(list, limits::k_max_batch_list_bytes, "batch list", ErrorKind::usage));
+  std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
     std::size_t start = line.find_first_not_of(" \t");
     if (start == std::string::npos || line[start] == '#') continue;
-    std::filesystem::path p = list.parent_path() / line.substr(start);
+    std::filesystem::path p = base / line.substr(start);
     if (std::filesystem::is_directory(p, ec)) p /= "mlops.yaml";
     out.push_back(p.lexically_normal());
   }
-  if (out.empty()) throw Error(ErrorKind::usage, "invalid --batch: " + quote(list.string()) + " names no project");
+  if (out.empty()) throw Error(ErrorKind::usage, "invalid --batch: " + quote(list) + " names no project");
   return out;
 }
 
