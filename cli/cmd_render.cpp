@@ -5,6 +5,7 @@
 #include "render/validate.hpp"
 
 #include <iostream>
+#include <string>
 
 namespace mlops::cli {
 
@@ -112,7 +113,8 @@ Command render_command() {
   Command c;
   c.name = "render";
   c.summary = "write Kubernetes manifests for a model from the deploy spec";
-  c.description =
+  // Command holds string_views: text built at run time (the limits below) must outlive it.
+  static const std::string description =
       "Renders the 'deploy:' section of mlops.yaml for one target and environment, validates every resource, "
       "and prints them as one multi-document YAML stream (or writes them with -o). Targets: k8s (Deployment, "
       "Service, PodDisruptionBudget, and a HorizontalPodAutoscaler when replicas is {min, max}; MLServer probes on "
@@ -180,6 +182,7 @@ Command render_command() {
       std::to_string(limits::k_max_yaml_nodes) + " nodes) is such a problem, named with its line; a directory that "
       "cannot be walked is exit 1; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 for a bad spec or flag (the message names the key path, such as "
       "deploy.environments.prod.traffic), or a template that renders invalid YAML.";
+  c.description = description;
   c.examples =
       "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
       "  mlops render --env prod -o deploy/prod\n"

@@ -193,7 +193,7 @@ def test_project_file_rules_repeated_key_second_document_utf8(mlops):
     p.write_bytes(b"mlflow:\n  workspace: caf\xe9\n")  # Latin-1, not UTF-8: only a warning before
     r = mlops.run("models", "list", uri=None)
     assert r.returncode == 2
-    assert error_line(r.stderr) == f"mlops: error: invalid config '{p}:2': not valid UTF-8 (byte 22)"
+    assert error_line(r.stderr) == f"mlops: error: invalid config '{p}:2': not valid UTF-8 (byte 25)"
 
 
 def test_config_link_loops_are_named(mlops):

@@ -713,15 +713,16 @@ LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
 
 SPEC_RULES = [
+    # The project file is read as config first (mlops.yaml holds both), so the errors say "config".
     # yaml-cpp kept both pairs and node["name"] gave the first: `iris` was rendered, `evil` ignored.
     ("deploy: {name: iris, name: evil, target: k8s, image: " + IMAGE + "}\n",
-     "mlops: error: invalid deploy spec '{f}:1': key 'deploy.name' is repeated"),
+     "mlops: error: invalid config '{f}:1': key 'deploy.name' is repeated"),
     (SPEC + "---\ndeploy: {name: evil}\n",
-     "mlops: error: invalid deploy spec '{f}:%d': a second YAML document; the file must hold one" % (SPEC.count("\n") + 2)),
-    (SPEC.replace("namespace: models\n", "namespace: models\xff\n", 1).encode("utf-8", "surrogateescape"),
-     "mlops: error: invalid deploy spec '{f}:4': not valid UTF-8 (byte %d)" % (SPEC.index("models\n") + 7)),
+     "mlops: error: invalid config '{f}:%d': a second YAML document; the file must hold one" % (SPEC.count("\n") + 2)),
+    (SPEC.encode().replace(b"namespace: models\n", b"namespace: models\xff\n", 1),
+     "mlops: error: invalid config '{f}:4': not valid UTF-8 (byte %d)" % (SPEC.index("models\n") + 7)),
     (SPEC + LAUGHS, "aliases repeat too much"),
-    ("deploy: " + "[" * 300 + "]" * 300 + "\n", "invalid deploy spec '{f}:1'"),
+    ("deploy: " + "[" * 300 + "]" * 300 + "\n", "invalid config '{f}:1'"),
 ]
 
 
@@ -794,7 +795,7 @@ def test_link_loops_are_named_not_raw_filesystem_errors(mlops):
     (tpl / "service.yaml.mustache").symlink_to("service.yaml.mustache")
     r = render(mlops, "--templates", "tpl")
     assert r.returncode == 2, r.stderr
-    assert error_line(r.stderr) == (f"mlops: error: cannot read template '{mlops.cwd}/tpl/k8s/service.yaml.mustache': "
+    assert error_line(r.stderr) == ("mlops: error: cannot read template 'tpl/k8s/service.yaml.mustache': "
                                     "too many levels of symbolic links")
 
     (mlops.cwd / "mlops.yaml").unlink()

@@ -39,7 +39,7 @@ TEST_CASE("yaml reader: a repeated key is refused with file, line and key path")
 }
 
 TEST_CASE("yaml reader: invalid UTF-8 is refused naming the line") {
-  CHECK(load_error("deploy:\n  name: \xff\xfe\n") == "invalid config 'p/mlops.yaml:2': not valid UTF-8 (byte 16)");
+  CHECK(load_error("deploy:\n  name: \xff\xfe\n") == "invalid config 'p/mlops.yaml:2': not valid UTF-8 (byte 17)");
   CHECK(has(load_error("a: \xc0\x80\n"), "not valid UTF-8"));        // overlong NUL
   CHECK(has(load_error("a: \xed\xa0\x80\n"), "not valid UTF-8"));    // a surrogate
   CHECK(has(load_error("a: \xf4\x90\x80\x80\n"), "not valid UTF-8")); // past U+10FFFF
