@@ -38,6 +38,9 @@ inline constexpr std::size_t k_max_mlmodel_bytes = 16u << 20;
 /// Largest input_example.json / serving_input_example.json read: a larger one fails the
 /// interface gate (and skips nothing silently in the serve gate) naming the file.
 inline constexpr std::size_t k_max_input_example_bytes = 16u << 20;
+/// Largest environment file of a model read (requirements.txt, python_env.yaml, conda.yaml):
+/// a larger one fails the environment gate naming the file.
+inline constexpr std::size_t k_max_env_file_bytes = 4u << 20;
 
 // --- Numeric settings (mlops.yaml and MLFLOW_* variables; outside the range: exit 2) ----
 /// Longest MLFLOW_HTTP_REQUEST_TIMEOUT / mlflow.timeout, in seconds.

@@ -977,3 +977,25 @@ def test_policy_files_get_the_config_rules(v, pulled):
     r = v.run(good, policy=loop)
     assert r.returncode == 2
     assert error_line(r.stderr) == f"mlops: error: cannot read policy '{loop}': too many levels of symbolic links"
+
+
+def test_environment_files_get_the_yaml_rules_and_a_size_bound(v, copy_of):
+    """python_env.yaml and conda.yaml went through an unbounded YAML::Load whose errors were ignored
+    (a repeated 'python' key silently took the first value); requirements.txt was read whole."""
+    d = unlocked_copy(copy_of)
+    original = (d / "python_env.yaml").read_text()
+    (d / "python_env.yaml").write_text("python: 3.11.7\npython: 3.12.0\n")
+    r = v.run(d)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["environment"][0] == "FAIL", gates
+    assert "invalid environment file 'python_env.yaml:2': key 'python' is repeated" in gates["environment"][1], gates
+
+    (d / "python_env.yaml").write_text(original)
+    with open(d / "requirements.txt", "a") as f:
+        f.write("# padding\n" * 500_000)
+    r = v.run(d)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["environment"][0] == "FAIL", gates
+    assert "requirements.txt" in gates["environment"][1] and "too large" in gates["environment"][1], gates
