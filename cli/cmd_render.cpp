@@ -177,7 +177,7 @@ Command render_command() {
       "is byte-for-byte the same for the same inputs.\n\n"
       "--check DIR validates the manifests under DIR the same way (with --env prod, also digests) and exits 3 "
       "naming the file and the problem: a file that does not parse as YAML (or is larger than " +
-      std::to_string(limits::k_max_manifest_bytes >> 20) + " MiB, nested deeper than " +
+      std::to_string(limits::k_max_checked_manifest_bytes >> 20) + " MiB, nested deeper than " +
       std::to_string(limits::k_max_yaml_depth) + " levels, or expands aliases past " +
       std::to_string(limits::k_max_yaml_nodes) + " nodes) is such a problem, named with its line; a directory that "
       "cannot be walked is exit 1; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 for a bad spec or flag (the message names the key path, such as "

@@ -24,7 +24,7 @@ inline constexpr std::size_t k_max_config_bytes = 1u << 20;
 /// Largest render --batch list file: larger ones are refused with exit 2.
 inline constexpr std::size_t k_max_batch_list_bytes = 16u << 20;
 /// Largest file parsed by render --check: larger ones are a finding naming the file (exit 3).
-inline constexpr std::size_t k_max_manifest_bytes = 32u << 20;
+inline constexpr std::size_t k_max_checked_manifest_bytes = 32u << 20;
 /// Deepest nesting of mappings and sequences in any YAML document read (config, MLmodel,
 /// manifests): deeper ones are refused naming file and line.
 inline constexpr std::size_t k_max_yaml_depth = 128;

@@ -9,10 +9,6 @@
 
 namespace mlops::gates {
 
-namespace {
-
-} // namespace
-
 std::optional<nlohmann::json> read_example(const Target& t, const std::string& rel, std::vector<std::string>& problems) {
   try {
     std::string text = read_input_file(fs::safe_join(t.dir, rel), limits::k_max_input_example_bytes, "input example",

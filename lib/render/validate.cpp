@@ -349,7 +349,7 @@ std::vector<Finding> check_dir(const std::filesystem::path& dir, bool prod_diges
     std::string rel = f.lexically_relative(dir).string();
     std::vector<json> docs;
     try {
-      docs = parse_documents(read_input_file(f, limits::k_max_manifest_bytes, "manifest", ErrorKind::usage));
+      docs = parse_documents(read_input_file(f, limits::k_max_checked_manifest_bytes, "manifest", ErrorKind::usage));
     } catch (const Error& e) {
       std::string why = e.what();
       found.push_back({rel, why.rfind("cannot read", 0) == 0 ? why : "invalid YAML: " + why});
