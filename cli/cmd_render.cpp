@@ -1,9 +1,11 @@
 #include "cli/command.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "render/render.hpp"
 #include "render/validate.hpp"
 
 #include <iostream>
+#include <string>
 
 namespace mlops::cli {
 
@@ -57,9 +59,11 @@ int run_check(Context& ctx, const RenderArgs& a) {
     ctx.out().line("check " + quote(a.check) + ": " + std::to_string(checked) + " documents, " +
                    std::to_string(findings.size()) + " problems");
   }
-  if (checked == 0) throw Error(ErrorKind::gate_failed, "cannot check " + quote(a.check) + ": no manifests in it");
+  // Findings first: a directory whose files all fail to parse names them (exit 3), it is
+  // not "empty"; only a directory with nothing to check says so.
   if (!findings.empty())
     throw Error(ErrorKind::gate_failed, "invalid manifest " + quote(findings.front().file) + ": " + findings.front().what);
+  if (checked == 0) throw Error(ErrorKind::gate_failed, "cannot check " + quote(a.check) + ": no manifests in it");
   return 0;
 }
 
@@ -109,7 +113,8 @@ Command render_command() {
   Command c;
   c.name = "render";
   c.summary = "write Kubernetes manifests for a model from the deploy spec";
-  c.description =
+  // Command holds string_views: text built at run time (the limits below) must outlive it.
+  static const std::string description =
       "Renders the 'deploy:' section of mlops.yaml for one target and environment, validates every resource, "
       "and prints them as one multi-document YAML stream (or writes them with -o). Targets: k8s (Deployment, "
       "Service, PodDisruptionBudget, and a HorizontalPodAutoscaler when replicas is {min, max}; MLServer probes on "
@@ -171,8 +176,13 @@ Command render_command() {
       "renames it into place, replacing a DIR that render wrote before (any other non-empty DIR is refused, exit 7); nothing is written on failure. The output "
       "is byte-for-byte the same for the same inputs.\n\n"
       "--check DIR validates the manifests under DIR the same way (with --env prod, also digests) and exits 3 "
-      "naming the file and the problem; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 for a bad spec or flag (the message names the key path, such as "
+      "naming the file and the problem: a file that does not parse as YAML (or is larger than " +
+      std::to_string(limits::k_max_checked_manifest_bytes >> 20) + " MiB, nested deeper than " +
+      std::to_string(limits::k_max_yaml_depth) + " levels, or expands aliases past " +
+      std::to_string(limits::k_max_yaml_nodes) + " nodes) is such a problem, named with its line; a directory that "
+      "cannot be walked is exit 1; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 for a bad spec or flag (the message names the key path, such as "
       "deploy.environments.prod.traffic), or a template that renders invalid YAML.";
+  c.description = description;
   c.examples =
       "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
       "  mlops render --env prod -o deploy/prod\n"

@@ -1,10 +1,15 @@
 #include "core/config.hpp"
 
 #include "core/error.hpp"
+#include "core/input_file.hpp"
+#include "core/limits.hpp"
 #include "core/strings.hpp"
+#include "core/yaml_reader.hpp"
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
+#include <cerrno>
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -30,17 +35,18 @@ const std::vector<std::string> k_pull_keys = {"jobs"};
 class ConfigFile {
 public:
   explicit ConfigFile(std::filesystem::path path) : m_path(std::move(path)) {
-    try {
-      m_root = YAML::LoadFile(m_path.string());
-    } catch (const YAML::BadFile&) {
-      throw Error(ErrorKind::usage, "cannot read config file " + quote(m_path.string()));
-    } catch (const YAML::Exception& e) {
-      throw Error(ErrorKind::usage, "invalid config file " + quote(m_path.string()) + ": line " +
-                                        std::to_string(e.mark.line + 1) + ": " + e.msg);
-    }
+    check(YamlReader{"config", m_path.string()}.load_file(m_path));
+  }
+  /// The file's text given (so a fuzz target needs no file); `path` names it and anchors
+  /// relative paths in it.
+  ConfigFile(std::filesystem::path path, const std::string& text) : m_path(std::move(path)) {
+    check(YamlReader{"config", m_path.string()}.load(text));
+  }
+
+  void check(YAML::Node root) {
+    m_root = std::move(root);
     if (!m_root.IsNull() && !m_root.IsMap()) {
-      throw Error(ErrorKind::usage, "invalid config file " + quote(m_path.string()) +
-                                        ": the top level must be a mapping");
+      throw Error(ErrorKind::usage, "invalid config " + quote(where(m_root)) + ": the top level must be a mapping");
     }
   }
 
@@ -93,15 +99,10 @@ public:
     return v;
   }
 
-  double get_positive(const YAML::Node& node, const std::string& key) const {
-    double v = 0;
-    try {
-      if (!node.IsScalar()) throw YAML::Exception(node.Mark(), "");
-      v = node.as<double>();
-    } catch (const YAML::Exception&) {
-      fail(node, key, "expected a number");
-    }
-    if (!(v > 0)) fail(node, key, "must be greater than 0");
+  /// A finite number in (0, hi]: .inf, .nan and 1e30 are refused before any conversion.
+  double get_positive(const YAML::Node& node, const std::string& key, double hi) const {
+    double v = YamlReader{"config", m_path.string()}.number(node, key);
+    if (!(v > 0) || v > hi) fail(node, key, "must be greater than 0 and at most " + std::to_string(static_cast<long>(hi)));
     return v;
   }
 
@@ -154,11 +155,11 @@ void apply_file(Settings& s, const ConfigFile& file) {
       s.origin["client_cert"] = file.where(v);
     }
     if (auto v = m["max_retries"]) {
-      s.max_retries = static_cast<int>(file.get_int(v, "mlflow.max_retries", 0, 10));
+      s.max_retries = static_cast<int>(file.get_int(v, "mlflow.max_retries", 0, limits::k_max_request_retries));
       s.origin["max_retries"] = file.where(v);
     }
     if (auto v = m["timeout"]) {
-      s.timeout_s = file.get_positive(v, "mlflow.timeout");
+      s.timeout_s = file.get_positive(v, "mlflow.timeout", limits::k_max_request_timeout_s);
       s.origin["timeout"] = file.where(v);
     }
     if (auto v = m["workspace"]) {
@@ -169,7 +170,7 @@ void apply_file(Settings& s, const ConfigFile& file) {
   if (auto p = root["pull"]) {
     file.check_keys(p, "pull", k_pull_keys);
     if (auto v = p["jobs"]) {
-      s.jobs = static_cast<int>(file.get_int(v, "pull.jobs", 1, 64));
+      s.jobs = static_cast<int>(file.get_int(v, "pull.jobs", 1, limits::k_max_jobs));
       s.origin["jobs"] = file.where(v);
     }
   }
@@ -179,12 +180,14 @@ void apply_file(Settings& s, const ConfigFile& file) {
   throw Error(ErrorKind::usage, "invalid environment variable " + quote(name) + ": " + why);
 }
 
+/// A finite number in [lo, hi]: "nan", "inf" and "1e30" are refused before any conversion.
 double env_number(const std::string& name, const std::string& value, double lo, double hi) {
   char* end = nullptr;
+  errno = 0;
   double v = std::strtod(value.c_str(), &end);
-  if (value.empty() || !end || *end != '\0' || v < lo || v > hi) {
+  if (value.empty() || !end || *end != '\0' || errno == ERANGE || !std::isfinite(v) || v < lo || v > hi) {
     bad_env(name, "expected a number between " + std::to_string(static_cast<long>(lo)) + " and " +
-                      std::to_string(static_cast<long>(hi)));
+                      std::to_string(static_cast<long>(hi)) + ", not " + quote(value.substr(0, 40)));
   }
   return v;
 }
@@ -216,17 +219,17 @@ void apply_env(Settings& s, const Getenv& getenv) {
   });
   take("MLFLOW_TRACKING_CLIENT_CERT_PATH", [&](const std::string& v) { s.client_cert = v; });
   take("MLFLOW_HTTP_REQUEST_MAX_RETRIES", [&](const std::string& v) {
-    s.max_retries = static_cast<int>(env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", v, 0, 10));
+    s.max_retries = static_cast<int>(env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", v, 0, limits::k_max_request_retries));
     s.origin["max_retries"] = "env MLFLOW_HTTP_REQUEST_MAX_RETRIES";
   });
   take("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", [&](const std::string& v) {
-    s.backoff_factor = env_number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", v, 0, 600);
+    s.backoff_factor = env_number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", v, 0, limits::k_max_backoff_s);
   });
   take("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", [&](const std::string& v) {
-    s.backoff_jitter = env_number("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", v, 0, 600);
+    s.backoff_jitter = env_number("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", v, 0, limits::k_max_backoff_s);
   });
   take("MLFLOW_HTTP_REQUEST_TIMEOUT", [&](const std::string& v) {
-    s.timeout_s = env_number("MLFLOW_HTTP_REQUEST_TIMEOUT", v, 1, 86400);
+    s.timeout_s = env_number("MLFLOW_HTTP_REQUEST_TIMEOUT", v, 1, limits::k_max_request_timeout_s);
     s.origin["timeout"] = "env MLFLOW_HTTP_REQUEST_TIMEOUT";
   });
   take("MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER", [&](const std::string& v) {
@@ -278,11 +281,19 @@ std::optional<std::filesystem::path> find_project_file(const std::filesystem::pa
   for (;;) {
     for (const char* name : {"mlops.yaml", "mlops.yml"}) {
       auto candidate = dir / name;
-      if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
+      // A candidate whose status cannot be read (a link loop) is an error, not a reason to
+      // walk on and silently use a parent's file.
+      if (regular_file_exists(candidate, "config", ErrorKind::usage)) return candidate;
     }
     if (!dir.has_parent_path() || dir.parent_path() == dir) return std::nullopt;
     dir = dir.parent_path();
   }
+}
+
+Settings parse_config_text(const std::string& text, const std::string& origin) {
+  Settings s;
+  apply_file(s, ConfigFile(origin, text));
+  return s;
 }
 
 std::optional<std::filesystem::path> default_user_config(const Getenv& getenv) {
@@ -299,12 +310,12 @@ Settings resolve_settings(const ConfigInputs& in) {
   Settings s;
   Getenv getenv = in.getenv ? in.getenv : Getenv(process_getenv);
   auto user = in.user_config ? in.user_config : default_user_config(getenv);
-  std::error_code ec;
-  if (user && std::filesystem::is_regular_file(*user, ec)) apply_file(s, ConfigFile(*user));
+  if (user && regular_file_exists(*user, "user config", ErrorKind::usage)) apply_file(s, ConfigFile(*user));
 
   std::optional<std::filesystem::path> project;
   if (in.config_file) {
-    if (!std::filesystem::is_regular_file(*in.config_file, ec)) {
+    std::error_code ec;
+    if (!regular_file_exists(*in.config_file, "config file", ErrorKind::usage)) {
       throw Error(ErrorKind::usage, "cannot read config file " + quote(in.config_file->string()) + ": " +
                                         (std::filesystem::exists(*in.config_file, ec) ? "not a file" : "no such file"));
     }

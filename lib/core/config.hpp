@@ -61,6 +61,11 @@ std::optional<std::filesystem::path> default_user_config(
 /// value, and for credentials embedded in a tracking URI in a file.
 Settings resolve_settings(const ConfigInputs& inputs);
 
+/// Applies the text of one config file (mlops.yaml or the user config) to the defaults with
+/// every check resolve_settings() makes; `origin` names it in errors and anchors relative
+/// paths. Throws Error(usage). The entry point a fuzz target calls.
+Settings parse_config_text(const std::string& text, const std::string& origin);
+
 /// Reads the process environment (std::getenv), for ConfigInputs::getenv.
 std::optional<std::string> process_getenv(const std::string& name);
 

@@ -35,6 +35,15 @@ std::size_t json_depth(std::string_view text, std::size_t stop_at) {
   return deepest;
 }
 
+std::string json_error_text(const nlohmann::json::exception& e) {
+  // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+  std::string why = e.what();
+  if (auto close = why.find("] "); why.rfind("[json.exception", 0) == 0 && close != std::string::npos) {
+    why.erase(0, close + 2);
+  }
+  return why;
+}
+
 namespace {
 
 template <class Json>
@@ -51,12 +60,7 @@ Json parse_bounded(std::string_view text, std::string_view what, ErrorKind kind,
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
-    // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
-    std::string why = e.what();
-    if (auto close = why.find("] "); why.rfind("[json.exception", 0) == 0 && close != std::string::npos) {
-      why.erase(0, close + 2);
-    }
-    throw Error(kind, std::string(what) + " is not valid JSON: " + why);
+    throw Error(kind, std::string(what) + " is not valid JSON: " + json_error_text(e));
   }
 }
 

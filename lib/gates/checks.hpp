@@ -12,6 +12,11 @@ namespace mlops::gates {
 void conclude(GateResult& g, std::vector<std::string> problems, std::vector<std::string> notes,
               const std::string& sep = "; ");
 
+/// Reads and parses a JSON file of the model (an input example) named by `rel`, bounded by
+/// limits::k_max_input_example_bytes and k_max_json_depth; nullopt with the reason (naming the
+/// file) added to `problems` when it cannot.
+std::optional<nlohmann::json> read_example(const Target& t, const std::string& rel, std::vector<std::string>& problems);
+
 /// Flavor, signature and input examples against the signature.
 GateResult interface_gate(const Target& t, const Policy& p, const model::MlModel& m);
 

@@ -1,5 +1,8 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/input_file.hpp"
+#include "core/limits.hpp"
+#include "core/yaml_reader.hpp"
 #include "gates/checks.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -12,14 +15,40 @@ namespace mlops::gates {
 
 namespace {
 
-std::optional<std::string> read_optional(const std::filesystem::path& dir, const std::string& rel) {
+/// An environment file of the model, read bounded; nullopt when it is not there (or its
+/// path leaves the model directory, which the format gate reports). A file that is there but
+/// cannot be read (too large, a link loop) is a problem naming it.
+std::optional<std::string> read_optional(const std::filesystem::path& dir, const std::string& rel,
+                                         std::vector<std::string>& problems) {
+  std::filesystem::path p;
   try {
-    auto p = fs::safe_join(dir, rel);
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(p, ec)) return std::nullopt;
-    return fs::read_file(p);
+    p = fs::safe_join(dir, rel);
   } catch (const Error&) {
     return std::nullopt;
+  }
+  try {
+    if (!regular_file_exists(p, "environment file", ErrorKind::operational)) return std::nullopt;
+    return read_input_file(p, limits::k_max_env_file_bytes, "environment file", ErrorKind::operational);
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+    return std::nullopt;
+  }
+}
+
+/// python_env.yaml or conda.yaml parsed with the rules of every YAML the tool reads (one
+/// document, bounded depth and alias expansion, no repeated key); a null node and the reason
+/// (naming the file and line) in `problems` when it does not parse.
+YAML::Node load_env_yaml(const std::optional<std::string>& text, const std::string& rel,
+                         std::vector<std::string>& problems) {
+  if (!text) return {};
+  YamlReader reader{"environment file", rel};
+  reader.kind = ErrorKind::operational;
+  reader.max_bytes = limits::k_max_env_file_bytes;
+  try {
+    return reader.load(*text);
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+    return {};
   }
 }
 
@@ -45,25 +74,15 @@ EnvFiles env_files(const model::MlModel& m) {
 }
 
 /// Python version from python_env.yaml, conda.yaml or the pyfunc flavor.
-std::string python_version(const model::MlModel& m, const std::optional<std::string>& venv,
-                           const std::optional<std::string>& conda) {
-  try {
-    if (venv) {
-      YAML::Node n = YAML::Load(*venv);
-      if (n.IsMap() && n["python"] && n["python"].IsScalar()) return n["python"].Scalar();
-    }
-    if (conda) {
-      YAML::Node n = YAML::Load(*conda);
-      if (n.IsMap() && n["dependencies"] && n["dependencies"].IsSequence()) {
-        for (const auto& d : n["dependencies"]) {
-          if (d.IsScalar() && d.Scalar().rfind("python", 0) == 0 && d.Scalar().size() > 6 &&
-              (d.Scalar()[6] == '=' || d.Scalar()[6] == '>' || d.Scalar()[6] == ' ')) {
-            return d.Scalar().substr(6);
-          }
-        }
+std::string python_version(const model::MlModel& m, const YAML::Node& venv, const YAML::Node& conda) {
+  if (venv.IsMap() && venv["python"] && venv["python"].IsScalar()) return venv["python"].Scalar();
+  if (conda.IsMap() && conda["dependencies"] && conda["dependencies"].IsSequence()) {
+    for (const auto& d : conda["dependencies"]) {
+      if (d.IsScalar() && d.Scalar().rfind("python", 0) == 0 && d.Scalar().size() > 6 &&
+          (d.Scalar()[6] == '=' || d.Scalar()[6] == '>' || d.Scalar()[6] == ' ')) {
+        return d.Scalar().substr(6);
       }
     }
-  } catch (const YAML::Exception&) {
   }
   const auto& pf = m.flavor("python_function");
   if (pf.is_object() && pf.contains("python_version") && pf["python_version"].is_string()) return pf["python_version"];
@@ -71,17 +90,14 @@ std::string python_version(const model::MlModel& m, const std::optional<std::str
 }
 
 /// Requirement lines of conda.yaml's pip section, for models without requirements.txt.
-std::vector<std::string> conda_pip_lines(const std::string& conda) {
+std::vector<std::string> conda_pip_lines(const YAML::Node& conda) {
   std::vector<std::string> out;
-  try {
-    YAML::Node n = YAML::Load(conda);
-    if (!n.IsMap() || !n["dependencies"]) return out;
-    for (const auto& d : n["dependencies"]) {
-      if (d.IsMap() && d["pip"] && d["pip"].IsSequence()) {
-        for (const auto& p : d["pip"]) out.push_back(p.as<std::string>());
-      }
+  if (!conda.IsMap() || !conda["dependencies"] || !conda["dependencies"].IsSequence()) return out;
+  for (const auto& d : conda["dependencies"]) {
+    if (d.IsMap() && d["pip"] && d["pip"].IsSequence()) {
+      for (const auto& p : d["pip"])
+        if (p.IsScalar()) out.push_back(p.Scalar());
     }
-  } catch (const YAML::Exception&) {
   }
   return out;
 }
@@ -93,20 +109,22 @@ GateResult environment_gate(const Target& t, const Policy& p, const model::MlMod
   g.name = "environment";
   auto start = std::chrono::steady_clock::now();
   EnvFiles files = env_files(m);
-  auto req_text = read_optional(t.dir, files.requirements);
-  auto venv = read_optional(t.dir, files.virtualenv);
-  auto conda = read_optional(t.dir, files.conda);
   std::vector<std::string> problems, notes;
+  auto req_text = read_optional(t.dir, files.requirements, problems);
+  auto venv_text = read_optional(t.dir, files.virtualenv, problems);
+  auto conda_text = read_optional(t.dir, files.conda, problems);
+  YAML::Node venv = load_env_yaml(venv_text, files.virtualenv, problems);
+  YAML::Node conda = load_env_yaml(conda_text, files.conda, problems);
 
-  if (!req_text && !venv && !conda) {
+  if (!req_text && !venv_text && !conda_text) {
     problems.push_back("no environment file: none of " + files.requirements + ", " + files.virtualenv + ", " + files.conda);
   }
   std::vector<std::string> lines;
   if (req_text) {
     std::istringstream in(*req_text);
     for (std::string line; std::getline(in, line);) lines.push_back(line);
-  } else if (conda) {
-    lines = conda_pip_lines(*conda);
+  } else {
+    lines = conda_pip_lines(conda);
   }
   std::vector<Requirement> reqs;
   for (std::size_t i = 0; i < lines.size(); ++i) {

@@ -1,24 +1,26 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/input_file.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
 #include "gates/checks.hpp"
 
 #include <chrono>
 
 namespace mlops::gates {
 
-namespace {
-
-/// Reads a JSON file of the model; a problem string when it cannot.
-std::optional<nlohmann::json> read_json(const Target& t, const std::string& rel, std::vector<std::string>& problems) {
+std::optional<nlohmann::json> read_example(const Target& t, const std::string& rel, std::vector<std::string>& problems) {
   try {
-    return nlohmann::json::parse(fs::read_file(fs::safe_join(t.dir, rel)));
-  } catch (const nlohmann::json::exception& e) {
-    problems.push_back(rel + " is not valid JSON: " + e.what());
+    std::string text = read_input_file(fs::safe_join(t.dir, rel), limits::k_max_input_example_bytes, "input example",
+                                       ErrorKind::operational);
+    return parse_json(text, quote(rel), ErrorKind::operational, limits::k_max_input_example_bytes);
   } catch (const Error& e) {
     problems.push_back(e.what());
   }
   return std::nullopt;
 }
+
+namespace {
 
 void add_prefixed(std::vector<std::string>& out, const std::string& prefix, const std::vector<std::string>& in) {
   for (const auto& p : in) out.push_back(prefix + p);
@@ -51,22 +53,24 @@ GateResult interface_gate(const Target& t, const Policy& p, const model::MlModel
     notes.push_back(std::string(sig.tensor_inputs() ? "tensor" : "column") + " signature with " +
                     std::to_string(sig.inputs.size()) + " inputs" +
                     (sig.params.empty() ? "" : ", " + std::to_string(sig.params.size()) + " params"));
-    if (m.input_example) {
+    if (m.input_example) try {
       const auto& info = *m.input_example;
       if (!info.artifact_path.empty()) {
-        if (auto ex = read_json(t, info.artifact_path, problems)) {
+        if (auto ex = read_example(t, info.artifact_path, problems)) {
           auto found = model::check_input_example(sig, info, *ex);
           add_prefixed(problems, "input example: ", found);
           if (found.empty()) notes.push_back(info.artifact_path + " (" + info.type + ") conforms");
         }
       }
       if (!info.serving_input_path.empty()) {
-        if (auto ex = read_json(t, info.serving_input_path, problems)) {
+        if (auto ex = read_example(t, info.serving_input_path, problems)) {
           auto found = model::check_serving_example(sig, *ex);
           add_prefixed(problems, "serving example: ", found);
           if (found.empty()) notes.push_back(info.serving_input_path + " conforms");
         }
       }
+    } catch (const nlohmann::json::exception& e) {  // a value of an unexpected type deep in an example
+      problems.push_back("input example: " + json_error_text(e));
     }
   }
   if (!m.input_example && p.require_input_example) problems.push_back("the model has no input example");

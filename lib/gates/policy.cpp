@@ -3,6 +3,8 @@
 #include "core/config.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
+#include "core/limits.hpp"
 #include "core/strings.hpp"
 #include "core/yaml_reader.hpp"
 
@@ -192,31 +194,25 @@ Policy parse_policy(const YAML::Node& gates, const std::string& file) {
 }
 
 Policy load_policy_file(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": no such file");
-  if (!std::filesystem::is_regular_file(file, ec)) throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": not a file");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()));
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "invalid policy '" + file.string() + ":" + std::to_string(e.mark.line + 1) + "': " + e.msg);
+  if (!regular_file_exists(file, "policy", ErrorKind::usage)) {
+    std::error_code ec;
+    throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": " +
+                                      (std::filesystem::exists(file, ec) ? "not a file" : "no such file"));
   }
+  return parse_policy_text(read_input_file(file, limits::k_max_config_bytes, "policy", ErrorKind::usage), file.string());
+}
+
+Policy parse_policy_text(const std::string& text, const std::string& file) {
+  YAML::Node root = Reader{"policy", file}.load(text);
   if (!root.IsMap() || !root["gates"]) {
-    throw Error(ErrorKind::usage, "invalid policy " + quote(file.string()) + ": expected a top-level 'gates:' mapping");
+    throw Error(ErrorKind::usage, "invalid policy " + quote(file) + ": expected a top-level 'gates:' mapping");
   }
-  return parse_policy(root["gates"], file.string());
+  return parse_policy(root["gates"], file);
 }
 
 Policy policy_from_project(const std::optional<std::filesystem::path>& project_file) {
   if (!project_file) return parse_policy(YAML::Node(), "defaults");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(project_file->string());
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::usage, "invalid config file " + quote(project_file->string()) + ": " + e.msg);
-  }
+  YAML::Node root = Reader{"config", project_file->string()}.load_file(*project_file);
   if (!root.IsMap() || !root["gates"]) return parse_policy(YAML::Node(), "defaults");
   return parse_policy(root["gates"], project_file->string());
 }

@@ -80,6 +80,10 @@ Policy parse_policy(const YAML::Node& gates, const std::string& file);
 /// Loads a policy file: a YAML document with a top-level `gates:` mapping.
 Policy load_policy_file(const std::filesystem::path& file);
 
+/// Parses the text of a policy file (a top-level 'gates:' mapping) with the checks of
+/// YamlReader::load; `file` names it in errors. The entry point a fuzz target calls.
+Policy parse_policy_text(const std::string& text, const std::string& file);
+
 /// The `gates:` section of a project file, or the defaults when there is
 /// no file or no section.
 Policy policy_from_project(const std::optional<std::filesystem::path>& project_file);

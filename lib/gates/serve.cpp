@@ -1,6 +1,7 @@
 #include "core/cancel.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/json.hpp"
 #include "core/process.hpp"
 #include "core/strings.hpp"
 #include "gates/checks.hpp"
@@ -64,12 +65,10 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
     g.reason = "the model has no signature and input example to send";
     return g;
   }
-  nlohmann::json example;
-  try {
-    example = nlohmann::json::parse(fs::read_file(fs::safe_join(t.dir, m.input_example->artifact_path)));
-  } catch (const std::exception& e) {
-    return done({std::string("cannot read the input example: ") + e.what()}, {});
-  }
+  std::vector<std::string> unreadable;
+  auto read = read_example(t, m.input_example->artifact_path, unreadable);
+  if (!read) return done({"cannot read the input example: " + unreadable.front()}, {});
+  nlohmann::json example = std::move(*read);
   std::size_t rows = 0;
   std::string why;
   auto body = model::v2_request(*m.signature, *m.input_example, example, rows, why);
@@ -134,10 +133,11 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
     if (r.status != 200) {
       problems.push_back("inference answered HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200));
     } else {
-      check_response(*m.signature, nlohmann::json::parse(r.body), rows, problems, notes);
+      check_response(*m.signature, parse_json(r.body, "the inference response", ErrorKind::operational), rows, problems,
+                     notes);
     }
   } catch (const nlohmann::json::exception& e) {
-    problems.push_back(std::string("the inference response is not JSON: ") + e.what());
+    problems.push_back("the inference response has an unexpected shape: " + json_error_text(e));
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::interrupted) throw;
     problems.push_back(std::string("inference failed: ") + e.what());

@@ -1,7 +1,10 @@
 #include "model/mlmodel.hpp"
 
 #include "core/error.hpp"
-#include "core/fs.hpp"
+#include "core/input_file.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
+#include "core/yaml_reader.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -72,12 +75,7 @@ const json k_null = nullptr;
 
 std::vector<SignatureSpec> parse_signature_part(const std::string& json_text, const std::string& what) {
   std::vector<SignatureSpec> out;
-  json arr;
-  try {
-    arr = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(ErrorKind::operational, "signature " + what + " is not valid JSON: " + e.what());
-  }
+  json arr = parse_json(json_text, "signature " + what, ErrorKind::operational);
   if (arr.is_null()) return out;
   if (!arr.is_array()) throw Error(ErrorKind::operational, "signature " + what + " must be a JSON list");
   for (const auto& s : arr) try {
@@ -99,7 +97,8 @@ std::vector<SignatureSpec> parse_signature_part(const std::string& json_text, co
     }
     out.push_back(std::move(spec));
   } catch (const json::exception& e) {
-    throw Error(ErrorKind::operational, "signature " + what + " has an invalid entry " + s.dump().substr(0, 80) + ": " + e.what());
+    throw Error(ErrorKind::operational,
+                "signature " + what + " has an invalid entry " + s.dump().substr(0, 80) + ": " + json_error_text(e));
   }
   bool any_tensor = std::any_of(out.begin(), out.end(), [](auto& s) { return s.tensor; });
   bool all_tensor = std::all_of(out.begin(), out.end(), [](auto& s) { return s.tensor; });
@@ -152,12 +151,11 @@ std::vector<std::string> MlModel::referenced_files() const {
 }
 
 MlModel MlModel::parse(const std::string& text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  // One document, bounded in size, depth and alias expansion before yaml_to_json walks it.
+  YamlReader reader{"MLmodel", origin};
+  reader.kind = ErrorKind::operational;
+  reader.max_bytes = limits::k_max_mlmodel_bytes;
+  YAML::Node root = reader.load(text);
   if (!root.IsMap()) throw Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": not a YAML mapping");
   MlModel m;
   try {
@@ -179,16 +177,17 @@ MlModel MlModel::parse(const std::string& text, const std::string& origin) {
       if (s.contains("inputs") && s["inputs"].is_string()) sig.inputs = parse_signature_part(s["inputs"], "inputs");
       if (s.contains("outputs") && s["outputs"].is_string()) sig.outputs = parse_signature_part(s["outputs"], "outputs");
       if (s.contains("params") && s["params"].is_string()) {
-        json params = json::parse(s["params"].get<std::string>());
+        json params = parse_json(s["params"].get<std::string>(), "signature params", ErrorKind::operational);
         if (params.is_array()) {
           for (const auto& p : params) {
+            if (!p.is_object()) throw Error(ErrorKind::operational, "signature params has an entry that is not an object");
             sig.params.push_back(ParamSpec{get_str(p, "name"), get_str(p, "type"), p.value("default", json()),
                                            p.contains("shape") && !p["shape"].is_null()});
           }
         }
       }
     } catch (const json::exception& e) {
-      throw bad(std::string("signature params are not valid JSON: ") + e.what());
+      throw bad("signature params are invalid: " + json_error_text(e));
     } catch (const Error& e) {
       throw bad(e.what());
     }
@@ -204,11 +203,10 @@ MlModel MlModel::parse(const std::string& text, const std::string& origin) {
 
 MlModel MlModel::load(const std::filesystem::path& dir) {
   auto path = dir / "MLmodel";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  if (!regular_file_exists(path, "MLmodel", ErrorKind::operational)) {
     throw Error(ErrorKind::operational, "no MLmodel in " + quote(dir.string()), "is this an MLflow model directory?");
   }
-  return parse(fs::read_file(path), path.string());
+  return parse(read_input_file(path, limits::k_max_mlmodel_bytes, "MLmodel", ErrorKind::operational), path.string());
 }
 
 } // namespace mlops::model

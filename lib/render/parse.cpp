@@ -8,6 +8,7 @@
 #include "render/validate.hpp"
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 #include <yaml.h>
 
@@ -94,8 +95,9 @@ class Builder {
 public:
   /// Adds one finished node: its value and the text it has as a mapping key
   /// (a scalar's raw text; "" for null and collections).
-  void add(json value, std::string key_text, std::size_t line, const char* anchor) {
-    if (anchor) m_anchors[anchor] = {value, key_text};
+  /// `nodes`: how many nodes the value holds (1 for a scalar), what an alias of it repeats.
+  void add(json value, std::string key_text, std::size_t line, const char* anchor, std::size_t nodes = 1) {
+    if (anchor) m_anchors[anchor] = {value, key_text, nodes};
     if (m_stack.empty()) {
       m_root = std::move(value);
       return;
@@ -114,24 +116,38 @@ public:
       f.have_key = false;
     }
   }
+  /// Counts one node from the text (a scalar or a collection's start).
+  void count(std::size_t line, std::size_t nodes = 1) {
+    m_nodes += nodes;
+    if (m_nodes > limits::k_max_yaml_nodes)
+      throw Error(ErrorKind::usage, "line " + std::to_string(line + 1) + ": the document has more than " +
+                                        std::to_string(limits::k_max_yaml_nodes) + " nodes (aliases repeat too much)");
+  }
   void open(bool map, std::size_t line, const char* anchor) {
-    if (m_stack.size() >= 500) throw Error(ErrorKind::usage, "line " + std::to_string(line + 1) + ": nested too deep");
-    m_stack.push_back({map ? json::object() : json::array(), map, line, anchor ? anchor : "", false, "", 0});
+    if (m_stack.size() >= limits::k_max_yaml_depth)
+      throw Error(ErrorKind::usage, "line " + std::to_string(line + 1) + ": nested deeper than " +
+                                        std::to_string(limits::k_max_yaml_depth) + " levels");
+    count(line);
+    m_stack.push_back({map ? json::object() : json::array(), map, line, anchor ? anchor : "", false, "", 0, m_nodes});
   }
   void close() {
     Frame f = std::move(m_stack.back());
     m_stack.pop_back();
-    add(std::move(f.value), "", f.line, f.anchor.empty() ? nullptr : f.anchor.c_str());
+    add(std::move(f.value), "", f.line, f.anchor.empty() ? nullptr : f.anchor.c_str(), m_nodes - f.first_node + 1);
   }
+  /// Repeats an anchored value, counted as the nodes it holds before it is copied: a
+  /// billion-laughs document stops at the limit instead of growing without bound.
   void alias(const char* anchor, std::size_t line) {
     auto it = m_anchors.find(anchor);
     if (it == m_anchors.end())
       throw Error(ErrorKind::usage, "line " + std::to_string(line + 1) + ": the referenced anchor is not defined: " + anchor);
-    auto [value, key_text] = it->second;
-    add(std::move(value), std::move(key_text), line, nullptr);
+    count(line, it->second.nodes);
+    const Anchored& a = it->second;
+    add(a.value, a.key_text, line, nullptr, a.nodes);
   }
   json take() {
     m_anchors.clear();
+    m_nodes = 0;
     return std::move(m_root);
   }
 
@@ -144,9 +160,16 @@ private:
     bool have_key = false;
     std::string key;
     std::size_t key_line = 0;
+    std::size_t first_node = 0;  ///< m_nodes after this collection's start was counted
+  };
+  struct Anchored {
+    json value;
+    std::string key_text;
+    std::size_t nodes = 1;
   };
   std::vector<Frame> m_stack;
-  std::map<std::string, std::pair<json, std::string>> m_anchors;
+  std::map<std::string, Anchored> m_anchors;
+  std::size_t m_nodes = 0;  ///< nodes of the current document, aliases counted as what they repeat
   json m_root;
 };
 
@@ -181,6 +204,7 @@ std::vector<json> parse_documents(const std::string& yaml_text) {
       const auto& s = e.data.scalar;
       std::string text(str(s.value), s.length);
       bool typed = !s.tag && s.style == YAML_PLAIN_SCALAR_STYLE;
+      b.count(line);
       json value = typed ? plain(text) : json(text);
       // As a key, a plain null is the empty string (so yaml-cpp read it too).
       std::string key_text = typed && is_null_word(text) ? "" : text;

@@ -5,6 +5,8 @@
 #include "core/fs.hpp"
 #include "core/thread_pool.hpp"
 #include "core/strings.hpp"
+#include "core/input_file.hpp"
+#include "core/limits.hpp"
 #include "render/assets.hpp"
 #include "render/template.hpp"
 #include "render/validate.hpp"
@@ -52,9 +54,9 @@ Manifest finish(const Planned& p, std::string text, const std::string& origin, b
 
 std::string load_template(const std::optional<std::filesystem::path>& user_dir, const std::string& path) {
   if (user_dir) {
-    std::error_code ec;
     auto f = *user_dir / path;
-    if (std::filesystem::is_regular_file(f, ec)) return fs::read_file(f);
+    if (regular_file_exists(f, "template", ErrorKind::usage))
+      return read_input_file(f, limits::k_max_config_bytes, "template", ErrorKind::usage);
   }
   if (const std::string* t = builtin_asset("templates/" + path)) return *t;
   throw Error(ErrorKind::not_found, "no template " + quote(path));
@@ -70,11 +72,11 @@ std::shared_ptr<const Template> parsed_template(const std::optional<std::filesys
   static std::mutex lock;
   static std::map<std::string, std::shared_ptr<const Template>> cache;
   std::string key, text;
-  std::error_code ec;
-  bool user = user_dir && std::filesystem::is_regular_file(*user_dir / path, ec);
+  // A user's file that cannot be read (a link loop) is an error, not a silent built-in.
+  bool user = user_dir && regular_file_exists(*user_dir / path, "template", ErrorKind::usage);
   origin = user ? (*user_dir / path).string() : path;
   // A user's file may change during a long-lived process: key it by its text too.
-  if (user) text = fs::read_file(*user_dir / path);
+  if (user) text = read_input_file(*user_dir / path, limits::k_max_config_bytes, "template", ErrorKind::usage);
   key = user ? origin + '\0' + text : path;
   {
     std::lock_guard<std::mutex> hold(lock);
@@ -195,21 +197,27 @@ void write_dir(const std::filesystem::path& dir, const Resolved& spec, const std
 }
 
 std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& list) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(list, ec))
+  if (!regular_file_exists(list, "batch list", ErrorKind::usage))
     throw Error(ErrorKind::not_found, "cannot read batch list " + quote(list.string()) + ": no such file");
+  return parse_batch_list(read_input_file(list, limits::k_max_batch_list_bytes, "batch list", ErrorKind::usage),
+                          list.parent_path(), list.string());
+}
+
+std::vector<std::filesystem::path> parse_batch_list(const std::string& text, const std::filesystem::path& base,
+                                                    const std::string& list) {
+  std::error_code ec;
   std::vector<std::filesystem::path> out;
-  std::istringstream lines(fs::read_file(list));
+  std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
     std::size_t start = line.find_first_not_of(" \t");
     if (start == std::string::npos || line[start] == '#') continue;
-    std::filesystem::path p = list.parent_path() / line.substr(start);
+    std::filesystem::path p = base / line.substr(start);
     if (std::filesystem::is_directory(p, ec)) p /= "mlops.yaml";
     out.push_back(p.lexically_normal());
   }
-  if (out.empty()) throw Error(ErrorKind::usage, "invalid --batch: " + quote(list.string()) + " names no project");
+  if (out.empty()) throw Error(ErrorKind::usage, "invalid --batch: " + quote(list) + " names no project");
   return out;
 }
 

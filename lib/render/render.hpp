@@ -69,6 +69,12 @@ struct Rendered {
 /// Error(not_found) for an unreadable list, Error(usage) for an empty one.
 std::vector<std::filesystem::path> read_batch_list(const std::filesystem::path& list);
 
+/// The projects a batch list's `text` names, relative to `base` (the list's directory);
+/// `list` names it in errors. Throws Error(usage) when it names none. No file system access
+/// beyond telling directories from files: the entry point a fuzz target calls.
+std::vector<std::filesystem::path> parse_batch_list(const std::string& text, const std::filesystem::path& base,
+                                                    const std::string& list);
+
 /// What render_batch() made of a batch list.
 struct Batch {
   std::vector<Rendered> models;  ///< in list order; on failure, the models before the failing project

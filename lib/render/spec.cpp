@@ -356,7 +356,7 @@ DeploySpec parse_spec(const std::string& yaml_text, const std::string& file) {
 DeploySpec load_spec(const std::filesystem::path& project_file) {
   DeploySpec s;
   s.file = project_file.string();
-  YAML::Node root = load_yaml(fs::read_file(project_file), s.file);
+  YAML::Node root = YamlReader{"deploy spec", s.file}.load_file(project_file);
   if (root.IsMap() && root["deploy"]) read_deploy(root["deploy"], s);
   // Detectors are artifacts of the model; validate checks the declared ones ship.
   if (root.IsMap() && root["gates"] && root["gates"].IsMap() && root["gates"]["extras"] &&

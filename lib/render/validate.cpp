@@ -2,6 +2,9 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/input_file.hpp"
+#include "core/json.hpp"
+#include "core/limits.hpp"
 #include "core/strings.hpp"
 #include "render/assets.hpp"
 #include "render/spec.hpp"
@@ -303,36 +306,59 @@ std::vector<std::string> check_document(const json& doc, bool prod_digests) {
   return out;
 }
 
+namespace {
+
+/// The .yaml/.yml files under `dir`, sorted. A walk that cannot read a directory fails
+/// naming it (the iterator's error, not an early end that would skip files silently);
+/// a file whose status cannot be read (a link loop) is listed, so reading it names why.
+std::vector<std::filesystem::path> manifest_files(const std::filesystem::path& dir) {
+  // The one tree walker: a part that cannot be read stops the check naming it. A .yaml
+  // entry that is a link is kept when it leads to a file, or when its target cannot be
+  // stat'ed (a loop): reading it then gives a finding naming the reason.
+  std::vector<std::filesystem::path> files;
+  fs::walk_tree(dir, [&](const fs::WalkEntry& e) {
+    auto ext = e.path.extension();
+    if (ext != ".yaml" && ext != ".yml") return;
+    std::error_code status_ec;
+    if (std::filesystem::is_regular_file(e.path, status_ec) || status_ec) files.push_back(e.path);
+  });
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+} // namespace
+
 std::vector<Finding> check_dir(const std::filesystem::path& dir, bool prod_digests, int& checked) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
     throw Error(ErrorKind::not_found, "cannot check " + quote(dir.string()) + ": not a directory");
-  std::vector<std::filesystem::path> files;
-  fs::walk_tree(dir, [&](const fs::WalkEntry& e) {  // errors name the part that cannot be read
-    auto ext = e.path.extension();
-    std::error_code link_ec;  // a link to a file counts, as before
-    if ((ext == ".yaml" || ext == ".yml") && std::filesystem::is_regular_file(e.path, link_ec)) files.push_back(e.path);
-  });
-  std::sort(files.begin(), files.end());
   std::vector<Finding> found;
   checked = 0;
-  for (const auto& f : files) {
-    std::string rel = std::filesystem::relative(f, dir).string();
+  for (const auto& f : manifest_files(dir)) {
+    std::string rel = f.lexically_relative(dir).string();
     std::vector<json> docs;
     try {
-      docs = parse_documents(fs::read_file(f));
+      docs = parse_documents(read_input_file(f, limits::k_max_checked_manifest_bytes, "manifest", ErrorKind::usage));
     } catch (const Error& e) {
-      found.push_back({rel, std::string("invalid YAML: ") + e.what()});
+      std::string why = e.what();
+      found.push_back({rel, why.rfind("cannot read", 0) == 0 ? why : "invalid YAML: " + why});
       continue;
     }
+    // Fields read with their type checked: `kind: 5` is a finding, not a type_error.
+    auto text_of = [](const json& obj, const char* key) {
+      auto it = obj.is_object() ? obj.find(key) : obj.end();
+      return obj.is_object() && it != obj.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+    };
     for (const auto& d : docs) {
-      if (d.is_object() && d.value("kind", "") == "Kustomization") continue;
+      if (text_of(d, "kind") == "Kustomization") continue;
       ++checked;
-      std::string who = d.is_object() ? d.value("kind", "?") + " " +
-                                            quote(d.contains("metadata") && d["metadata"].is_object()
-                                                      ? d["metadata"].value("name", "?") : "?")
+      std::string who = d.is_object() ? text_of(d, "kind") + " " + quote(text_of(d.value("metadata", json()), "name"))
                                       : "document";
-      for (const auto& p : check_document(d, prod_digests)) found.push_back({rel, who + ": " + p});
+      try {
+        for (const auto& p : check_document(d, prod_digests)) found.push_back({rel, who + ": " + p});
+      } catch (const json::exception& e) {  // a field of an unexpected type deep in a cross-field rule
+        found.push_back({rel, who + ": " + json_error_text(e)});
+      }
     }
   }
   return found;

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import jsonschema
+import pytest
 
 from conftest import REPO, error_line
 
@@ -162,3 +163,52 @@ def test_man_page_is_generated_from_the_command_table(mlops):
                        env={"MANWIDTH": "100", "PATH": "/usr/bin:/bin"})
     if r.returncode == 0:
         assert "pull" in r.stdout
+
+
+@pytest.mark.parametrize("value", [".inf", "1e30", ".nan"])
+def test_non_finite_or_huge_timeout_in_mlops_yaml_is_exit_2(mlops, value):
+    """Accepted before, then converted to an integer (undefined behaviour); now exit 2 with file, line and key."""
+    (mlops.cwd / "mlops.yaml").write_text(f"mlflow:\n  tracking_uri: http://127.0.0.1:1\n  timeout: {value}\n")
+    r = mlops.run("models", "list", uri=None, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"'{mlops.cwd}/mlops.yaml:3': key 'mlflow.timeout'" in error_line(r.stderr)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e30"])
+def test_non_finite_request_timeout_variable_is_exit_2(mlops, value):
+    r = mlops.run("models", "list", env={"MLFLOW_HTTP_REQUEST_TIMEOUT": value}, uri="http://127.0.0.1:1", timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "invalid environment variable 'MLFLOW_HTTP_REQUEST_TIMEOUT'" in error_line(r.stderr)
+
+
+def test_project_file_rules_repeated_key_second_document_utf8(mlops):
+    p = mlops.cwd / "mlops.yaml"
+    p.write_text("mlflow:\n  tracking_uri: http://127.0.0.1:1\n  tracking_uri: http://127.0.0.1:2\n")
+    r = mlops.run("models", "list", uri=None)
+    assert r.returncode == 2
+    assert error_line(r.stderr) == f"mlops: error: invalid config '{p}:3': key 'mlflow.tracking_uri' is repeated"
+    p.write_text("mlflow: {tracking_uri: 'http://127.0.0.1:1'}\n---\nmlflow: {tracking_uri: 'http://127.0.0.1:2'}\n")
+    r = mlops.run("models", "list", uri=None)
+    assert r.returncode == 2
+    assert error_line(r.stderr) == f"mlops: error: invalid config '{p}:3': a second YAML document; the file must hold one"
+    p.write_bytes(b"mlflow:\n  workspace: caf\xe9\n")  # Latin-1, not UTF-8: only a warning before
+    r = mlops.run("models", "list", uri=None)
+    assert r.returncode == 2
+    assert error_line(r.stderr) == f"mlops: error: invalid config '{p}:2': not valid UTF-8 (byte 25)"
+
+
+def test_config_link_loops_are_named(mlops):
+    """`filesystem error: status: Too many levels of symbolic links` is library text; now a named error, exit 2."""
+    (mlops.cwd / "loop.yaml").symlink_to("loop.yaml")
+    r = mlops.run("--config", "loop.yaml", "models", "list", uri=None)
+    assert r.returncode == 2, r.stderr
+    assert error_line(r.stderr) == "mlops: error: cannot read config file 'loop.yaml': too many levels of symbolic links"
+    sub = mlops.cwd / "a"
+    sub.mkdir()
+    (mlops.cwd / "mlops.yaml").symlink_to("mlops.yaml")
+    mlops.cwd = sub
+    r = mlops.run("models", "list", uri=None)
+    assert r.returncode == 2, r.stderr
+    assert "filesystem error" not in r.stderr
+    assert error_line(r.stderr) == (f"mlops: error: cannot read config '{sub.parent}/mlops.yaml': "
+                                    "too many levels of symbolic links")

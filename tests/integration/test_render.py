@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import jsonschema
 import pytest
@@ -704,3 +705,115 @@ def test_batch_renders_every_listed_project_or_writes_nothing(mlops):
     assert error_line(r.stderr) == ("mlops: error: invalid deploy spec 'wine/mlops.yaml:12': key 'deploy.variants': "
                                     "traffic of the non-shadow variants sums to 110, not 100")
     assert tree(out, ()) == before
+
+
+# --- Hostile and clumsy input (issue 10) ----------------------------------------------------
+
+LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10))
+
+SPEC_RULES = [
+    # The project file is read as config first (mlops.yaml holds both), so the errors say "config".
+    # yaml-cpp kept both pairs and node["name"] gave the first: `iris` was rendered, `evil` ignored.
+    ("deploy: {name: iris, name: evil, target: k8s, image: " + IMAGE + "}\n",
+     "mlops: error: invalid config '{f}:1': key 'deploy.name' is repeated"),
+    (SPEC + "---\ndeploy: {name: evil}\n",
+     "mlops: error: invalid config '{f}:%d': a second YAML document; the file must hold one" % (SPEC.count("\n") + 2)),
+    (SPEC.encode().replace(b"namespace: models\n", b"namespace: models\xff\n", 1),
+     "mlops: error: invalid config '{f}:4': not valid UTF-8 (byte %d)" % (SPEC.index("models\n") + 7)),
+    (SPEC + LAUGHS, "aliases repeat too much"),
+    ("deploy: " + "[" * 300 + "]" * 300 + "\n", "invalid config '{f}:1'"),
+]
+
+
+@pytest.mark.parametrize("spec,expected", SPEC_RULES, ids=["repeated-key", "second-doc", "bad-utf8", "laughs", "deep"])
+def test_spec_yaml_rules_exit_2_with_file_line_and_key(mlops, spec, expected):
+    """Each was accepted (or only warned about) before: now exit 2 naming file, line and key."""
+    p = mlops.cwd / "mlops.yaml"
+    p.write_bytes(spec if isinstance(spec, bytes) else spec.encode())
+    r = render(mlops, "-o", "out")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert expected.format(f=p) in error_line(r.stderr)
+    assert r.stdout == "" and not (mlops.cwd / "out").exists()
+
+
+def test_a_huge_nested_spec_is_refused_before_parsing(mlops):
+    """51 MB of nesting grew past 8.9 GB RSS; now refused by size, fast and small."""
+    body = "deploy:\n" + "".join("  " * (i % 60 + 1) + f"k{i}:\n" for i in range(60000))
+    text = (body * ((2 << 20) // len(body) + 1))
+    (mlops.cwd / "mlops.yaml").write_text(text)
+    start = time.monotonic()
+    r = render(mlops)
+    assert r.returncode == 2
+    assert "too large" in error_line(r.stderr) and "the limit is 1048576" in r.stderr
+    assert time.monotonic() - start < 20
+
+
+def test_check_names_files_that_do_not_parse(mlops):
+    """A directory of only invalid YAML said "no manifests" (a lie); now each file is named, exit 3."""
+    d = mlops.cwd / "gitops"
+    d.mkdir()
+    (d / "a.yaml").write_text("kind: Service\nmetadata: {name: [unclosed\n")
+    (d / "b.yaml").write_text("kind: Service\nkind: Service\n")
+    r = render(mlops, "--check", "gitops")
+    assert r.returncode == 3, r.stderr
+    assert error_line(r.stderr).startswith("mlops: error: invalid manifest 'a.yaml': invalid YAML: line ")
+    assert "b.yaml: invalid YAML: line 2: key 'kind' repeated" in r.stdout
+    assert "no manifests" not in r.stderr
+    # An empty directory still says it has nothing to check.
+    (d / "a.yaml").unlink()
+    (d / "b.yaml").unlink()
+    r = render(mlops, "--check", "gitops")
+    assert r.returncode == 3 and "no manifests" in error_line(r.stderr)
+
+
+def test_check_stops_a_billion_laughs_manifest(mlops):
+    """The parse-back copied every alias: this document grew without bound. Now a finding, in bounded time."""
+    d = mlops.cwd / "gitops"
+    d.mkdir()
+    (d / "laughs.yaml").write_text("kind: ConfigMap\n" + LAUGHS)
+    start = time.monotonic()
+    r = render(mlops, "--check", "gitops")
+    assert r.returncode == 3, r.stderr
+    assert "laughs.yaml" in error_line(r.stderr) and "aliases repeat too much" in r.stderr
+    assert time.monotonic() - start < 60
+
+
+def test_link_loops_are_named_not_raw_filesystem_errors(mlops):
+    """`filesystem error: status: Too many levels of symbolic links` reached users; now one named error."""
+    d = mlops.cwd / "gitops"
+    d.mkdir()
+    (d / "loop.yaml").symlink_to("loop.yaml")
+    r = render(mlops, "--check", "gitops")
+    assert r.returncode == 3, r.stderr
+    assert "filesystem error" not in r.stderr
+    assert "loop.yaml" in error_line(r.stderr) and "too many levels of symbolic links" in r.stderr
+
+    project(mlops)
+    tpl = mlops.cwd / "tpl" / "k8s"
+    tpl.mkdir(parents=True)
+    (tpl / "service.yaml.mustache").symlink_to("service.yaml.mustache")
+    r = render(mlops, "--templates", "tpl")
+    assert r.returncode == 2, r.stderr
+    assert error_line(r.stderr) == ("mlops: error: cannot read template 'tpl/k8s/service.yaml.mustache': "
+                                    "too many levels of symbolic links")
+
+    (mlops.cwd / "mlops.yaml").unlink()
+    (mlops.cwd / "mlops.yaml").symlink_to("mlops.yaml")
+    r = render(mlops)
+    assert r.returncode == 2, r.stderr
+    assert error_line(r.stderr) == (f"mlops: error: cannot read config '{mlops.cwd}/mlops.yaml': "
+                                    "too many levels of symbolic links")
+
+
+def test_batch_projects_get_the_same_rules(mlops):
+    (mlops.cwd / "a").mkdir()
+    (mlops.cwd / "b").mkdir()
+    (mlops.cwd / "a" / "mlops.yaml").write_text(SPEC)
+    (mlops.cwd / "b" / "mlops.yaml").write_text(SPEC.replace("  name: iris\n", "  name: wine\n  name: evil\n"))
+    (mlops.cwd / "list.txt").write_text("a\nb\n")
+    r = render(mlops, "--batch", "list.txt", "-o", "out")
+    assert r.returncode == 2
+    assert error_line(r.stderr) == ("mlops: error: invalid deploy spec 'b/mlops.yaml:3': "
+                                    "key 'deploy.name' is repeated")
+    assert not (mlops.cwd / "out").exists()

@@ -284,7 +284,7 @@ def test_malformed_mlmodel_fails_the_format_gate(v, copy_of):
     r = v.run(d)
     assert r.returncode == 3, (r.stdout, r.stderr)
     fmt = next(l for l in r.stdout.splitlines() if l.split()[1:2] == ["format"])
-    assert fmt.startswith("FAIL") and "invalid MLmodel" in fmt and "MLmodel'" in fmt and "line" in fmt, fmt
+    assert fmt.startswith("FAIL") and "invalid MLmodel" in fmt and "/MLmodel:2'" in fmt, fmt
     assert "SKIP  interface" in r.stdout
     assert "failed: format" in error_line(r.stderr)
     (d / "MLmodel").write_text("flavors: {python_function: {loader_module: m}}\nsignature:\n  inputs: '[{\"type\": '\n")
@@ -909,3 +909,105 @@ def test_help_works_next_to_a_broken_project_file(v):
     assert v.mlops.run("help", "validate").returncode == 0
     assert v.mlops.run("version").returncode == 0
     assert v.mlops.run("models", "list").returncode == 2
+
+
+# --------------------------------------------------------------------------- hostile model files (issue 10)
+
+
+def gate_lines(stdout: str) -> dict[str, tuple[str, str]]:
+    """The gate lines of the text output (a copy without a lock file has no version in its summary)."""
+    found = (LINE_RE.match(line) for line in stdout.splitlines())
+    return {m.group(3): (m.group(1), m.group(5) or "") for m in found if m and m.group(3) in GATE_ORDER}
+
+
+def unlocked_copy(copy_of, name: str = "v-good") -> Path:
+    """A copy without its lock file, so that changing a file is not a format failure first."""
+    d = copy_of(name)
+    (d / "mlops.lock.json").unlink()
+    return d
+
+
+def test_deeply_nested_input_example_fails_the_interface_gate(v, copy_of):
+    """A cell nested 100k deep overflowed the stack in nlohmann's serializer (a crash, no report)."""
+    d = unlocked_copy(copy_of)
+    doc = json.loads((d / "input_example.json").read_text())
+    (d / "input_example.json").write_text(json.dumps(doc)[:-2] + ", " + "[" * 100_000 + "]" * 100_000 + "]}")
+    r = v.run(d)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["interface"][0] == "FAIL"
+    assert "'input_example.json' is nested deeper than 256 levels" in gates["interface"][1], gates
+
+
+def test_oversized_input_example_fails_naming_the_file(v, copy_of):
+    """A 200 MB example took 3.2 GB; now refused by size before parsing."""
+    d = unlocked_copy(copy_of)
+    with open(d / "input_example.json", "w") as f:
+        f.write('{"columns": ["a"], "data": [' + ",".join(["[1.0]"] * 4_000_000) + "]}")
+    r = v.run(d)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["interface"][0] == "FAIL"
+    assert "input_example.json" in gates["interface"][1] and "too large" in gates["interface"][1], gates
+
+
+def test_wrong_json_types_in_mlmodel_are_named_not_library_text(v, copy_of):
+    """`[json.exception.type_error.306] cannot use value() with array` reached the report."""
+    d = unlocked_copy(copy_of)
+    mlmodel = yaml.safe_load((d / "MLmodel").read_text())
+    mlmodel["signature"]["params"] = "[[1, 2]]"
+    (d / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    r = v.run(d)
+    assert r.returncode == 3
+    assert "json.exception" not in r.stdout + r.stderr
+    gates = gate_lines(r.stdout)
+    assert gates["format"][0] == "FAIL" and "signature params has an entry that is not an object" in gates["format"][1]
+    (d / "serving_input_example.json").write_text('{"inputs": [1, ')
+    mlmodel["signature"].pop("params")
+    (d / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    r = v.run(d)
+    assert "json.exception" not in r.stdout + r.stderr
+    (d / "MLmodel").write_text("flavors: {python_function: {loader_module: m}}\nflavors: {}\n")
+    r = v.run(d)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["format"][0] == "FAIL" and "MLmodel:2': key 'flavors' is repeated" in gates["format"][1], gates
+
+
+def test_policy_files_get_the_config_rules(v, pulled):
+    good = pulled("v-good")
+    p = v.policy("gates:\n  interface: {require_signature: true}\n  interface: {require_signature: false}\n")
+    r = v.run(good, policy=p)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert error_line(r.stderr) == f"mlops: error: invalid policy '{p}:3': key 'gates.interface' is repeated"
+    p = v.policy("gates:\n  metrics:\n    compare: [{metric: accuracy, against: '@champion', tolerance: .nan}]\n")
+    r = v.run(good, policy=p)
+    assert r.returncode == 2
+    assert "key 'gates.metrics.compare[0].tolerance': expected a finite number" in error_line(r.stderr)
+    loop = v.mlops.cwd / "loop.yaml"
+    loop.symlink_to("loop.yaml")
+    r = v.run(good, policy=loop)
+    assert r.returncode == 2
+    assert error_line(r.stderr) == f"mlops: error: cannot read policy '{loop}': too many levels of symbolic links"
+
+
+def test_environment_files_get_the_yaml_rules_and_a_size_bound(v, copy_of):
+    """python_env.yaml and conda.yaml went through an unbounded YAML::Load whose errors were ignored
+    (a repeated 'python' key silently took the first value); requirements.txt was read whole."""
+    d = unlocked_copy(copy_of)
+    original = (d / "python_env.yaml").read_text()
+    (d / "python_env.yaml").write_text("python: 3.11.7\npython: 3.12.0\n")
+    r = v.run(d)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["environment"][0] == "FAIL", gates
+    assert "invalid environment file 'python_env.yaml:2': key 'python' is repeated" in gates["environment"][1], gates
+
+    (d / "python_env.yaml").write_text(original)
+    with open(d / "requirements.txt", "a") as f:
+        f.write("# padding\n" * 500_000)
+    r = v.run(d)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    gates = gate_lines(r.stdout)
+    assert gates["environment"][0] == "FAIL", gates
+    assert "requirements.txt" in gates["environment"][1] and "too large" in gates["environment"][1], gates

@@ -134,7 +134,8 @@ TEST_CASE("config: bad values name the file, line and key") {
   }
 
   write(t.path / "mlops.yaml", "mlflow: [unclosed\n");
-  CHECK(message_of(inputs(t.path, {})).find("invalid config file") != std::string::npos);
+  CHECK(message_of(inputs(t.path, {})).find("invalid config '" + (t.path / "mlops.yaml").string() + ":2'") !=
+        std::string::npos);
 
   write(t.path / "mlops.yaml", "mlflow:\n  tracking_uri: http://bob:secret@host:5000\n");
   std::string cred = message_of(inputs(t.path, {}));
@@ -148,6 +149,54 @@ TEST_CASE("config: bad environment values are usage errors") {
         std::string::npos);
   CHECK(message_of(inputs(t.path, {{"MLFLOW_TRACKING_INSECURE_TLS", "perhaps"}})).find("expected true or false") !=
         std::string::npos);
+}
+
+TEST_CASE("config: numbers are finite and in range, from the file and the environment") {
+  TempDir t;
+  // Each of these reached a float-to-integer conversion (undefined for inf, nan and 1e30).
+  for (const char* v : {".inf", "1e30", ".nan", "-.inf", "0"}) {
+    write(t.path / "mlops.yaml", std::string("mlflow:\n  timeout: ") + v + "\n");
+    std::string m = message_of(inputs(t.path, {}));
+    CHECK_MESSAGE(m.find("mlops.yaml:2': key 'mlflow.timeout'") != std::string::npos, v, " gave ", m);
+  }
+  write(t.path / "mlops.yaml", "mlflow:\n  timeout: 86400\n");
+  CHECK(resolve_settings(inputs(t.path, {})).timeout_s == doctest::Approx(86400));
+  fsys::remove(t.path / "mlops.yaml");
+  for (const char* v : {"nan", "NaN", "inf", "1e30", "-nan", "1e999"}) {
+    std::string m = message_of(inputs(t.path, {{"MLFLOW_HTTP_REQUEST_TIMEOUT", v}}));
+    CHECK_MESSAGE(m.find("invalid environment variable 'MLFLOW_HTTP_REQUEST_TIMEOUT'") != std::string::npos, v, " gave ", m);
+  }
+  for (const char* name : {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+                           "MLFLOW_HTTP_REQUEST_MAX_RETRIES"}) {
+    CHECK(message_of(inputs(t.path, {{name, "nan"}})).find(name) != std::string::npos);
+  }
+}
+
+TEST_CASE("config: repeated keys, a second document and invalid UTF-8 in mlops.yaml") {
+  TempDir t;
+  write(t.path / "mlops.yaml", "mlflow: {tracking_uri: http://a, tracking_uri: http://b}\n");
+  CHECK(message_of(inputs(t.path, {})).find("mlops.yaml:1': key 'mlflow.tracking_uri' is repeated") != std::string::npos);
+  write(t.path / "mlops.yaml", "mlflow: {tracking_uri: http://a}\n---\nmlflow: {tracking_uri: http://b}\n");
+  CHECK(message_of(inputs(t.path, {})).find("mlops.yaml:3': a second YAML document") != std::string::npos);
+  write(t.path / "mlops.yaml", "mlflow:\n  workspace: \xff\n");
+  CHECK(message_of(inputs(t.path, {})).find("mlops.yaml:2': not valid UTF-8") != std::string::npos);
+  // The user config gets the same rules.
+  fsys::remove(t.path / "mlops.yaml");
+  write(t.path / "user.yaml", "pull: {jobs: 2, jobs: 3}\n");
+  CHECK(message_of(inputs(t.path / "sub", {}, t.path / "user.yaml")).find("key 'pull.jobs' is repeated") != std::string::npos);
+}
+
+TEST_CASE("config: a link loop is named, never a raw filesystem error") {
+  TempDir t;
+  fsys::create_directories(t.path / "p" / "sub");
+  fsys::create_symlink("mlops.yaml", t.path / "p" / "mlops.yaml");  // points at itself
+  std::string m = message_of(inputs(t.path / "p" / "sub", {}));
+  CHECK(m == "cannot read config '" + (t.path / "p" / "mlops.yaml").string() + "': too many levels of symbolic links");
+  ConfigInputs in = inputs(t.path, {});
+  in.config_file = t.path / "p" / "mlops.yaml";
+  CHECK(message_of(in).find("too many levels of symbolic links") != std::string::npos);
+  in.config_file = t.path / "missing.yaml";
+  CHECK(message_of(in).find("no such file") != std::string::npos);
 }
 
 TEST_CASE("config: credentials in a tracking URI move out of it") {

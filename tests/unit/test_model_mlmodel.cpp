@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 #include "model/mlmodel.hpp"
+#include "yaml_fixtures.hpp"
 
 #include <doctest/doctest.h>
 
@@ -67,7 +68,7 @@ TEST_CASE("MLmodel: old layout with env as a string") {
 }
 
 TEST_CASE("MLmodel: broken files are clear errors") {
-  CHECK_THROWS_WITH_AS(MlModel::parse("flavors: [unclosed", "x/MLmodel"), doctest::Contains("invalid MLmodel 'x/MLmodel'"), Error);
+  CHECK_THROWS_WITH_AS(MlModel::parse("flavors: [unclosed", "x/MLmodel"), doctest::Contains("invalid MLmodel 'x/MLmodel:1'"), Error);
   CHECK_THROWS_WITH_AS(MlModel::parse("run_id: 1\n", "MLmodel"), doctest::Contains("no 'flavors'"), Error);
   CHECK_THROWS_WITH_AS(MlModel::parse("flavors: {p: {}}\nsignature:\n  inputs: '[{\"type\": '\n", "MLmodel"),
                        doctest::Contains("not valid JSON"), Error);
@@ -124,4 +125,26 @@ TEST_CASE("serving example: payload forms and params") {
   CHECK(p[1] == "param 'temperature': \"hot\" is not a double");
   CHECK(check_serving_example(s, json::parse(R"({"foo": 1})")).size() == 1);
   CHECK(check_serving_example(tensor_sig(), json::parse(R"({"inputs": [[1,2,3,4]]})")).empty());
+}
+
+TEST_CASE("MLmodel: wrong JSON types and hostile YAML are errors naming the file, never library text") {
+  auto message = [](const std::string& text) {
+    try {
+      MlModel::parse(text, "m/MLmodel");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  // Was "[json.exception.type_error.306] cannot use value() with array".
+  std::string m = message("flavors: {p: {}}\nsignature:\n  inputs: '[{\"type\": \"double\"}]'\n  params: '[[1]]'\n");
+  CHECK(m.find("invalid MLmodel 'm/MLmodel'") == 0);
+  CHECK(m.find("[json.exception") == std::string::npos);
+  m = message("flavors: {p: {}}\nsignature:\n  inputs: '[{\"type\": \"double\", \"required\": \"yes\"}]'\n");
+  CHECK(m.find("signature inputs has an invalid entry") != std::string::npos);
+  CHECK(m.find("[json.exception") == std::string::npos);
+  m = message("flavors: {p: {}}\nsignature:\n  inputs: '" + std::string(100000, '[') + "'\n");
+  CHECK(m.find("nested deeper than") != std::string::npos);
+  CHECK(message("flavors: {p: {}, p: {}}\n") == "invalid MLmodel 'm/MLmodel:1': key 'flavors.p' is repeated");
+  CHECK(message(test::billion_laughs("flavors: {p: {}}\n")).find("aliases repeat too much") != std::string::npos);
 }

@@ -1,6 +1,8 @@
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "render/template.hpp"
 #include "render/validate.hpp"
+#include "yaml_fixtures.hpp"
 
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
@@ -127,6 +129,18 @@ TEST_CASE("template: numbers, booleans, null, lists and mappings keep their type
 TEST_CASE("template: a value placed inside a larger scalar is caught when parsed back") {
   std::string text = render_template("name: {{n}}-svc\n", json{{"n", "iris"}}, "t");
   CHECK_THROWS_AS(parse_documents(text), Error);
+}
+
+TEST_CASE("parse back: alias expansion and nesting are bounded") {
+  // The billion-laughs document grew without bound (each alias copied its whole value).
+  CHECK_THROWS_WITH_AS(parse_documents(test::billion_laughs("kind: ConfigMap\n")),
+                       doctest::Contains("aliases repeat too much"), Error);
+  std::string deep = "a: " + std::string(limits::k_max_yaml_depth + 1, '[') + std::string(limits::k_max_yaml_depth + 1, ']');
+  CHECK_THROWS_WITH_AS(parse_documents(deep), doctest::Contains("nested deeper than"), Error);
+  // Ordinary anchors still work.
+  auto docs = parse_documents("a: &x {b: [1, 2]}\nc: *x\n");
+  REQUIRE(docs.size() == 1);
+  CHECK(docs[0]["c"]["b"][1] == 2);
 }
 
 TEST_CASE("schema subset: each keyword") {
