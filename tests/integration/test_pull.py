@@ -166,7 +166,7 @@ def test_resume_after_killed_pull(mlops, fault_proxy):
     proxy = fault_proxy("slow:2000000")  # 2 MB/s for artifact bodies: the 50 MB file takes ~25 s
     p = mlops.popen("pull", "models:/files/1", "-o", "m", "-j", "2", uri=proxy.url)
     partial = mlops.cwd / ".m.mlops-partial"
-    journal = partial / ".mlops-journal"
+    journal = partial / ".mlops\\journal"
     deadline = time.monotonic() + 60
     # Wait until some files are verified and recorded, while the big one is still running.
     while time.monotonic() < deadline:
@@ -194,9 +194,9 @@ def test_interrupt_with_ctrl_c_exits_130_and_keeps_partial(mlops, fault_proxy):
     p = mlops.popen("pull", "models:/files/1", "-o", "m", uri=proxy.url)
     partial = mlops.cwd / ".m.mlops-partial"
     deadline = time.monotonic() + 60
-    while not (partial / ".mlops-journal").exists() and time.monotonic() < deadline:
+    while not (partial / ".mlops\\journal").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert (partial / ".mlops-journal").exists(), "the pull never started writing"
+    assert (partial / ".mlops\\journal").exists(), "the pull never started writing"
     time.sleep(0.5)
     assert p.poll() is None, "the slowed pull finished before it could be interrupted"
     p.send_signal(signal.SIGINT)
@@ -334,7 +334,7 @@ def test_unwritable_output_dir(mlops):
 def test_two_pulls_into_the_same_directory_conflict(mlops, fault_proxy):
     proxy = fault_proxy("slow:2000000")
     p = mlops.popen("pull", "models:/files/1", "-o", "m", uri=proxy.url)
-    journal = mlops.cwd / ".m.mlops-partial" / ".mlops-journal"
+    journal = mlops.cwd / ".m.mlops-partial" / ".mlops\\journal"
     deadline = time.monotonic() + 30
     while not journal.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
