@@ -1,8 +1,8 @@
 #include "http/client.hpp"
 
 #include "core/cancel.hpp"
-#include "core/limits.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/redact.hpp"
 #include "core/strings.hpp"
 

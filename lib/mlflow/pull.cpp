@@ -313,14 +313,20 @@ void check_answer_matches(const Client& client, const ModelUri& uri, const Model
 } // namespace
 
 std::filesystem::path default_dest(const std::string& name, const std::string& version) {
-  std::string safe;
-  for (char c : name) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-              (static_cast<unsigned char>(c) >= 0x80);
-    safe += ok ? c : '_';
-  }
-  if (safe.empty() || safe == "." || safe == "..") safe = "model";
-  return safe + "-v" + version;
+  auto safe = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+                (static_cast<unsigned char>(c) >= 0x80);
+      out += ok ? c : '_';
+    }
+    return out;
+  };
+  std::string base = safe(name);
+  if (base.empty() || base == "." || base == "..") base = "model";
+  // The version is checked to be decimal where it is read; a caller passing anything
+  // else still gets one file name ("x_.._PWNED"), never a path.
+  return base + "-v" + safe(version);
 }
 
 ModelVersion resolve_version(Client& client, const ModelUri& uri) {

@@ -436,7 +436,6 @@ def test_status_message_escape_sequences_are_not_printed(mlops, fault_proxy, tmp
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "\x9b" not in r.stderr and "\r" not in r.stderr
     line = error_line(r.stderr)
     assert "is FAILED_REGISTRATION: \\x1b]0;pwned\\x07\\x1b[31mred\\u009b2J\\x0d\\x0amlops: error: fake" in line, line
-    assert r.stderr.count("mlops: error:") == 1
 
 
 def test_listing_that_always_goes_deeper_stops_at_the_depth_limit(mlops, fault_proxy):
@@ -505,20 +504,20 @@ def test_refused_connection_fails_within_seconds(mlops):
     assert elapsed < 5, elapsed
 
 
-def make_model(services, name: str, files: dict[str, bytes]) -> str:
+def make_model(services, name: str, files: dict[str, bytes], tmp: Path) -> str:
     """Registers a real version of `name` in the real MLflow server whose artifacts are `files`."""
+    src = tmp / f"src-{name}"
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
     code = r"""
-import json, os, sys, tempfile
+import sys
 import mlflow
 from mlflow import MlflowClient
-name, files = sys.argv[1], json.loads(sys.argv[2])
+name, src = sys.argv[1], sys.argv[2]
 mlflow.set_experiment("mlops-hostile")
-with mlflow.start_run() as run, tempfile.TemporaryDirectory() as d:
-    for rel, text in files.items():
-        os.makedirs(os.path.dirname(os.path.join(d, rel)) or d, exist_ok=True)
-        with open(os.path.join(d, rel), "wb") as f:
-            f.write(bytes.fromhex(text))
-    mlflow.log_artifacts(d, "m")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(src, "m")
     source = run.info.artifact_uri + "/m"
 c = MlflowClient()
 try:
@@ -528,19 +527,20 @@ except Exception:
 print(c.create_model_version(name, source, run_id=run.info.run_id).version)
 """
     env = clean_env(MLFLOW_TRACKING_URI=services["MLOPS_TEST_MLFLOW_URI"])
-    r = subprocess.run([services["MLOPS_TEST_PYTHON"], "-c", code, name,
-                        json.dumps({k: v.hex() for k, v in files.items()})],
+    env.pop("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", None)  # the Python client wants integers
+    env.pop("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", None)
+    r = subprocess.run([services["MLOPS_TEST_PYTHON"], "-c", code, name, str(src)],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip().splitlines()[-1]
 
 
-def test_listed_file_named_like_a_temporary_file_is_kept(mlops, services):
+def test_listed_file_named_like_a_temporary_file_is_kept(mlops, services, tmp_path):
     """A listing with both 'w' and 'w.mlops-part' (and '.mlops-journal') lost a file, exit 0."""
     name = f"collide-{os.getpid()}-{time.monotonic_ns()}"
     files = {"MLmodel": b"flavors: {}\n", "w": b"first\n", "w.mlops-part": b"second file\n",
              ".mlops-journal": b"not our journal\n"}
-    version = make_model(services, name, files)
+    version = make_model(services, name, files, tmp_path)
     r = mlops.run("pull", f"models:/{name}/{version}", "-o", "m")
     assert r.returncode == 0, r.stderr
     assert tree(mlops.cwd / "m") == files
