@@ -341,11 +341,15 @@ Client::Answer Client::parse_answer(const http::Response& resp, const std::strin
   return a;
 }
 
-Client::Answer Client::get_json(const std::string& path, const std::string& query, const std::string& what) {
+http::Response Client::get(const std::string& path, const std::string& query) {
   http::Request req;
   req.url = m_base + path + (query.empty() ? "" : "?" + query);
   req.headers.push_back("Accept: application/json");
-  return parse_answer(m_http.send(req), path, what);
+  return m_http.send(req);
+}
+
+Client::Answer Client::get_json(const std::string& path, const std::string& query, const std::string& what) {
+  return parse_answer(get(path, query), path, what);
 }
 
 void Client::for_each_page(const std::string& path, const std::string& query, const std::string& what,
@@ -437,9 +441,16 @@ std::vector<ModelVersion> Client::search_model_versions(const std::string& filte
 }
 
 ModelVersion Client::get_version_by_alias(const std::string& name, const std::string& alias) {
-  Answer a = get_json(std::string(k_api) + "/registered-models/alias",
-                      "name=" + url_encode(name) + "&alias=" + url_encode(alias),
-                      "cannot resolve alias " + quote(alias) + " of model " + quote(name));
+  std::string path = std::string(k_api) + "/registered-models/alias";
+  std::string what = "cannot resolve alias " + quote(alias) + " of model " + quote(name);
+  http::Response resp = get(path, "name=" + url_encode(name) + "&alias=" + url_encode(alias));
+  if (resp.status == 400) {
+    // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE, not 404.
+    Error e = error_from_response(resp, what);
+    if (e.kind() == ErrorKind::operational) throw Error(ErrorKind::not_found, e.what(), e.hint());
+    throw e;
+  }
+  Answer a = parse_answer(resp, path, what);
   return parse_version(a.fields().object("model_version", true));
 }
 

@@ -106,6 +106,7 @@ public:
   ModelVersion get_model_version(const std::string& name, const std::string& version);
   /// All versions matching `filter` (every page).
   std::vector<ModelVersion> search_model_versions(const std::string& filter);
+  /// The version an alias points at; Error(not_found) when the alias does not exist.
   ModelVersion get_version_by_alias(const std::string& name, const std::string& alias);
   /// Latest version per stage; `stages` empty = every stage.
   std::vector<ModelVersion> get_latest_versions(const std::string& name,
@@ -139,6 +140,7 @@ private:
   /// The JSON of a 2xx answer (bounded by parse_json); an error status becomes the
   /// matching Error, anything that is not JSON a protocol error (operational).
   Answer parse_answer(const http::Response& resp, const std::string& path, const std::string& what) const;
+  http::Response get(const std::string& path, const std::string& query);
   Answer get_json(const std::string& path, const std::string& query, const std::string& what);
   /// POSTs a JSON body; `idempotent` requests may be retried.
   void post_json(const std::string& path, const nlohmann::json& body, const std::string& what, bool idempotent);

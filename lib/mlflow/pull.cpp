@@ -357,9 +357,7 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
     }
     }
   } catch (const Error& e) {
-    // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE, not 404.
-    bool alias_missing = uri.kind == ModelUri::Kind::alias && e.kind() == ErrorKind::operational;
-    if (e.kind() != ErrorKind::not_found && !alias_missing) throw;
+    if (e.kind() != ErrorKind::not_found) throw;
     // Say which part is missing: the model, or the version/alias in it.
     try {
       client.get_registered_model(uri.name);
