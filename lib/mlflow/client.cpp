@@ -77,13 +77,7 @@ public:
       }
       return v->get<std::int64_t>();
     }
-    if (v->is_string()) {
-      const auto& t = v->get_ref<const std::string&>();
-      std::int64_t out = 0;
-      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
-      if (ec == std::errc() && end == t.data() + t.size() && !t.empty()) return out;
-      fail(key, quote(printable(t, 40)) + ", expected an integer");
-    }
+    if (v->is_string()) return from_text<std::int64_t>(v->get_ref<const std::string&>(), key, "an integer");
     fail(key, std::string(type_name(*v)) + ", expected an integer");
   }
 
@@ -96,10 +90,7 @@ public:
       if (t == "NaN") return std::numeric_limits<double>::quiet_NaN();
       if (t == "Infinity") return std::numeric_limits<double>::infinity();
       if (t == "-Infinity") return -std::numeric_limits<double>::infinity();
-      double out = 0;
-      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
-      if (ec == std::errc() && end == t.data() + t.size() && !t.empty()) return out;
-      fail(key, quote(printable(t, 40)) + ", expected a number");
+      return from_text<double>(t, key, "a number");
     }
     fail(key, std::string(type_name(*v)) + ", expected a number");
   }
@@ -144,6 +135,14 @@ public:
 
 private:
   std::string path(const char* key) const { return m_prefix.empty() ? key : m_prefix + "." + key; }
+  /// A number written as a JSON string ("12"), all of it.
+  template <class T>
+  T from_text(const std::string& text, const char* key, const char* expected) const {
+    T out{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return out;
+    fail(key, quote(printable(text, 40)) + ", expected " + expected);
+  }
   const json& m_j;
   const std::string& m_context;
   std::string m_prefix;
