@@ -64,6 +64,7 @@ http::Options registry_http_options(const Context& ctx) {
   o.password.clear();
   o.bearer_token.clear();
   o.extra_headers.clear();
+  o.unreachable_hint = "is the registry running? check the registry in the image reference";
   return o;
 }
 

@@ -35,7 +35,9 @@ mlflow::Client& Context::mlflow() {
     if (!http_options().verify_tls) {
       m_log.warn("TLS certificate verification is disabled");
     }
-    m_http = std::make_unique<http::Client>(http_options(), m_log);
+    http::Options o = http_options();
+    o.unreachable_hint = "is the server running? check --tracking-uri / MLFLOW_TRACKING_URI";
+    m_http = std::make_unique<http::Client>(std::move(o), m_log);
     m_mlflow = std::make_unique<mlflow::Client>(*m_http, m_settings.tracking_uri);
   }
   return *m_mlflow;

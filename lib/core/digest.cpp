@@ -13,32 +13,22 @@
 
 namespace mlops {
 
-struct Sha256::Impl {
-  EVP_MD_CTX* ctx = nullptr;
-};
+void Sha256::FreeContext::operator()(void* ctx) const noexcept { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx)); }
 
-Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
-  m_impl->ctx = EVP_MD_CTX_new();
-  if (!m_impl->ctx || EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr) != 1) {
+Sha256::Sha256() : m_ctx(EVP_MD_CTX_new()) {
+  if (!m_ctx || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(m_ctx.get()), EVP_sha256(), nullptr) != 1) {
     throw Error(ErrorKind::operational, "cannot initialise sha256");
   }
 }
 
-Sha256::~Sha256() {
-  if (m_impl && m_impl->ctx) EVP_MD_CTX_free(m_impl->ctx);
-}
-
-Sha256::Sha256(Sha256&&) noexcept = default;
-Sha256& Sha256::operator=(Sha256&&) noexcept = default;
-
 void Sha256::update(const void* data, std::size_t size) {
-  EVP_DigestUpdate(m_impl->ctx, data, size);
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(m_ctx.get()), data, size);
 }
 
 std::string Sha256::hex_digest() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
-  EVP_DigestFinal_ex(m_impl->ctx, md.data(), &len);
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(m_ctx.get()), md.data(), &len);
   static constexpr char k_hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);

@@ -9,15 +9,12 @@
 namespace mlops {
 
 /// Incremental SHA-256 (OpenSSL EVP). Feed bytes with update(), read the
-/// lowercase hex digest once with hex_digest().
+/// lowercase hex digest once with hex_digest(). Owns its OpenSSL context:
+/// moving from a Sha256 leaves it empty, assigning to one frees the context
+/// it held.
 class Sha256 {
 public:
   Sha256();
-  ~Sha256();
-  Sha256(Sha256&&) noexcept;
-  Sha256& operator=(Sha256&&) noexcept;
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
 
   void update(const void* data, std::size_t size);
   void update(std::string_view data) { update(data.data(), data.size()); }
@@ -25,8 +22,10 @@ public:
   std::string hex_digest();
 
 private:
-  struct Impl;
-  std::unique_ptr<Impl> m_impl;
+  struct FreeContext {
+    void operator()(void* ctx) const noexcept;
+  };
+  std::unique_ptr<void, FreeContext> m_ctx;  // an EVP_MD_CTX
 };
 
 /// SHA-256 of a string, as lowercase hex.

@@ -1,5 +1,7 @@
 #include "core/error.hpp"
 
+#include "core/strings.hpp"
+
 namespace mlops {
 
 int exit_code(ErrorKind kind) {
@@ -48,7 +50,7 @@ std::string quote(std::string_view name) {
   std::string out;
   out.reserve(name.size() + 2);
   out += '\'';
-  out += name;
+  out += printable(name);  // names often come from servers and files: no escape sequences
   out += '\'';
   return out;
 }

@@ -109,6 +109,31 @@ std::string valid_utf8(std::string_view in) {
   return out;
 }
 
+std::string printable(std::string_view text, std::size_t max) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string in = valid_utf8(text), out;
+  out.reserve(std::min(in.size(), max) + 8);
+  for (std::size_t i = 0; i < in.size();) {
+    auto c = static_cast<unsigned char>(in[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : 4;  // valid after valid_utf8()
+    if (out.size() + len > max) {
+      out += "...";
+      break;
+    }
+    std::uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(in[i + k]) & 0x3F);
+    if (cp < 0x20 || cp == 0x7F) {
+      out += {'\\', 'x', k_hex[cp >> 4], k_hex[cp & 0xF]};
+    } else if ((cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
+      out += {'\\', 'u', k_hex[cp >> 12], k_hex[(cp >> 8) & 0xF], k_hex[(cp >> 4) & 0xF], k_hex[cp & 0xF]};
+    } else {
+      out.append(in, i, len);
+    }
+    i += len;
+  }
+  return out;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);

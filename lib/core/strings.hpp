@@ -30,6 +30,13 @@ std::string human_bytes(std::uint64_t bytes);
 /// text can go into JSON and XML (captured output of other programs).
 std::string valid_utf8(std::string_view text);
 
+/// Text from outside (a server's message, a name it sent) made safe to print in one
+/// message line: invalid UTF-8 becomes U+FFFD, C0 controls, DEL and C1 controls become
+/// `\xNN` / `\uNNNN`, as do the bidirectional overrides (U+202A-E, U+2066-9), so no
+/// escape sequence reaches a terminal. Longer than `max` bytes: cut at a character and
+/// "..." appended.
+std::string printable(std::string_view text, std::size_t max = std::string_view::npos);
+
 /// Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view s);
 

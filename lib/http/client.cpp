@@ -2,6 +2,7 @@
 
 #include "core/cancel.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/redact.hpp"
 #include "core/strings.hpp"
 
@@ -120,7 +121,7 @@ std::optional<double> parse_retry_after(const std::string& value,
   if (v.empty()) return std::nullopt;
   if (std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
     double secs = std::strtod(v.c_str(), nullptr);  // huge values become HUGE_VAL; callers cap the wait
-    return std::isfinite(secs) ? secs : 1e9;
+    return std::isfinite(secs) ? std::min(secs, 1e9) : 1e9;
   }
   time_t when = curl_getdate(v.c_str(), nullptr);
   if (when < 0) return std::nullopt;
@@ -131,6 +132,24 @@ std::optional<double> parse_retry_after(const std::string& value,
 double backoff_delay(const Options& opts, int attempt) {
   double d = opts.backoff_factor_s * std::pow(2.0, std::max(0, attempt - 1));
   return std::min(d, opts.backoff_max_s);
+}
+
+double refused_backoff_delay(const Options& opts, int attempt) {
+  // A refused connection is answered at once: waits of 0.1, 0.2, 0.4, 0.8 s (less with a
+  // smaller backoff factor) retry a server that is restarting without adding up to minutes.
+  double d = std::min(opts.backoff_factor_s, 0.1) * std::pow(2.0, std::max(0, attempt - 1));
+  return std::min(d, limits::k_max_refused_retry_s / 3);
+}
+
+double request_deadline(const Request& req, bool streamed, std::uint64_t upload_bytes) {
+  if (req.deadline_s > 0) return req.deadline_s;
+  auto by_size = [](std::uint64_t bytes) {
+    return limits::k_deadline_base_s + static_cast<double>(bytes) / limits::k_deadline_min_average_bytes_per_s;
+  };
+  if (req.expected_size) return by_size(std::max(*req.expected_size, upload_bytes));
+  if (!req.body_file.empty()) return by_size(upload_bytes);
+  if (streamed || req.body_reader) return 0;  // unknown size: the stall rule ends it
+  return limits::k_request_deadline_s;
 }
 
 struct Client::Handle {
@@ -161,6 +180,14 @@ struct Client::Transfer {
   std::exception_ptr error;
   bool streaming = false;  // true once a 2xx status was seen with a sink
   curl_off_t last_reported = 0;
+  std::uint64_t max_stream = UINT64_MAX;  // Request::expected_size
+  const std::string* shown_url = nullptr;
+
+  /// The body went past what the request allows: abort, said once, never retried.
+  static Error too_large(const Transfer& t, std::uint64_t limit, const char* what) {
+    return Error(ErrorKind::operational, "the answer of " + quote(*t.shown_url) + " is larger than the " +
+                                             std::to_string(limit) + " bytes " + what);
+  }
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* self) {
     auto* t = static_cast<Transfer*>(self);
@@ -198,8 +225,14 @@ struct Client::Transfer {
       long st = t->response->status;
       if (t->sink && st >= 200 && st < 300) {
         t->streaming = true;
+        if (t->response->bytes > t->max_stream) throw too_large(*t, t->max_stream, "expected");
         t->sink->write(data, len);
-      } else if (t->response->body.size() < k_max_error_body || !t->sink) {
+      } else if (!t->sink) {
+        if (t->response->body.size() + len > limits::k_max_json_bytes) {
+          throw too_large(*t, limits::k_max_json_bytes, "an answer may have");
+        }
+        t->response->body.append(data, len);
+      } else if (t->response->body.size() < k_max_error_body) {
         t->response->body.append(data, len);
       }
     } catch (...) {
@@ -307,6 +340,9 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   t.response = &resp;
   t.sink = sink;
   t.progress = &progress;
+  if (req.expected_size) t.max_stream = *req.expected_size;
+  const std::string shown = redact_url(req.url.substr(0, req.url.find('?')));
+  t.shown_url = &shown;
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
@@ -316,7 +352,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_opts.connect_timeout_s * 1000));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, limits::k_min_transfer_bytes_per_s);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(m_opts.idle_timeout_s)));
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, m_opts.verify_tls ? 1L : 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, m_opts.verify_tls ? 2L : 0L);
@@ -336,6 +372,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     headers = curl_slist_append(headers, ("Authorization: Bearer " + m_opts.bearer_token).c_str());
   }
   std::FILE* upload = nullptr;
+  std::uint64_t upload_bytes = 0;
   BodyReader reader{nullptr, 0, &req.body_reader, &t.error};
   if (!req.body_file.empty()) {
     upload = std::fopen(req.body_file.c_str(), "rb");
@@ -356,6 +393,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     set_upload(c, headers, req.method);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, &BodyReader::from_file);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(length));
+    upload_bytes = length;
   } else if (req.body_reader) {
     set_upload(c, headers, req.method);
     // No size: libcurl sends "Transfer-Encoding: chunked".
@@ -368,6 +406,9 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     if (req.method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  if (double deadline = request_deadline(req, sink != nullptr, upload_bytes); deadline > 0) {
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(deadline * 1000));
   }
   curl_easy_setopt(c, CURLOPT_READDATA, &reader);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -410,16 +451,11 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
 Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& progress) {
   const std::string shown = redact_url(req.url);
   int max_attempts = 1 + std::max(0, m_opts.max_retries);
+  double waited = 0;  // between attempts, bounded by limits::k_max_retry_wait_s
+  std::optional<std::chrono::steady_clock::time_point> first_refused;
   for (int n = 1;; ++n) {
     throw_if_cancelled();
-    m_log.debug(1, "> " + req.method + " " + shown);
-    for (const auto& hd : req.headers) m_log.debug(2, "> " + redact_header(hd));
-    if (!m_opts.username.empty() || !m_opts.password.empty()) {
-      m_log.debug(2, "> " + redact_header("Authorization: Basic " + m_opts.username));
-    } else if (!m_opts.bearer_token.empty()) {
-      m_log.debug(2, "> " + redact_header("Authorization: Bearer " + m_opts.bearer_token));
-    }
-    if (!req.body.empty()) m_log.debug(2, "> body: " + std::to_string(req.body.size()) + " bytes");
+    log_request(req, shown);
     auto start = std::chrono::steady_clock::now();
     int code = 0;
     auto handle = borrow();
@@ -446,18 +482,31 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
       if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT) {
         throw Error(ErrorKind::usage, "invalid URL " + quote(shown) + ": " + why);
       }
+      bool refused = cc == CURLE_COULDNT_CONNECT;
       bool resendable = req.idempotent && !req.body_reader;
-      bool retryable = is_retryable_transport(cc) && (resendable || cc == CURLE_COULDNT_CONNECT);
+      bool retryable = is_retryable_transport(cc) && (resendable || refused);
+      double wait = 0;
+      if (retryable && !last) {
+        if (refused) {
+          // A refused connection is retried briefly: all of it within k_max_refused_retry_s.
+          if (!first_refused) first_refused = start;
+          wait = refused_backoff_delay(m_opts, n) + jitter(std::min(m_opts.backoff_jitter_s, 0.1));
+          double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - *first_refused).count();
+          last = spent + wait > limits::k_max_refused_retry_s;
+        } else {
+          wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
+          last = waited + wait > limits::k_max_retry_wait_s;
+        }
+      }
       if (!retryable || last) {
         std::string attempts = n > 1 ? " (after " + std::to_string(n) + " attempts)" : "";
         throw Error(retryable || is_retryable_transport(cc) ? ErrorKind::unavailable : ErrorKind::operational,
                     "cannot reach " + quote(host_of(shown)) + ": " + why + attempts,
-                    cc == CURLE_COULDNT_CONNECT ? "is the server running? check --tracking-uri / MLFLOW_TRACKING_URI"
-                                                : std::string());
+                    refused ? m_opts.unreachable_hint : std::string());
       }
-      double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
       m_log.debug(1, "  retrying in " + std::to_string(wait).substr(0, 4) + " s (attempt " +
                          std::to_string(n + 1) + " of " + std::to_string(max_attempts) + ")");
+      waited += wait;
       cancellable_sleep(wait);
       continue;
     }
@@ -466,20 +515,42 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
                        human_bytes(resp.bytes) + ", " + std::to_string(secs).substr(0, 5) + " s)");
     for (const auto& [k, v] : resp.headers) m_log.debug(2, "< " + redact_header(k + ": " + v));
     if (is_retryable_status(resp.status) && req.idempotent && !req.body_reader && !last) {
-      double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
-      if (m_opts.respect_retry_after) {
-        if (auto ra = parse_retry_after(resp.header("retry-after"), std::chrono::system_clock::now())) {
-          wait = std::min(*ra, m_opts.backoff_max_s);
-        }
-      }
-      m_log.debug(1, "  HTTP " + std::to_string(resp.status) + ", retrying in " +
-                         std::to_string(wait).substr(0, 4) + " s (attempt " + std::to_string(n + 1) +
-                         " of " + std::to_string(max_attempts) + ")");
+      double wait = status_wait(resp, n, shown, max_attempts);
+      if (waited + wait > limits::k_max_retry_wait_s) return resp;  // the caller reports the status
+      waited += wait;
       cancellable_sleep(wait);
       continue;
     }
     return resp;
   }
+}
+
+void Client::log_request(const Request& req, const std::string& shown) {
+  m_log.debug(1, "> " + req.method + " " + shown);
+  for (const auto& hd : req.headers) m_log.debug(2, "> " + redact_header(hd));
+  if (!m_opts.username.empty() || !m_opts.password.empty()) {
+    m_log.debug(2, "> " + redact_header("Authorization: Basic " + m_opts.username));
+  } else if (!m_opts.bearer_token.empty()) {
+    m_log.debug(2, "> " + redact_header("Authorization: Bearer " + m_opts.bearer_token));
+  }
+  if (!req.body.empty()) m_log.debug(2, "> body: " + std::to_string(req.body.size()) + " bytes");
+}
+
+double Client::status_wait(const Response& resp, int n, const std::string& shown, int max_attempts) {
+  double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
+  std::optional<double> asked;
+  if (m_opts.respect_retry_after) asked = parse_retry_after(resp.header("retry-after"), std::chrono::system_clock::now());
+  if (asked) wait = std::min({*asked, m_opts.backoff_max_s, limits::k_max_retry_after_s});
+  std::string next = "attempt " + std::to_string(n + 1) + " of " + std::to_string(max_attempts);
+  auto secs = [](double v) { return v >= 10 ? std::to_string(std::llround(v)) : std::to_string(v).substr(0, 3); };
+  m_log.debug(1, "  HTTP " + std::to_string(resp.status) + ", retrying in " + secs(wait) + " s (" + next + ")");
+  // A long wait is said even without -v: mlops is not hung, it was asked to wait.
+  if (asked && (wait >= 5 || *asked > wait)) {
+    m_log.warn("waiting " + secs(wait) + " s before retrying " + quote(host_of(shown)) + " (HTTP " +
+               std::to_string(resp.status) + " with Retry-After: " + secs(*asked) + " s" +
+               (*asked > wait ? ", capped at " + secs(wait) + " s" : std::string()) + "; " + next + ")");
+  }
+  return wait;
 }
 
 } // namespace mlops::http

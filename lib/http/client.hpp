@@ -18,20 +18,24 @@ namespace mlops::http {
 struct Options {
   std::string user_agent = "mlops";
   double connect_timeout_s = 30;
-  /// Seconds without any byte moving before a transfer is abandoned
-  /// (an idle timeout, so a large download is never cut for being large).
+  /// The stall window: a transfer moving fewer than limits::k_min_transfer_bytes_per_s
+  /// on average over this many seconds is abandoned (and retried). Large transfers are
+  /// bounded by the size-based deadline instead (see Request::deadline_s).
   double idle_timeout_s = 120;
   int max_retries = 5;               ///< extra attempts after the first
   double backoff_factor_s = 0.5;     ///< wait factor * 2^(n-1) before retry n
   double backoff_jitter_s = 0.5;     ///< plus a random 0..jitter
-  double backoff_max_s = 60;         ///< cap of one wait (also caps Retry-After)
-  bool respect_retry_after = true;
+  double backoff_max_s = 60;         ///< cap of one backoff wait
+  bool respect_retry_after = true;   ///< capped at limits::k_max_retry_after_s, with a warning
   bool verify_tls = true;
   std::string ca_bundle;             ///< PEM bundle to verify servers with
   std::string client_cert;           ///< PEM with client certificate and key (mTLS)
   std::string username, password;    ///< basic auth; wins over the token
   std::string bearer_token;
   std::vector<std::string> extra_headers;  ///< "Name: value" on every request
+  /// The hint of the error when a server refuses connections (the caller knows which
+  /// setting names the server: "check --tracking-uri / MLFLOW_TRACKING_URI").
+  std::string unreachable_hint = "is the server running?";
 };
 
 /// One HTTP request.
@@ -57,7 +61,19 @@ struct Request {
   /// it is treated as not idempotent. The function may throw; the exception
   /// is carried across libcurl and rethrown by send().
   std::function<std::size_t(char* buffer, std::size_t capacity)> body_reader = nullptr;
+  /// The size the 2xx body must have when known (a listed file): a body growing past it
+  /// is aborted at once, a protocol error (Error(operational)), not retried. It also
+  /// sets the deadline (see deadline_s).
+  std::optional<std::uint64_t> expected_size = std::nullopt;
+  /// Overall deadline of one attempt in seconds; 0 picks one: limits::k_request_deadline_s
+  /// for buffered answers, a size-based one for transfers of known size (expected_size,
+  /// body_file), none for streams of unknown size (the stall rule still applies).
+  double deadline_s = 0;
 };
+
+/// The deadline of one attempt of `req` in seconds (0 = none); see Request::deadline_s.
+/// `streamed`: the body goes to a BodySink; `upload_bytes`: the size of a body_file upload.
+double request_deadline(const Request& req, bool streamed, std::uint64_t upload_bytes = 0);
 
 /// A response whose status the caller interprets (errors are not thrown for
 /// HTTP statuses, only for transport failures).
@@ -93,6 +109,10 @@ std::optional<double> parse_retry_after(const std::string& value,
 /// The wait before retry `attempt` (1-based) without jitter.
 double backoff_delay(const Options& opts, int attempt);
 
+/// The wait before retry `attempt` after a refused connection, without jitter: short, so
+/// that all of them fit in limits::k_max_refused_retry_s.
+double refused_backoff_delay(const Options& opts, int attempt);
+
 /// One libcurl-based client for the whole library. Thread-safe: each call
 /// borrows an easy handle from a pool, so connections are reused and calls
 /// from several threads run in parallel.
@@ -122,6 +142,10 @@ private:
   std::unique_ptr<Handle> borrow();
   void give_back(std::unique_ptr<Handle> h);
   Response perform(const Request& req, BodySink* sink, const ProgressFn& progress);
+  void log_request(const Request& req, const std::string& shown);
+  /// The wait before retrying a retryable status: backoff, or Retry-After up to its cap
+  /// (a long or capped wait is said on the log's warning channel).
+  double status_wait(const Response& resp, int n, const std::string& shown, int max_attempts);
   Response attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress,
                    int& curl_code);
 

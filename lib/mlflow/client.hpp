@@ -15,6 +15,8 @@
 
 namespace mlops::mlflow {
 
+class Fields;  // checked access to a JSON answer (client.cpp)
+
 /// A registered model version as the registry reports it.
 struct ModelVersion {
   std::string name;
@@ -119,6 +121,7 @@ public:
   ModelVersion get_model_version(const std::string& name, const std::string& version);
   /// All versions matching `filter` (every page).
   std::vector<ModelVersion> search_model_versions(const std::string& filter);
+  /// The version an alias points at; Error(not_found) when the alias does not exist.
   ModelVersion get_version_by_alias(const std::string& name, const std::string& alias);
   /// Latest version per stage; `stages` empty = every stage.
   std::vector<ModelVersion> get_latest_versions(const std::string& name,
@@ -140,19 +143,26 @@ public:
   /// One directory level under `dir` ("" = root); paths come back relative to
   /// the location root.
   std::vector<FileInfo> list_directory(const ArtifactLocation& loc, const std::string& dir);
-  /// Every file below the location, recursively, with root-relative paths.
+  /// Every file below the location, recursively, with root-relative paths. Throws
+  /// Error(operational) for a tree deeper than limits::k_max_listing_depth or with more
+  /// than limits::k_max_listing_entries entries, or for a malformed listing.
   std::vector<FileInfo> list_files(const ArtifactLocation& loc);
   /// The request that downloads one root-relative file.
   http::Request file_request(const ArtifactLocation& loc, const std::string& path) const;
 
 private:
-  nlohmann::json get_json(const std::string& path, const std::string& query, const std::string& what);
+  struct Answer;
+  /// The JSON of a 2xx answer (bounded by parse_json); an error status becomes the
+  /// matching Error, anything that is not JSON a protocol error (operational).
+  Answer parse_answer(const http::Response& resp, const std::string& path, const std::string& what) const;
+  http::Response get(const std::string& path, const std::string& query);
+  Answer get_json(const std::string& path, const std::string& query, const std::string& what);
   /// POSTs a JSON body; `idempotent` requests may be retried.
-  nlohmann::json post_json(const std::string& path, const nlohmann::json& body, const std::string& what, bool idempotent);
+  void post_json(const std::string& path, const nlohmann::json& body, const std::string& what, bool idempotent);
   /// Calls `page` with each page of a paginated GET (following
   /// next_page_token) until it returns false or the pages end.
   void for_each_page(const std::string& path, const std::string& query, const std::string& what,
-                     const std::function<bool(const nlohmann::json&)>& page);
+                     const std::function<bool(const Fields&)>& page);
   std::string m_base;
   http::Client& m_http;
 };

@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/json.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -17,10 +18,29 @@ namespace mlops::mlflow {
 
 namespace {
 
-constexpr const char* k_journal = ".mlops-journal";
+/// The journal's name holds a backslash, which fs::confine_relative() refuses in listed
+/// paths: no file of a model can overwrite it (or be removed with it).
+constexpr const char* k_journal = ".mlops\\journal";
 
 std::string header_line(const std::string& name, const std::string& version) {
   return nlohmann::json{{"name", name}, {"version", version}}.dump() + "\n";
+}
+
+/// One journal line, or nullopt when it is torn or not what record() writes (a journal is
+/// our own file, but one a crash or a user may have damaged: bounded and type-checked).
+std::optional<model::LockedFile> parse_journal_line(const std::string& line) {
+  try {
+    auto j = parse_json(line, "the pull journal", ErrorKind::io, 64 * 1024);
+    if (!j.is_object()) return std::nullopt;
+    auto path = j.find("path"), size = j.find("size"), sha = j.find("sha256");
+    if (path == j.end() || !path->is_string() || size == j.end() || !size->is_number_unsigned() || sha == j.end() ||
+        !sha->is_string() || sha->get_ref<const std::string&>().size() != 64) {
+      return std::nullopt;
+    }
+    return model::LockedFile{path->get<std::string>(), size->get<std::uint64_t>(), sha->get<std::string>()};
+  } catch (const Error&) {
+    return std::nullopt;
+  }
 }
 
 } // namespace
@@ -66,13 +86,9 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
     if (std::getline(in, line) && line + "\n" == header) {
       keep = true;
       while (std::getline(in, line)) {
-        try {
-          auto j = nlohmann::json::parse(line);
-          model::LockedFile f{j.at("path"), j.at("size"), j.at("sha256")};
-          m_journal[f.path] = f;
-        } catch (const nlohmann::json::exception&) {
-          break;  // a torn last line from a killed process
-        }
+        auto f = parse_journal_line(line);
+        if (!f) break;  // a torn last line from a killed process
+        m_journal[f->path] = *f;
       }
     }
   }

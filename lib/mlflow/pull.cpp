@@ -4,6 +4,7 @@
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/redact.hpp"
 #include "core/strings.hpp"
 #include "mlflow/partial_dir.hpp"
 
@@ -24,6 +25,10 @@
 namespace mlops::mlflow {
 
 namespace {
+
+/// Appended to a file's name while it downloads. Not producible by a listing: the
+/// backslash is refused in remote paths.
+constexpr const char* k_part_suffix = "\\mlops-part";
 
 std::int64_t to_int(const std::string& s) {
   try {
@@ -149,9 +154,12 @@ std::optional<model::LockedFile> try_reuse(Job& job, const Task& t, const std::f
 }
 
 model::LockedFile download(Job& job, const Task& t, const std::filesystem::path& target) {
+  // The temporary name holds a backslash, which fs::confine_relative() refuses in every
+  // listed path: no listed file can be named like it ("w" and "w.mlops-part" both fit).
   auto part = target;
-  part += ".mlops-part";
+  part += k_part_suffix;
   http::Request req = job.client.file_request(job.loc, t.path);
+  req.expected_size = t.size;  // more bytes than listed: aborted at once, not retried
   std::string last_problem;
   for (int attempt = 1; attempt <= std::max(1, job.opts.file_attempts); ++attempt) {
     FileSink sink(part, job.abort);
@@ -164,11 +172,13 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
     try {
       resp = job.client.http().download(req, sink, on_progress);
     } catch (const Error& e) {
+      // The HTTP client has retried what is worth retrying (and spent its time budget
+      // doing so): a failure here is final, for this file and for the pull.
       job.progress.advance(-reported);
-      if (e.kind() != ErrorKind::unavailable || attempt == job.opts.file_attempts) throw;
-      last_problem = e.what();
-      job.log.warn("retrying " + quote(t.path) + ": " + last_problem);
-      continue;
+      std::error_code ec;
+      std::filesystem::remove(part, ec);
+      if (e.kind() == ErrorKind::interrupted) throw;
+      throw e.with_context("cannot download " + quote(t.path));
     }
     if (resp.status < 200 || resp.status >= 300) {
       job.progress.advance(-reported);
@@ -176,6 +186,7 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
     }
     std::string sha = sink.finish();
     if (t.size && sink.bytes() != *t.size) {
+      // Shorter than listed without a transport error (no Content-Length): retried.
       job.progress.advance(-reported);
       last_problem = "received " + std::to_string(sink.bytes()) + " bytes, the listing says " +
                      std::to_string(*t.size);
@@ -277,17 +288,45 @@ void install(const std::filesystem::path& partial, const std::filesystem::path& 
   fs::sync_directory(dest.parent_path());
 }
 
+/// A version that answers another question than the one asked (another model, another
+/// version, another stage) is refused: its name and number would decide where files land.
+void check_answer_matches(const Client& client, const ModelUri& uri, const ModelVersion& v) {
+  auto refuse = [&](const char* field, const std::string& got, const std::string& expected) {
+    return Error(ErrorKind::operational, "malformed answer from " + quote(redact_url(client.tracking_uri())) + ": " +
+                                             quote(std::string("model_version.") + field) + " is " + quote(got) +
+                                             ", expected " + quote(expected));
+  };
+  // Registries on case-insensitive databases return the stored spelling of a name.
+  if (!iequals(v.name, uri.name)) throw refuse("name", v.name, uri.name);
+  auto number = [](std::string_view n) {
+    while (n.size() > 1 && n.front() == '0') n.remove_prefix(1);
+    return std::string(n);
+  };
+  if (uri.kind == ModelUri::Kind::version && number(v.version) != number(uri.reference)) {
+    throw refuse("version", v.version, uri.reference);
+  }
+  if (uri.kind == ModelUri::Kind::stage && !iequals(v.current_stage, uri.reference)) {
+    throw refuse("current_stage", v.current_stage, uri.reference);
+  }
+}
+
 } // namespace
 
 std::filesystem::path default_dest(const std::string& name, const std::string& version) {
-  std::string safe;
-  for (char c : name) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-              (static_cast<unsigned char>(c) >= 0x80);
-    safe += ok ? c : '_';
-  }
-  if (safe.empty() || safe == "." || safe == "..") safe = "model";
-  return safe + "-v" + version;
+  auto safe = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+                (static_cast<unsigned char>(c) >= 0x80);
+      out += ok ? c : '_';
+    }
+    return out;
+  };
+  std::string base = safe(name);
+  if (base.empty() || base == "." || base == "..") base = "model";
+  // The version is checked to be decimal where it is read; a caller passing anything
+  // else still gets one file name ("x_.._PWNED"), never a path.
+  return base + "-v" + safe(version);
 }
 
 ModelVersion resolve_version(Client& client, const ModelUri& uri) {
@@ -318,9 +357,7 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
     }
     }
   } catch (const Error& e) {
-    // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE, not 404.
-    bool alias_missing = uri.kind == ModelUri::Kind::alias && e.kind() == ErrorKind::operational;
-    if (e.kind() != ErrorKind::not_found && !alias_missing) throw;
+    if (e.kind() != ErrorKind::not_found) throw;
     // Say which part is missing: the model, or the version/alias in it.
     try {
       client.get_registered_model(uri.name);
@@ -341,9 +378,12 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
     }
     throw;
   }
+  check_answer_matches(client, uri, v);
   if (v.status != "READY" && !v.status.empty()) {
+    // The status and its message are the server's words: printed without control characters.
     throw Error(ErrorKind::operational, "version " + quote(v.version) + " of model " + quote(v.name) + " is " +
-                                            v.status + (v.status_message.empty() ? "" : ": " + v.status_message));
+                                            printable(v.status, 40) +
+                                            (v.status_message.empty() ? "" : ": " + printable(v.status_message, 300)));
   }
   return v;
 }

@@ -41,7 +41,7 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri);
 PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressSink& progress);
 
 /// The default destination for a version: "NAME-vVERSION" with characters
-/// unsafe in a file name replaced by '_'.
+/// unsafe in a file name (in either part) replaced by '_': always one path component.
 std::filesystem::path default_dest(const std::string& name, const std::string& version);
 
 } // namespace mlops::mlflow

@@ -58,6 +58,19 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
                   ends: after the server's own first ref line come made-up ref lines (pkt-line
                   format, the server's first object id) until the client hangs up or 256 MiB (enough to
                   pass any sane limit, little enough not to harm a client without one)
+    429:N:SECS    as 429:N with Retry-After: SECS
+    5xx:N         the first N requests get 500, 502, 503, 504 in turn (a 5xx storm), Retry-After: 0
+    rewrite:SUFFIX:KEY=JSON
+                  the JSON answers (200) of requests whose path ends with SUFFIX get KEY set to
+                  JSON; KEY is a dotted path (model_version.version, files.0.file_size);
+                  KEY+=JSON appends JSON to the list at KEY; JSON may be @FILE (read from FILE,
+                  inserted as text): a hostile server lying about one field
+    trickle:BPS   like slow:BPS, in pieces of BPS/20 bytes (at least 1), for rates far below 1 KiB/s
+    endless       artifact download bodies (GET .../mlflow-artifacts/artifacts/...) are sent
+                  chunked, the real bytes followed by zeros without end (until the client
+                  closes or 2 GiB): a server ignoring the listed size
+    reset:N       the first N artifact download bodies > 1 KiB: half of the body, then a TCP
+                  reset (SO_LINGER 0) instead of an orderly close
 
 Every mode counts "patch_bytes": request-body bytes of PATCHes forwarded to the upstream.
 
@@ -86,6 +99,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -121,8 +135,26 @@ class Faults:
         name, _, arg = mode.partition(":")
         if name in ("passthrough", "close", "refuse-patch") and not arg:
             self.kind, self.n = name, 0
-        elif name in ("503", "429", "truncate", "slow", "slowup", "cutpatch") and arg.isdigit():
+        elif name in ("503", "429", "truncate", "slow", "slowup", "cutpatch", "5xx", "trickle", "reset") \
+                and arg.isdigit():
             self.kind, self.n = name, int(arg)
+        elif name == "429" and arg.count(":") == 1 and all(p.isdigit() for p in arg.split(":")):
+            self.kind, self.n = name, int(arg.split(":")[0])
+            self.retry_after = arg.split(":")[1]
+        elif name == "endless" and not arg:
+            self.kind, self.n = name, 0
+        elif name == "rewrite" and ":" in arg and "=" in arg:
+            self.kind, self.n = name, 0
+            self.rewrite_suffix, _, assign = arg.partition(":")
+            key, _, value = assign.partition("=")
+            if value.startswith("@"):
+                with open(value[1:]) as f:
+                    value = f.read()
+            json.loads(value) if len(value) < 10000 else None  # a typo fails here, not in a test
+            self.rewrite_append = key.endswith("+")
+            self.rewrite_key = key.rstrip("+").split(".")
+            # Inserted as text, not parsed: values nested 100k deep are beyond Python's json.
+            self.rewrite_raw = value
         elif name == "evil" and arg:
             self.kind, self.n, self.evil_path = name, 1, arg
         elif name == "fail" and arg:
@@ -134,10 +166,12 @@ class Faults:
         elif name in ("cutbody", "resetbody", "stallbody", "hugerefs") and arg:
             self.kind, self.n, self.fail_path = name, 0, arg
         else:
-            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N, truncate:N, close, slow:BPS, "
-                             "slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH, holdpatch:N, stall:N, "
-                             "truncblob:N, oversize:manifests|blobs, cutbody:PATH, resetbody:PATH, "
-                             "stallbody:PATH, hugerefs:PATH)")
+            raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N[:SECS], 5xx:N, truncate:N, close, "
+                             "slow:BPS, trickle:BPS, slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH, "
+                             "rewrite:SUFFIX:KEY=JSON, endless, reset:N, holdpatch:N, stall:N, truncblob:N, "
+                             "oversize:manifests|blobs, cutbody:PATH, resetbody:PATH, stallbody:PATH, hugerefs:PATH)")
+        if not hasattr(self, "retry_after"):
+            self.retry_after = "1"
         self.lock = threading.Lock()
         self.stats = {
             "requests": 0,
@@ -160,6 +194,10 @@ class Faults:
             "oversized": 0,
             "body_faults": 0,
             "huge_bytes": 0,
+            "injected_5xx": 0,
+            "rewritten": 0,
+            "endless": 0,
+            "reset": 0,
         }
 
     def count(self, key: str) -> None:
@@ -193,6 +231,28 @@ class Faults:
     def add(self, key: str, n: int) -> None:
         with self.lock:
             self.stats[key] += n
+    def take_5xx(self) -> int | None:
+        """The status of the next injected 5xx, or None."""
+        if self.take("5xx", "injected_5xx"):
+            return (500, 502, 503, 504)[(self.stats["injected_5xx"] - 1) % 4]
+        return None
+
+    RAW = "\u0000faultproxy-raw\u0000"
+
+    def rewrite(self, doc) -> bytes:
+        """The JSON document with the configured key set (or appended to)."""
+        node = doc
+        for part in self.rewrite_key[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        last = self.rewrite_key[-1]
+        if self.rewrite_append:
+            (node[int(last)] if isinstance(node, list) else node.setdefault(last, [])).append(self.RAW)
+        elif isinstance(node, list):
+            node[int(last)] = self.RAW
+        else:
+            node[last] = self.RAW
+        self.count("rewritten")
+        return json.dumps(doc).replace(json.dumps(self.RAW), self.rewrite_raw).encode()
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -315,7 +375,15 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 pass
             self.faults.count("requests")
             self.send_simple(429, {"errors": [{"code": "TOOMANYREQUESTS", "message": "injected by faultproxy"}]},
-                             [("Retry-After", "1")])
+                             [("Retry-After", self.faults.retry_after)])
+            return
+        status = self.faults.take_5xx()
+        if status:
+            for _ in self.request_body_chunks():
+                pass
+            self.faults.count("requests")
+            self.send_simple(status, {"error_code": "INTERNAL_ERROR", "message": "injected by faultproxy"},
+                             [("Retry-After", "0")])
             return
         if self.faults.take_503(self.path):
             for _ in self.request_body_chunks():  # drain so the connection stays usable
@@ -540,6 +608,57 @@ class ProxyHandler(BaseHTTPRequestHandler):
             pass
         with self.faults.lock:
             self.faults.stats["huge_bytes"] += sent
+    def relay_rewritten(self, resp: http.client.HTTPResponse) -> bool:
+        """Answers with one field of the real JSON answer changed; True when it answered."""
+        split = urllib.parse.urlsplit(self.path)
+        if not (split.path.endswith(self.faults.rewrite_suffix) and resp.status == 200
+                and "json" in (resp.getheader("Content-Type") or "")):
+            return False
+        data = self.faults.rewrite(json.loads(resp.read() or b"{}"))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
+    def relay_endless(self, resp: http.client.HTTPResponse) -> bool:
+        """Sends an artifact's real bytes, then zeros until the client gives up."""
+        if not (self.command == "GET" and ARTIFACT_PATH_MARK in urllib.parse.urlsplit(self.path).path
+                and resp.status == 200):
+            return False
+        self.faults.count("endless")
+        self.send_response_only(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        sent, zeros = 0, bytes(CHUNK)
+        try:
+            for data in iter(lambda: resp.read(CHUNK), b""):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            while sent < 2 << 30:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(zeros), zeros))
+                sent += len(zeros)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return True
+
+    def relay_reset(self, resp: http.client.HTTPResponse, length: int | None) -> bool:
+        """Half of an artifact body, then a TCP reset; True when it answered."""
+        if not (self.command == "GET" and ARTIFACT_PATH_MARK in urllib.parse.urlsplit(self.path).path
+                and resp.status == 200 and length is not None and length > TRUNCATE_MIN_BODY
+                and self.faults.take("reset", "reset")):
+            return False
+        self.send_response_only(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.copy_body(resp, limit=length // 2)
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        return True
 
     def relay_response(self, resp: http.client.HTTPResponse):
         if self.faults.kind == "evil" and self.relay_evil_listing(resp):
@@ -548,6 +667,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return
         if self.body_fault_target(resp):
             return self.relay_huge_refs(resp) if self.faults.kind == "hugerefs" else self.relay_body_fault(resp)
+        if self.faults.kind == "rewrite" and self.relay_rewritten(resp):
+            return
+        if self.faults.kind == "endless" and self.relay_endless(resp):
+            return
+        if self.faults.kind == "reset":
+            length_hdr = resp.getheader("Content-Length")
+            if self.relay_reset(resp, int(length_hdr) if length_hdr and length_hdr.isdigit() else None):
+                return
         length_hdr = resp.getheader("Content-Length")
         length = int(length_hdr) if length_hdr and length_hdr.isdigit() else None
         no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
@@ -589,7 +716,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        slow = (self.faults.kind == "slow" and self.command == "GET"
+        slow = (self.faults.kind in ("slow", "trickle") and self.command == "GET"
                 and ARTIFACT_PATH_MARK in urllib.parse.urlsplit(self.path).path)
         if slow:
             self.faults.count("slowed")
@@ -598,7 +725,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def copy_body(self, resp, limit: int | None = None, rechunk: bool = False, rate: int | None = None):
         sent = 0
         start = time.monotonic()
-        piece = CHUNK if rate is None else max(1024, min(CHUNK, rate // 20))
+        floor = 1 if self.faults.kind == "trickle" else 1024
+        piece = CHUNK if rate is None else max(floor, min(CHUNK, rate // 20))
         while limit is None or sent < limit:
             want = piece if limit is None else min(piece, limit - sent)
             data = resp.read(want)

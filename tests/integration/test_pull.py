@@ -166,7 +166,7 @@ def test_resume_after_killed_pull(mlops, fault_proxy):
     proxy = fault_proxy("slow:2000000")  # 2 MB/s for artifact bodies: the 50 MB file takes ~25 s
     p = mlops.popen("pull", "models:/files/1", "-o", "m", "-j", "2", uri=proxy.url)
     partial = mlops.cwd / ".m.mlops-partial"
-    journal = partial / ".mlops-journal"
+    journal = partial / ".mlops\\journal"
     deadline = time.monotonic() + 60
     # Wait until some files are verified and recorded, while the big one is still running.
     while time.monotonic() < deadline:
@@ -194,9 +194,9 @@ def test_interrupt_with_ctrl_c_exits_130_and_keeps_partial(mlops, fault_proxy):
     p = mlops.popen("pull", "models:/files/1", "-o", "m", uri=proxy.url)
     partial = mlops.cwd / ".m.mlops-partial"
     deadline = time.monotonic() + 60
-    while not (partial / ".mlops-journal").exists() and time.monotonic() < deadline:
+    while not (partial / ".mlops\\journal").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert (partial / ".mlops-journal").exists(), "the pull never started writing"
+    assert (partial / ".mlops\\journal").exists(), "the pull never started writing"
     time.sleep(0.5)
     assert p.poll() is None, "the slowed pull finished before it could be interrupted"
     p.send_signal(signal.SIGINT)
@@ -334,7 +334,7 @@ def test_unwritable_output_dir(mlops):
 def test_two_pulls_into_the_same_directory_conflict(mlops, fault_proxy):
     proxy = fault_proxy("slow:2000000")
     p = mlops.popen("pull", "models:/files/1", "-o", "m", uri=proxy.url)
-    journal = mlops.cwd / ".m.mlops-partial" / ".mlops-journal"
+    journal = mlops.cwd / ".m.mlops-partial" / ".mlops\\journal"
     deadline = time.monotonic() + 30
     while not journal.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -344,3 +344,204 @@ def test_two_pulls_into_the_same_directory_conflict(mlops, fault_proxy):
     p.wait()
     assert r.returncode == 7, r.stderr
     assert "another mlops pull is writing" in error_line(r.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile answers. faultproxy's rewrite mode forwards to the real MLflow server and changes one
+# field of its JSON answer: a stand-in for a hostile or broken server (only that field is made up).
+
+def rewrite(fault_proxy, endpoint: str, key: str, value) -> object:
+    text = value if isinstance(value, str) and value.startswith("@") else json.dumps(value)
+    return fault_proxy(f"rewrite:{endpoint}:{key}={text}")
+
+
+def assert_said_once(r, *parts: str) -> str:
+    """Exit 1, one error line naming every part, no retries."""
+    assert r.returncode == 1, r.stderr
+    line = error_line(r.stderr)
+    for p in parts:
+        assert p in line, line
+    assert r.stderr.count("mlops: error:") == 1, r.stderr
+    assert "retrying" not in r.stderr, r.stderr
+    assert "json.exception" not in r.stderr
+    return line
+
+
+@pytest.mark.parametrize("endpoint,uri", [
+    ("/model-versions/get", "models:/iris/1"),
+    ("/registered-models/alias", "models:/iris@champion"),
+])
+def test_version_string_from_server_cannot_escape_the_working_directory(mlops, fault_proxy, tmp_path, endpoint, uri):
+    proxy = rewrite(fault_proxy, endpoint, "model_version.version", "x/../../../../../outside/PWNED")
+    deep = mlops.cwd / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    r = subprocess.run([mlops.binary, "pull", uri], cwd=deep, env=mlops.env(None, proxy.url),
+                       capture_output=True, text=True, timeout=120)
+    line = assert_said_once(r, f"malformed answer from '{proxy.url}", "'model_version.version'",
+                            "'x/../../../../../outside/PWNED'", "expected a decimal version number")
+    assert not list(tmp_path.rglob("*PWNED*")) and not list(Path("/").glob("outside")), line
+    assert list(deep.iterdir()) == []
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("model_version.version", "2", "'model_version.version' is '2', expected '1'"),
+    ("model_version.name", "evil", "'model_version.name' is 'evil', expected 'iris'"),
+])
+def test_answer_for_another_version_or_model_is_refused(mlops, fault_proxy, key, value, expected):
+    proxy = rewrite(fault_proxy, "/model-versions/get", key, value)
+    r = mlops.run("pull", "models:/iris/1", uri=proxy.url)
+    assert_said_once(r, f"malformed answer from '{proxy.url}'", expected)
+    assert list(mlops.cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("value,why", [
+    (-5, "'files[0].file_size' is -5, expected 0 to"),
+    ("12abc", "'files[0].file_size' is '12abc', expected an integer"),
+    (1e300, "'files[0].file_size' is a fraction, expected an integer"),
+    (18446744073709551611, "'files[0].file_size' is out of range"),
+])
+def test_bad_listed_size_is_a_protocol_error_said_once(mlops, fault_proxy, value, why):
+    proxy = rewrite(fault_proxy, "/mlflow-artifacts/artifacts", "files.0.file_size", value)
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url)
+    assert_said_once(r, "malformed answer from", "/api/2.0/mlflow-artifacts/artifacts'", why)
+    assert not (mlops.cwd / "m").exists()
+
+
+def test_files_that_is_not_a_list_is_a_protocol_error(mlops, fault_proxy):
+    proxy = rewrite(fault_proxy, "/mlflow-artifacts/artifacts", "files", {"MLmodel": {"file_size": 10}})
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url)
+    assert_said_once(r, "'files' is an object, expected an array")
+
+
+@pytest.mark.parametrize("endpoint,key", [
+    ("/model-versions/get", "model_version.description"),
+    ("/mlflow-artifacts/artifacts", "files+"),
+])
+def test_json_nested_100k_deep_is_refused_not_a_crash(mlops, fault_proxy, tmp_path, endpoint, key):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    proxy = rewrite(fault_proxy, endpoint, key, f"@{deep}")
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url)
+    assert_said_once(r, "is nested deeper than 256 levels")
+
+
+def test_status_message_escape_sequences_are_not_printed(mlops, fault_proxy, tmp_path):
+    evil = "\x1b]0;pwned\x07\x1b[31mred\x9b2J\r\nmlops: error: fake"
+    doc = tmp_path / "v.json"
+    doc.write_text(json.dumps({"name": "iris", "version": "1", "status": "FAILED_REGISTRATION",
+                               "status_message": evil}))
+    proxy = rewrite(fault_proxy, "/model-versions/get", "model_version", f"@{doc}")
+    r = mlops.run("pull", "models:/iris/1", uri=proxy.url)
+    assert r.returncode == 1, r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "\x9b" not in r.stderr and "\r" not in r.stderr
+    line = error_line(r.stderr)
+    assert "is FAILED_REGISTRATION: \\x1b]0;pwned\\x07\\x1b[31mred\\u009b2J\\x0d\\x0amlops: error: fake" in line, line
+
+
+def test_listing_that_always_goes_deeper_stops_at_the_depth_limit(mlops, fault_proxy):
+    proxy = rewrite(fault_proxy, "/mlflow-artifacts/artifacts", "files+", {"path": "d", "is_dir": True})
+    start = time.monotonic()
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url, timeout=120)
+    assert_said_once(r, "is nested deeper than 64 directories", f"'{proxy.url}'")
+    assert time.monotonic() - start < 60
+    assert not (mlops.cwd / "m").exists()
+
+
+def test_listing_with_too_many_entries_is_refused(mlops, fault_proxy, tmp_path):
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([{"path": f"f{i}", "is_dir": False, "file_size": 1} for i in range(100_001)]))
+    proxy = rewrite(fault_proxy, "/mlflow-artifacts/artifacts", "files", f"@{many}")
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url, timeout=120)
+    assert_said_once(r, "has more than 100000 entries")
+
+
+def test_body_longer_than_listed_is_aborted_at_once(mlops, fault_proxy):
+    """The server streams zeros after the real bytes: stopped at the listed size, not retried."""
+    proxy = fault_proxy("endless")
+    start = time.monotonic()
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", "-j", "1", uri=proxy.url, timeout=120)
+    assert_said_once(r, "is larger than the", "bytes expected")
+    assert time.monotonic() - start < 30
+    assert not (mlops.cwd / "m").exists()
+    partial = mlops.cwd / ".m.mlops-partial"
+    assert sum(p.stat().st_size for p in partial.rglob("*") if p.is_file()) < 10 * 1024 * 1024
+    assert proxy.stats()["endless"] == 1
+
+
+def test_trickling_body_times_out(mlops, fault_proxy):
+    """4 bytes/s is a stall with MLFLOW_HTTP_REQUEST_TIMEOUT=3 (it used to run forever)."""
+    proxy = fault_proxy("trickle:4")
+    start = time.monotonic()
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url, timeout=90,
+                  env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"})
+    elapsed = time.monotonic() - start
+    assert r.returncode == 6, r.stderr
+    assert "timed out" in error_line(r.stderr)
+    assert elapsed < 30, elapsed
+    assert not (mlops.cwd / "m").exists()
+
+
+def test_huge_retry_after_is_capped_and_said(mlops, fault_proxy):
+    proxy = fault_proxy("429:1:100000")
+    start = time.monotonic()
+    r = mlops.run("pull", "models:/iris/1", "-o", "m", uri=proxy.url, timeout=120)
+    elapsed = time.monotonic() - start
+    assert r.returncode == 0, r.stderr
+    assert "warning: waiting 30 s before retrying" in r.stderr and "capped at 30 s" in r.stderr, r.stderr
+    assert elapsed < 50, elapsed
+
+
+def test_refused_connection_fails_within_seconds(mlops):
+    port = free_port()
+    start = time.monotonic()
+    # The default backoff (0.5 s doubling, 5 retries) took 17 s here.
+    r = mlops.run("pull", "models:/iris/1", uri=f"http://127.0.0.1:{port}",
+                  env={"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5"})
+    elapsed = time.monotonic() - start
+    assert r.returncode == 6, r.stderr
+    assert "connection refused" in error_line(r.stderr)
+    assert "MLFLOW_TRACKING_URI" in r.stderr
+    assert elapsed < 5, elapsed
+
+
+def make_model(services, name: str, files: dict[str, bytes], tmp: Path) -> str:
+    """Registers a real version of `name` in the real MLflow server whose artifacts are `files`."""
+    src = tmp / f"src-{name}"
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    code = r"""
+import sys
+import mlflow
+from mlflow import MlflowClient
+name, src = sys.argv[1], sys.argv[2]
+mlflow.set_experiment("mlops-hostile")
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(src, "m")
+    source = run.info.artifact_uri + "/m"
+c = MlflowClient()
+try:
+    c.create_registered_model(name)
+except Exception:
+    pass
+print(c.create_model_version(name, source, run_id=run.info.run_id).version)
+"""
+    env = clean_env(MLFLOW_TRACKING_URI=services["MLOPS_TEST_MLFLOW_URI"])
+    env.pop("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", None)  # the Python client wants integers
+    env.pop("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", None)
+    r = subprocess.run([services["MLOPS_TEST_PYTHON"], "-c", code, name, str(src)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def test_listed_file_named_like_a_temporary_file_is_kept(mlops, services, tmp_path):
+    """A listing with both 'w' and 'w.mlops-part' (and '.mlops-journal') lost a file, exit 0."""
+    name = f"collide-{os.getpid()}-{time.monotonic_ns()}"
+    files = {"MLmodel": b"flavors: {}\n", "w": b"first\n", "w.mlops-part": b"second file\n",
+             ".mlops-journal": b"not our journal\n"}
+    version = make_model(services, name, files, tmp_path)
+    r = mlops.run("pull", f"models:/{name}/{version}", "-o", "m")
+    assert r.returncode == 0, r.stderr
+    assert tree(mlops.cwd / "m") == files
+    assert mlops.run("pull", "--verify", "m").returncode == 0

@@ -70,3 +70,13 @@ TEST_CASE("exit codes follow DESIGN.md") {
   CHECK(exit_code(ErrorKind::conflict) == 7);
   CHECK(exit_code(ErrorKind::interrupted) == 130);
 }
+
+TEST_CASE("MLflow errors: server text is printed without control characters") {
+  auto e = mlflow::error_from_response(
+      response(400, "{\"error_code\":\"BAD\\u001b[2J\",\"message\":\"oops\\u001b]0;pwned\\u0007\\r\\nmlops: error: fake\"}"), "w");
+  CHECK(std::string(e.what()) == "w: oops\\x1b]0;pwned\\x07\\x0d\\x0amlops: error: fake");
+  auto t = mlflow::error_from_response(response(500, "boom\x1b[31m", "text/plain"), "w");
+  CHECK(std::string(t.what()) == "w: server unavailable (HTTP 500): boom\\x1b[31m");
+  auto deep = mlflow::error_from_response(response(400, std::string(100000, '[') + std::string(100000, ']')), "w");
+  CHECK(deep.kind() == ErrorKind::operational);  // refused by the bounded parser, not a crash
+}

@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 #include "mlflow/model_uri.hpp"
+#include "mlflow/pull.hpp"
 
 #include <doctest/doctest.h>
 
@@ -59,4 +60,13 @@ TEST_CASE("model URI: bad forms are usage errors that say why") {
   fails("models:/iris/0", "versions start at 1");
   fails("models:/m-0123456789abcdef", "logged model ids");
   fails("models:/iris@a/1", "both an alias and a version");
+}
+
+TEST_CASE("default destination: one path component whatever the server says") {
+  CHECK(mlops::mlflow::default_dest("iris", "3") == "iris-v3");
+  CHECK(mlops::mlflow::default_dest("a/b", "1") == "a_b-v1");
+  CHECK(mlops::mlflow::default_dest("..", "1") == "model-v1");
+  auto d = mlops::mlflow::default_dest("x", "x/../../../../../outside/PWNED");
+  CHECK(d == "x-vx_.._.._.._.._.._outside_PWNED");
+  CHECK(std::distance(d.begin(), d.end()) == 1);
 }
