@@ -134,6 +134,7 @@ struct Drained {
   std::string output;
   int status = 0;  ///< waitpid() status
   bool timed_out = false;
+  bool cut = false;  ///< output was dropped from the front while reading
 };
 
 /// Reads the child's output (keeping about the last `max_output` bytes)
@@ -158,7 +159,10 @@ Drained drain_until_exit(pid_t pid, const UniqueFd& from_child, std::chrono::ste
         ssize_t got = ::read(from_child.get(), buf, sizeof buf);
         if (got > 0) {
           d.output.append(buf, static_cast<std::size_t>(got));
-          if (d.output.size() > max_output * 2) d.output.erase(0, d.output.size() - max_output);
+          if (d.output.size() > max_output * 2) {
+            d.output.erase(0, d.output.size() - max_output);
+            d.cut = true;
+          }
           continue;
         }
         if (got == 0) open_pipe = false;
@@ -288,7 +292,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   r.timed_out = d.timed_out;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string& out = d.output;
-  if (out.size() > max_output) out = "[...]\n" + out.substr(out.size() - max_output);
+  // Marked whenever something was dropped: while reading (which may leave exactly
+  // max_output bytes, depending on how the child's writes arrived) or here.
+  if (d.cut || out.size() > max_output) out = "[...]\n" + out.substr(out.size() - std::min(out.size(), max_output));
   r.output = valid_utf8(out);  // the cut above may have split a character, and programs print anything
   if (WIFEXITED(d.status)) r.exit_code = WEXITSTATUS(d.status);
   else if (WIFSIGNALED(d.status)) r.exit_code = 128 + WTERMSIG(d.status);

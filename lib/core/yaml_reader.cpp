@@ -3,6 +3,7 @@
 #include "core/input_file.hpp"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml.h>
 
 #include <algorithm>
 #include <set>
@@ -103,6 +104,43 @@ std::size_t find_invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+
+namespace {
+
+/// Runs libyaml's parser over the whole text first: it is the reference parser, it never
+/// expands aliases (events only), and a malformed document ends in an error with a line.
+/// yaml-cpp 0.7 loops for minutes on some malformed inputs the fuzzers found
+/// (tests/fuzz/corpus/mlmodel/regression-yamlcpp-hang); it only sees what libyaml accepted.
+/// Returns "" when the text parses, else "LINE: problem".
+std::string libyaml_problem(const std::string& text) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return "0: cannot initialise the YAML parser";
+  struct Done {
+    yaml_parser_t* p;
+    ~Done() { yaml_parser_delete(p); }
+  } done{&parser};
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  std::size_t events = 0;
+  for (;;) {
+    yaml_event_t event;
+    if (!yaml_parser_parse(&parser, &event)) {
+      std::string why = parser.problem ? parser.problem : "not valid YAML";
+      if (parser.context) why = std::string(parser.context) + ", " + why;
+      // At the end of the text libyaml points past the last line: name the last line.
+      std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+      std::size_t line = std::min<std::size_t>(parser.problem_mark.line + 1, lines);
+      return std::to_string(line) + ": " + why;
+    }
+    bool end = event.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&event);
+    if (end) return {};
+    // Each node is at least one event: past the node limit the loader would refuse anyway.
+    if (++events > 4 * limits::k_max_yaml_nodes) return "0: more than " + std::to_string(limits::k_max_yaml_nodes) + " nodes";
+  }
+}
+
+}  // namespace
+
 YAML::Node YamlReader::load(const std::string& text) const {
   std::string head = "invalid " + what + " '" + file;
   if (text.size() > max_bytes)
@@ -112,6 +150,10 @@ YAML::Node YamlReader::load(const std::string& text) const {
     throw Error(kind, head + ":" + std::to_string(line_of(text, bad)) + "': not valid UTF-8 (byte " +
                           std::to_string(bad + 1) + ")",
                 "save the file as UTF-8");
+  if (std::string problem = libyaml_problem(text); !problem.empty()) {
+    auto colon = problem.find(':');
+    throw Error(kind, head + ":" + problem.substr(0, colon) + "'" + problem.substr(colon));
+  }
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);

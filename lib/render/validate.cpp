@@ -297,12 +297,20 @@ std::vector<std::string> check_document(const json& doc, bool prod_digests) {
   std::vector<std::string> out = check_schema(doc, builtin_schema(file));
   check_label_keys(doc, out);
   const json spec = doc.value("spec", json::object());
-  if (kind == "SeldonDeployment") check_traffic(spec, out);
-  if (kind == "Experiment") check_experiment(spec, out);
-  if (kind == "InferenceService") check_inference_service(doc, spec, out);
-  if (kind == "ConfigMap") check_dashboard(doc, out);
-  if (kind == "Pipeline") check_pipeline(spec, out);
-  if (prod_digests) check_digests(doc, "", out);
+  // The cross-field rules read fields the schema check may already have found of the wrong
+  // type (anyone may edit a manifest): a type the rules did not expect is a finding too.
+  try {
+    if (spec.is_object()) {
+      if (kind == "SeldonDeployment") check_traffic(spec, out);
+      if (kind == "Experiment") check_experiment(spec, out);
+      if (kind == "InferenceService") check_inference_service(doc, spec, out);
+      if (kind == "Pipeline") check_pipeline(spec, out);
+    }
+    if (kind == "ConfigMap") check_dashboard(doc, out);
+    if (prod_digests) check_digests(doc, "", out);
+  } catch (const json::exception& e) {
+    out.push_back(json_error_text(e));
+  }
   return out;
 }
 

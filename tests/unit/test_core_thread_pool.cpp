@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -64,6 +66,9 @@ TEST_CASE("thread pool: after a failure no further item starts, and both the fir
     }
     if (i == 2) {
       while (!five_failed) std::this_thread::yield();
+      // five_failed is set just before item 5 throws: give its worker time to record the
+      // failure, so that "first" is item 5 (the flag alone left a race on a loaded machine).
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
       throw Error(ErrorKind::io, "item 2");
     }
   });
