@@ -32,12 +32,6 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 bool is_retryable_transport(CURLcode code) {
   switch (code) {
   case CURLE_COULDNT_CONNECT:
@@ -212,7 +206,7 @@ struct Client::Transfer {
     }
     auto colon = line.find(':');
     if (colon != std::string::npos) {
-      t->response->headers[lower(line.substr(0, colon))] = std::string(trim(line.substr(colon + 1)));
+      t->response->headers[lower_ascii(line.substr(0, colon))] = std::string(trim(line.substr(colon + 1)));
     }
     return size * n;
   }
@@ -318,20 +312,46 @@ struct BodyReader {
   }
 };
 
+/// Frees a header list libcurl built.
+struct SlistFree {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+using HeaderList = std::unique_ptr<curl_slist, SlistFree>;
+
+/// Appends `line` to `list` (curl_slist_append returns the head, or null when out of memory).
+void append_header(HeaderList& list, const std::string& line) {
+  if (curl_slist* head = curl_slist_append(list.get(), line.c_str())) {
+    (void)list.release();
+    list.reset(head);
+  }
+}
+
+/// Closes a stdio file.
+struct FileClose {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+
 /// Upload mode with a 2 MiB buffer; the read function and size are set by the caller.
-void set_upload(CURL* c, curl_slist*& headers, const std::string& method) {
+void set_upload(CURL* c, HeaderList& headers, const std::string& method) {
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
   // No "Expect: 100-continue": registries rarely answer it and libcurl
   // would wait a second before sending every blob.
-  headers = curl_slist_append(headers, "Expect:");
+  append_header(headers, "Expect:");
   if (method != "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
 }
 
 } // namespace
 
-Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress,
-                         int& curl_code) {
+/// What one attempt gave: the response, libcurl's result, and when that is
+/// not CURLE_OK the transport failure in words (URLs redacted).
+struct Client::Attempt {
+  Response response;
+  CURLcode curl_code = CURLE_OK;
+  std::string transport_error;
+};
+
+Client::Attempt Client::attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress) {
   CURL* c = h.easy;
   curl_easy_reset(c);  // keeps the connection cache
   Response resp;
@@ -361,31 +381,30 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   if (!sink) curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   else curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
 
-  struct curl_slist* headers = nullptr;
-  for (const auto& hd : m_opts.extra_headers) headers = curl_slist_append(headers, hd.c_str());
-  for (const auto& hd : req.headers) headers = curl_slist_append(headers, hd.c_str());
+  HeaderList headers;
+  for (const auto& hd : m_opts.extra_headers) append_header(headers, hd);
+  for (const auto& hd : req.headers) append_header(headers, hd);
   if (!m_opts.username.empty() || !m_opts.password.empty()) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(c, CURLOPT_USERNAME, m_opts.username.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, m_opts.password.c_str());
   } else if (!m_opts.bearer_token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + m_opts.bearer_token).c_str());
+    append_header(headers, "Authorization: Bearer " + m_opts.bearer_token);
   }
-  std::FILE* upload = nullptr;
+  std::unique_ptr<std::FILE, FileClose> upload;
   std::uint64_t upload_bytes = 0;
   BodyReader reader{nullptr, 0, &req.body_reader, &t.error};
   if (!req.body_file.empty()) {
-    upload = std::fopen(req.body_file.c_str(), "rb");
+    upload.reset(std::fopen(req.body_file.c_str(), "rb"));
     if (!upload) {
-      curl_slist_free_all(headers);
       throw Error(ErrorKind::io, "cannot read " + quote(req.body_file) + ": " + std::strerror(errno));
     }
     std::error_code ec;
     std::uint64_t size = std::filesystem::file_size(req.body_file, ec);
     std::uint64_t offset = std::min<std::uint64_t>(req.body_offset, size);
     std::uint64_t length = req.body_length ? std::min(req.body_length, size - offset) : size - offset;
-    if (offset) ::fseeko(upload, static_cast<off_t>(offset), SEEK_SET);
-    reader.file = upload;
+    if (offset) ::fseeko(upload.get(), static_cast<off_t>(offset), SEEK_SET);
+    reader.file = upload.get();
     reader.left = reader.length = length;
     reader.start = offset;
     curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &BodyReader::seek);
@@ -411,7 +430,7 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(deadline * 1000));
   }
   curl_easy_setopt(c, CURLOPT_READDATA, &reader);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, &Handle::on_socket);
   curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, &h);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
@@ -424,14 +443,13 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
 
   if (sink) sink->reset();
   CURLcode rc = curl_easy_perform(c);
-  curl_slist_free_all(headers);
-  if (upload) std::fclose(upload);
+  headers.reset();
+  upload.reset();
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (status) resp.status = status;
   if (t.error) std::rethrow_exception(t.error);
-  curl_code = rc;
-  if (rc == CURLE_OK) return resp;
+  if (rc == CURLE_OK) return {std::move(resp), rc, {}};
   if (rc == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
     throw Error(ErrorKind::interrupted, "interrupted");
   }
@@ -439,13 +457,12 @@ Response Client::attempt(Handle& h, const Request& req, BodySink* sink, const Pr
   long os_errno = 0;
   curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
   if (rc == CURLE_COULDNT_CONNECT && os_errno != 0) {
-    why = lower(std::strerror(static_cast<int>(os_errno)));
+    why = lower_ascii(std::strerror(static_cast<int>(os_errno)));
   } else if (rc == CURLE_OPERATION_TIMEDOUT) {
     why = "timed out (" + why + ")";
   }
   while (!why.empty() && (why.back() == '\n' || why.back() == '.')) why.pop_back();
-  resp.body = redact_url(why);  // transport failure text, for the caller of perform()
-  return resp;
+  return {std::move(resp), rc, redact_url(why)};
 }
 
 Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& progress) {
@@ -457,22 +474,22 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
     throw_if_cancelled();
     log_request(req, shown);
     auto start = std::chrono::steady_clock::now();
-    int code = 0;
     auto handle = borrow();
-    Response resp;
+    Attempt result;
     try {
-      resp = attempt(*handle, req, sink, progress, code);
+      result = attempt(*handle, req, sink, progress);
     } catch (...) {
       give_back(std::move(handle));
       throw;
     }
     give_back(std::move(handle));
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    auto cc = static_cast<CURLcode>(code);
+    const CURLcode cc = result.curl_code;
+    Response& resp = result.response;
     bool last = n >= max_attempts;
 
     if (cc != CURLE_OK) {
-      std::string why = resp.body;
+      const std::string& why = result.transport_error;
       m_log.debug(1, "< " + req.method + " " + shown + " failed: " + why);
       if (is_tls_error(cc)) {
         throw Error(ErrorKind::operational,
@@ -516,12 +533,12 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
     for (const auto& [k, v] : resp.headers) m_log.debug(2, "< " + redact_header(k + ": " + v));
     if (is_retryable_status(resp.status) && req.idempotent && !req.body_reader && !last) {
       double wait = status_wait(resp, n, shown, max_attempts);
-      if (waited + wait > limits::k_max_retry_wait_s) return resp;  // the caller reports the status
+      if (waited + wait > limits::k_max_retry_wait_s) return std::move(resp);  // the caller reports the status
       waited += wait;
       cancellable_sleep(wait);
       continue;
     }
-    return resp;
+    return std::move(resp);
   }
 }
 

@@ -146,8 +146,9 @@ private:
   /// The wait before retrying a retryable status: backoff, or Retry-After up to its cap
   /// (a long or capped wait is said on the log's warning channel).
   double status_wait(const Response& resp, int n, const std::string& shown, int max_attempts);
-  Response attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress,
-                   int& curl_code);
+  struct Attempt;
+  /// One try of `req` on `h`: a transport failure is returned, an HTTP status is in the response.
+  Attempt attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress);
 
   Options m_opts;
   LogSink& m_log;

@@ -58,21 +58,19 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
   // still the one at that path: a pull that finished may have removed it.
   m_lock_path = dest.parent_path() / ("." + dest.filename().string() + ".mlops-lock");
   for (int attempt = 0;; ++attempt) {
-    m_lock_fd = ::open(m_lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (m_lock_fd < 0) throw Error(ErrorKind::io, "cannot create " + quote(m_lock_path.string()) + ": " + std::strerror(errno));
-    if (::flock(m_lock_fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(m_lock_fd);
-      m_lock_fd = -1;
+    m_lock_fd.reset(::open(m_lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!m_lock_fd) throw Error(ErrorKind::io, "cannot create " + quote(m_lock_path.string()) + ": " + std::strerror(errno));
+    if (::flock(m_lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      m_lock_fd.reset();
       throw Error(ErrorKind::conflict, "another mlops pull is writing " + quote(dest.string()),
                   "wait for it to finish, or choose another directory with -o");
     }
     struct stat locked{}, current{};
-    if (::fstat(m_lock_fd, &locked) == 0 && ::stat(m_lock_path.c_str(), &current) == 0 && locked.st_ino == current.st_ino &&
+    if (::fstat(m_lock_fd.get(), &locked) == 0 && ::stat(m_lock_path.c_str(), &current) == 0 && locked.st_ino == current.st_ino &&
         locked.st_dev == current.st_dev) {
       break;
     }
-    ::close(m_lock_fd);
-    m_lock_fd = -1;
+    m_lock_fd.reset();
     if (attempt > 100) throw Error(ErrorKind::conflict, "cannot lock " + quote(m_lock_path.string()));
   }
 
@@ -97,18 +95,18 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
       fs::remove_tree_quietly(entry.path());
     }
   }
-  m_journal_fd = ::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (m_journal_fd < 0) throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
-  if (!keep && ::write(m_journal_fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
+  m_journal_fd.reset(::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!m_journal_fd) throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
+  if (!keep && ::write(m_journal_fd.get(), header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
     throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
   }
 }
 
 PartialDir::~PartialDir() {
-  if (m_journal_fd >= 0) ::close(m_journal_fd);
-  if (m_lock_fd >= 0) {
+  m_journal_fd.reset();
+  if (m_lock_fd) {
     ::unlink(m_lock_path.c_str());  // while still locked; see the constructor
-    ::close(m_lock_fd);
+    m_lock_fd.reset();
   }
 }
 
@@ -123,7 +121,7 @@ void PartialDir::record(const model::LockedFile& file) {
   std::string line = nlohmann::json{{"path", file.path}, {"size", file.size}, {"sha256", file.sha256}}.dump() + "\n";
   std::lock_guard lock(m_mutex);
   // One write() per line with O_APPEND: a kill leaves at most one torn line.
-  if (::write(m_journal_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+  if (::write(m_journal_fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     throw Error(ErrorKind::io, "cannot write the pull journal in " + quote(m_path.string()) + ": " + std::strerror(errno));
   }
   m_journal[file.path] = file;
@@ -138,15 +136,13 @@ void PartialDir::finish(const std::set<std::string>& expected, const std::string
   });
   for (auto& p : stray) std::filesystem::remove(p, ec);
   fs::atomic_write(m_path / model::LockFile::k_file_name, lock_json);
-  ::close(m_journal_fd);
-  m_journal_fd = -1;
+  m_journal_fd.reset();
   std::filesystem::remove(m_path / k_journal, ec);
   fs::sync_directory(m_path);
 }
 
 void PartialDir::discard() {
-  if (m_journal_fd >= 0) ::close(m_journal_fd);
-  m_journal_fd = -1;
+  m_journal_fd.reset();
   fs::remove_tree_quietly(m_path);
 }
 

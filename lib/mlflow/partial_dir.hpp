@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/fd.hpp"
 #include "model/lock.hpp"
 
 #include <filesystem>
@@ -44,8 +45,8 @@ public:
 private:
   std::filesystem::path m_path;
   std::filesystem::path m_lock_path;
-  int m_lock_fd = -1;
-  int m_journal_fd = -1;
+  UniqueFd m_lock_fd;
+  UniqueFd m_journal_fd;
   std::map<std::string, model::LockedFile> m_journal;
   mutable std::mutex m_mutex;
 };

@@ -3,9 +3,12 @@
 #include "core/cancel.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/fd.hpp"
 #include "core/fs.hpp"
 #include "core/redact.hpp"
 #include "core/strings.hpp"
+#include "core/thread_pool.hpp"
+#include "core/time.hpp"
 #include "mlflow/partial_dir.hpp"
 
 #include <algorithm>
@@ -19,7 +22,6 @@
 #include <mutex>
 #include <set>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
 
 namespace mlops::mlflow {
@@ -43,12 +45,11 @@ class FileSink final : public http::BodySink {
 public:
   FileSink(std::filesystem::path path, const std::atomic<bool>& abort)
       : m_path(std::move(path)), m_abort(abort) {}
-  ~FileSink() override { close_fd(); }
 
   void reset() override {
-    close_fd();
-    m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (m_fd < 0) {
+    m_fd.reset();  // the previous attempt's file is closed before it is truncated
+    m_fd.reset(::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!m_fd) {
       throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
     }
     m_hash = Sha256();
@@ -57,11 +58,11 @@ public:
 
   void write(const char* data, std::size_t size) override {
     if (m_abort.load(std::memory_order_relaxed)) throw Error(ErrorKind::interrupted, "stopped");
-    if (m_fd < 0) reset();
+    if (!m_fd) reset();
     m_hash.update(data, size);
     std::size_t done = 0;
     while (done < size) {
-      ssize_t n = ::write(m_fd, data + done, size - done);
+      ssize_t n = ::write(m_fd.get(), data + done, size - done);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
@@ -73,25 +74,19 @@ public:
 
   /// Closes the file and returns its sha256.
   std::string finish() {
-    if (m_fd < 0) reset();  // an empty body never calls write()
-    if (::close(m_fd) != 0) {
-      m_fd = -1;
+    if (!m_fd) reset();  // an empty body never calls write()
+    if (!m_fd.close()) {
       throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
     }
-    m_fd = -1;
     return m_hash.hex_digest();
   }
 
   std::uint64_t bytes() const { return m_bytes; }
 
 private:
-  void close_fd() {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
   std::filesystem::path m_path;
   const std::atomic<bool>& m_abort;
-  int m_fd = -1;
+  UniqueFd m_fd;
   Sha256 m_hash;
   std::uint64_t m_bytes = 0;
 };
@@ -233,38 +228,25 @@ void run_all(Job& job, std::vector<Task>& tasks, int jobs) {
   // Largest first, so one big file does not start last and run alone.
   std::stable_sort(tasks.begin(), tasks.end(),
                    [](const Task& a, const Task& b) { return a.size.value_or(0) > b.size.value_or(0); });
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (;;) {
-      if (job.abort.load() || cancel_requested()) return;
-      std::size_t i = next.fetch_add(1);
-      if (i >= tasks.size()) return;
-      try {
-        run_task(job, tasks[i]);
-      } catch (...) {
-        std::lock_guard lock(job.mutex);
-        if (!job.error) job.error = std::current_exception();
-        job.abort.store(true);
-        return;
-      }
+  std::size_t threads = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, jobs)), std::max<std::size_t>(tasks.size(), 1));
+  ThreadPool pool(static_cast<unsigned>(threads));
+  pool.for_each(tasks.size(), [&](std::size_t i) {
+    if (job.abort.load() || cancel_requested()) return;  // another file failed, or Ctrl-C: start no more
+    try {
+      run_task(job, tasks[i]);
+    } catch (...) {
+      // Recorded before the others are told to stop, so their "stopped" never wins.
+      std::lock_guard lock(job.mutex);
+      if (!job.error) job.error = std::current_exception();
+      job.abort.store(true);
+      throw;
     }
-  };
-  std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, jobs)), tasks.size());
-  std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < n; ++i) threads.emplace_back(worker);
-  worker();
-  for (auto& th : threads) th.join();
+  });
   if (job.error) {
     // Prefer the first real failure over the "stopped" of the others.
     std::rethrow_exception(job.error);
   }
   throw_if_cancelled();
-}
-
-std::string now_iso() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  return model::iso8601_utc_ms(ms);
 }
 
 /// Moves the finished partial directory into place.
@@ -388,13 +370,20 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
   return v;
 }
 
-PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressSink& progress) {
-  ModelVersion v = resolve_version(client, opts.uri);
+namespace {
+
+/// The absolute destination directory: -o, or the default for the version.
+std::filesystem::path destination_dir(const PullOptions& opts, const ModelVersion& v) {
   std::filesystem::path dest = opts.dest.empty() ? default_dest(v.name, v.version) : opts.dest;
   dest = std::filesystem::absolute(dest).lexically_normal();
   if (dest.filename().empty()) dest = dest.parent_path();
-  log.debug(1, "resolved " + opts.uri.text + " to " + v.name + " version " + v.version);
+  return dest;
+}
 
+/// Checks that the pull may write `dest`; returns the lock of a pull of this
+/// very version from this server already there, whose files may be reused.
+std::optional<model::LockFile> prepare_destination(const Client& client, const PullOptions& opts, const ModelVersion& v,
+                                                   const std::filesystem::path& dest) {
   std::error_code ec;
   auto st = std::filesystem::symlink_status(dest, ec);
   std::optional<model::LockFile> previous;
@@ -419,46 +408,61 @@ PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressS
     if (!ours || previous->version != v.version || previous->tracking_uri != client.tracking_uri()) previous.reset();
   }
   fs::require_writable_dir(dest.parent_path());
+  return previous;
+}
 
-  std::string download_uri = client.get_download_uri(v.name, v.version);
-  ArtifactLocation loc = client.resolve_location(download_uri);
-  log.debug(1, "download URI " + download_uri);
-  std::vector<FileInfo> listing = client.list_files(loc);
+/// The files of a version and where they are.
+struct Listing {
+  std::string download_uri;
+  ArtifactLocation loc;
+  std::vector<Task> tasks;         ///< one per file
+  std::set<std::string> expected;  ///< their paths, relative to the destination
+  std::uint64_t total = 0;         ///< their listed bytes
+};
+
+/// Lists the files of version `v`, each path confined to the destination.
+Listing list_version(Client& client, const ModelVersion& v, LogSink& log) {
+  Listing l;
+  l.download_uri = client.get_download_uri(v.name, v.version);
+  l.loc = client.resolve_location(l.download_uri);
+  log.debug(1, "download URI " + l.download_uri);
+  std::vector<FileInfo> listing = client.list_files(l.loc);
   if (listing.empty()) {
     throw Error(ErrorKind::not_found, "version " + quote(v.version) + " of model " + quote(v.name) + " has no files at " +
-                                          quote(download_uri));
+                                          quote(l.download_uri));
   }
-  std::vector<Task> tasks;
-  std::set<std::string> expected;
-  std::uint64_t total = 0;
   for (const auto& f : listing) {
     std::string rel = fs::confine_relative(f.path);
     if (rel == model::LockFile::k_file_name) {
       throw Error(ErrorKind::operational, "the model has a file named " + quote(rel) + ", which mlops writes itself");
     }
-    if (!expected.insert(rel).second) continue;
-    tasks.push_back(Task{rel, f.file_size});
-    total += f.file_size.value_or(0);
+    if (!l.expected.insert(rel).second) continue;
+    l.tasks.push_back(Task{rel, f.file_size});
+    l.total += f.file_size.value_or(0);
   }
+  return l;
+}
 
-  PartialDir partial(dest, v.name, v.version);
-  progress.begin(v.name + " v" + v.version, tasks.size(), total);
-  struct EndProgress {
-    ProgressSink& p;
-    ~EndProgress() { p.end(); }
-  } end_progress{progress};
-
-  Job job{client, opts, log, progress, partial, loc, previous, dest};
+/// Downloads (or reuses) every listed file into `partial`; the counts go into `result`,
+/// the files pulled are returned.
+std::vector<model::LockedFile> download_all(Client& client, const PullOptions& opts, LogSink& log, ProgressSink& progress,
+                                            PartialDir& partial, Listing& listing,
+                                            const std::optional<model::LockFile>& previous,
+                                            const std::filesystem::path& dest, PullResult& result) {
+  Job job{client, opts, log, progress, partial, listing.loc, previous, dest};
   int jobs = opts.jobs > 0 ? opts.jobs : 8;
-  run_all(job, tasks, jobs);
-
-  PullResult result;
-  result.dir = dest;
+  run_all(job, listing.tasks, jobs);
   result.files_downloaded = job.files_downloaded;
   result.bytes_downloaded = job.bytes_downloaded;
   result.files_reused = job.files_reused;
   result.bytes_reused = job.bytes_reused;
-  model::LockFile& lock = result.lock;
+  return std::move(job.done);
+}
+
+/// The lock file of the pull of `v` that got `files`.
+model::LockFile make_lock(const Client& client, const PullOptions& opts, const ModelVersion& v,
+                          const std::string& download_uri, std::vector<model::LockedFile> files) {
+  model::LockFile lock;
   lock.tool = opts.tool;
   lock.tracking_uri = client.tracking_uri();
   lock.name = v.name;
@@ -471,20 +475,49 @@ PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressS
   lock.download_uri = download_uri;
   lock.creation_timestamp = v.creation_timestamp;
   lock.pulled_at = now_iso();
-  lock.files = std::move(job.done);
+  lock.files = std::move(files);
   std::sort(lock.files.begin(), lock.files.end(), [](auto& a, auto& b) { return a.path < b.path; });
   lock.digest = model::LockFile::compute_digest(lock.files);
+  return lock;
+}
 
-  if (previous && previous->version == v.version && previous->files == lock.files &&
+/// Puts the pull in place: only the lock is rewritten when the destination already holds
+/// these very files (returns true), else the partial directory replaces the destination.
+bool install_pull(PartialDir& partial, const std::filesystem::path& dest, const std::optional<model::LockFile>& previous,
+                  const std::set<std::string>& expected, const model::LockFile& lock) {
+  if (previous && previous->version == lock.version && previous->files == lock.files &&
       model::verify_dir(dest, *previous).ok()) {
     // Nothing changed: refresh the lock's request fields, leave files alone.
-    result.unchanged = true;
     fs::atomic_write(dest / model::LockFile::k_file_name, lock.to_json());
     partial.discard();
-    return result;
+    return true;
   }
   partial.finish(expected, lock.to_json());
   install(partial.path(), dest);
+  return false;
+}
+
+} // namespace
+
+PullResult pull(Client& client, const PullOptions& opts, LogSink& log, ProgressSink& progress) {
+  ModelVersion v = resolve_version(client, opts.uri);
+  std::filesystem::path dest = destination_dir(opts, v);
+  log.debug(1, "resolved " + opts.uri.text + " to " + v.name + " version " + v.version);
+  std::optional<model::LockFile> previous = prepare_destination(client, opts, v, dest);
+  Listing listing = list_version(client, v, log);
+
+  PartialDir partial(dest, v.name, v.version);
+  progress.begin(v.name + " v" + v.version, listing.tasks.size(), listing.total);
+  struct EndProgress {
+    ProgressSink& p;
+    ~EndProgress() { p.end(); }
+  } end_progress{progress};
+
+  PullResult result;
+  result.dir = dest;
+  auto files = download_all(client, opts, log, progress, partial, listing, previous, dest, result);
+  result.lock = make_lock(client, opts, v, listing.download_uri, std::move(files));
+  result.unchanged = install_pull(partial, dest, previous, listing.expected, result.lock);
   return result;
 }
 

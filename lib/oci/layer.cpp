@@ -2,6 +2,7 @@
 
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/fd.hpp"
 #include "core/fs.hpp"
 #include "core/pipeline.hpp"
 #include "oci/gzip.hpp"
@@ -78,12 +79,9 @@ public:
   /// Appends exactly `expected` bytes of `source` plus the tar padding;
   /// Error(operational) when the file's size differs from `expected`.
   void append_file(const std::filesystem::path& source, std::uint64_t expected) {
-    int fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) throw_io("cannot read", source);
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
+    UniqueFd file(::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!file) throw_io("cannot read", source);
+    const int fd = file.get();
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     auto changed = [&] { return Error(ErrorKind::operational, quote(source.string()) + " changed while it was being packaged"); };
     std::uint64_t left = expected;
@@ -146,15 +144,14 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
   std::size_t pieces = 0;
   for (const auto& [size, e] : files) {
     if (pieces == k_pieces) break;
-    int fd = ::open(e->source.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
+    UniqueFd fd(::open(e->source.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
     std::size_t here = std::clamp<std::size_t>(size / k_piece, 1, k_pieces - pieces);
     for (std::size_t i = 0; i < here; ++i, ++pieces) {
       auto at = static_cast<off_t>(size / here * i);
-      ssize_t n = ::pread(fd, buf.data(), buf.size(), at);
+      ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), at);
       if (n > 0) sample.append(buf.data(), static_cast<std::size_t>(n));
     }
-    ::close(fd);
   }
   if (sample.size() < 512) return true;  // tiny text-like layers: gzip costs nothing
   uLongf bound = compressBound(static_cast<uLong>(sample.size()));
@@ -362,10 +359,11 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
 Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
                   const std::filesystem::path& tmp_dir, ByteSink* also) {
   std::string tmpl = (tmp_dir / ".layer-XXXXXX").string();
-  int tfd = ::mkstemp(tmpl.data());
-  if (tfd < 0) throw_io("cannot create a file in", tmp_dir);
-  ::fchmod(tfd, 0644);  // blobs are readable like the rest of the layout
-  ::close(tfd);
+  {
+    UniqueFd tfd(::mkstemp(tmpl.data()));
+    if (!tfd) throw_io("cannot create a file in", tmp_dir);
+    ::fchmod(tfd.get(), 0644);  // blobs are readable like the rest of the layout
+  }
   try {
     FileSink file(tmpl);
     // The file, and a copy of every byte to `also`.

@@ -7,6 +7,7 @@
 #include "core/fs.hpp"
 #include "core/json.hpp"
 #include "core/strings.hpp"
+#include "core/thread_pool.hpp"
 
 #include <condition_variable>
 #include <cstring>
@@ -467,9 +468,7 @@ PushStats push_image(Registry& registry, const Layout& layout, const Descriptor&
   }
   registry.ping();
   PushStats stats;
-  std::mutex mutex;
-  std::size_t next = 0;
-  std::exception_ptr error;
+  std::mutex mutex;  // guards stats
   auto account = [&](BlobOutcome o, std::uint64_t size) {
     std::lock_guard lock(mutex);
     if (o == BlobOutcome::uploaded) stats.uploaded += size, ++stats.blobs_uploaded;
@@ -486,28 +485,10 @@ PushStats push_image(Registry& registry, const Layout& layout, const Descriptor&
     registry.upload_blob(layout.blob_path(digest), digest);
     account(BlobOutcome::uploaded, size);
   };
-  auto worker = [&] {
-    for (;;) {
-      std::pair<std::string, std::uint64_t> b;
-      {
-        std::lock_guard lock(mutex);
-        if (error || next >= blobs.size()) return;
-        b = blobs[next++];
-      }
-      try {
-        one(b.first, b.second);
-      } catch (...) {
-        std::lock_guard lock(mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  int jobs = std::max(1, std::min<int>(sources.jobs, static_cast<int>(blobs.size())));
-  for (int i = 1; i < jobs; ++i) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  // After a failure no further blob starts; the first failure is thrown.
+  ThreadPool pool(static_cast<unsigned>(std::max(1, std::min<int>(sources.jobs, static_cast<int>(blobs.size())))));
+  FanOut done = pool.for_each(blobs.size(), [&](std::size_t i) { one(blobs[i].first, blobs[i].second); });
+  if (done.first) std::rethrow_exception(done.first);
   registry.push_manifest(layout.read_blob(manifest_desc.digest, manifest_desc.size), manifest_desc.media_type, reference);
   return stats;
 }
