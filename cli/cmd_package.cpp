@@ -4,6 +4,7 @@
 #include "core/strings.hpp"
 #include "core/fs.hpp"
 #include "oci/package.hpp"
+#include "oci/push.hpp"
 #include "oci/registry.hpp"
 
 #include <cstdlib>
@@ -102,121 +103,17 @@ struct Registries {
   bool same_registry() const { return target && base && target->ref().registry == base->ref().registry; }
 };
 
-/// Which layer digest a LayerInfo::key gave last time
-/// ($XDG_CACHE_HOME/mlops/layers/KEY), so a push can tell before building a
-/// layer whether the registry has it already (then it is not streamed).
-class LayerDigestCache {
-public:
-  LayerDigestCache() : m_dir(cache_dir("layers")) {}
-  std::optional<std::string> get(const std::string& key) const {
-    std::error_code ec;
-    if (m_dir.empty() || !std::filesystem::is_regular_file(m_dir / key, ec)) return std::nullopt;
-    std::string d = fs::read_file(m_dir / key);
-    if (d.rfind("sha256:", 0) != 0 || d.size() != 71) return std::nullopt;
-    return d;
-  }
-  /// Best effort: a cache that cannot be written only costs speed.
-  void put(const std::string& key, const std::string& digest) const {
-    if (m_dir.empty() || key.empty()) return;
-    try {
-      std::filesystem::create_directories(m_dir);
-      fs::atomic_write(m_dir / key, digest, false);
-    } catch (const std::exception&) {
-    }
-  }
-
-private:
-  std::filesystem::path m_dir;
-};
-
-/// A new layer going up to the push target while it is built; when the
-/// stream fails the push uploads the layer from its file instead.
-class PushStream final : public oci::LayerStream {
-public:
-  /// `key`: the layer's LayerInfo::key, naming its upload session for a rerun.
-  PushStream(oci::Registry& registry, std::map<std::string, oci::BlobOutcome>& done, bool keep_file, const std::string& key)
-      : m_registry(registry), m_stream(registry, key), m_done(done), m_keep_file(keep_file) {}
-  bool needs_file() const override { return m_keep_file; }
-  void write(const char* data, std::size_t size) override { m_stream.write(data, size); }
-  bool finish(const oci::Layer& layer) override {
-    std::string why;
-    if (m_stream.finish(layer.digest, why)) {
-      m_done[layer.digest] = oci::BlobOutcome::uploaded;
-      m_registry.log().debug(1, "streamed layer " + layer.digest.substr(0, 19) + " (" + human_bytes(layer.size) + ") while building it");
-      return true;
-    }
-    m_registry.log().debug(1, "streaming layer " + layer.digest.substr(0, 19) + " failed (" + why + "); it goes up from a file");
-    return false;
-  }
-
-private:
-  oci::Registry& m_registry;
-  oci::Registry::Stream m_stream;
-  std::map<std::string, oci::BlobOutcome>& m_done;
-  bool m_keep_file;
-};
-
-/// Layers with at least this many bytes of files are streamed to the push
-/// target while they are built, unless the registry has them already.
-constexpr std::uint64_t k_stream_min = 32u << 20;
-
-/// `keep_files`: the layers are wanted locally too (--output), not only in the registry.
-oci::LayerStreamFactory stream_factory(Registries& regs, const LayerDigestCache& cache, std::map<std::string, oci::BlobOutcome>& done,
-                                       bool keep_files) {
-  auto pinged = std::make_shared<bool>(false);
-  return [&regs, &cache, &done, pinged, keep_files](const std::string& key, std::uint64_t bytes) -> std::unique_ptr<oci::LayerStream> {
-    if (bytes < k_stream_min) return nullptr;
-    oci::Registry& reg = *regs.target;
-    if (!*pinged) {
-      try {
-        reg.ping();  // fails early, before the layer is built, when the registry cannot be used
-      } catch (const Error& e) {
-        throw e.with_context("cannot push " + quote(reg.ref().str()));
-      }
-      *pinged = true;
-    }
-    if (auto known = cache.get(key); known && reg.has_blob(*known)) return nullptr;  // the push skips it
-    try {
-      return std::make_unique<PushStream>(reg, done, keep_files, key);
-    } catch (const Error& e) {
-      reg.log().debug(1, std::string("cannot stream the layer: ") + e.what());
-      return nullptr;
-    }
-  };
-}
-
+/// Pushes the packaged image to the push target, as JSON for --json and the text output.
 nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const std::string& output, const std::string& target, int jobs,
                             std::map<std::string, oci::BlobOutcome> done) {
-  oci::Registry& registry = *regs.target;
-  oci::Layout layout = oci::Layout::open(oci::parse_layout_ref(output).path);
-  const oci::ImageRef& ref = registry.ref();
-  std::string reference = ref.tag.empty() ? r.manifest.digest : ref.tag;
-  oci::PushSources sources;
+  oci::PackagePushSources sources;
+  sources.base = regs.base ? &*regs.base : nullptr;
+  sources.same_registry = regs.same_registry();
   sources.jobs = jobs;
   sources.done = std::move(done);
-  if (regs.same_registry()) {
-    sources.mount_from = regs.base->ref().repository;
-    for (const auto& l : r.layers)
-      if (l.from_base) sources.base_blobs.insert(l.digest);
-  }
-  if (regs.base) {
-    sources.fetch = [&](const std::string& digest, std::uint64_t size) {
-      auto tmp = layout.tmp_dir() / (".fetch-" + digest.substr(7, 16));
-      regs.base->download_blob(digest, size, tmp);
-      layout.adopt_blob(tmp, digest);
-    };
-  }
-  oci::PushStats st;
-  try {
-    st = oci::push_image(registry, layout, r.manifest, reference, sources);
-  } catch (const Error& e) {
-    throw e.with_context("cannot push " + quote(target));
-  }
-  registry.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, mounted " +
-                              human_bytes(st.mounted) + ", skipped " + human_bytes(st.skipped) + " already there");
-  oci::ImageRef pinned = ref;
-  pinned.digest = r.manifest.digest;
-  return {{"reference", pinned.str()},       {"uploaded_bytes", st.uploaded},       {"skipped_bytes", st.skipped},
+  oci::PackagePushResult pr = oci::push_package(*regs.target, r, output, target, std::move(sources));
+  const oci::PushStats& st = pr.stats;
+  return {{"reference", pr.reference.str()}, {"uploaded_bytes", st.uploaded},       {"skipped_bytes", st.skipped},
           {"mounted_bytes", st.mounted},     {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped},
           {"blobs_mounted", st.blobs_mounted}};
 }
@@ -251,9 +148,9 @@ int run_package(Context& ctx, PackageArgs a) {
   o.base_registry = regs.base ? &*regs.base : nullptr;
   // Base layers stay in the registry when nothing local needs them.
   o.fetch_base_layers = !(a.output.empty() && regs.same_registry());
-  LayerDigestCache cache;
+  oci::LayerDigestCache cache(cache_dir("layers"));
   std::map<std::string, oci::BlobOutcome> streamed;
-  if (regs.target) o.stream_layer = stream_factory(regs, cache, streamed, !a.output.empty());
+  if (regs.target) o.stream_layer = oci::push_stream_factory(*regs.target, cache, streamed, !a.output.empty());
   o.tags = a.tags;
   o.model_path = a.model_path;
   if (pc.model_path && !a.model_path_flag->count()) o.model_path = *pc.model_path;

@@ -92,24 +92,6 @@ std::string config_page();
 
 } // namespace
 
-const std::vector<ExitStatus>& exit_statuses() {
-  static const std::vector<ExitStatus> table = {
-      {0, "success"},
-      {1, "operational error (a local file system failure, a malformed answer from a server)"},
-      {2, "usage: bad command line, configuration file or environment variable"},
-      {3, "a check ran and said no: a gate, a policy, a digest that does not match ('pull --verify')"},
-      {4, "not found: model, version, alias, stage or file"},
-      {5, "authentication failed or permission denied"},
-      {6, "remote unavailable after retries"},
-      {7, "conflict: lost a race or state diverged (another pull writing the same directory, a moved branch)"},
-      {8, "timed out waiting (reserved for commands to come: rollout waits)"},
-      {9, "inconclusive: not enough data for a verdict yet (reserved for commands to come: feedback checks)"},
-      {10, "partial: some items done, some failed, each named (reserved for commands to come)"},
-      {130, "interrupted (SIGINT or SIGTERM)"},
-  };
-  return table;
-}
-
 std::vector<std::string> man_page_names() {
   std::vector<std::string> names = {"mlops.1"};
   for (const auto& c : commands())

@@ -12,15 +12,6 @@ namespace mlops::cli {
 /// The lines ":files" and ":dirs" ask the shell for path completion.
 std::string complete(CLI::App& app, const std::vector<std::string>& words);
 
-/// One exit status: its code and what it means (DESIGN.md's table).
-struct ExitStatus {
-  int code;
-  std::string_view meaning;
-};
-
-/// Every exit status mlops documents, in order.
-const std::vector<ExitStatus>& exit_statuses();
-
 /// The names of the man pages generated from the command table:
 /// mlops.1, mlops-COMMAND.1 per visible command, mlops.yaml.5.
 std::vector<std::string> man_page_names();

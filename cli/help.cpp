@@ -183,6 +183,26 @@ std::string short_usage() {
          "Run 'mlops help' for more, 'mlops help <command>' for a command.\n";
 }
 
+namespace {
+
+/// "Exit codes: 0 ok, 1 error, ..." from the exit-code table, wrapped.
+std::string exit_codes_line() {
+  std::string out = "Exit codes:";
+  std::size_t line_start = 0;
+  for (const auto& e : exit_statuses()) {
+    std::string item = " " + std::to_string(e.code) + " " + std::string(e.label) + (e.code == exit_statuses().back().code ? "" : ",");
+    if (out.size() - line_start + item.size() > 70) {
+      out += "\n";
+      line_start = out.size();
+      item.erase(0, 1);
+    }
+    out += item;
+  }
+  return out + " (see 'man mlops').\n";
+}
+
+} // namespace
+
 std::string top_help(CLI::App& app) {
   std::ostringstream o;
   o << "usage: mlops [global options] <command> [<args>]\n\n"
@@ -192,8 +212,7 @@ std::string top_help(CLI::App& app) {
     if (!c.hidden) rows.emplace_back(std::string(c.name), std::string(c.summary));
   o << columns(rows) << "\nglobal options (before or after the command):\n" << columns(option_rows(app, false))
     << "\nRun 'mlops help <command>' for a command's options and examples,\n'man mlops-<command>' for its details.\n"
-    << "Exit codes: 0 ok, 1 error, 2 usage, 3 check failed, 4 not found, 5 auth,\n"
-    << "6 unavailable, 7 conflict, 130 interrupted (see 'man mlops').\n";
+    << exit_codes_line();
   return o.str();
 }
 

@@ -2,43 +2,56 @@
 
 #include "core/strings.hpp"
 
+#include <array>
+
 namespace mlops {
 
-int exit_code(ErrorKind kind) {
-  switch (kind) {
-  case ErrorKind::operational: return 1;
-  case ErrorKind::io: return 1;
-  case ErrorKind::usage: return 2;
-  case ErrorKind::gate_failed: return 3;
-  case ErrorKind::not_found: return 4;
-  case ErrorKind::auth: return 5;
-  case ErrorKind::unavailable: return 6;
-  case ErrorKind::conflict: return 7;
-  case ErrorKind::timed_out: return 8;
-  case ErrorKind::inconclusive: return 9;
-  case ErrorKind::partial: return 10;
-  case ErrorKind::interrupted: return 130;
-  }
-  return 1;
+namespace {
+
+// The table every exit code comes from; see ErrorKindInfo.
+constexpr std::array k_error_kinds = {
+    ErrorKindInfo{ErrorKind::operational, 1, "operational", "error",
+                  "operational error (a local file system failure, a malformed answer from a server)"},
+    ErrorKindInfo{ErrorKind::io, 1, "io", "error", "local file system failure"},
+    ErrorKindInfo{ErrorKind::usage, 2, "usage", "usage", "usage: bad command line, configuration file or environment variable"},
+    ErrorKindInfo{ErrorKind::gate_failed, 3, "gate_failed", "check failed",
+                  "a check ran and said no: a gate, a policy, a digest that does not match ('pull --verify')"},
+    ErrorKindInfo{ErrorKind::not_found, 4, "not_found", "not found", "not found: model, version, alias, stage or file"},
+    ErrorKindInfo{ErrorKind::auth, 5, "auth", "auth", "authentication failed or permission denied"},
+    ErrorKindInfo{ErrorKind::unavailable, 6, "unavailable", "unavailable", "remote unavailable after retries"},
+    ErrorKindInfo{ErrorKind::conflict, 7, "conflict", "conflict",
+                  "conflict: lost a race or state diverged (another pull writing the same directory, a moved branch)"},
+    ErrorKindInfo{ErrorKind::timed_out, 8, "timed_out", "timed out", "timed out waiting (reserved for commands to come: rollout waits)"},
+    ErrorKindInfo{ErrorKind::inconclusive, 9, "inconclusive", "inconclusive",
+                  "inconclusive: not enough data for a verdict yet (reserved for commands to come: feedback checks)"},
+    ErrorKindInfo{ErrorKind::partial, 10, "partial", "partial",
+                  "partial: some items done, some failed, each named (reserved for commands to come)"},
+    ErrorKindInfo{ErrorKind::interrupted, 130, "interrupted", "interrupted", "interrupted (SIGINT or SIGTERM)"},
+};
+
+const ErrorKindInfo& info(ErrorKind kind) {
+  for (const auto& row : k_error_kinds)
+    if (row.kind == kind) return row;
+  return k_error_kinds.front();  // unreachable: every kind has a row (tested)
 }
 
-std::string_view kind_name(ErrorKind kind) {
-  switch (kind) {
-  case ErrorKind::operational: return "operational";
-  case ErrorKind::io: return "io";
-  case ErrorKind::usage: return "usage";
-  case ErrorKind::gate_failed: return "gate_failed";
-  case ErrorKind::not_found: return "not_found";
-  case ErrorKind::auth: return "auth";
-  case ErrorKind::unavailable: return "unavailable";
-  case ErrorKind::conflict: return "conflict";
-  case ErrorKind::timed_out: return "timed_out";
-  case ErrorKind::inconclusive: return "inconclusive";
-  case ErrorKind::partial: return "partial";
-  case ErrorKind::interrupted: return "interrupted";
-  }
-  return "operational";
+} // namespace
+
+std::span<const ErrorKindInfo> error_kinds() { return k_error_kinds; }
+
+const std::vector<ExitStatus>& exit_statuses() {
+  static const std::vector<ExitStatus> table = [] {
+    std::vector<ExitStatus> out = {{0, "ok", "success"}};
+    for (const auto& row : k_error_kinds)
+      if (out.back().code != row.code) out.push_back({row.code, row.label, row.meaning});
+    return out;
+  }();
+  return table;
 }
+
+int exit_code(ErrorKind kind) { return info(kind).code; }
+
+std::string_view kind_name(ErrorKind kind) { return info(kind).name; }
 
 Error Error::with_context(std::string_view context) const {
   Error e(m_kind, std::string(context) + ": " + what(), m_hint);

@@ -3,11 +3,14 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <span>
+#include <vector>
 
 namespace mlops {
 
-/// What kind of failure an Error is; decides the process exit code. The
-/// codes are the table under "Exit codes" in README.md and in `man mlops`.
+/// What kind of failure an Error is; decides the process exit code through
+/// error_kinds(), the one table of exit codes (README.md's "Exit codes",
+/// `man mlops` and `mlops help` come from it or are tested against it).
 enum class ErrorKind {
   operational,   ///< anything else that went wrong (exit 1)
   usage,         ///< bad command line or configuration value (exit 2)
@@ -34,7 +37,33 @@ enum class Cause {
   invalid_parameter,  ///< the server refused an argument (HTTP 400, e.g. an unknown MLflow alias)
 };
 
-/// The exit code of `kind` (README.md, "Exit codes").
+/// One row of the exit-code table: an error kind, its exit code, its stable
+/// name (JSON error output), a short label (`mlops help`) and what it means
+/// (`man mlops`). Several kinds may share a code; the first row of a code
+/// gives its label and meaning.
+struct ErrorKindInfo {
+  ErrorKind kind;
+  int code;
+  std::string_view name;
+  std::string_view label;
+  std::string_view meaning;
+};
+
+/// Every error kind, ordered by exit code: the one source of the exit codes.
+std::span<const ErrorKindInfo> error_kinds();
+
+/// One documented exit status: a code, its short label and its meaning.
+struct ExitStatus {
+  int code;
+  std::string_view label;
+  std::string_view meaning;
+};
+
+/// Every exit status mlops documents, in order: 0 (success), then one per
+/// distinct code of error_kinds().
+const std::vector<ExitStatus>& exit_statuses();
+
+/// The exit code of `kind` (from error_kinds()).
 int exit_code(ErrorKind kind);
 
 /// Short stable name of `kind` ("not_found", ...), used in JSON error output.
