@@ -23,6 +23,9 @@ mkdir "$work/new"
 opts=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
       -artifact_prefix="$artifacts/" -print_final_stats=1)
 [[ -f "$here/dict/$target.dict" ]] && opts+=(-dict="$here/dict/$target.dict")
+# CI fuzzes from a fixed seed, so a rerun on the same code explores the same inputs (a finding
+# reproduces); campaigns (--save) draw a new seed each time to explore further.
+[[ $save == --save ]] || opts+=(-seed="${MLOPS_FUZZ_SEED:-1}")
 # libFuzzer's own messages say how many inputs it replayed (INITED ... corp: N) and what it found.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 # Reports name functions and lines: every sanitizer looks for llvm-symbolizer on PATH.
