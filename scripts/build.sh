@@ -15,7 +15,10 @@ if command -v ccache >/dev/null 2>&1; then
   export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops/ccache}"
   export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(dirname "$repo_root")}"
   export CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  # The settings go into the launcher itself, so a later plain `cmake --build` (or ninja)
+  # in this build directory shares the same cache.
+  cc="env;CCACHE_DIR=$CCACHE_DIR;CCACHE_BASEDIR=$CCACHE_BASEDIR;CCACHE_NOHASHDIR=1;CCACHE_MAXSIZE=$CCACHE_MAXSIZE;ccache"
+  launcher=("-DCMAKE_CXX_COMPILER_LAUNCHER=$cc" "-DCMAKE_C_COMPILER_LAUNCHER=$cc")
 fi
 config=(-DCMAKE_BUILD_TYPE="${MLOPS_BUILD_TYPE:-RelWithDebInfo}")
 case "$lane" in
