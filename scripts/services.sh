@@ -43,6 +43,9 @@ cmd="${1:-}"
 state="${2:-${MLOPS_SERVICES_DIR:-$PWD/build/services}}"
 
 SERVICES=(mlflow_plain mlflow_auth registry_plain registry_auth token_issuer registry_token git_http)
+# More services live one per file in scripts/services.d/NAME.sh: each appends its names to
+# SERVICES and defines the same function group (launch_/url_/ready_/env_, optional fixtures_).
+# Sourced after the helpers below are defined; see scripts/services.d/README.
 
 # Known test credentials (test-only servers bound to 127.0.0.1; MLflow wants >= 12 chars).
 AUTH_ADMIN_USER="admin"
@@ -602,6 +605,23 @@ do_start() {
   trap - EXIT INT TERM
   log "all services up with fixtures in $((SECONDS - t0)) s; env: $state/services.env"
 }
+
+for f in "$repo_root"/scripts/services.d/*.sh; do
+  [[ -e "$f" ]] || continue
+  # shellcheck source=/dev/null
+  source "$f"
+done
+# MLOPS_SERVICES="mlflow_plain kube" starts only those (for working on one suite; stop always
+# stops every service it finds a PID for); the tests of services not started skip, saying so.
+# CI starts everything.
+if [[ "$cmd" == start && -n "${MLOPS_SERVICES:-}" ]]; then
+  wanted=()
+  for svc in $MLOPS_SERVICES; do
+    [[ " ${SERVICES[*]} " == *" $svc "* ]] || die "unknown service '$svc' in MLOPS_SERVICES (known: ${SERVICES[*]})"
+    wanted+=("$svc")
+  done
+  SERVICES=("${wanted[@]}")
+fi
 
 case "$cmd" in
   start | stop | status | env) ;;
