@@ -28,10 +28,10 @@ const std::vector<std::string> k_valued_globals = {"--tracking-uri", "--config",
 void on_signal(int) { request_cancel(); }
 
 void install_signal_handlers() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = static_cast<int>(SA_RESETHAND);  // a second Ctrl-C kills at once
+  sa.sa_flags = static_cast<int>(SA_RESETHAND); // a second Ctrl-C kills at once
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
@@ -71,7 +71,8 @@ OutputMode output_mode(const GlobalOptions& g) {
 
 std::string lowercase_first(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
-  while (!s.empty() && (s.back() == '.' || s.back() == '\n')) s.pop_back();
+  while (!s.empty() && (s.back() == '.' || s.back() == '\n'))
+    s.pop_back();
   return s;
 }
 
@@ -101,8 +102,10 @@ void build_app(AppModel& model) {
   app.set_help_flag("-h,--help", "show help and exit");
   app.require_subcommand(0, 1);
   app.fallthrough();
-  app.add_option("--tracking-uri", g.tracking_uri, "MLflow tracking server URL (env MLFLOW_TRACKING_URI)")->type_name("URI");
-  app.add_option("--config", g.config_file, "read FILE instead of the mlops.yaml found by walking up")->type_name("FILE");
+  app.add_option("--tracking-uri", g.tracking_uri, "MLflow tracking server URL (env MLFLOW_TRACKING_URI)")
+      ->type_name("URI");
+  app.add_option("--config", g.config_file, "read FILE instead of the mlops.yaml found by walking up")
+      ->type_name("FILE");
   app.add_option("--output", g.output, "output format: text or json (default text)")
       ->check(CLI::IsMember({"text", "json"}))
       ->type_name("FORMAT");
@@ -110,7 +113,8 @@ void build_app(AppModel& model) {
   app.add_flag("-v,--verbose", g.verbose, "show HTTP requests and decisions (repeat for more)");
   app.add_flag("-q,--quiet", g.quiet, "print only errors and requested data");
   app.add_flag("--no-color", g.no_color, "no colour (also NO_COLOR)");
-  app.add_option("--ca-bundle", g.ca_bundle, "PEM CA bundle to verify TLS servers with (env MLFLOW_TRACKING_SERVER_CERT_PATH)")
+  app.add_option("--ca-bundle", g.ca_bundle,
+                 "PEM CA bundle to verify TLS servers with (env MLFLOW_TRACKING_SERVER_CERT_PATH)")
       ->type_name("FILE");
   app.add_flag("--version", g.version, "print the version and exit");
   app.add_flag("--insecure", g.insecure, "do not verify TLS certificates (env MLFLOW_TRACKING_INSECURE_TLS)");
@@ -148,9 +152,9 @@ int run(int argc, char** argv) {
   std::string word = first_command_word(argc, argv);
   if (!word.empty() && !find_command(word)) {
     auto near = suggest(word, visible_names());
-    early_out.error(quote(word) + " is not an mlops command",
-                    near.empty() ? "run 'mlops help' for the list of commands"
-                                 : "did you mean " + quote(near.front()) + "?");
+    early_out.error(quote(word) + " is not an mlops command", near.empty()
+                                                                  ? "run 'mlops help' for the list of commands"
+                                                                  : "did you mean " + quote(near.front()) + "?");
     return 2;
   }
 

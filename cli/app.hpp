@@ -15,7 +15,7 @@ namespace mlops::cli {
 struct AppModel {
   CLI::App app{"take MLflow models to production on Kubernetes", "mlops"};
   GlobalOptions global;
-  std::map<std::string, Runner> runners;  ///< by command name
+  std::map<std::string, Runner> runners; ///< by command name
 };
 
 /// Builds the app from the command table.

@@ -16,9 +16,11 @@ int run_approve(Context& ctx, const ApproveArgs& a) {
   gitops::MlflowRegistry registry(ctx.mlflow());
   auto r = gitops::approve(registry, config, a.model, a.version, a.env, actor, a.comment);
   if (ctx.json())
-    ctx.out().json({{"model", r.model}, {"version", r.version}, {"environment", r.env}, {"by", r.actor}, {"tag", r.tag}});
+    ctx.out().json(
+        {{"model", r.model}, {"version", r.version}, {"environment", r.env}, {"by", r.actor}, {"tag", r.tag}});
   else
-    ctx.out().line("approved " + quote(r.model) + " version " + r.version + " for " + quote(r.env) + " as " + quote(r.actor));
+    ctx.out().line("approved " + quote(r.model) + " version " + r.version + " for " + quote(r.env) + " as " +
+                   quote(r.actor));
   return 0;
 }
 
@@ -35,9 +37,8 @@ Command approve_command() {
       "(MLFLOW_TRACKING_USERNAME; the server authenticates it) or, without one, --actor or MLOPS_ACTOR. Unless "
       "the environment's policy sets self_approval: true, the user who registered the version may not approve it "
       "(exit 3), and the promoter's own approval does not count. Needs EDIT on the model (exit 5).";
-  c.examples =
-      "  mlops approve iris 3 --env prod --comment 'reviewed the drift report'\n"
-      "  mlops approve iris @challenger --env prod";
+  c.examples = "  mlops approve iris 3 --env prod --comment 'reviewed the drift report'\n"
+               "  mlops approve iris @challenger --env prod";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<ApproveArgs>();
     app.add_option("model", a->model, "the registered model")->required();

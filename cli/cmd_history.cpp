@@ -13,7 +13,6 @@ struct HistoryArgs {
   std::string env;
 };
 
-
 int run_history(Context& ctx, const HistoryArgs& a) {
   GitopsSession s(ctx);
   gitops::HistoryReport rep = gitops::history(*s.workflow, a.model, a.env);
@@ -36,7 +35,8 @@ int run_history(Context& ctx, const HistoryArgs& a) {
     }
     j["environments"] = nlohmann::ordered_json::object();
     for (const auto& [env, version] : rep.git_current)
-      j["environments"][env] = {{"git_version", version}, {"alias_version", rep.alias_current[env]},
+      j["environments"][env] = {{"git_version", version},
+                                {"alias_version", rep.alias_current[env]},
                                 {"consistent", rep.alias_current[env] == version}};
     j["mismatches"] = rep.mismatches;
     ctx.out().json(j);
@@ -45,13 +45,14 @@ int run_history(Context& ctx, const HistoryArgs& a) {
     for (const auto& r : rep.records)
       rows.push_back({model::iso8601_utc_ms(r.time * 1000).substr(0, 19) + "Z", r.env, r.action,
                       (r.previous_version.empty() ? "-" : r.previous_version) + " -> " + r.version,
-                      gitops::image_digest(r.image).substr(0, 19), r.actor, join(r.approvers, ","), r.commit.substr(0, 12),
-                      r.reason});
+                      gitops::image_digest(r.image).substr(0, 19), r.actor, join(r.approvers, ","),
+                      r.commit.substr(0, 12), r.reason});
     if (rows.empty())
       ctx.out().line("no promotions of " + quote(a.model) + (a.env.empty() ? "" : " to " + quote(a.env)));
     else
       ctx.out().table({"TIME", "ENV", "ACTION", "VERSION", "IMAGE", "BY", "APPROVED-BY", "COMMIT", "REASON"}, rows);
-    for (const auto& m : rep.mismatches) ctx.out().warning(m);
+    for (const auto& m : rep.mismatches)
+      ctx.out().warning(m);
   }
   return 0;
 }
@@ -69,9 +70,8 @@ Command history_command() {
       "MLflow: where the alias @ENV does not point at the version the repository deploys, a warning says so (the "
       "next promote or rollback reconciles it). --json gives the records and, per environment, both versions "
       "(schemas/output.history.schema.json).";
-  c.examples =
-      "  mlops history iris\n"
-      "  mlops history iris --env prod --json";
+  c.examples = "  mlops history iris\n"
+               "  mlops history iris --env prod --json";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<HistoryArgs>();
     app.add_option("model", a->model, "the registered model")->required();

@@ -19,17 +19,23 @@ struct ModelsArgs {
 
 std::string when(std::int64_t ms) { return ms ? model::iso8601_utc_ms(ms) : "-"; }
 
-std::string join_or_dash(const std::vector<std::string>& v) {
-  return v.empty() ? "-" : join(v, ",");
-}
+std::string join_or_dash(const std::vector<std::string>& v) { return v.empty() ? "-" : join(v, ","); }
 
 nlohmann::ordered_json version_json(const mlflow::ModelVersion& v) {
   nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [k, val] : v.tags) tags[k] = val;
-  return {{"name", v.name}, {"version", v.version}, {"status", v.status}, {"stage", v.current_stage},
-          {"aliases", v.aliases}, {"run_id", v.run_id}, {"source", v.source},
-          {"creation_timestamp", v.creation_timestamp}, {"created", when(v.creation_timestamp)},
-          {"description", v.description}, {"tags", tags}};
+  for (const auto& [k, val] : v.tags)
+    tags[k] = val;
+  return {{"name", v.name},
+          {"version", v.version},
+          {"status", v.status},
+          {"stage", v.current_stage},
+          {"aliases", v.aliases},
+          {"run_id", v.run_id},
+          {"source", v.source},
+          {"creation_timestamp", v.creation_timestamp},
+          {"created", when(v.creation_timestamp)},
+          {"description", v.description},
+          {"tags", tags}};
 }
 
 int run_list(Context& ctx, const ModelsArgs& a) {
@@ -38,13 +44,18 @@ int run_list(Context& ctx, const ModelsArgs& a) {
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& m : models) {
       nlohmann::ordered_json aliases = nlohmann::ordered_json::object();
-      for (const auto& [k, v] : m.aliases) aliases[k] = v;
+      for (const auto& [k, v] : m.aliases)
+        aliases[k] = v;
       std::string latest;
       for (const auto& v : m.latest_versions)
         if (latest.empty() || std::stoll(v.version) > std::stoll(latest)) latest = v.version;
-      arr.push_back({{"name", m.name}, {"latest_version", latest.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(latest)},
-                     {"aliases", aliases}, {"description", m.description},
-                     {"last_updated_timestamp", m.last_updated_timestamp}, {"updated", when(m.last_updated_timestamp)}});
+      arr.push_back(
+          {{"name", m.name},
+           {"latest_version", latest.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(latest)},
+           {"aliases", aliases},
+           {"description", m.description},
+           {"last_updated_timestamp", m.last_updated_timestamp},
+           {"updated", when(m.last_updated_timestamp)}});
     }
     ctx.out().json({{"models", arr}});
     return 0;
@@ -56,7 +67,8 @@ int run_list(Context& ctx, const ModelsArgs& a) {
     for (const auto& v : m.latest_versions)
       if (std::stoll(v.version) > best) best = std::stoll(v.version), latest = v.version;
     std::vector<std::string> aliases;
-    for (const auto& [k, v] : m.aliases) aliases.push_back(k + "=" + v);
+    for (const auto& [k, v] : m.aliases)
+      aliases.push_back(k + "=" + v);
     rows.push_back({m.name, latest, join_or_dash(aliases), when(m.last_updated_timestamp)});
   }
   if (rows.empty()) {
@@ -72,8 +84,10 @@ int run_show(Context& ctx, const ModelsArgs& a) {
   mlflow::RegisteredModel m = client.get_registered_model(a.name);
   std::string escaped;
   for (char c : a.name) {
-    if (c == '\'') escaped += "''";
-    else escaped += c;
+    if (c == '\'')
+      escaped += "''";
+    else
+      escaped += c;
   }
   auto versions = client.search_model_versions("name='" + escaped + "'");
   // Search results carry no aliases on some servers; the model has them all.
@@ -82,18 +96,24 @@ int run_show(Context& ctx, const ModelsArgs& a) {
     for (const auto& [alias, ver] : m.aliases)
       if (ver == v.version) v.aliases.push_back(alias);
   }
-  std::sort(versions.begin(), versions.end(), [](const auto& x, const auto& y) {
-    return std::stoll(x.version) > std::stoll(y.version);
-  });
+  std::sort(versions.begin(), versions.end(),
+            [](const auto& x, const auto& y) { return std::stoll(x.version) > std::stoll(y.version); });
   if (ctx.json()) {
     nlohmann::ordered_json vs = nlohmann::ordered_json::array();
-    for (const auto& v : versions) vs.push_back(version_json(v));
+    for (const auto& v : versions)
+      vs.push_back(version_json(v));
     nlohmann::ordered_json aliases = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : m.aliases) aliases[k] = v;
+    for (const auto& [k, v] : m.aliases)
+      aliases[k] = v;
     nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : m.tags) tags[k] = v;
-    ctx.out().json({{"name", m.name}, {"description", m.description}, {"aliases", aliases}, {"tags", tags},
-                    {"creation_timestamp", m.creation_timestamp}, {"last_updated_timestamp", m.last_updated_timestamp},
+    for (const auto& [k, v] : m.tags)
+      tags[k] = v;
+    ctx.out().json({{"name", m.name},
+                    {"description", m.description},
+                    {"aliases", aliases},
+                    {"tags", tags},
+                    {"creation_timestamp", m.creation_timestamp},
+                    {"last_updated_timestamp", m.last_updated_timestamp},
                     {"versions", vs}});
     return 0;
   }
@@ -117,15 +137,13 @@ Command models_command() {
   Command c;
   c.name = "models";
   c.summary = "list registered models and show their versions";
-  c.description =
-      "'mlops models list' lists the registered models of the tracking server (every page) with their "
-      "latest version and aliases; --filter takes MLflow's search syntax, e.g. \"name LIKE 'fraud%'\". "
-      "'mlops models show NAME' lists every version of one model with its status, stage, aliases, run id "
-      "and creation time.";
-  c.examples =
-      "  mlops models list\n"
-      "  mlops models list --filter \"name LIKE 'iris%'\" --json\n"
-      "  mlops models show iris";
+  c.description = "'mlops models list' lists the registered models of the tracking server (every page) with their "
+                  "latest version and aliases; --filter takes MLflow's search syntax, e.g. \"name LIKE 'fraud%'\". "
+                  "'mlops models show NAME' lists every version of one model with its status, stage, aliases, run id "
+                  "and creation time.";
+  c.examples = "  mlops models list\n"
+               "  mlops models list --filter \"name LIKE 'iris%'\" --json\n"
+               "  mlops models show iris";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<ModelsArgs>();
     app.require_subcommand(1, 1);

@@ -1,8 +1,8 @@
 #include "cli/command.hpp"
 #include "cli/model_source.hpp"
 #include "core/error.hpp"
-#include "core/strings.hpp"
 #include "core/fs.hpp"
+#include "core/strings.hpp"
 #include "oci/package.hpp"
 #include "oci/push.hpp"
 #include "oci/registry.hpp"
@@ -42,10 +42,14 @@ std::uint64_t parse_size(const std::string& text) {
     used = 0;
   }
   std::string unit = lower_ascii(text.substr(used));
-  std::uint64_t mult = unit.empty() || unit == "b" ? 1 : unit == "k" || unit == "kib" ? 1024 : unit == "m" || unit == "mib" ? 1u << 20
-                                                  : unit == "g" || unit == "gib"    ? 1u << 30 : 0;
+  std::uint64_t mult = unit.empty() || unit == "b"    ? 1
+                       : unit == "k" || unit == "kib" ? 1024
+                       : unit == "m" || unit == "mib" ? 1u << 20
+                       : unit == "g" || unit == "gib" ? 1u << 30
+                                                      : 0;
   if (used == 0 || mult == 0 || n > (std::uint64_t(1) << 40) / mult)
-    throw Error(ErrorKind::usage, "invalid size " + quote(text), "use bytes or a number with K, M or G (KiB, MiB, GiB), at most 1T");
+    throw Error(ErrorKind::usage, "invalid size " + quote(text),
+                "use bytes or a number with K, M or G (KiB, MiB, GiB), at most 1T");
   return n * mult;
 }
 
@@ -54,7 +58,8 @@ std::optional<std::int64_t> source_date_epoch() {
   if (!v || !*v) return std::nullopt;
   char* end = nullptr;
   long long n = std::strtoll(v, &end, 10);
-  if (*end != '\0' || n < 0) throw Error(ErrorKind::usage, "invalid environment variable 'SOURCE_DATE_EPOCH': expected seconds since 1970");
+  if (*end != '\0' || n < 0)
+    throw Error(ErrorKind::usage, "invalid environment variable 'SOURCE_DATE_EPOCH': expected seconds since 1970");
   return n;
 }
 
@@ -70,7 +75,8 @@ http::Options registry_http_options(const Context& ctx) {
 }
 
 bool is_local(const std::string& registry) {
-  std::string host = registry.substr(0, registry.rfind(':') == std::string::npos ? registry.size() : registry.rfind(':'));
+  std::string host =
+      registry.substr(0, registry.rfind(':') == std::string::npos ? registry.size() : registry.rfind(':'));
   return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
 }
 
@@ -89,13 +95,14 @@ struct Registries {
       oci::ImageRef ref = oci::parse_image_ref(text);
       bool plain = is_local(ref.registry) || ctx.global().insecure;
       auto it = found.find(ref.registry);
-      if (it == found.end()) it = found.emplace(ref.registry, oci::find_credentials(ref.registry, process_getenv)).first;
+      if (it == found.end())
+        it = found.emplace(ref.registry, oci::find_credentials(ref.registry, process_getenv)).first;
       slot.emplace(client, ref, it->second, plain, ctx.log(), actions);
     };
     if (!a.push.empty()) {
       open(target, a.push, "pull,push");
       target->upload_options().chunk_size = parse_size(a.chunk_size);
-      target->upload_options().session_dir = cache_dir("uploads");  // a rerun continues a cut-off upload
+      target->upload_options().session_dir = cache_dir("uploads"); // a rerun continues a cut-off upload
     }
     if (!a.base.empty() && a.base.rfind("oci:", 0) != 0) open(base, a.base, "pull");
   }
@@ -104,8 +111,8 @@ struct Registries {
 };
 
 /// Pushes the packaged image to the push target, as JSON for --json and the text output.
-nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const std::string& output, const std::string& target, int jobs,
-                            std::map<std::string, oci::BlobOutcome> done) {
+nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const std::string& output,
+                            const std::string& target, int jobs, std::map<std::string, oci::BlobOutcome> done) {
   oci::PackagePushSources sources;
   sources.base = regs.base ? &*regs.base : nullptr;
   sources.same_registry = regs.same_registry();
@@ -113,17 +120,19 @@ nlohmann::ordered_json push(Registries& regs, const oci::PackageResult& r, const
   sources.done = std::move(done);
   oci::PackagePushResult pr = oci::push_package(*regs.target, r, output, target, std::move(sources));
   const oci::PushStats& st = pr.stats;
-  return {{"reference", pr.reference.str()}, {"uploaded_bytes", st.uploaded},       {"skipped_bytes", st.skipped},
-          {"mounted_bytes", st.mounted},     {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped},
+  return {{"reference", pr.reference.str()},     {"uploaded_bytes", st.uploaded},
+          {"skipped_bytes", st.skipped},         {"mounted_bytes", st.mounted},
+          {"blobs_uploaded", st.blobs_uploaded}, {"blobs_skipped", st.blobs_skipped},
           {"blobs_mounted", st.blobs_mounted}};
 }
 
 int run_package(Context& ctx, PackageArgs a) {
   if (a.output.empty() && a.push.empty()) {
-    throw Error(ErrorKind::usage, "missing --output or --push", "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
+    throw Error(ErrorKind::usage, "missing --output or --push",
+                "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
   }
-  Registries regs(ctx, a);  // bad references and sizes fail before any work
-  std::optional<fs::TempDir> scratch;  // a layout that only feeds a push
+  Registries regs(ctx, a);            // bad references and sizes fail before any work
+  std::optional<fs::TempDir> scratch; // a layout that only feeds a push
   std::string output = a.output;
   if (!a.push.empty() && output.rfind("docker-archive:", 0) == 0) {
     throw Error(ErrorKind::usage, "--push goes with an oci: output or none");
@@ -141,7 +150,8 @@ int run_package(Context& ctx, PackageArgs a) {
   o.format = oci::parse_format(a.format);
   o.compression = oci::parse_compression(a.compression);
   if (!a.output.empty() && a.output.rfind("oci:", 0) != 0 && a.output.rfind("docker-archive:", 0) != 0) {
-    throw Error(ErrorKind::usage, "unsupported output " + quote(a.output), "use oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]");
+    throw Error(ErrorKind::usage, "unsupported output " + quote(a.output),
+                "use oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]");
   }
   o.output = output;
   o.base = a.base;
@@ -173,24 +183,34 @@ int run_package(Context& ctx, PackageArgs a) {
   nlohmann::ordered_json pushed = nullptr;
   if (!a.push.empty()) {
     pushed = push(regs, r, output, a.push, a.jobs, streamed);
-    for (const auto& l : r.layers) cache.put(l.key, l.digest);
+    for (const auto& l : r.layers)
+      cache.put(l.key, l.digest);
   }
   if (scratch) r.references.clear();
   if (ctx.json()) {
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
     for (const auto& l : r.layers) {
-      layers.push_back({{"digest", l.digest}, {"diff_id", l.diff_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.diff_id)},
-                        {"media_type", l.media_type}, {"size", l.size}, {"from_base", l.from_base}});
+      layers.push_back(
+          {{"digest", l.digest},
+           {"diff_id", l.diff_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.diff_id)},
+           {"media_type", l.media_type},
+           {"size", l.size},
+           {"from_base", l.from_base}});
     }
-    ctx.out().json({{"format", a.format}, {"digest", r.manifest.digest}, {"manifest_size", r.manifest.size},
-                    {"config_digest", r.config_digest}, {"references", r.references}, {"layers", layers},
+    ctx.out().json({{"format", a.format},
+                    {"digest", r.manifest.digest},
+                    {"manifest_size", r.manifest.size},
+                    {"config_digest", r.config_digest},
+                    {"references", r.references},
+                    {"layers", layers},
                     {"pushed", pushed}});
     return 0;
   }
   std::uint64_t added = 0;
   for (const auto& l : r.layers)
     if (!l.from_base) added += l.size;
-  for (const auto& ref : r.references) ctx.out().line(ref + "@" + r.manifest.digest);
+  for (const auto& ref : r.references)
+    ctx.out().line(ref + "@" + r.manifest.digest);
   if (!pushed.is_null()) ctx.out().line(pushed["reference"].get<std::string>());
   ctx.log().debug(1, "model layers: " + human_bytes(added));
   return 0;
@@ -217,7 +237,8 @@ Command package_command() {
       "--compression zstd writes application/vnd.oci.image.layer.v1.tar+zstd layers with libzstd on up to 4 "
       "CPUs: level 3 with every parameter pinned, 1 MiB jobs, a checksum and no content size, the same bytes "
       "whatever the CPU count (auto never picks zstd: not every runtime reads it). "
-      "Tar, compression and both digests are computed in one pass; memory does not grow with model size. The manifest carries org.opencontainers.image.* and "
+      "Tar, compression and both digests are computed in one pass; memory does not grow with model size. The manifest "
+      "carries org.opencontainers.image.* and "
       "io.mlflow.model.* annotations (name, version, run id, model uuid, lock digest, base name and digest). "
       "A model directory whose files no longer match its lock file is refused (exit 3). Prints "
       "REF@sha256:... per output; --json adds layers, sizes and what a push uploaded, skipped or mounted "
@@ -226,7 +247,8 @@ Command package_command() {
       "--push HOST[:PORT]/REPO[:TAG] uploads the image to a registry (with or without --output): blobs the "
       "registry already has are skipped (HEAD), base layers are mounted from the base's repository when the "
       "base is on the same registry, the rest go up --jobs at a time, in resumable --chunk-size chunks "
-      "(falling back to one PUT where a registry refuses chunks), then the manifest. A layer of 32 MiB or more is streamed to the registry while it is built "
+      "(falling back to one PUT where a registry refuses chunks), then the manifest. A layer of 32 MiB or more is "
+      "streamed to the registry while it is built "
       "(without --output no layer file is written at all) unless the registry already has it. Basic or Bearer-token "
       "auth from the registry's challenge (tokens per scope, renewed when they expire), with credentials from "
       "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json: credHelpers, credsStore "
@@ -241,23 +263,37 @@ Command package_command() {
       "replacing a variable of the same name), entrypoint and cmd (replacing the base's) and labels. "
       "model-settings.json is rendered from the template package/model-settings.json.mustache (every value a "
       "quoted JSON string; the result must parse as JSON); --templates DIR overrides it.";
-  c.examples =
-      "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
-      "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
-      "  SOURCE_DATE_EPOCH=0 mlops package ./iris-v3 --base oci:mlserver:1.7 --output oci:out";
+  c.examples = "  mlops package ./iris-v3 --format modelcar --base oci:busybox:latest --output oci:out:iris-v3\n"
+               "  mlops package models:/iris@champion --format artifact --output oci:store --json\n"
+               "  SOURCE_DATE_EPOCH=0 mlops package ./iris-v3 --base oci:mlserver:1.7 --output oci:out";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<PackageArgs>();
     app.add_option("SOURCE", a->source, "a model directory or a models:/ URI")->required();
-    app.add_option("--base", a->base, "base image: oci:PATH[:TAG] or HOST[:PORT]/REPO[:TAG|@DIGEST] (not for --format artifact)")->type_name("REF");
-    app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")->type_name("DEST");
-    app.add_option("--push", a->push, "push to a registry: HOST[:PORT]/REPO[:TAG] (HTTPS; plain HTTP only for localhost or with --insecure)")->type_name("IMAGE_REF");
-    a->format_flag = app.add_option("--format", a->format, "image, modelcar or artifact")->check(CLI::IsMember({"image", "modelcar", "artifact"}))->type_name("FORMAT");
-    a->compression_flag = app.add_option("--compression", a->compression, "none, gzip, zstd or auto (default)")->check(CLI::IsMember({"none", "gzip", "zstd", "auto"}))->type_name("C");
+    app.add_option("--base", a->base,
+                   "base image: oci:PATH[:TAG] or HOST[:PORT]/REPO[:TAG|@DIGEST] (not for --format artifact)")
+        ->type_name("REF");
+    app.add_option("--output", a->output, "where to write: oci:PATH[:TAG] or docker-archive:FILE[:REPO:TAG]")
+        ->type_name("DEST");
+    app.add_option(
+           "--push", a->push,
+           "push to a registry: HOST[:PORT]/REPO[:TAG] (HTTPS; plain HTTP only for localhost or with --insecure)")
+        ->type_name("IMAGE_REF");
+    a->format_flag = app.add_option("--format", a->format, "image, modelcar or artifact")
+                         ->check(CLI::IsMember({"image", "modelcar", "artifact"}))
+                         ->type_name("FORMAT");
+    a->compression_flag = app.add_option("--compression", a->compression, "none, gzip, zstd or auto (default)")
+                              ->check(CLI::IsMember({"none", "gzip", "zstd", "auto"}))
+                              ->type_name("C");
     app.add_option("--tag", a->tags, "extra tag in the output layout (repeatable)")->type_name("T");
-    a->model_path_flag = app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")->type_name("PATH");
-    app.add_option("--templates", a->templates, "directory of templates overriding the built-in ones (package/model-settings.json.mustache)")
+    a->model_path_flag =
+        app.add_option("--model-path", a->model_path, "where --format image puts the model (default /mnt/models)")
+            ->type_name("PATH");
+    app.add_option("--templates", a->templates,
+                   "directory of templates overriding the built-in ones (package/model-settings.json.mustache)")
         ->type_name("DIR");
-    app.add_option("--chunk-size", a->chunk_size, "push blobs larger than this in resumable chunks of this size (default 64M; 0 = one PUT each)")->type_name("SIZE");
+    app.add_option("--chunk-size", a->chunk_size,
+                   "push blobs larger than this in resumable chunks of this size (default 64M; 0 = one PUT each)")
+        ->type_name("SIZE");
     app.add_option("-j,--jobs", a->jobs, "blobs pushed at once (default 4)")->check(CLI::Range(1, 32))->type_name("N");
     return [a](Context& ctx) { return run_package(ctx, *a); };
   };

@@ -86,10 +86,14 @@ Command promote_command() {
     auto a = std::make_shared<PromoteArgs>();
     app.add_option("model", a->req.model, "the registered model")->required();
     app.add_option("version", a->req.version, "the version number or @alias")->required();
-    app.add_option("--env", a->req.env, "the environment to promote to (dev, staging, prod, ...)")->required()->type_name("ENV");
-    app.add_option("--image", a->req.image, "the image to deploy, pinned: REF@sha256:DIGEST (recorded as the version's mlops.image tag)")
+    app.add_option("--env", a->req.env, "the environment to promote to (dev, staging, prod, ...)")
+        ->required()
+        ->type_name("ENV");
+    app.add_option("--image", a->req.image,
+                   "the image to deploy, pinned: REF@sha256:DIGEST (recorded as the version's mlops.image tag)")
         ->type_name("REF");
-    app.add_option("-m,--message", a->req.message, "why: recorded in the commit and its Reason trailer")->type_name("TEXT");
+    app.add_option("-m,--message", a->req.message, "why: recorded in the commit and its Reason trailer")
+        ->type_name("TEXT");
     app.add_option("--actor", a->actor, "who is promoting, when MLflow has no user (CI)")->type_name("NAME");
     app.add_flag("--dry-run", a->req.dry_run, "print the checks and the manifest diff; change nothing");
     return [a](Context& ctx) { return run_promote(ctx, *a); };

@@ -23,7 +23,11 @@ std::string shown_path(const std::filesystem::path& p) {
 }
 
 nlohmann::ordered_json report_json(const std::filesystem::path& dir, const model::VerifyReport& r) {
-  return {{"dir", dir.string()}, {"ok", r.ok()}, {"modified", r.modified}, {"missing", r.missing}, {"unexpected", r.unexpected}};
+  return {{"dir", dir.string()},
+          {"ok", r.ok()},
+          {"modified", r.modified},
+          {"missing", r.missing},
+          {"unexpected", r.unexpected}};
 }
 
 int run_verify(Context& ctx, const PullArgs& a) {
@@ -39,11 +43,15 @@ int run_verify(Context& ctx, const PullArgs& a) {
                 "only a directory written by 'mlops pull' can be verified");
   }
   model::VerifyReport r = model::verify_dir(dir, *lock);
-  if (ctx.json()) ctx.out().json(report_json(dir, r));
+  if (ctx.json())
+    ctx.out().json(report_json(dir, r));
   else {
-    for (const auto& f : r.modified) ctx.out().line("modified:   " + f);
-    for (const auto& f : r.missing) ctx.out().line("missing:    " + f);
-    for (const auto& f : r.unexpected) ctx.out().line("unexpected: " + f);
+    for (const auto& f : r.modified)
+      ctx.out().line("modified:   " + f);
+    for (const auto& f : r.missing)
+      ctx.out().line("missing:    " + f);
+    for (const auto& f : r.unexpected)
+      ctx.out().line("unexpected: " + f);
     if (r.ok()) {
       ctx.out().line(quote(d) + " matches its lock file: " + lock->name + " version " + lock->version + ", " +
                      std::to_string(lock->files.size()) + " files");
@@ -105,28 +113,28 @@ Command pull_command() {
   Command c;
   c.name = "pull";
   c.summary = "download a registered model version with provenance";
-  c.description =
-      "Downloads every file of one registered model version from the MLflow tracking server into a "
-      "directory (default ./NAME-vVERSION), in parallel, checking each file's size against the server's "
-      "listing and recording its sha256. Files go to a hidden partial directory beside the destination "
-      "and are moved into place only when all are complete, so a failed or interrupted pull leaves no "
-      "half model in the directory; running the same pull again resumes from the partial directory, "
-      "reusing every file already verified.\n\n"
-      "MODEL_URI is models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE (None, Staging, "
-      "Production, Archived) or models:/NAME/latest. The directory gets mlops.lock.json: the server, "
-      "model, version, alias or stage used, run id, source, download URI, creation time, and the path, "
-      "size and sha256 of every file, with a digest over the list. --json prints that record.\n\n"
-      "A non-empty directory that holds no pull of the same model is refused unless --force is given. "
-      "Remote paths that would land outside the directory are refused. With --verify, an existing "
-      "directory is re-hashed against its lock file (exit 3 and one line per differing file).";
-  c.examples =
-      "  mlops pull models:/iris@champion\n"
-      "  mlops pull models:/iris/3 -o ./model -j 16\n"
-      "  mlops pull models:/iris/Production --json > lock.json\n"
-      "  mlops pull --verify ./model";
+  c.description = "Downloads every file of one registered model version from the MLflow tracking server into a "
+                  "directory (default ./NAME-vVERSION), in parallel, checking each file's size against the server's "
+                  "listing and recording its sha256. Files go to a hidden partial directory beside the destination "
+                  "and are moved into place only when all are complete, so a failed or interrupted pull leaves no "
+                  "half model in the directory; running the same pull again resumes from the partial directory, "
+                  "reusing every file already verified.\n\n"
+                  "MODEL_URI is models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE (None, Staging, "
+                  "Production, Archived) or models:/NAME/latest. The directory gets mlops.lock.json: the server, "
+                  "model, version, alias or stage used, run id, source, download URI, creation time, and the path, "
+                  "size and sha256 of every file, with a digest over the list. --json prints that record.\n\n"
+                  "A non-empty directory that holds no pull of the same model is refused unless --force is given. "
+                  "Remote paths that would land outside the directory are refused. With --verify, an existing "
+                  "directory is re-hashed against its lock file (exit 3 and one line per differing file).";
+  c.examples = "  mlops pull models:/iris@champion\n"
+               "  mlops pull models:/iris/3 -o ./model -j 16\n"
+               "  mlops pull models:/iris/Production --json > lock.json\n"
+               "  mlops pull --verify ./model";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<PullArgs>();
-    app.add_option("MODEL_URI", a->target, "models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE or models:/NAME/latest (with --verify: a directory)");
+    app.add_option("MODEL_URI", a->target,
+                   "models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE or models:/NAME/latest (with "
+                   "--verify: a directory)");
     app.add_option("-o,--dir", a->dir, "destination directory (default ./NAME-vVERSION)")->type_name("DIR");
     app.add_option("-j,--jobs", a->jobs, "parallel downloads (default 8, or pull.jobs in mlops.yaml)")
         ->check(CLI::Range(1, 64))

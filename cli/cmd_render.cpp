@@ -33,7 +33,8 @@ int run_batch(Context& ctx, const RenderArgs& a) {
   auto projects = render::read_batch_list(a.batch);
   render::Batch batch = render::render_batch(projects, a.overrides, render_options(a));
   for (std::size_t i = 0; i < batch.models.size(); ++i)
-    for (const auto& w : batch.models[i].spec.warnings) ctx.log().warn(projects[i].string() + ": " + w);
+    for (const auto& w : batch.models[i].spec.warnings)
+      ctx.log().warn(projects[i].string() + ": " + w);
   if (batch.error) std::rethrow_exception(batch.error);
   const auto& models = batch.models;
   if (!a.out_dir.empty()) {
@@ -42,7 +43,8 @@ int run_batch(Context& ctx, const RenderArgs& a) {
     return 0;
   }
   std::string all;
-  for (const auto& m : models) all += render::stream(m.manifests);
+  for (const auto& m : models)
+    all += render::stream(m.manifests);
   std::cout << all << std::flush;
   return 0;
 }
@@ -52,17 +54,20 @@ int run_check(Context& ctx, const RenderArgs& a) {
   auto findings = render::check_dir(a.check, a.overrides.env == "prod", checked);
   if (ctx.json()) {
     nlohmann::ordered_json j = {{"dir", a.check}, {"checked", checked}, {"findings", nlohmann::ordered_json::array()}};
-    for (const auto& f : findings) j["findings"].push_back({{"file", f.file}, {"problem", f.what}});
+    for (const auto& f : findings)
+      j["findings"].push_back({{"file", f.file}, {"problem", f.what}});
     ctx.out().json(j);
   } else {
-    for (const auto& f : findings) ctx.out().line(f.file + ": " + f.what);
+    for (const auto& f : findings)
+      ctx.out().line(f.file + ": " + f.what);
     ctx.out().line("check " + quote(a.check) + ": " + std::to_string(checked) + " documents, " +
                    std::to_string(findings.size()) + " problems");
   }
   // Findings first: a directory whose files all fail to parse names them (exit 3), it is
   // not "empty"; only a directory with nothing to check says so.
   if (!findings.empty())
-    throw Error(ErrorKind::gate_failed, "invalid manifest " + quote(findings.front().file) + ": " + findings.front().what);
+    throw Error(ErrorKind::gate_failed,
+                "invalid manifest " + quote(findings.front().file) + ": " + findings.front().what);
   if (checked == 0) throw Error(ErrorKind::gate_failed, "cannot check " + quote(a.check) + ": no manifests in it");
   return 0;
 }
@@ -76,7 +81,8 @@ int run_render(Context& ctx, const RenderArgs& a) {
                 "run in a project (mlops.yaml found by walking up) or pass --config FILE");
   render::DeploySpec spec = render::load_spec(*project);
   render::Resolved resolved = render::resolve(spec, a.overrides);
-  for (const auto& w : resolved.warnings) ctx.log().warn(w);
+  for (const auto& w : resolved.warnings)
+    ctx.log().warn(w);
   render::RenderOptions opts = render_options(a);
   opts.prod_digests = resolved.env == "prod";
   auto manifests = render::render(resolved, opts);
@@ -86,7 +92,8 @@ int run_render(Context& ctx, const RenderArgs& a) {
     nlohmann::ordered_json j = {{"target", resolved.target}, {"environment", resolved.env}, {"namespace", resolved.ns}};
     if (!a.out_dir.empty()) j["dir"] = a.out_dir;
     j["manifests"] = nlohmann::ordered_json::array();
-    for (const auto& m : manifests) j["manifests"].push_back({{"kind", m.kind}, {"name", m.name}, {"file", m.file}, {"yaml", m.yaml}});
+    for (const auto& m : manifests)
+      j["manifests"].push_back({{"kind", m.kind}, {"name", m.name}, {"file", m.file}, {"yaml", m.yaml}});
     j["warnings"] = resolved.warnings;
     j["endpoints"] = nlohmann::ordered_json::array();
     for (const auto& e : endpoints) {
@@ -97,13 +104,16 @@ int run_render(Context& ctx, const RenderArgs& a) {
     ctx.out().json(j);
     return 0;
   }
-  if (a.out_dir.empty()) std::cout << render::stream(manifests) << std::flush;
-  else ctx.log().debug(1, "wrote " + std::to_string(manifests.size() + 1) + " files to " + a.out_dir);
+  if (a.out_dir.empty())
+    std::cout << render::stream(manifests) << std::flush;
+  else
+    ctx.log().debug(1, "wrote " + std::to_string(manifests.size() + 1) + " files to " + a.out_dir);
   // Where to call it: diagnostics, so stdout stays a YAML stream.
   if (!ctx.out().mode().quiet)
     for (const auto& e : endpoints)
       std::cerr << "endpoint " << e.name << ": "
-                << (e.url.empty() ? e.path + " (on the ingress host; deploy.ingress.host gives the URL)" : e.url) << '\n';
+                << (e.url.empty() ? e.path + " (on the ingress host; deploy.ingress.host gives the URL)" : e.url)
+                << '\n';
   return 0;
 }
 
@@ -121,9 +131,11 @@ Command render_command() {
       "/v2/health/ready and /v2/health/live, non-root, no privilege escalation, all capabilities dropped), kserve "
       "(InferenceService serving.kserve.io/v1beta1: predictor.model with modelFormat mlflow, protocolVersion v2 and "
       "storageUri for a model_uri or modelcar, predictor.containers for an image; with two variants the second is "
-      "the canary and its traffic is canaryTrafficPercent, the first being the revision rolled out before), seldon-v1 (SeldonDeployment machinelearning.seldon.io/v1, "
+      "the canary and its traffic is canaryTrafficPercent, the first being the revision rolled out before), seldon-v1 "
+      "(SeldonDeployment machinelearning.seldon.io/v1, "
       "one predictor per variant, the container named as the graph node, MLFLOW_SERVER for a model_uri, shadow "
-      "predictors, an hpaSpec for replicas {min, max}) and seldon-v2 (a Model mlops.seldon.io/v1alpha1 per variant, and an Experiment with weighted "
+      "predictors, an hpaSpec for replicas {min, max}) and seldon-v2 (a Model mlops.seldon.io/v1alpha1 per variant, "
+      "and an Experiment with weighted "
       "candidates, the first as default and a shadow as mirror; models are fetched with rclone, so an oci:// modelcar "
       "URI is refused). With monitoring enabled, a ServiceMonitor (k8s) or "
       "PodMonitor (monitoring.coreos.com/v1) scrapes the metrics port. With alerts (which need monitoring), a "
@@ -164,7 +176,8 @@ Command render_command() {
       "(oci://, s3://, gs://, https://, pvc://), environments {dev, staging, prod: namespace, replicas, resources, "
       "traffic: {VARIANT: PERCENT}}, variants (name, image or model_uri, traffic, shadow), monitoring {enabled, "
       "port, path}, alerts {enabled, error_rate_percent, latency_p95_ms, for} and access {allow_namespaces, "
-      "allow_pods, readers, editors}. Flags beat the file: --target, --image and --model-uri replace the spec's values, --env applies "
+      "allow_pods, readers, editors}. Flags beat the file: --target, --image and --model-uri replace the spec's "
+      "values, --env applies "
       "that environment's overrides. Rules: traffic of the non-shadow variants sums to 100; in environment 'prod' "
       "every image and oci:// URI is pinned by digest; names are DNS-1123 labels of at most 63 characters: a name "
       "that is not is renamed (lowercase, other characters to '-') with a warning, and refused with --strict.\n\n"
@@ -173,34 +186,42 @@ Command render_command() {
       "them by relative path (e.g. DIR/k8s/deployment.yaml.mustache). Every rendered document is parsed back and "
       "checked against schemas/render/KIND.schema.json and the cross-field rules before anything is written. -o "
       "DIR writes KIND-NAME.yaml per resource and a kustomization.yaml into a temporary directory beside DIR and "
-      "renames it into place, replacing a DIR that render wrote before (any other non-empty DIR is refused, exit 7); nothing is written on failure. The output "
+      "renames it into place, replacing a DIR that render wrote before (any other non-empty DIR is refused, exit 7); "
+      "nothing is written on failure. The output "
       "is byte-for-byte the same for the same inputs.\n\n"
       "--check DIR validates the manifests under DIR the same way (with --env prod, also digests) and exits 3 "
       "naming the file and the problem: a file that does not parse as YAML (or is larger than " +
       std::to_string(limits::k_max_checked_manifest_bytes >> 20) + " MiB, nested deeper than " +
       std::to_string(limits::k_max_yaml_depth) + " levels, or expands aliases past " +
-      std::to_string(limits::k_max_yaml_nodes) + " nodes) is such a problem, named with its line; a directory that "
-      "cannot be walked is exit 1; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 for a bad spec or flag (the message names the key path, such as "
+      std::to_string(limits::k_max_yaml_nodes) +
+      " nodes) is such a problem, named with its line; a directory that "
+      "cannot be walked is exit 1; --json prints the manifests or findings (schemas/output.render.schema.json). Exit 2 "
+      "for a bad spec or flag (the message names the key path, such as "
       "deploy.environments.prod.traffic), or a template that renders invalid YAML.";
   c.description = description;
   c.examples =
       "  mlops render --target kserve --image registry.example/iris@sha256:<digest>\n"
       "  mlops render --env prod -o deploy/prod\n"
-      "  mlops render --target kserve --model-uri oci://registry.example/iris-modelcar@sha256:<digest> | kubectl apply -f -\n"
+      "  mlops render --target kserve --model-uri oci://registry.example/iris-modelcar@sha256:<digest> | kubectl apply "
+      "-f -\n"
       "  mlops render --check deploy/prod --env prod\n"
       "  find models -name mlops.yaml > models.txt && mlops render --batch models.txt --env prod -o deploy/prod";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<RenderArgs>();
     auto& o = a->overrides;
-    app.add_option("--env", o.env, "apply the overrides of deploy.environments.ENV (dev, staging, prod)")->type_name("ENV");
-    app.add_option("--target", o.target, "seldon-v1, seldon-v2, kserve or k8s (default: deploy.target)")->type_name("TARGET");
-    auto* image = app.add_option("--image", o.image, "the model server image, pinned: REF@sha256:DIGEST")->type_name("REF");
+    app.add_option("--env", o.env, "apply the overrides of deploy.environments.ENV (dev, staging, prod)")
+        ->type_name("ENV");
+    app.add_option("--target", o.target, "seldon-v1, seldon-v2, kserve or k8s (default: deploy.target)")
+        ->type_name("TARGET");
+    auto* image =
+        app.add_option("--image", o.image, "the model server image, pinned: REF@sha256:DIGEST")->type_name("REF");
     app.add_option("--model-uri", o.model_uri, "a storage URI for the model (oci://, s3://, gs://, ...)")
         ->type_name("URI")
         ->excludes(image);
     app.add_option("-o,--output-dir", a->out_dir, "write one file per resource and a kustomization.yaml to DIR")
         ->type_name("DIR");
-    app.add_option("--templates", a->templates, "directory of templates overriding the built-in ones")->type_name("DIR");
+    app.add_option("--templates", a->templates, "directory of templates overriding the built-in ones")
+        ->type_name("DIR");
     app.add_flag("--strict", o.strict, "refuse names that are not DNS-1123 labels instead of renaming them");
     app.add_option("--check", a->check, "validate the manifests under DIR instead of rendering")
         ->type_name("DIR")

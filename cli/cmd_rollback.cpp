@@ -22,9 +22,11 @@ int run_rollback(Context& ctx, RollbackArgs& a) {
     ctx.out().json(outcome_json(o));
   } else if (a.req.dry_run) {
     if (!o.diff.empty()) std::cout << o.diff << std::flush;
-    ctx.out().line("dry run: would roll back " + what + " from version " + o.previous_version + " to " + o.version + "; nothing changed");
+    ctx.out().line("dry run: would roll back " + what + " from version " + o.previous_version + " to " + o.version +
+                   "; nothing changed");
   } else if (o.already) {
-    ctx.out().line(what + " already holds version " + o.version + (o.alias_moved ? "; alias @" + o.env + " moved back to it" : "; nothing to do"));
+    ctx.out().line(what + " already holds version " + o.version +
+                   (o.alias_moved ? "; alias @" + o.env + " moved back to it" : "; nothing to do"));
   } else {
     ctx.out().line("rolled back " + what + " from version " + o.previous_version + " to " + o.version + ": commit " +
                    o.commit.substr(0, 12) + " pushed, alias @" + o.env + " -> " + o.version);
@@ -49,15 +51,15 @@ Command rollback_command() {
       "someone else's promotion. Rolling back to the version the environment already holds only reconciles the "
       "alias (exit 0). Needs EDIT on the model (checked by a tag write before anything is pushed; exit 5). Exit 4 "
       "when there is nothing to roll back to.";
-  c.examples =
-      "  mlops rollback iris --env prod --reason 'error rate doubled'\n"
-      "  mlops rollback iris --env prod --to 3\n"
-      "  mlops rollback iris --env staging --dry-run";
+  c.examples = "  mlops rollback iris --env prod --reason 'error rate doubled'\n"
+               "  mlops rollback iris --env prod --to 3\n"
+               "  mlops rollback iris --env staging --dry-run";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<RollbackArgs>();
     app.add_option("model", a->req.model, "the registered model")->required();
     app.add_option("--env", a->req.env, "the environment to roll back")->required()->type_name("ENV");
-    app.add_option("--to", a->req.to, "the version to return to (default: the one before the current)")->type_name("VERSION");
+    app.add_option("--to", a->req.to, "the version to return to (default: the one before the current)")
+        ->type_name("VERSION");
     app.add_option("--reason", a->req.reason, "why: recorded in the commit and the tags")->type_name("TEXT");
     app.add_option("--actor", a->actor, "who is rolling back, when MLflow has no user (CI)")->type_name("NAME");
     app.add_flag("--dry-run", a->req.dry_run, "print the manifest diff; change nothing");

@@ -57,8 +57,8 @@ void print_text(Context& ctx, const gates::Report& r) {
                        std::string(row[1].size() < 13 ? 13 - row[1].size() : 1, ' ') + row[2];
     ctx.out().line(line);
   }
-  std::string what = r.target.name.empty() ? quote(r.target.dir.string())
-                                           : r.target.name + " version " + r.target.version;
+  std::string what =
+      r.target.name.empty() ? quote(r.target.dir.string()) : r.target.name + " version " + r.target.version;
   ctx.out().line("validate " + what + ": " + std::to_string(r.count(gates::Status::pass)) + " passed, " +
                  std::to_string(r.count(gates::Status::fail)) + " failed, " +
                  std::to_string(r.count(gates::Status::skip)) + " skipped");
@@ -72,8 +72,8 @@ void record(Context& ctx, const gates::Report& r) {
   auto& client = ctx.mlflow();
   if (t.lock->tracking_uri != client.tracking_uri()) {
     throw Error(ErrorKind::usage,
-                "cannot record the verdict: " + quote(t.dir.string()) + " was pulled from " + quote(t.lock->tracking_uri) +
-                    ", not from " + quote(client.tracking_uri()),
+                "cannot record the verdict: " + quote(t.dir.string()) + " was pulled from " +
+                    quote(t.lock->tracking_uri) + ", not from " + quote(client.tracking_uri()),
                 "point --tracking-uri at the server the model came from");
   }
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
@@ -94,20 +94,22 @@ void redact_report(gates::Report& r, const Settings& s) {
   for (auto& g : r.gates) {
     g.output = redact_secrets(g.output, {pair, s.password, s.token});
     g.reason = redact_secrets(g.reason, {pair, s.password, s.token});
-    for (auto& d : g.details) d = redact_secrets(d, {pair, s.password, s.token});
+    for (auto& d : g.details)
+      d = redact_secrets(d, {pair, s.password, s.token});
   }
 }
 
 int run_validate(Context& ctx, const ValidateArgs& a) {
-  gates::Policy policy = a.policy.empty() ? gates::policy_from_project(ctx.settings().project_file)
-                                          : gates::load_policy_file(a.policy);
+  gates::Policy policy =
+      a.policy.empty() ? gates::policy_from_project(ctx.settings().project_file) : gates::load_policy_file(a.policy);
   gates::Target target = resolve_target(ctx, a.target);
   target.label = a.target;
   mlflow::Client* client = nullptr;
   bool need_server = policy.metrics_configured || a.record;
   if (need_server && !ctx.settings().tracking_uri.empty()) client = &ctx.mlflow();
   if (a.record && !client) {
-    throw Error(ErrorKind::usage, "--record needs an MLflow tracking server", "set MLFLOW_TRACKING_URI or pass --tracking-uri");
+    throw Error(ErrorKind::usage, "--record needs an MLflow tracking server",
+                "set MLFLOW_TRACKING_URI or pass --tracking-uri");
   }
   gates::Report report = gates::validate(target, policy, client, std::filesystem::current_path(), ctx.log());
   redact_report(report, ctx.settings());
@@ -120,8 +122,10 @@ int run_validate(Context& ctx, const ValidateArgs& a) {
   }
   // The verdict is printed before it is recorded, so a refused tag write
   // (permission denied) still leaves the user with the report.
-  if (ctx.json()) ctx.out().json(gates::report_json(report));
-  else print_text(ctx, report);
+  if (ctx.json())
+    ctx.out().json(gates::report_json(report));
+  else
+    print_text(ctx, report);
   if (a.record) record(ctx, report);
   if (!report.passed()) {
     std::string failed;
@@ -140,7 +144,8 @@ Command validate_command() {
   c.summary = "check a model against interface, environment, metric and test gates";
   c.description =
       "Runs the gates of the policy against a pulled model directory or a models:/ URI (pulled into "
-      "$XDG_CACHE_HOME/mlops/models, default ~/.cache/mlops/models, first) and reports one line per gate. format: MLmodel parses, the files it "
+      "$XDG_CACHE_HOME/mlops/models, default ~/.cache/mlops/models, first) and reports one line per gate. format: "
+      "MLmodel parses, the files it "
       "names exist and the files still match mlops.lock.json. interface: a servable flavor "
       "(python_function by default), a signature, and input examples (input_example.json of every saved "
       "type and serving_input_example.json) that conform to it: column names, required columns, types, "
@@ -157,10 +162,9 @@ Command validate_command() {
       "bad policy. --json prints the report (schemas/output.validate.schema.json), --junit FILE writes JUnit "
       "XML for CI test reporters, and --record writes the verdict to the model version as tags "
       "(mlops.validation.status, .digest = the lock digest validated, .time, .policy).";
-  c.examples =
-      "  mlops validate models:/iris@challenger --junit report.xml --record\n"
-      "  mlops validate ./iris-v3 --policy gates.yaml\n"
-      "  mlops validate ./iris-v3 --json | jq '.gates[] | select(.status==\"fail\")'";
+  c.examples = "  mlops validate models:/iris@challenger --junit report.xml --record\n"
+               "  mlops validate ./iris-v3 --policy gates.yaml\n"
+               "  mlops validate ./iris-v3 --json | jq '.gates[] | select(.status==\"fail\")'";
   c.setup = [](CLI::App& app) -> Runner {
     auto a = std::make_shared<ValidateArgs>();
     app.add_option("TARGET", a->target, "a pulled model directory or a models:/ URI")->required();

@@ -32,7 +32,7 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
   int major = 0, minor = 0, rev = 0;
   git_libgit2_version(&major, &minor, &rev);
   v.emplace_back("libgit2", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(rev));
-  std::string archive = archive_version_string();  // "libarchive 3.6.2"
+  std::string archive = archive_version_string(); // "libarchive 3.6.2"
   v.emplace_back("libarchive", archive.substr(archive.find(' ') + 1));
   v.emplace_back("yaml-cpp", MLOPS_YAML_CPP_VERSION);
   v.emplace_back("libyaml", yaml_get_version_string());
@@ -61,7 +61,8 @@ Command version_command() {
       auto libs = library_versions();
       if (ctx.json()) {
         nlohmann::ordered_json j = {{"version", MLOPS_VERSION}, {"libraries", nlohmann::ordered_json::object()}};
-        for (const auto& [name, version] : libs) j["libraries"][name] = version;
+        for (const auto& [name, version] : libs)
+          j["libraries"][name] = version;
         ctx.out().json(j);
         return 0;
       }

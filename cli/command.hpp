@@ -19,9 +19,9 @@ using Runner = std::function<int(Context&)>;
 /// the man page are all generated from the table.
 struct Command {
   std::string_view name;
-  std::string_view summary;      ///< one line, lowercase, no period
-  std::string_view description;  ///< man page prose (roff-free text, paragraphs split by blank lines)
-  std::string_view examples;     ///< lines of "$ command" and "  explanation"
+  std::string_view summary;     ///< one line, lowercase, no period
+  std::string_view description; ///< man page prose (roff-free text, paragraphs split by blank lines)
+  std::string_view examples;    ///< lines of "$ command" and "  explanation"
   bool hidden = false;
   /// Adds the command's options and positionals to `app` (already named and
   /// described) and returns what runs it once parsed.

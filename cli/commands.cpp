@@ -7,8 +7,7 @@ namespace {
 
 /// Commands whose work needs the CLI11 app itself (help, completion, man)
 /// are run by the dispatcher; their table entries only declare arguments.
-Command app_command(std::string_view name, std::string_view summary, bool hidden,
-                    std::function<void(CLI::App&)> args) {
+Command app_command(std::string_view name, std::string_view summary, bool hidden, std::function<void(CLI::App&)> args) {
   Command c;
   c.name = name;
   c.summary = summary;
@@ -58,8 +57,9 @@ const std::vector<Command>& commands() {
     t.push_back(version_command());
     t.push_back(app_command("__complete", "print completion candidates for the words typed so far", true,
                             [](CLI::App& app) { app.allow_extras(); }));
-    t.push_back(app_command("__man", "print a man page (roff): mlops.1 (default), mlops-COMMAND.1, mlops.yaml.5; --list",
-                            true, [](CLI::App&) {}));
+    t.push_back(app_command("__man",
+                            "print a man page (roff): mlops.1 (default), mlops-COMMAND.1, mlops.yaml.5; --list", true,
+                            [](CLI::App&) {}));
     return t;
   }();
   return table;

@@ -18,11 +18,11 @@ namespace {
 
 /// Where the walk over the typed words ended.
 struct Position {
-  std::vector<CLI::App*> chain;          ///< the app, then each (sub)command typed
-  CLI::Option* pending = nullptr;        ///< an option whose value is being typed
-  std::size_t positionals = 0;           ///< positional words given to the last command
-  std::vector<std::string> help_path;    ///< words after 'help'
-  std::string config_file;               ///< --config FILE when typed
+  std::vector<CLI::App*> chain;       ///< the app, then each (sub)command typed
+  CLI::Option* pending = nullptr;     ///< an option whose value is being typed
+  std::size_t positionals = 0;        ///< positional words given to the last command
+  std::vector<std::string> help_path; ///< words after 'help'
+  std::string config_file;            ///< --config FILE when typed
 };
 
 /// The option named `word` ("--env", "-o") in the innermost command or any
@@ -76,15 +76,18 @@ Position walk(CLI::App& app, const std::vector<std::string>& words) {
 /// Environment names of the project file: environments.* and deploy.environments.*.
 std::vector<std::string> project_environments(const std::string& config_file) {
   std::optional<std::filesystem::path> file;
-  if (!config_file.empty()) file = config_file;
-  else file = find_project_file(std::filesystem::current_path());
+  if (!config_file.empty())
+    file = config_file;
+  else
+    file = find_project_file(std::filesystem::current_path());
   if (!file) return {};
   std::set<std::string> names;
   try {
     YAML::Node root = YamlReader{"project file", file->string()}.load(fs::read_file(*file));
     for (const YAML::Node& section : {root["environments"], root["deploy"]["environments"]})
       if (section.IsMap())
-        for (const auto& kv : section) names.insert(kv.first.as<std::string>());
+        for (const auto& kv : section)
+          names.insert(kv.first.as<std::string>());
   } catch (const std::exception&) {
     // A broken or unreadable file completes nothing; the command itself will say why.
   }
@@ -100,7 +103,7 @@ std::vector<std::string> option_values(CLI::Option* opt, const Position& p) {
   if (kind == "TARGET") return render::known_targets();
   if (kind == "DIR") return {":dirs"};
   if (kind == "FILE" || kind == "PATH" || kind == "DEST") return {":files"};
-  return {};  // free text (a URI, a number, a message): nothing useful to offer
+  return {}; // free text (a URI, a number, a message): nothing useful to offer
 }
 
 std::vector<std::string> option_names(const std::vector<CLI::App*>& chain) {
@@ -108,8 +111,10 @@ std::vector<std::string> option_names(const std::vector<CLI::App*>& chain) {
   for (auto it = chain.rbegin(); it != chain.rend(); ++it)
     for (const CLI::Option* opt : (*it)->get_options()) {
       if (opt->get_positional()) continue;
-      for (const auto& l : opt->get_lnames()) out.push_back("--" + l);
-      for (const auto& s : opt->get_snames()) out.push_back("-" + s);
+      for (const auto& l : opt->get_lnames())
+        out.push_back("--" + l);
+      for (const auto& s : opt->get_snames())
+        out.push_back("-" + s);
     }
   return out;
 }
@@ -151,7 +156,7 @@ std::string complete(CLI::App& app, const std::vector<std::string>& words) {
   const std::string current = words.empty() ? "" : words.back();
   Position p = walk(app, words);
   std::vector<std::string> candidates;
-  std::string prefix;  // "--opt=" when the value is typed in the same word
+  std::string prefix; // "--opt=" when the value is typed in the same word
   if (p.pending) {
     candidates = option_values(p.pending, p);
   } else if (auto eq = current.find('='); current.rfind("--", 0) == 0 && eq != std::string::npos) {
@@ -167,8 +172,10 @@ std::string complete(CLI::App& app, const std::vector<std::string>& words) {
   std::string out;
   const std::string typed = current.substr(prefix.size());
   for (const auto& c : candidates) {
-    if (c == ":files" || c == ":dirs") out += c + "\n";
-    else if (c.rfind(typed, 0) == 0) out += prefix + c + "\n";
+    if (c == ":files" || c == ":dirs")
+      out += c + "\n";
+    else if (c.rfind(typed, 0) == 0)
+      out += prefix + c + "\n";
   }
   return out;
 }

@@ -30,7 +30,8 @@ http::Options Context::http_options() const {
 mlflow::Client& Context::mlflow() {
   if (!m_mlflow) {
     auto origin = m_settings.origin.find("tracking_uri");
-    m_log.debug(1, "tracking server " + (m_settings.tracking_uri.empty() ? std::string("(none)") : m_settings.tracking_uri) +
+    m_log.debug(1, "tracking server " +
+                       (m_settings.tracking_uri.empty() ? std::string("(none)") : m_settings.tracking_uri) +
                        (origin == m_settings.origin.end() ? "" : " (from " + origin->second + ")"));
     if (!http_options().verify_tls) {
       m_log.warn("TLS certificate verification is disabled");

@@ -22,7 +22,8 @@ std::string resolve_actor(Context& ctx, const std::string& actor_flag) {
   if (!actor_flag.empty()) return actor_flag;
   for (const char* var : {"MLOPS_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_USER_ID", "USER"})
     if (auto v = process_getenv(var); v && !v->empty()) return *v;
-  throw Error(ErrorKind::usage, "cannot tell who is acting", "set MLFLOW_TRACKING_USERNAME, --actor NAME or MLOPS_ACTOR");
+  throw Error(ErrorKind::usage, "cannot tell who is acting",
+              "set MLFLOW_TRACKING_USERNAME, --actor NAME or MLOPS_ACTOR");
 }
 
 gitops::PromotionConfig load_promotion_config(Context& ctx) {
@@ -49,7 +50,8 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
   ro.http = ctx.http_options();
   ro.note = [&ctx](const std::string& line) { ctx.log().debug(1, line); };
   if (!ro.credentials.source.empty()) ctx.log().debug(1, "git credentials from " + ro.credentials.source);
-  ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " + ro.cache.string() + ")");
+  ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " +
+                         ro.cache.string() + ")");
   remote = std::make_unique<gitops::Remote>(ro);
   registry = std::make_unique<gitops::MlflowRegistry>(ctx.mlflow());
 
@@ -70,33 +72,43 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
     opts.prod_digests = resolved.env == "prod";
     auto manifests = render::render(resolved, opts);
     std::map<std::string, std::string> files;
-    for (const auto& m : manifests) files[m.file] = m.yaml;
+    for (const auto& m : manifests)
+      files[m.file] = m.yaml;
     files["kustomization.yaml"] = render::kustomization(resolved, manifests);
     return files;
   };
   auto digest_fn = [&ctx](const std::string& name, const std::string& version) {
     ModelSource s = open_model_source(ctx, "models:/" + name + "/" + version);
-    if (!s.lock) throw Error(ErrorKind::operational, "cannot compute the digest of " + quote(name) + " version " + version);
+    if (!s.lock)
+      throw Error(ErrorKind::operational, "cannot compute the digest of " + quote(name) + " version " + version);
     return s.lock->digest;
   };
-  workflow = std::make_unique<gitops::Workflow>(gitops::Workflow{*registry, *remote, config, render_fn, digest_fn,
-                                                                  [load] { return load().image; },
-                                                                  [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
+  workflow = std::make_unique<gitops::Workflow>(
+      gitops::Workflow{*registry, *remote, config, render_fn, digest_fn, [load] { return load().image; },
+                       [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
 }
 
 void print_checks(Context& ctx, const std::vector<gitops::Check>& checks) {
-  for (const auto& c : checks) ctx.out().line(std::string(c.ok ? "ok    " : "FAIL  ") + c.name + ": " + c.detail);
+  for (const auto& c : checks)
+    ctx.out().line(std::string(c.ok ? "ok    " : "FAIL  ") + c.name + ": " + c.detail);
 }
 
 nlohmann::ordered_json outcome_json(const gitops::Outcome& o) {
-  nlohmann::ordered_json j = {{"action", o.action},         {"model", o.model},
-                              {"version", o.version},       {"environment", o.env},
-                              {"path", o.path},             {"previous_version", o.previous_version},
-                              {"image", o.image},           {"refused", o.refused},
-                              {"already", o.already},       {"committed", o.committed},
-                              {"alias_moved", o.alias_moved}, {"commit", o.commit}};
+  nlohmann::ordered_json j = {{"action", o.action},
+                              {"model", o.model},
+                              {"version", o.version},
+                              {"environment", o.env},
+                              {"path", o.path},
+                              {"previous_version", o.previous_version},
+                              {"image", o.image},
+                              {"refused", o.refused},
+                              {"already", o.already},
+                              {"committed", o.committed},
+                              {"alias_moved", o.alias_moved},
+                              {"commit", o.commit}};
   j["checks"] = nlohmann::ordered_json::array();
-  for (const auto& c : o.checks) j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  for (const auto& c : o.checks)
+    j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
   if (!o.diff.empty()) j["diff"] = o.diff;
   return j;
 }

@@ -36,7 +36,7 @@ std::string columns(const std::vector<std::pair<std::string, std::string>>& rows
   std::size_t col = 0;
   for (const auto& [label, _] : rows)
     if (label.size() <= k_max_column) col = std::max(col, label.size());
-  col += 4;  // two of indent, two of gap
+  col += 4; // two of indent, two of gap
   std::string out;
   for (const auto& [label, text] : rows) {
     std::string wrapped = wrap(text, k_width, std::string(col, ' '));
@@ -64,7 +64,8 @@ std::vector<std::string> split(std::string_view s, char sep) {
 bool is_help_flag(const CLI::Option* opt) { return opt->check_lname("help"); }
 
 std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -119,9 +120,9 @@ std::string usage_args(const CLI::App& app) {
 }
 
 std::string value_name(const CLI::Option* opt) {
-  if (opt->get_items_expected_max() == 0) return {};  // a flag
+  if (opt->get_items_expected_max() == 0) return {}; // a flag
   std::string t = opt->get_type_name();
-  t = t.substr(0, t.find(':'));  // CLI11 appends validator descriptions after ':'
+  t = t.substr(0, t.find(':')); // CLI11 appends validator descriptions after ':'
   return t.empty() ? "VALUE" : t;
 }
 
@@ -141,8 +142,10 @@ std::vector<std::string> choices_of(CLI::Option* opt) {
 std::string option_label(const CLI::Option* opt) {
   if (opt->get_positional()) return upper(opt->get_name());
   std::string names;
-  for (const auto& s : opt->get_snames()) names += (names.empty() ? "-" : ", -") + s;
-  for (const auto& l : opt->get_lnames()) names += (names.empty() ? "--" : ", --") + l;
+  for (const auto& s : opt->get_snames())
+    names += (names.empty() ? "-" : ", -") + s;
+  for (const auto& l : opt->get_lnames())
+    names += (names.empty() ? "--" : ", --") + l;
   std::string v = value_name(opt);
   return v.empty() ? names : names + " " + v;
 }
@@ -166,8 +169,9 @@ CLI::App* find_command_path(CLI::App& app, const std::vector<std::string>& path)
       std::string what = at == &app ? quote(word) + " is not an mlops command"
                                     : quote(word) + " is not a subcommand of '" + so_far + "'";
       throw Error(ErrorKind::usage, what,
-                  near.empty() ? "run '" + std::string(at == &app ? "mlops help" : "mlops help " + so_far.substr(6)) + "'"
-                               : "did you mean " + quote(near.front()) + "?");
+                  near.empty()
+                      ? "run '" + std::string(at == &app ? "mlops help" : "mlops help " + so_far.substr(6)) + "'"
+                      : "did you mean " + quote(near.front()) + "?");
     }
     at = next;
     so_far += " " + word;
@@ -190,7 +194,8 @@ std::string exit_codes_line() {
   std::string out = "Exit codes:";
   std::size_t line_start = 0;
   for (const auto& e : exit_statuses()) {
-    std::string item = " " + std::to_string(e.code) + " " + std::string(e.label) + (e.code == exit_statuses().back().code ? "" : ",");
+    std::string item =
+        " " + std::to_string(e.code) + " " + std::string(e.label) + (e.code == exit_statuses().back().code ? "" : ",");
     if (out.size() - line_start + item.size() > 70) {
       out += "\n";
       line_start = out.size();
@@ -210,7 +215,8 @@ std::string top_help(CLI::App& app) {
   std::vector<std::pair<std::string, std::string>> rows;
   for (const auto& c : commands())
     if (!c.hidden) rows.emplace_back(std::string(c.name), std::string(c.summary));
-  o << columns(rows) << "\nglobal options (before or after the command):\n" << columns(option_rows(app, false))
+  o << columns(rows) << "\nglobal options (before or after the command):\n"
+    << columns(option_rows(app, false))
     << "\nRun 'mlops help <command>' for a command's options and examples,\n'man mlops-<command>' for its details.\n"
     << exit_codes_line();
   return o.str();
@@ -222,16 +228,19 @@ std::string command_help(CLI::App& app, const std::vector<std::string>& path) {
   std::string name = join(path, " ");
   std::ostringstream o;
   auto subs = sub->get_subcommands([](CLI::App*) { return true; });
-  o << "usage: mlops " << name << (subs.empty() ? "" : " <subcommand>") << (usage_args(*sub).empty() ? "" : " " + usage_args(*sub)) << "\n\n";
+  o << "usage: mlops " << name << (subs.empty() ? "" : " <subcommand>")
+    << (usage_args(*sub).empty() ? "" : " " + usage_args(*sub)) << "\n\n";
   std::string summary = path.size() == 1 && cmd ? std::string(cmd->summary) : sub->get_description();
   o << wrap(summary, k_width);
   if (cmd && !cmd->examples.empty()) {
     o << "\nexamples:\n";
-    for (const auto& line : split(std::string(cmd->examples), '\n')) o << "  " << std::string(trim(line)) << "\n";
+    for (const auto& line : split(std::string(cmd->examples), '\n'))
+      o << "  " << std::string(trim(line)) << "\n";
   }
   if (!subs.empty()) {
     std::vector<std::pair<std::string, std::string>> rows;
-    for (const CLI::App* s : subs) rows.emplace_back(s->get_name(), s->get_description());
+    for (const CLI::App* s : subs)
+      rows.emplace_back(s->get_name(), s->get_description());
     o << "\nsubcommands:\n" << columns(rows);
   }
   if (auto rows = option_rows(*sub, true); !rows.empty()) o << "\narguments:\n" << columns(rows);

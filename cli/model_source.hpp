@@ -14,7 +14,7 @@ namespace mlops::cli {
 struct ModelSource {
   std::filesystem::path dir;
   std::optional<model::LockFile> lock;
-  std::string uri;  ///< the models:/ URI given, or the lock's requested URI
+  std::string uri; ///< the models:/ URI given, or the lock's requested URI
 };
 
 /// $XDG_CACHE_HOME/mlops/SUB (or ~/.cache/mlops/SUB).

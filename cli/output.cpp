@@ -13,7 +13,8 @@ namespace {
 std::size_t display_width(std::string_view s) {
   // Count UTF-8 code points, not bytes, so names with accents line up.
   std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  for (unsigned char c : s)
+    n += (c & 0xC0) != 0x80;
   return n;
 }
 
@@ -31,9 +32,11 @@ void Output::json(const nlohmann::ordered_json& doc) const {
 void Output::table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) const {
   if (m_mode.quiet) return;
   std::vector<std::size_t> widths(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i) widths[i] = display_width(header[i]);
+  for (std::size_t i = 0; i < header.size(); ++i)
+    widths[i] = display_width(header[i]);
   for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], display_width(r[i]));
+    for (std::size_t i = 0; i < r.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], display_width(r[i]));
   auto print_row = [&](const std::vector<std::string>& r) {
     std::string out;
     for (std::size_t i = 0; i < r.size(); ++i) {
@@ -43,7 +46,8 @@ void Output::table(const std::vector<std::string>& header, const std::vector<std
     std::cout << out << '\n';
   };
   print_row(header);
-  for (const auto& r : rows) print_row(r);
+  for (const auto& r : rows)
+    print_row(r);
 }
 
 void Output::error(std::string_view message, std::string_view hint) const {
@@ -103,7 +107,7 @@ void ProgressBar::end() {
   }
   m_cv.notify_all();
   m_thread.join();
-  std::fputs("\r\033[K", stderr);  // clear the bar; the summary line follows on stdout
+  std::fputs("\r\033[K", stderr); // clear the bar; the summary line follows on stdout
   std::fflush(stderr);
 }
 

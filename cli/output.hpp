@@ -22,8 +22,8 @@ struct OutputMode {
   bool json = false;
   bool quiet = false;
   int verbosity = 0;
-  bool color = false;       ///< colour on stderr
-  bool stderr_tty = false;  ///< progress bars allowed
+  bool color = false;      ///< colour on stderr
+  bool stderr_tty = false; ///< progress bars allowed
 };
 
 /// All printing goes through here: data to stdout, diagnostics to stderr.

@@ -8,8 +8,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -23,12 +23,10 @@ using Getenv = std::function<std::optional<std::string>(const std::string&)>;
 
 // Sections a project file may hold. Those owned by later commands are
 // accepted here and validated by the command that reads them.
-const std::vector<std::string> k_top_keys = {"version", "mlflow", "pull", "gates", "deploy",
-                                             "environments", "gitops", "registry", "package",
-                                             "render", "feedback"};
-const std::vector<std::string> k_mlflow_keys = {"tracking_uri", "insecure_tls", "ca_bundle",
-                                                "client_cert", "max_retries", "timeout",
-                                                "workspace"};
+const std::vector<std::string> k_top_keys = {"version", "mlflow",   "pull",    "gates",  "deploy",  "environments",
+                                             "gitops",  "registry", "package", "render", "feedback"};
+const std::vector<std::string> k_mlflow_keys = {"tracking_uri", "insecure_tls", "ca_bundle", "client_cert",
+                                                "max_retries",  "timeout",      "workspace"};
 const std::vector<std::string> k_pull_keys = {"jobs"};
 
 /// Reads one YAML config file, remembering its path for messages.
@@ -61,8 +59,7 @@ public:
     throw Error(ErrorKind::usage, "invalid config " + quote(where(node)) + ": key " + quote(key) + ": " + why);
   }
 
-  void check_keys(const YAML::Node& map, const std::string& prefix,
-                  const std::vector<std::string>& allowed) const {
+  void check_keys(const YAML::Node& map, const std::string& prefix, const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, prefix.empty() ? "(top level)" : prefix, "expected a mapping");
     for (const auto& kv : map) {
       if (!kv.first.IsScalar()) fail(kv.first, prefix.empty() ? "(top level)" : prefix, "keys must be plain words");
@@ -102,7 +99,8 @@ public:
   /// A finite number in (0, hi]: .inf, .nan and 1e30 are refused before any conversion.
   double get_positive(const YAML::Node& node, const std::string& key, double hi) const {
     double v = YamlReader{"config", m_path.string()}.number(node, key);
-    if (!(v > 0) || v > hi) fail(node, key, "must be greater than 0 and at most " + std::to_string(static_cast<long>(hi)));
+    if (!(v > 0) || v > hi)
+      fail(node, key, "must be greater than 0 and at most " + std::to_string(static_cast<long>(hi)));
     return v;
   }
 
@@ -122,8 +120,8 @@ bool has_userinfo(const std::string& uri) {
   auto scheme = uri.find("://");
   if (scheme == std::string::npos) return false;
   auto end = uri.find_first_of("/?#", scheme + 3);
-  return uri.substr(scheme + 3, end == std::string::npos ? std::string::npos : end - scheme - 3)
-             .find('@') != std::string::npos;
+  return uri.substr(scheme + 3, end == std::string::npos ? std::string::npos : end - scheme - 3).find('@') !=
+         std::string::npos;
 }
 
 void apply_file(Settings& s, const ConfigFile& file) {
@@ -219,7 +217,8 @@ void apply_env(Settings& s, const Getenv& getenv) {
   });
   take("MLFLOW_TRACKING_CLIENT_CERT_PATH", [&](const std::string& v) { s.client_cert = v; });
   take("MLFLOW_HTTP_REQUEST_MAX_RETRIES", [&](const std::string& v) {
-    s.max_retries = static_cast<int>(env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", v, 0, limits::k_max_request_retries));
+    s.max_retries =
+        static_cast<int>(env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", v, 0, limits::k_max_request_retries));
     s.origin["max_retries"] = "env MLFLOW_HTTP_REQUEST_MAX_RETRIES";
   });
   take("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", [&](const std::string& v) {
@@ -348,7 +347,8 @@ Settings resolve_settings(const ConfigInputs& in) {
     s.origin["jobs"] = "flag --jobs";
   }
   split_userinfo(s);
-  while (!s.tracking_uri.empty() && s.tracking_uri.back() == '/') s.tracking_uri.pop_back();
+  while (!s.tracking_uri.empty() && s.tracking_uri.back() == '/')
+    s.tracking_uri.pop_back();
   return s;
 }
 

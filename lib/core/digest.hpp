@@ -25,7 +25,7 @@ private:
   struct FreeContext {
     void operator()(void* ctx) const noexcept;
   };
-  std::unique_ptr<void, FreeContext> m_ctx;  // an EVP_MD_CTX
+  std::unique_ptr<void, FreeContext> m_ctx; // an EVP_MD_CTX
 };
 
 /// SHA-256 of a string, as lowercase hex.

@@ -13,7 +13,8 @@ constexpr std::array k_error_kinds = {
     ErrorKindInfo{ErrorKind::operational, 1, "operational", "error",
                   "operational error (a local file system failure, a malformed answer from a server)"},
     ErrorKindInfo{ErrorKind::io, 1, "io", "error", "local file system failure"},
-    ErrorKindInfo{ErrorKind::usage, 2, "usage", "usage", "usage: bad command line, configuration file or environment variable"},
+    ErrorKindInfo{ErrorKind::usage, 2, "usage", "usage",
+                  "usage: bad command line, configuration file or environment variable"},
     ErrorKindInfo{ErrorKind::gate_failed, 3, "gate_failed", "check failed",
                   "a check ran and said no: a gate, a policy, a digest that does not match ('pull --verify')"},
     ErrorKindInfo{ErrorKind::not_found, 4, "not_found", "not found", "not found: model, version, alias, stage or file"},
@@ -21,7 +22,8 @@ constexpr std::array k_error_kinds = {
     ErrorKindInfo{ErrorKind::unavailable, 6, "unavailable", "unavailable", "remote unavailable after retries"},
     ErrorKindInfo{ErrorKind::conflict, 7, "conflict", "conflict",
                   "conflict: lost a race or state diverged (another pull writing the same directory, a moved branch)"},
-    ErrorKindInfo{ErrorKind::timed_out, 8, "timed_out", "timed out", "timed out waiting (reserved for commands to come: rollout waits)"},
+    ErrorKindInfo{ErrorKind::timed_out, 8, "timed_out", "timed out",
+                  "timed out waiting (reserved for commands to come: rollout waits)"},
     ErrorKindInfo{ErrorKind::inconclusive, 9, "inconclusive", "inconclusive",
                   "inconclusive: not enough data for a verdict yet (reserved for commands to come: feedback checks)"},
     ErrorKindInfo{ErrorKind::partial, 10, "partial", "partial",
@@ -32,7 +34,7 @@ constexpr std::array k_error_kinds = {
 const ErrorKindInfo& info(ErrorKind kind) {
   for (const auto& row : k_error_kinds)
     if (row.kind == kind) return row;
-  return k_error_kinds.front();  // unreachable: every kind has a row (tested)
+  return k_error_kinds.front(); // unreachable: every kind has a row (tested)
 }
 
 } // namespace
@@ -63,7 +65,7 @@ std::string quote(std::string_view name) {
   std::string out;
   out.reserve(name.size() + 2);
   out += '\'';
-  out += printable(name);  // names often come from servers and files: no escape sequences
+  out += printable(name); // names often come from servers and files: no escape sequences
   out += '\'';
   return out;
 }

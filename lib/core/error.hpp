@@ -1,9 +1,9 @@
 #pragma once
 
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <span>
 #include <vector>
 
 namespace mlops {
@@ -12,18 +12,18 @@ namespace mlops {
 /// error_kinds(), the one table of exit codes (README.md's "Exit codes",
 /// `man mlops` and `mlops help` come from it or are tested against it).
 enum class ErrorKind {
-  operational,   ///< anything else that went wrong (exit 1)
-  usage,         ///< bad command line or configuration value (exit 2)
-  gate_failed,   ///< checks ran and said no (exit 3)
-  not_found,     ///< the named model, version, alias or file does not exist (exit 4)
-  auth,          ///< authentication failed or permission denied (exit 5)
-  unavailable,   ///< remote unreachable or failing after retries (exit 6)
-  conflict,      ///< lost a race or state diverged (exit 7)
-  io,            ///< local file system failure (exit 1)
-  interrupted,   ///< SIGINT/SIGTERM (exit 130)
-  timed_out,     ///< a wait (a rollout, ...) not done by its deadline (exit 8)
-  inconclusive,  ///< not enough data for a verdict yet (exit 9)
-  partial,       ///< some items done, some failed, each named (exit 10)
+  operational,  ///< anything else that went wrong (exit 1)
+  usage,        ///< bad command line or configuration value (exit 2)
+  gate_failed,  ///< checks ran and said no (exit 3)
+  not_found,    ///< the named model, version, alias or file does not exist (exit 4)
+  auth,         ///< authentication failed or permission denied (exit 5)
+  unavailable,  ///< remote unreachable or failing after retries (exit 6)
+  conflict,     ///< lost a race or state diverged (exit 7)
+  io,           ///< local file system failure (exit 1)
+  interrupted,  ///< SIGINT/SIGTERM (exit 130)
+  timed_out,    ///< a wait (a rollout, ...) not done by its deadline (exit 8)
+  inconclusive, ///< not enough data for a verdict yet (exit 9)
+  partial,      ///< some items done, some failed, each named (exit 10)
 };
 
 /// Why an error happened, finer than its kind, for callers that must tell
@@ -32,9 +32,9 @@ enum class ErrorKind {
 /// nobody has to search the message for words.
 enum class Cause {
   unspecified,
-  unauthenticated,    ///< the credentials were missing or refused (HTTP 401)
-  permission_denied,  ///< the identity is known but may not do this (HTTP 403)
-  invalid_parameter,  ///< the server refused an argument (HTTP 400, e.g. an unknown MLflow alias)
+  unauthenticated,   ///< the credentials were missing or refused (HTTP 401)
+  permission_denied, ///< the identity is known but may not do this (HTTP 403)
+  invalid_parameter, ///< the server refused an argument (HTTP 400, e.g. an unknown MLflow alias)
 };
 
 /// One row of the exit-code table: an error kind, its exit code, its stable
@@ -76,7 +76,7 @@ std::string_view kind_name(ErrorKind kind);
 class Error : public std::runtime_error {
 public:
   Error(ErrorKind kind, const std::string& message, std::string hint = {})
-    : std::runtime_error(message), m_kind(kind), m_hint(std::move(hint)) {}
+      : std::runtime_error(message), m_kind(kind), m_hint(std::move(hint)) {}
 
   ErrorKind kind() const { return m_kind; }
   const std::string& hint() const { return m_hint; }

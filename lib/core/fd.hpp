@@ -40,8 +40,8 @@ private:
 
 /// The two ends of a pipe or socket pair.
 struct FdPair {
-  UniqueFd first;   ///< pipe: the read end
-  UniqueFd second;  ///< pipe: the write end
+  UniqueFd first;  ///< pipe: the read end
+  UniqueFd second; ///< pipe: the write end
 };
 
 } // namespace mlops

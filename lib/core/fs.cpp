@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 #include <fcntl.h>
+#include <memory>
 #include <random>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -28,13 +28,13 @@ std::string random_suffix() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char k_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string s;
-  for (int i = 0; i < 10; ++i) s += k_chars[rng() % (sizeof(k_chars) - 1)];
+  for (int i = 0; i < 10; ++i)
+    s += k_chars[rng() % (sizeof(k_chars) - 1)];
   return s;
 }
 
 Error unsafe(std::string_view path, std::string_view why) {
-  return Error(ErrorKind::operational,
-               "refusing remote path " + quote(path) + ": " + std::string(why),
+  return Error(ErrorKind::operational, "refusing remote path " + quote(path) + ": " + std::string(why),
                "the server listed a path that would land outside the destination directory");
 }
 
@@ -70,7 +70,7 @@ std::filesystem::path safe_join(const std::filesystem::path& root, std::string_v
     std::size_t end = rel.find('/', start);
     if (end == std::string::npos) end = rel.size();
     cur /= rel.substr(start, end - start);
-    struct stat st{};
+    struct stat st {};
     if (::lstat(cur.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       throw unsafe(relative, "a component is a symbolic link");
     }
@@ -141,7 +141,8 @@ std::string read_file(const std::filesystem::path& path) {
   std::string out;
   char buf[65536];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0)
+    out.append(buf, n);
   if (std::ferror(f.get())) throw Error(ErrorKind::io, "cannot read " + quote(path.string()));
   return out;
 }
@@ -191,14 +192,17 @@ Fd& Fd::operator=(Fd&& o) noexcept {
 }
 
 RegularFile open_regular(const std::filesystem::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));  // a FIFO must not block us
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)); // a FIFO must not block us
   if (fd.get() < 0) {
     int err = errno;
-    if (err == ELOOP) throw Error(ErrorKind::operational, quote(path.string()) + " is not a regular file (a symbolic link)");
-    throw Error(err == ENOENT ? ErrorKind::not_found : ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(err));
+    if (err == ELOOP)
+      throw Error(ErrorKind::operational, quote(path.string()) + " is not a regular file (a symbolic link)");
+    throw Error(err == ENOENT ? ErrorKind::not_found : ErrorKind::io,
+                "cannot read " + quote(path.string()) + ": " + errno_text(err));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
+  if (::fstat(fd.get(), &st) != 0)
+    throw Error(ErrorKind::io, "cannot read " + quote(path.string()) + ": " + errno_text(errno));
   if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::operational, quote(path.string()) + " is not a regular file");
   return {std::move(fd), static_cast<std::uint64_t>(st.st_size)};
 }
@@ -321,12 +325,14 @@ void check_tree_entry(const std::filesystem::path& root, const WalkEntry& e) {
     auto r = resolved.lexically_relative(base);
     if (ec || target.is_absolute() || r.empty() || r.native().rfind("..", 0) == 0) {
       throw Error(ErrorKind::operational, "symbolic link " + quote(escaped_name(e.relative)) +
-                                              " points outside the model directory (" + escaped_name(target.string()) + ")");
+                                              " points outside the model directory (" + escaped_name(target.string()) +
+                                              ")");
     }
     return;
   }
   if (!std::filesystem::is_directory(e.status) && !std::filesystem::is_regular_file(e.status)) {
-    throw Error(ErrorKind::operational, quote(escaped_name(e.relative)) + " is neither a file, a directory nor a symbolic link");
+    throw Error(ErrorKind::operational,
+                quote(escaped_name(e.relative)) + " is neither a file, a directory nor a symbolic link");
   }
 }
 

@@ -94,7 +94,7 @@ std::string read_all(const Fd& fd, std::size_t max_bytes, const std::filesystem:
 struct WalkEntry {
   std::filesystem::path path;
   std::string relative;
-  std::filesystem::file_status status;  ///< of the entry itself: links are not followed
+  std::filesystem::file_status status; ///< of the entry itself: links are not followed
 };
 
 /// Visits every entry below `root` (not `root` itself), a directory before

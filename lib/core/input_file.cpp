@@ -48,7 +48,8 @@ std::string read_input_file(const std::filesystem::path& path, std::size_t max_b
     throw cannot_read(path, what, k, os_reason(std::error_code(err, std::generic_category())));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw cannot_read(path, what, kind, os_reason(std::error_code(errno, std::generic_category())));
+  if (::fstat(fd.get(), &st) != 0)
+    throw cannot_read(path, what, kind, os_reason(std::error_code(errno, std::generic_category())));
   if (!S_ISREG(st.st_mode)) throw cannot_read(path, what, kind, "not a regular file");
   auto too_large = [&](std::size_t n) {
     return cannot_read(path, what, kind,

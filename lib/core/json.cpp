@@ -11,13 +11,18 @@ std::size_t json_depth(std::string_view text, std::size_t stop_at) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     switch (c) {
-    case '"': in_string = true; break;
+    case '"':
+      in_string = true;
+      break;
     case '[':
     case '{':
       if (++depth > deepest) {
@@ -29,7 +34,8 @@ std::size_t json_depth(std::string_view text, std::size_t stop_at) {
     case '}':
       if (depth) --depth;
       break;
-    default: break;
+    default:
+      break;
     }
   }
   return deepest;
@@ -54,8 +60,8 @@ Json parse_bounded(std::string_view text, std::string_view what, ErrorKind kind,
                           std::to_string(max_bytes));
   }
   if (json_depth(text, limits::k_max_json_depth) > limits::k_max_json_depth) {
-    throw Error(kind, std::string(what) + " is nested deeper than " + std::to_string(limits::k_max_json_depth) +
-                          " levels");
+    throw Error(kind,
+                std::string(what) + " is nested deeper than " + std::to_string(limits::k_max_json_depth) + " levels");
   }
   try {
     return Json::parse(text.begin(), text.end());
@@ -64,7 +70,7 @@ Json parse_bounded(std::string_view text, std::string_view what, ErrorKind kind,
   }
 }
 
-}  // namespace
+} // namespace
 
 nlohmann::json parse_json(std::string_view text, std::string_view what, ErrorKind kind, std::size_t max_bytes) {
   return parse_bounded<nlohmann::json>(text, what, kind, max_bytes);
@@ -75,4 +81,4 @@ nlohmann::ordered_json parse_ordered_json(std::string_view text, std::string_vie
   return parse_bounded<nlohmann::ordered_json>(text, what, kind, max_bytes);
 }
 
-}  // namespace mlops
+} // namespace mlops

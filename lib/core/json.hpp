@@ -22,9 +22,9 @@ std::size_t json_depth(std::string_view text, std::size_t stop_at);
 /// The reason text of a nlohmann exception without its "[json.exception.type_error.302] " prefix.
 std::string json_error_text(const nlohmann::json::exception& e);
 
-nlohmann::json parse_json(std::string_view text, std::string_view what,
-                          ErrorKind kind = ErrorKind::operational, std::size_t max_bytes = 0);
+nlohmann::json parse_json(std::string_view text, std::string_view what, ErrorKind kind = ErrorKind::operational,
+                          std::size_t max_bytes = 0);
 nlohmann::ordered_json parse_ordered_json(std::string_view text, std::string_view what,
                                           ErrorKind kind = ErrorKind::operational, std::size_t max_bytes = 0);
 
-}  // namespace mlops
+} // namespace mlops

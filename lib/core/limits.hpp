@@ -114,4 +114,4 @@ inline constexpr std::uint64_t k_max_artifact_file_bytes = std::uint64_t{1} << 4
 /// decimal is a malformed answer (exit 1).
 inline constexpr std::size_t k_max_version_digits = 18;
 
-}  // namespace mlops::limits
+} // namespace mlops::limits

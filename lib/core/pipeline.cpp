@@ -7,8 +7,10 @@ namespace mlops {
 ChunkPipeline::ChunkPipeline(std::vector<Stage> stages, std::size_t chunks, std::size_t capacity)
     : m_stages(std::move(stages)), m_capacity(capacity), m_queues(m_stages.size()) {
   if (m_stages.empty() || chunks == 0) throw std::invalid_argument("a pipeline needs a stage and a chunk");
-  for (std::size_t i = 0; i < chunks; ++i) m_free.push_back({std::make_unique_for_overwrite<char[]>(capacity), 0});
-  for (std::size_t i = 0; i < m_stages.size(); ++i) m_threads.emplace_back([this, i] { run(i); });
+  for (std::size_t i = 0; i < chunks; ++i)
+    m_free.push_back({std::make_unique_for_overwrite<char[]>(capacity), 0});
+  for (std::size_t i = 0; i < m_stages.size(); ++i)
+    m_threads.emplace_back([this, i] { run(i); });
 }
 
 ChunkPipeline::~ChunkPipeline() {
@@ -17,7 +19,8 @@ ChunkPipeline::~ChunkPipeline() {
     m_closing = true;
   }
   m_cv.notify_all();
-  for (auto& t : m_threads) t.join();
+  for (auto& t : m_threads)
+    t.join();
 }
 
 void ChunkPipeline::rethrow_locked() {

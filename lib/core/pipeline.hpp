@@ -14,8 +14,8 @@ namespace mlops {
 
 /// A fixed-size buffer that travels through a ChunkPipeline.
 struct Chunk {
-  std::unique_ptr<char[]> data;  ///< capacity bytes, not zeroed
-  std::size_t size = 0;          ///< bytes in use
+  std::unique_ptr<char[]> data; ///< capacity bytes, not zeroed
+  std::size_t size = 0;         ///< bytes in use
 };
 
 /// Runs the stages of a byte stream on threads of their own, so that, e.g.,
@@ -52,9 +52,9 @@ private:
   std::size_t m_capacity;
   std::mutex m_mutex;
   std::condition_variable m_cv;
-  std::vector<std::deque<Chunk>> m_queues;  ///< input of each stage
+  std::vector<std::deque<Chunk>> m_queues; ///< input of each stage
   std::deque<Chunk> m_free;
-  std::size_t m_out = 0;                    ///< chunks in the stages
+  std::size_t m_out = 0; ///< chunks in the stages
   bool m_closing = false;
   std::exception_ptr m_error;
   std::vector<std::thread> m_threads;

@@ -5,18 +5,18 @@
 #include "core/fd.hpp"
 #include "core/strings.hpp"
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/prctl.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +34,8 @@ std::vector<std::string> merged_env(const std::map<std::string, std::string>& ex
     if (eq != std::string::npos && extra.count(kv.substr(0, eq))) continue;
     out.push_back(std::move(kv));
   }
-  for (const auto& [k, v] : extra) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : extra)
+    out.push_back(k + "=" + v);
   return out;
 }
 
@@ -45,7 +46,8 @@ void kill_group(pid_t pid) {
 
 std::vector<char*> c_strings(const std::vector<std::string>& items) {
   std::vector<char*> out;
-  for (const auto& s : items) out.push_back(const_cast<char*>(s.c_str()));
+  for (const auto& s : items)
+    out.push_back(const_cast<char*>(s.c_str()));
   out.push_back(nullptr);
   return out;
 }
@@ -57,8 +59,8 @@ struct Spawn {
   const std::vector<std::string>& argv;
   const std::vector<std::string>* env = nullptr;
   const std::filesystem::path& cwd;
-  int stdin_fd = -1;   ///< -1: /dev/null
-  int output_fd = -1;  ///< stdout and stderr
+  int stdin_fd = -1;  ///< -1: /dev/null
+  int output_fd = -1; ///< stdout and stderr
 };
 
 /// Forks and execs `s` in a process group of its own (so that killing the
@@ -92,8 +94,10 @@ pid_t spawn(const Spawn& s) {
     int in = s.stdin_fd >= 0 ? s.stdin_fd : ::open("/dev/null", O_RDONLY);
     if (in >= 0) ::dup2(in, STDIN_FILENO);
     if (!s.cwd.empty() && ::chdir(s.cwd.c_str()) != 0) _exit(127);
-    if (s.env) ::execve(s.exe.c_str(), cargv.data(), cenv.data());
-    else ::execv(s.exe.c_str(), cargv.data());
+    if (s.env)
+      ::execve(s.exe.c_str(), cargv.data(), cenv.data());
+    else
+      ::execv(s.exe.c_str(), cargv.data());
     _exit(127);
   }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -104,7 +108,8 @@ pid_t spawn(const Spawn& s) {
 /// A pipe whose ends close on exec. Throws Error(operational).
 FdPair make_pipe() {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(ErrorKind::operational, std::string("cannot create a pipe: ") + std::strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw Error(ErrorKind::operational, std::string("cannot create a pipe: ") + std::strerror(errno));
   return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -132,9 +137,9 @@ void feed_stdin(UniqueFd to_child, std::string_view input) {
 /// What drain_until_exit saw.
 struct Drained {
   std::string output;
-  int status = 0;  ///< waitpid() status
+  int status = 0; ///< waitpid() status
   bool timed_out = false;
-  bool cut = false;  ///< output was dropped from the front while reading
+  bool cut = false; ///< output was dropped from the front while reading
 };
 
 /// Reads the child's output (keeping about the last `max_output` bytes)
@@ -196,7 +201,8 @@ Drained drain_until_exit(pid_t pid, const UniqueFd& from_child, std::chrono::ste
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
                                      const std::filesystem::path& log_file) {
   std::string exe = argv.empty() ? std::string() : find_executable(argv[0]);
-  if (exe.empty()) throw Error(ErrorKind::operational, "cannot start " + quote(argv.empty() ? "" : argv[0]) + ": not found");
+  if (exe.empty())
+    throw Error(ErrorKind::operational, "cannot start " + quote(argv.empty() ? "" : argv[0]) + ": not found");
   UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!log) throw Error(ErrorKind::io, "cannot write " + quote(log_file.string()) + ": " + std::strerror(errno));
   m_pid = spawn({exe, argv, nullptr, cwd, -1, log.get()});
@@ -211,7 +217,7 @@ bool BackgroundProcess::running() {
   if (w == 0) return true;
   if (w == m_pid) {
     m_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    ::kill(-m_pid, SIGKILL);  // leftovers of its group; the group id is ours until now
+    ::kill(-m_pid, SIGKILL); // leftovers of its group; the group id is ours until now
     m_pid = -1;
   }
   return false;
@@ -223,10 +229,11 @@ void BackgroundProcess::stop(std::chrono::milliseconds grace) {
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {
     siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(m_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == m_pid) break;
+    if (::waitid(P_PID, static_cast<id_t>(m_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == m_pid)
+      break;
     ::usleep(50000);
   }
-  ::kill(-m_pid, SIGKILL);  // the child is a zombie or still running: its group id is still ours
+  ::kill(-m_pid, SIGKILL); // the child is a zombie or still running: its group id is still ours
   int status = 0;
   ::waitpid(m_pid, &status, 0);
   m_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -295,9 +302,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   // Marked whenever something was dropped: while reading (which may leave exactly
   // max_output bytes, depending on how the child's writes arrived) or here.
   if (d.cut || out.size() > max_output) out = "[...]\n" + out.substr(out.size() - std::min(out.size(), max_output));
-  r.output = valid_utf8(out);  // the cut above may have split a character, and programs print anything
-  if (WIFEXITED(d.status)) r.exit_code = WEXITSTATUS(d.status);
-  else if (WIFSIGNALED(d.status)) r.exit_code = 128 + WTERMSIG(d.status);
+  r.output = valid_utf8(out); // the cut above may have split a character, and programs print anything
+  if (WIFEXITED(d.status))
+    r.exit_code = WEXITSTATUS(d.status);
+  else if (WIFSIGNALED(d.status))
+    r.exit_code = 128 + WTERMSIG(d.status);
   throw_if_cancelled();
   return r;
 }

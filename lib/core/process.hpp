@@ -11,10 +11,10 @@ namespace mlops {
 
 /// What a child process did.
 struct ProcessResult {
-  int exit_code = -1;        ///< exit status, or 128+signal when killed
+  int exit_code = -1; ///< exit status, or 128+signal when killed
   bool timed_out = false;
-  bool not_found = false;    ///< the executable could not be started
-  std::string output;        ///< stdout and stderr interleaved (tail kept when long)
+  bool not_found = false; ///< the executable could not be started
+  std::string output;     ///< stdout and stderr interleaved (tail kept when long)
   double seconds = 0;
 };
 

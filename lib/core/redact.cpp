@@ -11,10 +11,10 @@ namespace {
 
 bool is_secret_header(std::string_view name) {
   std::string n = lower_ascii(name);
-  return n == "authorization" || n == "proxy-authorization" || n == "cookie" ||
-         n == "set-cookie" || n.find("token") != std::string::npos ||
-         n.find("secret") != std::string::npos || n.find("api-key") != std::string::npos ||
-         n.find("apikey") != std::string::npos || n.find("password") != std::string::npos;
+  return n == "authorization" || n == "proxy-authorization" || n == "cookie" || n == "set-cookie" ||
+         n.find("token") != std::string::npos || n.find("secret") != std::string::npos ||
+         n.find("api-key") != std::string::npos || n.find("apikey") != std::string::npos ||
+         n.find("password") != std::string::npos;
 }
 
 } // namespace

@@ -11,7 +11,7 @@ struct ThreadPool::Batch {
   const std::function<void(std::size_t)>& task;
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
-  std::mutex mutex;  ///< guards `result`
+  std::mutex mutex; ///< guards `result`
   FanOut result;
 };
 
@@ -24,11 +24,13 @@ std::exception_ptr FanOut::lowest() const {
 ThreadPool::ThreadPool(unsigned threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   m_workers.reserve(threads - 1);
-  for (unsigned i = 1; i < threads; ++i) m_workers.emplace_back([this](std::stop_token stop) { work(stop); });
+  for (unsigned i = 1; i < threads; ++i)
+    m_workers.emplace_back([this](std::stop_token stop) { work(stop); });
 }
 
 ThreadPool::~ThreadPool() {
-  for (auto& w : m_workers) w.request_stop();
+  for (auto& w : m_workers)
+    w.request_stop();
   m_wake.notify_all();
   // The jthreads join as m_workers is destroyed.
 }
@@ -52,10 +54,10 @@ void ThreadPool::work(std::stop_token stop) {
   std::size_t seen = 0;
   std::unique_lock lock(m_mutex);
   for (;;) {
-    if (!m_wake.wait(lock, stop, [&] { return m_generation != seen; })) return;  // stop requested
+    if (!m_wake.wait(lock, stop, [&] { return m_generation != seen; })) return; // stop requested
     seen = m_generation;
     Batch* batch = m_batch;
-    if (!batch) continue;  // woke after that batch was over: the caller ran it alone
+    if (!batch) continue; // woke after that batch was over: the caller ran it alone
     ++m_busy;
     lock.unlock();
     run_items(*batch);

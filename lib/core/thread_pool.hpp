@@ -49,13 +49,13 @@ private:
   void work(std::stop_token stop);
   static void run_items(Batch& batch);
 
-  std::mutex m_run;  ///< one for_each at a time
+  std::mutex m_run; ///< one for_each at a time
   std::mutex m_mutex;
-  std::condition_variable_any m_wake;  ///< a batch started (workers wait)
-  std::condition_variable m_idle;      ///< a worker left the batch (the caller waits)
+  std::condition_variable_any m_wake; ///< a batch started (workers wait)
+  std::condition_variable m_idle;     ///< a worker left the batch (the caller waits)
   Batch* m_batch = nullptr;
-  std::size_t m_generation = 0;  ///< counts batches, so a worker joins each once
-  std::size_t m_busy = 0;        ///< workers inside the current batch
+  std::size_t m_generation = 0; ///< counts batches, so a worker joins each once
+  std::size_t m_busy = 0;       ///< workers inside the current batch
   std::vector<std::jthread> m_workers;
 };
 

@@ -16,17 +16,20 @@ namespace {
 /// text ("deploy.environments.prod") is only made when an error needs it.
 struct PathPart {
   const PathPart* parent = nullptr;
-  const std::string* key = nullptr;  ///< a mapping key, or null for a sequence index
+  const std::string* key = nullptr; ///< a mapping key, or null for a sequence index
   std::size_t index = 0;
 };
 
 std::string path_text(const PathPart* p) {
   std::vector<const PathPart*> parts;
-  for (; p; p = p->parent) parts.push_back(p);
+  for (; p; p = p->parent)
+    parts.push_back(p);
   std::string out;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-    if ((*it)->key) out += (out.empty() ? "" : ".") + *(*it)->key;
-    else out += "[" + std::to_string((*it)->index) + "]";
+    if ((*it)->key)
+      out += (out.empty() ? "" : ".") + *(*it)->key;
+    else
+      out += "[" + std::to_string((*it)->index) + "]";
     if (out.size() > 200) return out.substr(0, 200) + "...";
   }
   return out.empty() ? "(top level)" : out;
@@ -104,7 +107,6 @@ std::size_t find_invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-
 namespace {
 
 /// Runs libyaml's parser over the whole text first: it is the reference parser, it never
@@ -135,11 +137,12 @@ std::string libyaml_problem(const std::string& text) {
     yaml_event_delete(&event);
     if (end) return {};
     // Each node is at least one event: past the node limit the loader would refuse anyway.
-    if (++events > 4 * limits::k_max_yaml_nodes) return "0: more than " + std::to_string(limits::k_max_yaml_nodes) + " nodes";
+    if (++events > 4 * limits::k_max_yaml_nodes)
+      return "0: more than " + std::to_string(limits::k_max_yaml_nodes) + " nodes";
   }
 }
 
-}  // namespace
+} // namespace
 
 YAML::Node YamlReader::load(const std::string& text) const {
   std::string head = "invalid " + what + " '" + file;
@@ -147,8 +150,9 @@ YAML::Node YamlReader::load(const std::string& text) const {
     throw Error(kind, head + "': too large: " + std::to_string(text.size()) + " bytes, the limit is " +
                           std::to_string(max_bytes));
   if (auto bad = find_invalid_utf8(text); bad != std::string_view::npos)
-    throw Error(kind, head + ":" + std::to_string(line_of(text, bad)) + "': not valid UTF-8 (byte " +
-                          std::to_string(bad + 1) + ")",
+    throw Error(kind,
+                head + ":" + std::to_string(line_of(text, bad)) + "': not valid UTF-8 (byte " +
+                    std::to_string(bad + 1) + ")",
                 "save the file as UTF-8");
   if (std::string problem = libyaml_problem(text); !problem.empty()) {
     auto colon = problem.find(':');
@@ -157,7 +161,7 @@ YAML::Node YamlReader::load(const std::string& text) const {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
-  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own guard (2000 levels); its message says "bad file"
+  } catch (const YAML::DeepRecursion& e) { // yaml-cpp's own guard (2000 levels); its message says "bad file"
     throw Error(kind, head + ":" + std::to_string(e.mark.line + 1) + "': nested deeper than " +
                           std::to_string(limits::k_max_yaml_depth) + " levels");
   } catch (const YAML::Exception& e) {

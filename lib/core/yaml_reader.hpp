@@ -22,12 +22,12 @@ namespace mlops {
 /// Error(kind, default usage) "invalid WHAT 'FILE:LINE': key 'a.b': why", with a "did you
 /// mean" hint for unknown keys. Optionally records the line of each key read.
 struct YamlReader {
-  std::string what;  ///< "policy", "deploy spec", "promotion config"
+  std::string what; ///< "policy", "deploy spec", "promotion config"
   std::string file;
   std::map<std::string, int>* lines = nullptr;
-  bool null_is_empty = true;  ///< keys() takes a null node as an empty mapping (else "expected a mapping")
-  ErrorKind kind = ErrorKind::usage;  ///< of every Error thrown (operational for model files)
-  std::size_t max_bytes = limits::k_max_config_bytes;  ///< load() refuses longer text
+  bool null_is_empty = true;         ///< keys() takes a null node as an empty mapping (else "expected a mapping")
+  ErrorKind kind = ErrorKind::usage; ///< of every Error thrown (operational for model files)
+  std::size_t max_bytes = limits::k_max_config_bytes; ///< load() refuses longer text
 
   std::string where(const YAML::Node& node) const {
     return "invalid " + what + " '" + file + ":" + std::to_string(node.Mark().line + 1) + "'";
@@ -95,7 +95,8 @@ struct YamlReader {
     if (!n.IsScalar() || n.Scalar().size() > 9 || !std::regex_match(n.Scalar(), k_int))
       fail(n, key, "expected a whole number");
     int v = std::stoi(n.Scalar());
-    if (v < lo || v > hi) fail(n, key, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
+    if (v < lo || v > hi)
+      fail(n, key, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
     return v;
   }
   /// A list of strings; with `nonempty_items`, each as nonempty().

@@ -117,12 +117,14 @@ GateResult environment_gate(const Target& t, const Policy& p, const model::MlMod
   YAML::Node conda = load_env_yaml(conda_text, files.conda, problems);
 
   if (!req_text && !venv_text && !conda_text) {
-    problems.push_back("no environment file: none of " + files.requirements + ", " + files.virtualenv + ", " + files.conda);
+    problems.push_back("no environment file: none of " + files.requirements + ", " + files.virtualenv + ", " +
+                       files.conda);
   }
   std::vector<std::string> lines;
   if (req_text) {
     std::istringstream in(*req_text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(line);
   } else {
     lines = conda_pip_lines(conda);
   }
@@ -145,14 +147,16 @@ GateResult environment_gate(const Target& t, const Policy& p, const model::MlMod
     }
     if (!unpinned.empty()) {
       std::string list;
-      for (const auto& u : unpinned) list += (list.empty() ? "" : ", ") + quote(u);
+      for (const auto& u : unpinned)
+        list += (list.empty() ? "" : ", ") + quote(u);
       problems.push_back(std::to_string(unpinned.size()) + " requirements not pinned with '==': " + list);
     } else {
       notes.push_back("all pinned");
     }
   }
   std::string py = python_version(m, venv, conda);
-  if (py.empty() && p.require_python_version) problems.push_back("no Python version declared (python_env.yaml, conda.yaml or MLmodel)");
+  if (py.empty() && p.require_python_version)
+    problems.push_back("no Python version declared (python_env.yaml, conda.yaml or MLmodel)");
   if (!py.empty()) notes.push_back("python " + py);
 
   for (const auto& f : p.forbidden) {

@@ -30,9 +30,9 @@ void fail_with(GateResult& g, const std::string& reason, std::vector<std::string
 GateResult format_gate(const Target& t, std::optional<model::MlModel>& mlmodel) {
   return timed("format", [&](GateResult& g) {
     try {
-      fs::check_tree(t.dir);  // the rule package applies: UTF-8 names, links that stay inside
+      fs::check_tree(t.dir); // the rule package applies: UTF-8 names, links that stay inside
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::io) throw;  // a part that cannot be read: no verdict, an error (exit 1)
+      if (e.kind() == ErrorKind::io) throw; // a part that cannot be read: no verdict, an error (exit 1)
       fail_with(g, e.what());
       return;
     }
@@ -53,12 +53,16 @@ GateResult format_gate(const Target& t, std::optional<model::MlModel>& mlmodel) 
     }
     if (t.lock) {
       auto r = model::verify_dir(t.dir, *t.lock);
-      for (const auto& f : r.modified) missing.push_back("changed since pull: " + f);
-      for (const auto& f : r.missing) missing.push_back("deleted since pull: " + f);
-      for (const auto& f : r.unexpected) missing.push_back("added since pull: " + f);
+      for (const auto& f : r.modified)
+        missing.push_back("changed since pull: " + f);
+      for (const auto& f : r.missing)
+        missing.push_back("deleted since pull: " + f);
+      for (const auto& f : r.unexpected)
+        missing.push_back("added since pull: " + f);
     }
     if (!missing.empty()) {
-      fail_with(g, missing.front() + (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : ""),
+      fail_with(g,
+                missing.front() + (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : ""),
                 missing);
       return;
     }
@@ -114,9 +118,12 @@ GateResult tests_gate(const Target& t, const Policy& p, const std::optional<mode
       ProcessResult r = run_process(cmd.run, cwd, env, cmd.timeout);
       g.output += "$ " + cmd.name + "\n" + r.output + (r.output.empty() || r.output.back() == '\n' ? "" : "\n");
       std::string line;
-      if (r.not_found) line = quote(cmd.name) + ": command not found: " + cmd.run.front();
-      else if (r.timed_out) line = quote(cmd.name) + ": timed out after " + std::to_string(cmd.timeout.count()) + " s";
-      else if (r.exit_code != 0) line = quote(cmd.name) + ": exit code " + std::to_string(r.exit_code);
+      if (r.not_found)
+        line = quote(cmd.name) + ": command not found: " + cmd.run.front();
+      else if (r.timed_out)
+        line = quote(cmd.name) + ": timed out after " + std::to_string(cmd.timeout.count()) + " s";
+      else if (r.exit_code != 0)
+        line = quote(cmd.name) + ": exit code " + std::to_string(r.exit_code);
       if (line.empty()) {
         ++passed;
         g.details.push_back(quote(cmd.name) + ": passed in " + std::to_string(r.seconds).substr(0, 4) + " s");
@@ -131,7 +138,8 @@ GateResult tests_gate(const Target& t, const Policy& p, const std::optional<mode
 
 } // namespace
 
-void conclude(GateResult& g, std::vector<std::string> problems, std::vector<std::string> notes, const std::string& sep) {
+void conclude(GateResult& g, std::vector<std::string> problems, std::vector<std::string> notes,
+              const std::string& sep) {
   if (!problems.empty()) {
     g.status = Status::fail;
     g.reason = problems.front();
@@ -140,15 +148,19 @@ void conclude(GateResult& g, std::vector<std::string> problems, std::vector<std:
   }
   g.status = Status::pass;
   g.reason.clear();
-  for (const auto& n : notes) g.reason += (g.reason.empty() ? "" : sep) + n;
+  for (const auto& n : notes)
+    g.reason += (g.reason.empty() ? "" : sep) + n;
   g.details = std::move(notes);
 }
 
 const char* status_name(Status s) {
   switch (s) {
-  case Status::pass: return "pass";
-  case Status::fail: return "fail";
-  case Status::skip: return "skip";
+  case Status::pass:
+    return "pass";
+  case Status::fail:
+    return "fail";
+  case Status::skip:
+    return "skip";
   }
   return "fail";
 }
@@ -156,7 +168,8 @@ const char* status_name(Status s) {
 bool Report::passed() const { return count(Status::fail) == 0; }
 
 std::size_t Report::count(Status s) const {
-  return static_cast<std::size_t>(std::count_if(gates.begin(), gates.end(), [s](const GateResult& g) { return g.status == s; }));
+  return static_cast<std::size_t>(
+      std::count_if(gates.begin(), gates.end(), [s](const GateResult& g) { return g.status == s; }));
 }
 
 Report validate(const Target& target, const Policy& policy, mlflow::Client* client, const std::filesystem::path& cwd,
@@ -179,9 +192,12 @@ Report validate(const Target& target, const Policy& policy, mlflow::Client* clie
   if (policy.tests_configured) r.gates.push_back(tests_gate(target, policy, mlmodel, cwd, log));
   if (policy.serve) {
     std::string mlserver = find_executable("mlserver");
-    if (mlserver.empty()) r.gates.push_back(skipped("serve", "mlserver not found"));
-    else if (!mlmodel) r.gates.push_back(skipped("serve", "MLmodel could not be read"));
-    else r.gates.push_back(serve_gate(target, *mlmodel, mlserver, log));
+    if (mlserver.empty())
+      r.gates.push_back(skipped("serve", "mlserver not found"));
+    else if (!mlmodel)
+      r.gates.push_back(skipped("serve", "MLmodel could not be read"));
+    else
+      r.gates.push_back(serve_gate(target, *mlmodel, mlserver, log));
   }
   return r;
 }

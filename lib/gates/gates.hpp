@@ -23,21 +23,21 @@ const char* status_name(Status s);
 struct GateResult {
   std::string name;
   Status status = Status::pass;
-  std::string reason;                ///< one line: why it passed, failed or was skipped
-  std::vector<std::string> details;  ///< one line per finding (each failing column, package, file...)
+  std::string reason;               ///< one line: why it passed, failed or was skipped
+  std::vector<std::string> details; ///< one line per finding (each failing column, package, file...)
   double seconds = 0;
-  std::string output;                ///< captured output (tests gate)
+  std::string output; ///< captured output (tests gate)
 };
 
 /// What is validated.
 struct Target {
-  std::string label;                      ///< the target as the user gave it (dir or URI)
-  std::filesystem::path dir;              ///< the model directory
-  std::optional<model::LockFile> lock;    ///< its lock file, if it was pulled
-  std::string uri;                        ///< models:/ URI given, or the lock's, or empty
-  std::string name, version;              ///< registered model, when known
-  std::string run_id;                     ///< from the registry, the lock or MLmodel
-  std::string source;                     ///< version source (models:/m-... for 3.x)
+  std::string label;                   ///< the target as the user gave it (dir or URI)
+  std::filesystem::path dir;           ///< the model directory
+  std::optional<model::LockFile> lock; ///< its lock file, if it was pulled
+  std::string uri;                     ///< models:/ URI given, or the lock's, or empty
+  std::string name, version;           ///< registered model, when known
+  std::string run_id;                  ///< from the registry, the lock or MLmodel
+  std::string source;                  ///< version source (models:/m-... for 3.x)
 };
 
 /// All gates' results plus what identifies the validation.
@@ -54,8 +54,8 @@ struct Report {
 /// null when no tracking server is configured (the metrics gate then fails
 /// with that reason). `cwd` is where test commands run.
 /// Throws Error only for problems outside the model (e.g. server down).
-Report validate(const Target& target, const Policy& policy, mlflow::Client* client,
-                const std::filesystem::path& cwd, LogSink& log);
+Report validate(const Target& target, const Policy& policy, mlflow::Client* client, const std::filesystem::path& cwd,
+                LogSink& log);
 
 /// The report as the JSON document of schemas/output.validate.schema.json.
 nlohmann::ordered_json report_json(const Report& r);

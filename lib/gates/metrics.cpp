@@ -17,12 +17,14 @@ std::string num(double v) {
 
 /// Latest metric values of a version: its run's, completed by its logged
 /// model's (MLflow 3.x can log metrics on either).
-std::map<std::string, mlflow::Metric> metrics_of(mlflow::Client& c, const std::string& run_id, const std::string& source) {
+std::map<std::string, mlflow::Metric> metrics_of(mlflow::Client& c, const std::string& run_id,
+                                                 const std::string& source) {
   std::map<std::string, mlflow::Metric> out;
   if (!run_id.empty()) out = c.get_run(run_id).metrics;
   if (source.rfind("models:/m-", 0) == 0) {
     try {
-      for (auto& [k, v] : c.get_logged_model_metrics(source.substr(8))) out.emplace(k, v);
+      for (auto& [k, v] : c.get_logged_model_metrics(source.substr(8)))
+        out.emplace(k, v);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::not_found) throw;
     }
@@ -32,7 +34,8 @@ std::map<std::string, mlflow::Metric> metrics_of(mlflow::Client& c, const std::s
 
 } // namespace
 
-GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<model::MlModel>& m, mlflow::Client* client) {
+GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<model::MlModel>& m,
+                        mlflow::Client* client) {
   GateResult g;
   g.name = "metrics";
   auto start = std::chrono::steady_clock::now();
@@ -56,16 +59,19 @@ GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<mo
   for (const auto& th : p.thresholds) {
     auto it = metrics.find(th.metric);
     if (it == metrics.end()) {
-      problems.push_back("metric " + quote(th.metric) + " was never logged on run " + quote(run_id) + " (needed for '" + th.text + "')");
+      problems.push_back("metric " + quote(th.metric) + " was never logged on run " + quote(run_id) + " (needed for '" +
+                         th.text + "')");
     } else if (!th.holds(it->second.value) || std::isnan(it->second.value)) {
-      problems.push_back("metric " + quote(th.metric) + " is " + num(it->second.value) + ", the policy needs " + th.op + " " + num(th.value));
+      problems.push_back("metric " + quote(th.metric) + " is " + num(it->second.value) + ", the policy needs " + th.op +
+                         " " + num(th.value));
     } else {
       notes.push_back(th.metric + " " + num(it->second.value) + " " + th.op + " " + num(th.value));
     }
   }
   for (const auto& cmp : p.comparisons) {
     if (t.name.empty()) {
-      problems.push_back("cannot compare " + quote(cmp.metric) + " with " + cmp.against + ": the registered model is unknown");
+      problems.push_back("cannot compare " + quote(cmp.metric) + " with " + cmp.against +
+                         ": the registered model is unknown");
       continue;
     }
     mlflow::ModelVersion other;
@@ -92,10 +98,11 @@ GateResult metrics_gate(const Target& t, const Policy& p, const std::optional<mo
     double a = mine->second.value, b = theirs->second.value;
     double worse_by = cmp.higher_is_better ? b - a : a - b;
     if (std::isnan(a) || std::isnan(b)) {
-      problems.push_back(cmp.metric + " cannot be compared: " + (std::isnan(a) ? "this version's" : label + "'s") + " value is NaN");
+      problems.push_back(cmp.metric + " cannot be compared: " + (std::isnan(a) ? "this version's" : label + "'s") +
+                         " value is NaN");
     } else if (worse_by > cmp.tolerance + 1e-12) {
-      problems.push_back(cmp.metric + " " + num(a) + " is worse than " + label + " (" + num(b) + ") by " + num(worse_by) +
-                         ", more than the allowed " + num(cmp.tolerance));
+      problems.push_back(cmp.metric + " " + num(a) + " is worse than " + label + " (" + num(b) + ") by " +
+                         num(worse_by) + ", more than the allowed " + num(cmp.tolerance));
     } else {
       notes.push_back(cmp.metric + " " + num(a) + " vs " + label + " " + num(b));
     }

@@ -27,20 +27,21 @@ const std::vector<std::string> k_gates = {"format", "interface", "environment", 
 using Reader = YamlReader;
 
 std::string normalise(std::string name) {
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
-    return static_cast<char>(c == '_' || c == '.' ? '-' : std::tolower(c));
-  });
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(c == '_' || c == '.' ? '-' : std::tolower(c)); });
   return name;
 }
 
 Threshold parse_threshold(const Reader& r, const YAML::Node& n, const std::string& key) {
-  static const std::regex k_re(R"(^\s*([A-Za-z0-9_.\-/ ]*[A-Za-z0-9_.\-/])\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*$)");
+  static const std::regex k_re(
+      R"(^\s*([A-Za-z0-9_.\-/ ]*[A-Za-z0-9_.\-/])\s*(>=|<=|==|!=|>|<)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)\s*$)");
   std::string text = r.string(n, key);
   std::smatch m;
   // The length check keeps std::regex (recursive) away from huge inputs.
   if (text.size() > 256 || !std::regex_match(text, m, k_re)) {
-    r.fail(n, key, "bad threshold expression " + quote(text.substr(0, 80)) +
-                       ": expected METRIC OP NUMBER with OP one of >= > <= < == !=");
+    r.fail(n, key,
+           "bad threshold expression " + quote(text.substr(0, 80)) +
+               ": expected METRIC OP NUMBER with OP one of >= > <= < == !=");
   }
   errno = 0;
   double value = std::strtod(m[3].str().c_str(), nullptr);
@@ -51,29 +52,37 @@ Threshold parse_threshold(const Reader& r, const YAML::Node& n, const std::strin
 void read_interface(Policy& p, const Reader& r, const YAML::Node& n) {
   r.keys(n, "gates.interface", {"flavors", "require_signature", "require_input_example"});
   if (n["flavors"]) p.flavors = r.strings(n["flavors"], "gates.interface.flavors");
-  if (n["require_signature"]) p.require_signature = r.boolean(n["require_signature"], "gates.interface.require_signature");
-  if (n["require_input_example"]) p.require_input_example = r.boolean(n["require_input_example"], "gates.interface.require_input_example");
+  if (n["require_signature"])
+    p.require_signature = r.boolean(n["require_signature"], "gates.interface.require_signature");
+  if (n["require_input_example"])
+    p.require_input_example = r.boolean(n["require_input_example"], "gates.interface.require_input_example");
 }
 
 void read_environment(Policy& p, const Reader& r, const YAML::Node& n) {
-  r.keys(n, "gates.environment", {"require_pinned", "allow_unpinned", "forbidden", "required", "require_python_version"});
+  r.keys(n, "gates.environment",
+         {"require_pinned", "allow_unpinned", "forbidden", "required", "require_python_version"});
   if (n["require_pinned"]) p.require_pinned = r.boolean(n["require_pinned"], "gates.environment.require_pinned");
   if (n["allow_unpinned"]) {
-    for (auto& s : r.strings(n["allow_unpinned"], "gates.environment.allow_unpinned")) p.allow_unpinned.push_back(normalise(s));
+    for (auto& s : r.strings(n["allow_unpinned"], "gates.environment.allow_unpinned"))
+      p.allow_unpinned.push_back(normalise(s));
   }
   if (n["forbidden"]) {
-    for (auto& s : r.strings(n["forbidden"], "gates.environment.forbidden")) p.forbidden.push_back(normalise(s));
+    for (auto& s : r.strings(n["forbidden"], "gates.environment.forbidden"))
+      p.forbidden.push_back(normalise(s));
   }
   if (n["required"]) {
     const YAML::Node& list = n["required"];
     auto texts = r.strings(list, "gates.environment.required");
     for (std::size_t i = 0; i < texts.size(); ++i) {
       auto req = parse_requirement(texts[i]);
-      if (!req) r.fail(list[i], "gates.environment.required[" + std::to_string(i) + "]", "expected a requirement such as 'mlflow>=2.9'");
+      if (!req)
+        r.fail(list[i], "gates.environment.required[" + std::to_string(i) + "]",
+               "expected a requirement such as 'mlflow>=2.9'");
       p.required.push_back(*req);
     }
   }
-  if (n["require_python_version"]) p.require_python_version = r.boolean(n["require_python_version"], "gates.environment.require_python_version");
+  if (n["require_python_version"])
+    p.require_python_version = r.boolean(n["require_python_version"], "gates.environment.require_python_version");
 }
 
 void read_metrics(Policy& p, const Reader& r, const YAML::Node& n) {
@@ -95,10 +104,12 @@ void read_metrics(Policy& p, const Reader& r, const YAML::Node& n) {
       if (!c[i]["against"]) r.fail(c[i], key, "needs 'against' (an @alias or a version number)");
       cmp.metric = r.string(c[i]["metric"], key + ".metric");
       cmp.against = r.string(c[i]["against"], key + ".against");
-      if (cmp.against.empty() || (cmp.against[0] != '@' && !std::all_of(cmp.against.begin(), cmp.against.end(), ::isdigit))) {
+      if (cmp.against.empty() ||
+          (cmp.against[0] != '@' && !std::all_of(cmp.against.begin(), cmp.against.end(), ::isdigit))) {
         r.fail(c[i]["against"], key + ".against", "expected an @alias or a version number");
       }
-      if (c[i]["higher_is_better"]) cmp.higher_is_better = r.boolean(c[i]["higher_is_better"], key + ".higher_is_better");
+      if (c[i]["higher_is_better"])
+        cmp.higher_is_better = r.boolean(c[i]["higher_is_better"], key + ".higher_is_better");
       if (c[i]["tolerance"]) {
         cmp.tolerance = r.number(c[i]["tolerance"], key + ".tolerance");
         if (cmp.tolerance < 0) r.fail(c[i]["tolerance"], key + ".tolerance", "must not be negative");
@@ -121,14 +132,16 @@ void read_tests(Policy& p, const Reader& r, const YAML::Node& n) {
   std::chrono::seconds def{300};
   if (n["timeout"]) def = seconds_in_range(r, n["timeout"], "gates.tests.timeout");
   const YAML::Node& cmds = n["commands"];
-  if (!cmds || !cmds.IsSequence() || cmds.size() == 0) r.fail(n, "gates.tests.commands", "expected a non-empty list of commands");
+  if (!cmds || !cmds.IsSequence() || cmds.size() == 0)
+    r.fail(n, "gates.tests.commands", "expected a non-empty list of commands");
   for (std::size_t i = 0; i < cmds.size(); ++i) {
     std::string key = "gates.tests.commands[" + std::to_string(i) + "]";
     r.keys(cmds[i], key, {"name", "run", "timeout"});
     TestCommand t;
     t.timeout = def;
     if (!cmds[i]["run"]) r.fail(cmds[i], key, "needs 'run': an argument list such as [pytest, tests/model, -q]");
-    if (!cmds[i]["run"].IsSequence()) r.fail(cmds[i]["run"], key + ".run", "expected an argument list (no shell strings), e.g. [pytest, -q]");
+    if (!cmds[i]["run"].IsSequence())
+      r.fail(cmds[i]["run"], key + ".run", "expected an argument list (no shell strings), e.g. [pytest, -q]");
     t.run = r.strings(cmds[i]["run"], key + ".run");
     if (t.run.empty()) r.fail(cmds[i]["run"], key + ".run", "must not be empty");
     t.name = cmds[i]["name"] ? r.string(cmds[i]["name"], key + ".name") : t.run.front();
@@ -145,17 +158,19 @@ nlohmann::ordered_json canonical(const Policy& p) {
   j["require_pinned"] = p.require_pinned;
   j["allow_unpinned"] = p.allow_unpinned;
   j["forbidden"] = p.forbidden;
-  for (const auto& r : p.required) j["required"].push_back(r.text);
+  for (const auto& r : p.required)
+    j["required"].push_back(r.text);
   j["require_python_version"] = p.require_python_version;
   j["extras"] = p.extras_configured ? nlohmann::ordered_json(p.extra_artifacts) : nlohmann::ordered_json(nullptr);
   for (const auto& t : p.thresholds) {
     char v[32];
-    std::snprintf(v, sizeof v, "%.17g", t.value);  // exact: 1e-7 and 2e-7 must hash apart
+    std::snprintf(v, sizeof v, "%.17g", t.value); // exact: 1e-7 and 2e-7 must hash apart
     j["thresholds"].push_back(t.metric + " " + t.op + " " + v);
   }
   for (const auto& c : p.comparisons)
     j["compare"].push_back({c.metric, c.against, c.higher_is_better, c.tolerance});
-  for (const auto& t : p.tests) j["tests"].push_back({t.name, t.run, t.timeout.count()});
+  for (const auto& t : p.tests)
+    j["tests"].push_back({t.name, t.run, t.timeout.count()});
   j["serve"] = p.serve;
   return j;
 }
@@ -199,7 +214,8 @@ Policy load_policy_file(const std::filesystem::path& file) {
     throw Error(ErrorKind::usage, "cannot read policy " + quote(file.string()) + ": " +
                                       (std::filesystem::exists(file, ec) ? "not a file" : "no such file"));
   }
-  return parse_policy_text(read_input_file(file, limits::k_max_config_bytes, "policy", ErrorKind::usage), file.string());
+  return parse_policy_text(read_input_file(file, limits::k_max_config_bytes, "policy", ErrorKind::usage),
+                           file.string());
 }
 
 Policy parse_policy_text(const std::string& text, const std::string& file) {
@@ -218,11 +234,12 @@ Policy policy_from_project(const std::optional<std::filesystem::path>& project_f
 }
 
 std::optional<Requirement> parse_requirement(const std::string& raw) {
-  if (raw.size() > k_max_requirement_line) return std::nullopt;  // keeps std::regex off huge input
+  if (raw.size() > k_max_requirement_line) return std::nullopt; // keeps std::regex off huge input
   std::string line(trim(raw.substr(0, raw.find('#'))));
   if (line.empty() || line[0] == '-' || line.find("://") != std::string::npos) return std::nullopt;
-  line = line.substr(0, line.find(';'));  // environment markers
-  static const std::regex k_re(R"(^([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(\[[^\]]*\])?\s*(?:(===|==|>=|<=|!=|~=|>|<)\s*([^,\s]+))?.*$)");
+  line = line.substr(0, line.find(';')); // environment markers
+  static const std::regex k_re(
+      R"(^([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(\[[^\]]*\])?\s*(?:(===|==|>=|<=|!=|~=|>|<)\s*([^,\s]+))?.*$)");
   std::smatch m;
   if (!std::regex_match(line, m, k_re)) return std::nullopt;
   Requirement r;
@@ -241,12 +258,16 @@ int compare_versions(const std::string& a, const std::string& b) {
     while (i < v.size()) {
       if (!std::isdigit(static_cast<unsigned char>(v[i]))) break;
       long n = 0;
-      while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) n = n * 10 + (v[i++] - '0');
+      while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])))
+        n = n * 10 + (v[i++] - '0');
       out.push_back(n);
-      if (i < v.size() && v[i] == '.') ++i;
-      else break;
+      if (i < v.size() && v[i] == '.')
+        ++i;
+      else
+        break;
     }
-    while (!out.empty() && out.back() == 0) out.pop_back();
+    while (!out.empty() && out.back() == 0)
+      out.pop_back();
     return out;
   };
   auto x = parts(a), y = parts(b);

@@ -15,7 +15,7 @@ namespace mlops::gates {
 /// "accuracy >= 0.9"
 struct Threshold {
   std::string metric;
-  std::string op;  ///< >= > <= < == !=
+  std::string op; ///< >= > <= < == !=
   double value = 0;
   std::string text;
   /// True when `actual` satisfies the threshold.
@@ -25,15 +25,15 @@ struct Threshold {
 /// "must not be worse than @champion by more than `tolerance`"
 struct Comparison {
   std::string metric;
-  std::string against;  ///< "@alias" or a version number
+  std::string against; ///< "@alias" or a version number
   bool higher_is_better = true;
   double tolerance = 0;
 };
 
 /// A package requirement such as "mlflow>=2.9".
 struct Requirement {
-  std::string name;  ///< normalised (lowercase, '-' for '_' and '.')
-  std::string op;    ///< empty, ==, >=, >, <=, <, !=, ~=
+  std::string name; ///< normalised (lowercase, '-' for '_' and '.')
+  std::string op;   ///< empty, ==, >=, >, <=, <, !=, ~=
   std::string version;
   std::string text;
 };
@@ -41,7 +41,7 @@ struct Requirement {
 /// A user test command.
 struct TestCommand {
   std::string name;
-  std::vector<std::string> run;  ///< argument vector, never a shell string
+  std::vector<std::string> run; ///< argument vector, never a shell string
   std::chrono::seconds timeout{300};
 };
 
@@ -69,8 +69,8 @@ struct Policy {
 
   bool serve = false;
 
-  std::string origin;  ///< file the policy came from, or "defaults"
-  std::string digest;  ///< "sha256:..." of the policy's canonical JSON form
+  std::string origin; ///< file the policy came from, or "defaults"
+  std::string digest; ///< "sha256:..." of the policy's canonical JSON form
 };
 
 /// Parses a `gates:` mapping. Throws Error(usage) naming `file`, the line

@@ -14,15 +14,27 @@ std::string xml_escape(const std::string& raw) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    case '\'': out += "&apos;"; break;
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&apos;";
+      break;
     default:
       // XML 1.0 forbids most control characters, even escaped.
-      if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') out += "?";
-      else out += static_cast<char>(c);
+      if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
+        out += "?";
+      else
+        out += static_cast<char>(c);
     }
   }
   return out;
@@ -36,7 +48,8 @@ std::string seconds(double s) {
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string out;
-  for (const auto& l : lines) out += l + "\n";
+  for (const auto& l : lines)
+    out += l + "\n";
   return out;
 }
 
@@ -45,20 +58,25 @@ std::string joined(const std::vector<std::string>& lines) {
 nlohmann::ordered_json report_json(const Report& r) {
   nlohmann::ordered_json gates = nlohmann::ordered_json::array();
   for (const auto& g : r.gates) {
-    nlohmann::ordered_json j = {{"name", g.name}, {"status", status_name(g.status)}, {"reason", g.reason},
-                                {"details", g.details}, {"duration_s", g.seconds}};
+    nlohmann::ordered_json j = {{"name", g.name},
+                                {"status", status_name(g.status)},
+                                {"reason", g.reason},
+                                {"details", g.details},
+                                {"duration_s", g.seconds}};
     if (g.name == "tests" || !g.output.empty()) j["output"] = g.output;
     gates.push_back(std::move(j));
   }
   const Target& t = r.target;
   return {
       {"target", !t.label.empty() ? t.label : t.dir.string()},
-      {"model", {{"name", t.name.empty() ? nullptr : nlohmann::ordered_json(t.name)},
-                 {"version", t.version.empty() ? nullptr : nlohmann::ordered_json(t.version)},
-                 {"dir", t.dir.string()}}},
+      {"model",
+       {{"name", t.name.empty() ? nullptr : nlohmann::ordered_json(t.name)},
+        {"version", t.version.empty() ? nullptr : nlohmann::ordered_json(t.version)},
+        {"dir", t.dir.string()}}},
       {"verdict", r.passed() ? "pass" : "fail"},
       {"gates", gates},
-      {"summary", {{"passed", r.count(Status::pass)}, {"failed", r.count(Status::fail)}, {"skipped", r.count(Status::skip)}}},
+      {"summary",
+       {{"passed", r.count(Status::pass)}, {"failed", r.count(Status::fail)}, {"skipped", r.count(Status::skip)}}},
       {"lock_digest", t.lock ? nlohmann::ordered_json(t.lock->digest) : nlohmann::ordered_json(nullptr)},
       {"policy_digest", r.policy_digest},
   };
@@ -66,7 +84,8 @@ nlohmann::ordered_json report_json(const Report& r) {
 
 std::string report_junit(const Report& r) {
   double total = 0;
-  for (const auto& g : r.gates) total += g.seconds;
+  for (const auto& g : r.gates)
+    total += g.seconds;
   std::string suite = "mlops validate";
   std::ostringstream o;
   o << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -86,8 +105,8 @@ std::string report_junit(const Report& r) {
   prop("policy_digest", r.policy_digest);
   o << "    </properties>\n";
   for (const auto& g : r.gates) {
-    o << "    <testcase classname=\"mlops.validate\" name=\"" << xml_escape(g.name) << "\" time=\"" << seconds(g.seconds)
-      << "\">\n";
+    o << "    <testcase classname=\"mlops.validate\" name=\"" << xml_escape(g.name) << "\" time=\""
+      << seconds(g.seconds) << "\">\n";
     if (g.status == Status::fail) {
       o << "      <failure message=\"" << xml_escape(g.reason) << "\" type=\"gate\">" << xml_escape(joined(g.details))
         << "</failure>\n";

@@ -36,10 +36,12 @@ void check_response(const model::Signature& sig, const nlohmann::json& resp, std
   const auto& out = resp["outputs"][0];
   std::string datatype = out.value("datatype", "");
   std::vector<long> shape;
-  for (const auto& d : out.value("shape", nlohmann::json::array())) shape.push_back(d.get<long>());
+  for (const auto& d : out.value("shape", nlohmann::json::array()))
+    shape.push_back(d.get<long>());
   if (shape.empty() || static_cast<std::size_t>(shape[0]) != rows) {
-    problems.push_back("the response has " + (shape.empty() ? std::string("no shape") : std::to_string(shape[0]) + " rows") +
-                       " for " + std::to_string(rows) + " input rows");
+    problems.push_back("the response has " +
+                       (shape.empty() ? std::string("no shape") : std::to_string(shape[0]) + " rows") + " for " +
+                       std::to_string(rows) + " input rows");
   }
   if (!sig.outputs.empty()) {
     std::string want = model::v2_datatype(sig.outputs.front().type);
@@ -82,10 +84,12 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
   fs::TempDir scratch("serve");
   int http_port = free_local_port();
   int grpc_port = free_local_port();
-  fs::atomic_write(scratch.path() / "settings.json",
-                   nlohmann::json{{"host", "127.0.0.1"}, {"http_port", http_port}, {"grpc_port", grpc_port},
-                                  {"metrics_endpoint", nullptr}, {"parallel_workers", 0}}
-                       .dump());
+  fs::atomic_write(scratch.path() / "settings.json", nlohmann::json{{"host", "127.0.0.1"},
+                                                                    {"http_port", http_port},
+                                                                    {"grpc_port", grpc_port},
+                                                                    {"metrics_endpoint", nullptr},
+                                                                    {"parallel_workers", 0}}
+                                                         .dump());
   fs::atomic_write(scratch.path() / "model-settings.json",
                    nlohmann::json{{"name", k_model_name},
                                   {"implementation", "mlserver_mlflow.MLflowRuntime"},
@@ -120,16 +124,21 @@ GateResult serve_gate(const Target& t, const model::MlModel& m, const std::strin
     bool exited = !server.running();
     server.stop();
     g.output = log_tail(log_file);
-    return done({exited ? "mlserver exited before the model was ready (exit code " + std::to_string(server.exit_code()) + ")"
-                        : "the model was not ready after 180 s"},
-                {});
+    return done(
+        {exited ? "mlserver exited before the model was ready (exit code " + std::to_string(server.exit_code()) + ")"
+                : "the model was not ready after 180 s"},
+        {});
   }
   double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<std::string> problems, notes;
   notes.push_back("ready in " + std::to_string(ready_s).substr(0, 4) + " s");
   try {
-    http::Response r = client.send({"POST", base + "/v2/models/" + k_model_name + "/infer",
-                                    {"Content-Type: application/json"}, body->dump(), {}, false});
+    http::Response r = client.send({"POST",
+                                    base + "/v2/models/" + k_model_name + "/infer",
+                                    {"Content-Type: application/json"},
+                                    body->dump(),
+                                    {},
+                                    false});
     if (r.status != 200) {
       problems.push_back("inference answered HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200));
     } else {

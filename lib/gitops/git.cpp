@@ -35,13 +35,14 @@ void init_libgit2() {
   std::call_once(once, [] { git_libgit2_init(); });
 }
 
-template <typename T, void (*Free)(T*)>
-struct Owned {
+template <typename T, void (*Free)(T*)> struct Owned {
   T* p = nullptr;
   Owned() = default;
   Owned(const Owned&) = delete;
   Owned& operator=(const Owned&) = delete;
-  ~Owned() { if (p) Free(p); }
+  ~Owned() {
+    if (p) Free(p);
+  }
   T** out() { return &p; }
   T* get() const { return p; }
 };
@@ -88,7 +89,8 @@ std::vector<std::string> split_dir(const std::string& dir) {
   }
   if (!cur.empty()) parts.push_back(cur);
   for (const auto& p : parts)
-    if (p == "." || p == "..") throw Error(ErrorKind::usage, "invalid gitops path " + quote(dir) + ": no '.' or '..' parts");
+    if (p == "." || p == "..")
+      throw Error(ErrorKind::usage, "invalid gitops path " + quote(dir) + ": no '.' or '..' parts");
   return parts;
 }
 
@@ -153,8 +155,8 @@ struct CallbackState {
   int userpass_tries = 0;
   int ssh_tries = 0;
   bool auth_failed = false;
-  std::string rejected;  ///< a ref the server refused, with its reason
-  std::string untrusted_host;  ///< a host whose certificate or host key was not trusted
+  std::string rejected;       ///< a ref the server refused, with its reason
+  std::string untrusted_host; ///< a host whose certificate or host key was not trusted
 };
 
 /// The error for a host that was not trusted: unknown SSH host key or a TLS
@@ -163,10 +165,12 @@ Error untrusted_error(const CallbackState& st, const std::string& doing, const s
   bool ssh = st.untrusted_host.find("(ssh)") != std::string::npos;
   std::string host = st.untrusted_host.substr(0, st.untrusted_host.find(' '));
   if (ssh)
-    return Error(ErrorKind::operational, "cannot " + doing + " " + where + ": the SSH host key of " + quote(host) +
-                                             " is not in ~/.ssh/known_hosts",
+    return Error(ErrorKind::operational,
+                 "cannot " + doing + " " + where + ": the SSH host key of " + quote(host) +
+                     " is not in ~/.ssh/known_hosts",
                  "check the key and add it: ssh-keyscan -p PORT " + host + " >> ~/.ssh/known_hosts");
-  return Error(ErrorKind::operational, "cannot " + doing + " " + where + ": the TLS certificate of " + quote(host) + " is not trusted",
+  return Error(ErrorKind::operational,
+               "cannot " + doing + " " + where + ": the TLS certificate of " + quote(host) + " is not trusted",
                "pass the CA with --ca-bundle FILE (or MLFLOW_TRACKING_SERVER_CERT_PATH)");
 }
 
@@ -184,7 +188,8 @@ int credentials_cb(git_credential** out, const char* /*url*/, const char* user_f
     return git_credential_userpass_plaintext_new(out, c.username.c_str(), c.password.c_str());
   }
   if (allowed & GIT_CREDENTIAL_USERNAME) {
-    return git_credential_username_new(out, user_from_url ? user_from_url : (c.username.empty() ? "git" : c.username.c_str()));
+    return git_credential_username_new(out, user_from_url ? user_from_url
+                                                          : (c.username.empty() ? "git" : c.username.c_str()));
   }
   if (allowed & GIT_CREDENTIAL_SSH_KEY) {
     // libgit2 asks once per attempt: a key file when one is configured, else
@@ -206,7 +211,8 @@ int certificate_cb(git_cert* cert, int valid, const char* host, void* payload) n
   auto* st = static_cast<CallbackState*>(payload);
   if (st->opt->insecure || valid) return 0;
   try {
-    st->untrusted_host = std::string(host ? host : "?") + (cert && cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2 ? " (ssh)" : "");
+    st->untrusted_host =
+        std::string(host ? host : "?") + (cert && cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2 ? " (ssh)" : "");
   } catch (...) {
   }
   return GIT_ECERTIFICATE;
@@ -227,15 +233,17 @@ void set_callbacks(git_remote_callbacks& cb, git_proxy_options& proxy, CallbackS
   cb.certificate_check = certificate_cb;
   cb.push_update_reference = push_update_cb;
   cb.payload = &st;
-  proxy.type = GIT_PROXY_AUTO;  // http(s)_proxy and no_proxy from the environment
+  proxy.type = GIT_PROXY_AUTO; // http(s)_proxy and no_proxy from the environment
 }
 
 Error auth_error(const RemoteOptions& opt, const std::string& doing) {
   bool http = opt.url.rfind("http://", 0) == 0 || opt.url.rfind("https://", 0) == 0;
   return Error(ErrorKind::auth,
                "cannot " + doing + " " + quote(redact_url(opt.url)) + ": authentication failed" +
-                   (opt.credentials.source.empty() ? " (no credentials found)" : " with credentials from " + opt.credentials.source),
-               http ? "set MLOPS_GIT_USERNAME and MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), or store them with git credential-store"
+                   (opt.credentials.source.empty() ? " (no credentials found)"
+                                                   : " with credentials from " + opt.credentials.source),
+               http ? "set MLOPS_GIT_USERNAME and MLOPS_GIT_PASSWORD (or MLOPS_GIT_TOKEN), or store them with git "
+                      "credential-store"
                     : "set MLOPS_GIT_SSH_KEY to a private key the server accepts, or load one into ssh-agent");
 }
 
@@ -259,7 +267,8 @@ int status_in(const std::string& msg) {
 /// A ref that another writer holds locked (`git` running, or one that died
 /// holding it): worth another attempt, a conflict (exit 7) if it stays.
 Transient locked(const std::string& message) {
-  return Transient{Error(ErrorKind::conflict, message, "another git process is writing the branch; if none is, remove the .lock file"),
+  return Transient{Error(ErrorKind::conflict, message,
+                         "another git process is writing the branch; if none is, remove the .lock file"),
                    std::nullopt};
 }
 
@@ -269,11 +278,17 @@ Transient locked(const std::string& message) {
   std::string msg = redact_url(last_error());
   Error error(ErrorKind::unavailable, what + ": " + msg);
   switch (scope ? scope->fault() : NetFault::none) {
-    case NetFault::interrupted: throw_if_cancelled(); throw Error(ErrorKind::interrupted, "interrupted");
-    case NetFault::oversized: throw Error(ErrorKind::operational, what + ": " + msg, "is the gitops url a git repository?");
-    case NetFault::deadline: throw error;
-    case NetFault::stalled: throw Transient{error, std::nullopt};
-    case NetFault::none: break;
+  case NetFault::interrupted:
+    throw_if_cancelled();
+    throw Error(ErrorKind::interrupted, "interrupted");
+  case NetFault::oversized:
+    throw Error(ErrorKind::operational, what + ": " + msg, "is the gitops url a git repository?");
+  case NetFault::deadline:
+    throw error;
+  case NetFault::stalled:
+    throw Transient{error, std::nullopt};
+  case NetFault::none:
+    break;
   }
   if (msg.find("failed to lock") != std::string::npos) throw locked(what + ": " + msg);
   if (int status = status_in(msg)) {
@@ -295,12 +310,12 @@ std::string seconds_text(double s) {
 /// `opt.http` says, all within limits::k_git_network_deadline_s. Every
 /// attempt runs under a NetScope (none for SSH, whose socket libssh2 reads
 /// itself) that first allows `max_bytes` to be received.
-template <typename F>
-auto with_retries(const RemoteOptions& opt, std::uint64_t max_bytes, F&& attempt) {
+template <typename F> auto with_retries(const RemoteOptions& opt, std::uint64_t max_bytes, F&& attempt) {
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                      std::chrono::duration<double>(limits::k_git_network_deadline_s));
-  bool ssh = opt.url.rfind("ssh://", 0) == 0 || (opt.url.find("://") == std::string::npos && opt.url.find('@') != std::string::npos);
+  bool ssh = opt.url.rfind("ssh://", 0) == 0 ||
+             (opt.url.find("://") == std::string::npos && opt.url.find('@') != std::string::npos);
   static thread_local std::mt19937 rng(std::random_device{}());
   for (int n = 1;; ++n) {
     try {
@@ -313,7 +328,9 @@ auto with_retries(const RemoteOptions& opt, std::uint64_t max_bytes, F&& attempt
       if (t.retry_after && opt.http.respect_retry_after) wait = std::min(*t.retry_after, opt.http.backoff_max_s);
       auto resume = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
       if (n > opt.http.max_retries || resume >= deadline) throw t.error;
-      if (opt.note) opt.note(std::string(t.error.what()) + "; retrying in " + seconds_text(wait) + " (attempt " + std::to_string(n + 1) + ")");
+      if (opt.note)
+        opt.note(std::string(t.error.what()) + "; retrying in " + seconds_text(wait) + " (attempt " +
+                 std::to_string(n + 1) + ")");
       while (Clock::now() < resume) {
         throw_if_cancelled();
         std::this_thread::sleep_for(std::min<Clock::duration>(resume - Clock::now(), std::chrono::milliseconds(100)));
@@ -383,11 +400,12 @@ Credentials find_credentials(const std::string& url, const Getenv& getenv) {
 // ----------------------------------------------------------------------------- trailers
 
 Trailers parse_trailers(const std::string& message) {
-  init_libgit2();  // libgit2's allocator, even when no repository was opened
+  init_libgit2(); // libgit2's allocator, even when no repository was opened
   Trailers out;
   git_message_trailer_array arr{};
   if (git_message_trailers(&arr, message.c_str()) == 0) {
-    for (std::size_t i = 0; i < arr.count; ++i) out.emplace_back(arr.trailers[i].key, arr.trailers[i].value);
+    for (std::size_t i = 0; i < arr.count; ++i)
+      out.emplace_back(arr.trailers[i].key, arr.trailers[i].value);
     git_message_trailer_array_free(&arr);
   }
   return out;
@@ -410,13 +428,14 @@ struct Remote::Impl {
   // Refs of this process only: several mlops processes may share the cache
   // (objects are safe to write concurrently, refs are locked), so each keeps
   // its own and removes them when done.
-  std::string tracking_ref;  ///< where fetch stores the branch tip
-  std::string push_ref;      ///< what push sends
+  std::string tracking_ref; ///< where fetch stores the branch tip
+  std::string push_ref;     ///< what push sends
 
   ~Impl() {
     for (const auto* name : {&tracking_ref, &push_ref}) {
       Reference ref;
-      if (repo.get() && git_reference_lookup(ref.out(), repo.get(), name->c_str()) == 0) git_reference_delete(ref.get());
+      if (repo.get() && git_reference_lookup(ref.out(), repo.get(), name->c_str()) == 0)
+        git_reference_delete(ref.get());
     }
   }
 
@@ -453,8 +472,10 @@ struct Remote::Impl {
     if (commit_id.empty()) return nullptr;
     git_oid oid = parse_oid(commit_id);
     CommitPtr c;
-    if (git_commit_lookup(c.out(), repo.get(), &oid) != 0) throw fail(ErrorKind::operational, "cannot read commit " + quote(commit_id));
-    if (git_commit_tree(holder.out(), c.get()) != 0) throw fail(ErrorKind::operational, "cannot read the tree of " + quote(commit_id));
+    if (git_commit_lookup(c.out(), repo.get(), &oid) != 0)
+      throw fail(ErrorKind::operational, "cannot read commit " + quote(commit_id));
+    if (git_commit_tree(holder.out(), c.get()) != 0)
+      throw fail(ErrorKind::operational, "cannot read the tree of " + quote(commit_id));
     return holder.get();
   }
 
@@ -484,7 +505,8 @@ struct Remote::Impl {
       child_ptr = &child;
       // An empty subtree is left out, as git does.
       Tree written;
-      if (git_tree_lookup(written.out(), repo.get(), &child) == 0 && git_tree_entrycount(written.get()) == 0) child_ptr = nullptr;
+      if (git_tree_lookup(written.out(), repo.get(), &child) == 0 && git_tree_entrycount(written.get()) == 0)
+        child_ptr = nullptr;
     }
     if (child_ptr) {
       if (git_treebuilder_insert(nullptr, b.get(), name.c_str(), child_ptr, GIT_FILEMODE_TREE) != 0)
@@ -521,7 +543,8 @@ Remote::Remote(RemoteOptions options) : m_opt(std::move(options)), m_impl(std::m
     if (git_repository_open_bare(m_impl->repo.out(), m_opt.cache.c_str()) != 0)
       throw m_impl->fail(ErrorKind::io, "cannot open the gitops cache " + quote(m_opt.cache.string()));
   }
-  std::string self = std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) & 0xffffff);
+  std::string self =
+      std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) & 0xffffff);
   m_impl->tracking_ref = "refs/mlops/" + self + "/remote";
   m_impl->push_ref = "refs/mlops/" + self + "/push";
   m_impl->drop_refs_of_dead_processes();
@@ -555,8 +578,10 @@ std::string Remote::fetch_once(NetScope* scope) {
     if (!st.untrusted_host.empty()) throw untrusted_error(st, "fetch", where);
     const git_error* e = git_error_last();
     std::string msg = e && e->message ? e->message : "";
-    if (msg.find("404") != std::string::npos) throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there (HTTP 404)");
-    if (msg.find("could not find repository") != std::string::npos || msg.find("not a git repository") != std::string::npos ||
+    if (msg.find("404") != std::string::npos)
+      throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there (HTTP 404)");
+    if (msg.find("could not find repository") != std::string::npos ||
+        msg.find("not a git repository") != std::string::npos ||
         msg.find("failed to resolve path") != std::string::npos)
       throw Error(ErrorKind::not_found, "cannot fetch " + where + ": no repository there: " + msg);
     throw_net_failure(scope, "cannot reach the gitops repository " + where);
@@ -585,7 +610,8 @@ std::string Remote::fetch_once(NetScope* scope) {
   git_remote_disconnect(remote.get());
   git_oid oid;
   if (git_reference_name_to_id(&oid, m_impl->repo.get(), m_impl->tracking_ref.c_str()) != 0)
-    throw m_impl->fail(ErrorKind::operational, "cannot fetch " + where + ": branch " + quote(m_opt.branch) + " not received");
+    throw m_impl->fail(ErrorKind::operational,
+                       "cannot fetch " + where + ": branch " + quote(m_opt.branch) + " not received");
   m_tip = hex(&oid);
   return m_tip;
 }
@@ -598,15 +624,16 @@ std::map<std::string, std::string> Remote::read_dir(const std::string& commit, c
   if (id.empty()) return files;
   git_oid oid = parse_oid(id);
   Tree sub;
-  if (git_tree_lookup(sub.out(), m_impl->repo.get(), &oid) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read " + quote(dir));
+  if (git_tree_lookup(sub.out(), m_impl->repo.get(), &oid) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot read " + quote(dir));
   for (std::size_t i = 0; i < git_tree_entrycount(sub.get()); ++i) {
     const git_tree_entry* e = git_tree_entry_byindex(sub.get(), i);
     if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) continue;
     Blob blob;
     if (git_blob_lookup(blob.out(), m_impl->repo.get(), git_tree_entry_id(e)) != 0)
       throw m_impl->fail(ErrorKind::operational, "cannot read " + quote(dir));
-    files[git_tree_entry_name(e)] =
-        std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), static_cast<std::size_t>(git_blob_rawsize(blob.get())));
+    files[git_tree_entry_name(e)] = std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                                                static_cast<std::size_t>(git_blob_rawsize(blob.get())));
   }
   return files;
 }
@@ -618,9 +645,11 @@ std::string Remote::commit_dir(const std::string& parent, const std::string& dir
   auto parts = split_dir(dir);
   if (parts.empty()) throw Error(ErrorKind::usage, "invalid gitops path: empty");
   Builder leaf;
-  if (git_treebuilder_new(leaf.out(), repo, nullptr) != 0) throw m_impl->fail(ErrorKind::operational, "cannot build a tree");
+  if (git_treebuilder_new(leaf.out(), repo, nullptr) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot build a tree");
   for (const auto& [name, content] : files) {
-    if (name.empty() || name.find('/') != std::string::npos) throw Error(ErrorKind::operational, "invalid manifest file name " + quote(name));
+    if (name.empty() || name.find('/') != std::string::npos)
+      throw Error(ErrorKind::operational, "invalid manifest file name " + quote(name));
     git_oid blob;
     if (git_blob_create_from_buffer(&blob, repo, content.data(), content.size()) != 0)
       throw m_impl->fail(ErrorKind::operational, "cannot store " + quote(name));
@@ -628,13 +657,15 @@ std::string Remote::commit_dir(const std::string& parent, const std::string& dir
       throw m_impl->fail(ErrorKind::operational, "cannot build a tree");
   }
   git_oid leaf_id;
-  if (git_treebuilder_write(&leaf_id, leaf.get()) != 0) throw m_impl->fail(ErrorKind::operational, "cannot write a tree");
+  if (git_treebuilder_write(&leaf_id, leaf.get()) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot write a tree");
 
   Tree base;
   git_tree* base_tree = m_impl->tree_of(parent, base);
   git_oid root_id = m_impl->replace_path(base_tree, parts, 0, files.empty() ? nullptr : &leaf_id);
   Tree root;
-  if (git_tree_lookup(root.out(), repo, &root_id) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read a tree");
+  if (git_tree_lookup(root.out(), repo, &root_id) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot read a tree");
 
   Signature a, c;
   if (git_signature_now(a.out(), author.name.c_str(), author.email.c_str()) != 0 ||
@@ -645,12 +676,14 @@ std::string Remote::commit_dir(const std::string& parent, const std::string& dir
   int nparents = 0;
   if (!parent.empty()) {
     git_oid p = parse_oid(parent);
-    if (git_commit_lookup(parent_commit.out(), repo, &p) != 0) throw m_impl->fail(ErrorKind::operational, "cannot read commit " + quote(parent));
+    if (git_commit_lookup(parent_commit.out(), repo, &p) != 0)
+      throw m_impl->fail(ErrorKind::operational, "cannot read commit " + quote(parent));
     parents[0] = parent_commit.get();
     nparents = 1;
   }
   git_oid out;
-  if (git_commit_create(&out, repo, nullptr, a.get(), c.get(), "UTF-8", message.c_str(), root.get(), nparents, parents) != 0)
+  if (git_commit_create(&out, repo, nullptr, a.get(), c.get(), "UTF-8", message.c_str(), root.get(), nparents,
+                        parents) != 0)
     throw m_impl->fail(ErrorKind::operational, "cannot create a commit");
   return hex(&out);
 }
@@ -688,7 +721,8 @@ PushResult Remote::push_once(const std::string& commit, NetScope* scope) {
     throw_net_failure(scope, "cannot push to " + where);
   }
   if (!st.rejected.empty()) {
-    if (st.rejected.find("failed to lock") != std::string::npos) throw locked("cannot push to " + where + ": " + st.rejected);
+    if (st.rejected.find("failed to lock") != std::string::npos)
+      throw locked("cannot push to " + where + ": " + st.rejected);
     // The server refused the update: because the branch moved meanwhile (a
     // race; the server says "fetch first", "non-fast-forward" or "failed to
     // update ref") or because a hook said no. A moved branch is what a fetch
@@ -747,11 +781,13 @@ std::string Remote::diff(const std::string& from, const std::string& to, const s
   git_tree* tb = m_impl->tree_of(to, b);
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   std::string prefix = dir;
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  while (!prefix.empty() && prefix.back() == '/')
+    prefix.pop_back();
   char* paths[] = {prefix.data()};
   if (!prefix.empty()) opts.pathspec = {paths, 1};
   Diff d;
-  if (git_diff_tree_to_tree(d.out(), m_impl->repo.get(), ta, tb, &opts) != 0) throw m_impl->fail(ErrorKind::operational, "cannot diff");
+  if (git_diff_tree_to_tree(d.out(), m_impl->repo.get(), ta, tb, &opts) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot diff");
   std::string text;
   git_diff_print(
       d.get(), GIT_DIFF_FORMAT_PATCH,

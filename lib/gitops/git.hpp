@@ -23,8 +23,8 @@ class NetScope;
 struct Credentials {
   std::string username;
   std::string password;
-  std::string source;    ///< "environment MLOPS_GIT_PASSWORD", "credential store '~/.git-credentials'"; empty: none
-  std::string ssh_key;   ///< private key file for SSH remotes (MLOPS_GIT_SSH_KEY)
+  std::string source;  ///< "environment MLOPS_GIT_PASSWORD", "credential store '~/.git-credentials'"; empty: none
+  std::string ssh_key; ///< private key file for SSH remotes (MLOPS_GIT_SSH_KEY)
 };
 
 using Getenv = std::function<std::optional<std::string>(const std::string&)>;
@@ -43,7 +43,7 @@ std::optional<std::pair<std::string, std::string>> match_store_line(const std::s
 /// scp-like `git@host:repo`).
 struct UrlParts {
   std::string scheme, user, password, host, port, path;
-  bool has_password = false;  ///< the user info has a ':' (even with an empty password)
+  bool has_password = false; ///< the user info has a ':' (even with an empty password)
 };
 UrlParts split_url(const std::string& url);
 
@@ -52,10 +52,10 @@ using Trailers = std::vector<std::pair<std::string, std::string>>;
 
 /// A commit as history reads it.
 struct Commit {
-  std::string id;          ///< full hex object id
-  std::int64_t time = 0;   ///< committer time, epoch seconds
-  std::string author;      ///< author name
-  std::string subject;     ///< first line
+  std::string id;        ///< full hex object id
+  std::int64_t time = 0; ///< committer time, epoch seconds
+  std::string author;    ///< author name
+  std::string subject;   ///< first line
   std::string message;
   Trailers trailers;
   /// The first value of trailer `key`, or "".
@@ -70,12 +70,12 @@ struct Identity {
 
 /// Options for opening a remote branch.
 struct RemoteOptions {
-  std::string url;                  ///< https://, http://, ssh://, file:// or a local path
+  std::string url; ///< https://, http://, ssh://, file:// or a local path
   std::string branch = "main";
-  std::filesystem::path cache;      ///< the bare repository mlops keeps for this remote
+  std::filesystem::path cache; ///< the bare repository mlops keeps for this remote
   Credentials credentials;
-  std::string ca_bundle;            ///< PEM file for HTTPS; empty: system store
-  bool insecure = false;            ///< skip certificate checks (warned about by the caller)
+  std::string ca_bundle; ///< PEM file for HTTPS; empty: system store
+  bool insecure = false; ///< skip certificate checks (warned about by the caller)
   /// Timeouts and retries of fetch and push, as for every other server: the connect
   /// timeout, idle_timeout_s (seconds without a byte moving), max_retries and the
   /// backoff; Retry-After is honoured (plain HTTP) up to backoff_max_s. Not for SSH.
@@ -141,8 +141,9 @@ public:
   std::string fetch() override;
   const std::string& tip() const override { return m_tip; }
   std::map<std::string, std::string> read_dir(const std::string& commit, const std::string& dir) override;
-  std::string commit_dir(const std::string& parent, const std::string& dir, const std::map<std::string, std::string>& files,
-                         const std::string& message, const Identity& author, const Identity& committer) override;
+  std::string commit_dir(const std::string& parent, const std::string& dir,
+                         const std::map<std::string, std::string>& files, const std::string& message,
+                         const Identity& author, const Identity& committer) override;
   PushResult push(const std::string& commit) override;
   std::vector<Commit> log(const std::string& dir) override;
   std::string diff(const std::string& from, const std::string& to, const std::string& dir) override;

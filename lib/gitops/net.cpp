@@ -28,8 +28,8 @@ struct NetScope::State {
   NetFault fault = NetFault::none;
   std::string detail;
   std::optional<double> retry_after;
-  std::string tail;  ///< the end of the last read, so a header split across reads is still seen
-  State* outer = nullptr;  ///< the scope this one is nested in (a fetch inside a push)
+  std::string tail;       ///< the end of the last read, so a header split across reads is still seen
+  State* outer = nullptr; ///< the scope this one is nested in (a fetch inside a push)
 };
 
 namespace {
@@ -49,7 +49,7 @@ struct Conn {
   std::string host, port;
   int fd = -1;
   NetScope::State* state = nullptr;
-  std::unique_ptr<NetScope::State> own;  ///< limits for a connection made outside any scope
+  std::unique_ptr<NetScope::State> own; ///< limits for a connection made outside any scope
 };
 
 Conn* conn_of(git_stream* s) { return reinterpret_cast<TcpStream*>(s)->conn; }
@@ -85,9 +85,11 @@ int wait_ready(Conn& c, short events, double limit_s, const char* doing) noexcep
     if (cancel_requested()) return stop(st, NetFault::interrupted, "interrupted");
     auto now = Clock::now();
     if (now >= st.deadline)
-      return stop(st, NetFault::deadline, std::string(doing) + " " + c.host + ":" + c.port + ": the operation ran past its deadline");
+      return stop(st, NetFault::deadline,
+                  std::string(doing) + " " + c.host + ":" + c.port + ": the operation ran past its deadline");
     if (now >= idle_end)
-      return stop(st, NetFault::stalled, std::string(doing) + " " + c.host + ":" + c.port + ": nothing moved for " + seconds(limit_s));
+      return stop(st, NetFault::stalled,
+                  std::string(doing) + " " + c.host + ":" + c.port + ": nothing moved for " + seconds(limit_s));
     auto until = std::min({idle_end, st.deadline, now + std::chrono::milliseconds(200)});
     int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()) + 1;
     pollfd p{c.fd, events, 0};
@@ -106,8 +108,9 @@ int connect_one(Conn& c, const addrinfo* ai, std::string& why) noexcept {
   if (::connect(c.fd, ai->ai_addr, ai->ai_addrlen) == 0) return 0;
   if (errno == EINPROGRESS) {
     if (wait_ready(c, POLLOUT, c.state->opts.connect_timeout_s, "cannot connect to") != 0) {
-      why = c.state->fault == NetFault::stalled ? "timed out after " + seconds(c.state->opts.connect_timeout_s) : c.state->detail;
-      if (c.state->fault == NetFault::stalled) c.state->fault = NetFault::none;  // a refused connect is retried as such
+      why = c.state->fault == NetFault::stalled ? "timed out after " + seconds(c.state->opts.connect_timeout_s)
+                                                : c.state->detail;
+      if (c.state->fault == NetFault::stalled) c.state->fault = NetFault::none; // a refused connect is retried as such
     } else {
       int err = 0;
       socklen_t len = sizeof err;
@@ -134,7 +137,7 @@ int tcp_connect(git_stream* s) noexcept {
   std::string why = "no address";
   for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
     if (connect_one(c, ai, why) == 0) break;
-    if (c.state->fault != NetFault::none) break;  // deadline or Ctrl-C: no further address
+    if (c.state->fault != NetFault::none) break; // deadline or Ctrl-C: no further address
   }
   ::freeaddrinfo(res);
   if (c.fd < 0) {
@@ -153,7 +156,8 @@ void sniff_retry_after(NetScope::State& st, const char* data, std::size_t n) {
   if (at != std::string::npos) {
     auto end = low.find('\r', at);
     if (end != std::string::npos)
-      st.retry_after = http::parse_retry_after(st.tail.substr(at + 13, end - at - 13), std::chrono::system_clock::now());
+      st.retry_after =
+          http::parse_retry_after(st.tail.substr(at + 13, end - at - 13), std::chrono::system_clock::now());
   }
   if (st.tail.size() > 64) st.tail.erase(0, st.tail.size() - 64);
 }
@@ -166,11 +170,13 @@ ssize_t tcp_read(git_stream* s, void* data, size_t len) noexcept {
     if (n > 0) {
       st.received += static_cast<std::uint64_t>(n);
       if (st.received > st.max_bytes)
-        return stop(st, NetFault::oversized, "the answer from " + c.host + ":" + c.port + " is larger than " +
-                                                 std::to_string(st.max_bytes >> 20) + " MiB");
+        return stop(st, NetFault::oversized,
+                    "the answer from " + c.host + ":" + c.port + " is larger than " +
+                        std::to_string(st.max_bytes >> 20) + " MiB");
       try {
         // Answers that say when to come back are small: no need to look further.
-        if (st.received <= k_sniff_bytes) sniff_retry_after(st, static_cast<const char*>(data), static_cast<std::size_t>(n));
+        if (st.received <= k_sniff_bytes)
+          sniff_retry_after(st, static_cast<const char*>(data), static_cast<std::size_t>(n));
       } catch (...) {
       }
       return n;
@@ -258,9 +264,7 @@ NetScope::~NetScope() {
   if (!t_scope) git_stream_register(GIT_STREAM_STANDARD, nullptr);
 }
 
-void NetScope::set_max_bytes(std::uint64_t max_bytes) {
-  m_state->max_bytes = m_state->received + max_bytes;
-}
+void NetScope::set_max_bytes(std::uint64_t max_bytes) { m_state->max_bytes = m_state->received + max_bytes; }
 
 NetFault NetScope::fault() const { return m_state->fault; }
 

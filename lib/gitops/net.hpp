@@ -13,10 +13,10 @@ namespace mlops::gitops {
 /// Why the transport stopped a git network operation itself.
 enum class NetFault {
   none,
-  stalled,      ///< no byte moved for the idle timeout (exit 6 after retries)
-  deadline,     ///< the operation ran past its overall deadline (exit 6)
-  oversized,    ///< the server sent more than the operation may receive (exit 1)
-  interrupted,  ///< SIGINT/SIGTERM arrived while waiting (exit 130)
+  stalled,     ///< no byte moved for the idle timeout (exit 6 after retries)
+  deadline,    ///< the operation ran past its overall deadline (exit 6)
+  oversized,   ///< the server sent more than the operation may receive (exit 1)
+  interrupted, ///< SIGINT/SIGTERM arrived while waiting (exit 130)
 };
 
 /// Bounds every TCP connection libgit2 opens on this thread while it lives:

@@ -21,7 +21,8 @@ void read_gitops(const YamlReader& r, const YAML::Node& n, GitopsConfig& g) {
     g.url = r.nonempty(n["url"], "gitops.url");
     if (split_url(g.url).has_password)
       r.fail(n["url"], "gitops.url",
-             "credentials do not belong in a config file; use MLOPS_GIT_USERNAME/MLOPS_GIT_PASSWORD or git's credential store");
+             "credentials do not belong in a config file; use MLOPS_GIT_USERNAME/MLOPS_GIT_PASSWORD or git's "
+             "credential store");
   }
   if (n["branch"]) g.branch = r.nonempty(n["branch"], "gitops.branch");
   if (n["path"]) {
@@ -43,7 +44,8 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
   for (const auto& kv : n) {
     std::string env = kv.first.Scalar();
     std::string key = "environments." + env;
-    if (!std::regex_match(env, k_env_name)) r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
+    if (!std::regex_match(env, k_env_name))
+      r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
     EnvPolicy p;
     p.name = env;
     r.keys(kv.second, key, {"requires"});
@@ -65,7 +67,6 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
              quote(p.previous) + " is not another environment in 'environments'");
   }
 }
-
 
 } // namespace
 
@@ -97,8 +98,10 @@ std::string expand_path(const std::string& pattern, const std::string& env, cons
       out += pattern[i];
     }
   }
-  while (!out.empty() && out.front() == '/') out.erase(out.begin());
-  while (!out.empty() && out.back() == '/') out.pop_back();
+  while (!out.empty() && out.front() == '/')
+    out.erase(out.begin());
+  while (!out.empty() && out.back() == '/')
+    out.pop_back();
   return out;
 }
 
@@ -134,7 +137,8 @@ std::string format_message(const Record& r) {
   }
   m << "Previous-Version: " << (r.previous_version.empty() ? "none" : one_line(r.previous_version)) << "\n";
   m << "Promoted-By: " << one_line(r.actor) << "\n";
-  for (const auto& a : r.approvers) m << "Approved-By: " << one_line(a) << "\n";
+  for (const auto& a : r.approvers)
+    m << "Approved-By: " << one_line(a) << "\n";
   if (!r.reason.empty()) m << "Reason: " << one_line(r.reason) << "\n";
   return m.str();
 }
@@ -163,7 +167,8 @@ std::optional<Record> record_from_commit(const Commit& c) {
 
 std::string tag_word(const std::string& text) {
   std::string out;
-  for (unsigned char c : text) out += (std::isalnum(c) || c == '_' || c == '-' || c == '.') ? static_cast<char>(c) : '_';
+  for (unsigned char c : text)
+    out += (std::isalnum(c) || c == '_' || c == '-' || c == '.') ? static_cast<char>(c) : '_';
   return out;
 }
 
@@ -185,7 +190,7 @@ std::vector<Approval> approvals_of(const mlflow::ModelVersion& v, const std::str
       a.time = j.value("time", "");
       a.comment = j.value("comment", "");
     } catch (const nlohmann::json::exception&) {
-      continue;  // not ours
+      continue; // not ours
     }
     if (!a.user.empty()) out.push_back(a);
   }
@@ -220,7 +225,7 @@ std::optional<Record> rollback_target(const std::vector<Record>& history, const 
   for (const auto& r : history) {
     if (r.env != env) continue;
     if (!past_current) {
-      past_current = true;  // the newest record is the current one
+      past_current = true; // the newest record is the current one
       continue;
     }
     if (r.version == current->version || rolled_back.count(r.version)) continue;
@@ -249,7 +254,8 @@ std::vector<Check> evaluate(const CheckInputs& in) {
     } else {
       std::string actual = in.digest ? in.digest() : std::string();
       if (recorded != actual)
-        c.detail = "validation passed for other bytes (" + recorded + ") than version " + v.version + " has (" + actual + ")";
+        c.detail =
+            "validation passed for other bytes (" + recorded + ") than version " + v.version + " has (" + actual + ")";
       else {
         c.ok = true;
         c.detail = "passed for " + actual;
@@ -265,7 +271,8 @@ std::vector<Check> evaluate(const CheckInputs& in) {
       (self && !p.self_approval ? ignored : counted).push_back(a.user);
     }
     c.ok = static_cast<int>(counted.size()) >= p.approvals;
-    c.detail = std::to_string(counted.size()) + " of " + std::to_string(p.approvals) + " approvals for " + quote(p.name);
+    c.detail =
+        std::to_string(counted.size()) + " of " + std::to_string(p.approvals) + " approvals for " + quote(p.name);
     if (!counted.empty()) c.detail += " (" + join(counted, ", ") + ")";
     if (!ignored.empty()) c.detail += "; self-approval does not count: " + join(ignored, ", ");
     checks.push_back(c);
@@ -292,7 +299,8 @@ std::vector<Check> evaluate(const CheckInputs& in) {
   if (p.image) {
     Check c{"image", false, ""};
     if (in.image.empty())
-      c.detail = "no image for version " + v.version + " (pass --image REF@sha256:DIGEST or tag the version 'mlops.image')";
+      c.detail =
+          "no image for version " + v.version + " (pass --image REF@sha256:DIGEST or tag the version 'mlops.image')";
     else if (image_digest(in.image).size() != 71)
       c.detail = quote(in.image) + " is not pinned by digest (REF@sha256:DIGEST)";
     else {

@@ -19,20 +19,20 @@ namespace mlops::gitops {
 /// (`environments.ENV.requires` in mlops.yaml).
 struct EnvPolicy {
   std::string name;
-  bool validation = false;   ///< a passed `validate --record` of exactly this version's bytes
-  int approvals = 0;         ///< approvals recorded with `mlops approve` for this environment
-  std::string previous;      ///< an environment that must already have held this version
-  bool image = false;        ///< an image pinned by digest (--image or the version's mlops.image tag)
-  bool self_approval = false;///< whether the promoter's own approval, or the version creator's, counts
+  bool validation = false;    ///< a passed `validate --record` of exactly this version's bytes
+  int approvals = 0;          ///< approvals recorded with `mlops approve` for this environment
+  std::string previous;       ///< an environment that must already have held this version
+  bool image = false;         ///< an image pinned by digest (--image or the version's mlops.image tag)
+  bool self_approval = false; ///< whether the promoter's own approval, or the version creator's, counts
 };
 
 /// The `gitops:` section of mlops.yaml.
 struct GitopsConfig {
-  std::string url;                                 ///< https://, http://, ssh://, file:// or a path
+  std::string url; ///< https://, http://, ssh://, file:// or a path
   std::string branch = "main";
-  std::string path = "clusters/{env}/{model}";     ///< {env} and {model} are replaced
-  Identity committer{"mlops", "mlops@localhost"};  ///< gitops.committer {name, email}
-  int attempts = 5;                                ///< pushes tried when the branch keeps moving
+  std::string path = "clusters/{env}/{model}";    ///< {env} and {model} are replaced
+  Identity committer{"mlops", "mlops@localhost"}; ///< gitops.committer {name, email}
+  int attempts = 5;                               ///< pushes tried when the branch keeps moving
 };
 
 /// `gitops:` and `environments:` of a project file.
@@ -56,18 +56,18 @@ std::string expand_path(const std::string& pattern, const std::string& env, cons
 
 /// One promotion or rollback as a commit records it.
 struct Record {
-  std::string action;            ///< "promote" or "rollback"
+  std::string action; ///< "promote" or "rollback"
   std::string model;
   std::string version;
   std::string env;
-  std::string previous_version;  ///< the version the environment held before ("" = none)
-  std::string image;             ///< the image deployed (REF@sha256:...), or ""
+  std::string previous_version; ///< the version the environment held before ("" = none)
+  std::string image;            ///< the image deployed (REF@sha256:...), or ""
   std::string actor;
   std::vector<std::string> approvers;
   std::string reason;
   // Filled from the commit when read back.
   std::string commit;
-  std::int64_t time = 0;  ///< epoch seconds
+  std::int64_t time = 0; ///< epoch seconds
 };
 
 /// The commit message for a record: a subject line, a blank line, the
@@ -86,9 +86,9 @@ std::string image_digest(const std::string& image);
 std::string tag_word(const std::string& text);
 
 /// Tag keys written on model versions.
-std::string approval_tag(const std::string& env, const std::string& user);  ///< mlops.approval.ENV.USER
-std::string promotion_tag(const std::string& env);                          ///< mlops.promotion.ENV
-std::string rollback_tag(const std::string& env);                           ///< mlops.rollback.ENV
+std::string approval_tag(const std::string& env, const std::string& user); ///< mlops.approval.ENV.USER
+std::string promotion_tag(const std::string& env);                         ///< mlops.promotion.ENV
+std::string rollback_tag(const std::string& env);                          ///< mlops.rollback.ENV
 inline constexpr const char* k_image_tag = "mlops.image";
 
 /// One recorded approval.
@@ -103,19 +103,19 @@ std::vector<Approval> approvals_of(const mlflow::ModelVersion& v, const std::str
 
 /// One policy check and its outcome.
 struct Check {
-  std::string name;  ///< validation, approvals, previous, image
+  std::string name; ///< validation, approvals, previous, image
   bool ok = false;
   std::string detail;
 };
 
 /// Everything a policy check looks at.
 struct CheckInputs {
-  const EnvPolicy* policy = nullptr;        ///< null: no requirements
+  const EnvPolicy* policy = nullptr; ///< null: no requirements
   const mlflow::ModelVersion* version = nullptr;
   std::string actor;
-  std::string image;                        ///< the image to deploy, or ""
-  std::function<std::string()> digest;      ///< this version's lock digest (pulls when needed)
-  std::vector<Record> history;              ///< every record of this model, newest first
+  std::string image;                   ///< the image to deploy, or ""
+  std::function<std::string()> digest; ///< this version's lock digest (pulls when needed)
+  std::vector<Record> history;         ///< every record of this model, newest first
 };
 
 /// Runs the environment's checks. Never throws for a failed check.

@@ -38,9 +38,11 @@ const EnvPolicy* policy_for(const PromotionConfig& cfg, const std::string& env) 
   auto it = cfg.environments.find(env);
   if (it == cfg.environments.end()) {
     std::vector<std::string> names;
-    for (const auto& [name, p] : cfg.environments) names.push_back(name);
+    for (const auto& [name, p] : cfg.environments)
+      names.push_back(name);
     std::string known = join(names, ", ");
-    throw Error(ErrorKind::usage, "unknown environment " + quote(env) + " (environments in " + quote(cfg.file) + ": " + known + ")");
+    throw Error(ErrorKind::usage,
+                "unknown environment " + quote(env) + " (environments in " + quote(cfg.file) + ": " + known + ")");
   }
   return &it->second;
 }
@@ -54,8 +56,8 @@ void write_tag(Registry& mlflow, const std::string& model, const std::string& ve
   } catch (const Error& e) {
     if (e.cause() != Cause::permission_denied) throw;
     throw Error(ErrorKind::auth,
-                "cannot " + doing + ": permission denied: " + (actor.empty() ? std::string("this user") : quote(actor)) +
-                    " needs EDIT on " + quote(model),
+                "cannot " + doing + ": permission denied: " +
+                    (actor.empty() ? std::string("this user") : quote(actor)) + " needs EDIT on " + quote(model),
                 "an admin can grant it: MLflow registered-model permissions");
   }
 }
@@ -116,9 +118,13 @@ bool settle_tags(Workflow& w, const std::string& model, const Record& r, bool ch
   if (!settled(tag_json(v, promotion_tag(r.env)), r.commit)) {
     clean = false;
     if (!check_only) {
-      nlohmann::json t = {{"status", "done"},      {"by", r.actor},
-                          {"time", iso8601_utc_ms(r.time * 1000)}, {"commit", r.commit},
-                          {"from", r.previous_version}, {"action", r.action}, {"approvers", r.approvers}};
+      nlohmann::json t = {{"status", "done"},
+                          {"by", r.actor},
+                          {"time", iso8601_utc_ms(r.time * 1000)},
+                          {"commit", r.commit},
+                          {"from", r.previous_version},
+                          {"action", r.action},
+                          {"approvers", r.approvers}};
       w.mlflow.set_model_version_tag(model, r.version, promotion_tag(r.env), t.dump());
     }
   }
@@ -127,7 +133,7 @@ bool settle_tags(Workflow& w, const std::string& model, const Record& r, bool ch
     if (!settled(tag_json(from, rollback_tag(r.env)), r.commit)) {
       clean = false;
       if (!check_only) {
-        nlohmann::json t = {{"status", "done"}, {"by", r.actor}, {"time", iso8601_utc_ms(r.time * 1000)},
+        nlohmann::json t = {{"status", "done"},   {"by", r.actor},   {"time", iso8601_utc_ms(r.time * 1000)},
                             {"commit", r.commit}, {"to", r.version}, {"reason", r.reason}};
         w.mlflow.set_model_version_tag(model, r.previous_version, rollback_tag(r.env), t.dump());
       }
@@ -154,8 +160,8 @@ nlohmann::json stamp(const std::string& status, const std::string& actor) {
 }
 
 /// Pushes a commit made by `make` on the tip last fetched (the caller has
-/// just fetched), fetching again and retrying while the branch moves. `make` returns "" when there is nothing to commit any more.
-/// Returns the pushed commit or "".
+/// just fetched), fetching again and retrying while the branch moves. `make` returns "" when there is nothing to commit
+/// any more. Returns the pushed commit or "".
 std::string push_with_retry(Workflow& w, const std::function<std::string(const std::string& tip)>& make) {
   int attempts = w.config.gitops.attempts;
   for (int attempt = 0; attempt < attempts; ++attempt) {
@@ -170,8 +176,9 @@ std::string push_with_retry(Workflow& w, const std::function<std::string(const s
     note(w, "the branch moved on the server; fetching and trying again");
     backoff(attempt);
   }
-  throw Error(ErrorKind::conflict, "cannot push to branch " + quote(w.config.gitops.branch) + ": it kept moving (" +
-                                       std::to_string(attempts) + " attempts)",
+  throw Error(ErrorKind::conflict,
+              "cannot push to branch " + quote(w.config.gitops.branch) + ": it kept moving (" +
+                  std::to_string(attempts) + " attempts)",
               "run the command again; gitops.attempts sets how often to retry");
 }
 
@@ -230,7 +237,8 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   in.digest = [&] { return w.digest(v.name, v.version); };
   in.history = history;
   out.checks = evaluate(in);
-  for (const auto& c : out.checks) out.refused = out.refused || !c.ok;
+  for (const auto& c : out.checks)
+    out.refused = out.refused || !c.ok;
 
   std::vector<std::string> approvers;
   for (const auto& a : approvals_of(v, req.env))
@@ -250,7 +258,8 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   if (req.dry_run) {
     std::string tip = w.remote.tip();
     rec.previous_version = out.previous_version;
-    std::string commit = w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+    std::string commit =
+        w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
     out.diff = w.remote.diff(tip, commit, out.path);
     return out;
   }
@@ -258,7 +267,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
 
   if (out.already && mlflow_agrees(w, req.model, *current)) {
     out.commit = current->commit;
-    return out;  // nothing to do
+    return out; // nothing to do
   }
 
   // The permission check and the journal in one: a tag write needs EDIT, the
@@ -268,14 +277,16 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   pending["from"] = out.previous_version;
   write_tag(w.mlflow, req.model, v.version, promotion_tag(req.env), pending.dump(), req.actor,
             "promote " + quote(req.model) + " version " + v.version);
-  if (!req.image.empty() && v.tags[k_image_tag] != req.image) w.mlflow.set_model_version_tag(req.model, v.version, k_image_tag, req.image);
+  if (!req.image.empty() && v.tags[k_image_tag] != req.image)
+    w.mlflow.set_model_version_tag(req.model, v.version, k_image_tag, req.image);
 
   if (!out.already) {
     std::string pushed = push_with_retry(w, [&](const std::string& tip) -> std::string {
       auto now = current_of(records_at_tip(w, req.model), req.env);
-      if (now && now->version == v.version) return {};  // someone else promoted it meanwhile
+      if (now && now->version == v.version) return {}; // someone else promoted it meanwhile
       rec.previous_version = now ? now->version : "";
-      return w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+      return w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor),
+                                 w.config.gitops.committer);
     });
     out.committed = !pushed.empty();
     out.previous_version = rec.previous_version.empty() ? out.previous_version : rec.previous_version;
@@ -295,8 +306,8 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
   auto history = records(w, req.model);
   auto current = current_of(history, req.env);
   if (!current)
-    throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
-                                          ": it was never promoted there");
+    throw Error(ErrorKind::not_found,
+                "cannot roll back " + quote(req.model) + " in " + quote(req.env) + ": it was never promoted there");
   out.previous_version = current->version;
   if (req.to.empty() && current->action == "rollback" && !mlflow_agrees(w, req.model, *current)) {
     // The last rollback reached git but not MLflow (killed, or the alias step
@@ -322,14 +333,16 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
       for (const auto& r : history)
         if (r.env == req.env && held.find(" " + r.version + ",") == std::string::npos) held += " " + r.version + ",";
       if (!held.empty()) held.pop_back();
-      throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) + " to version " +
-                                            req.to + ": it was never there (versions it held:" + held + ")");
+      throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
+                                            " to version " + req.to + ": it was never there (versions it held:" + held +
+                                            ")");
     }
   } else {
     target = rollback_target(history, req.env);
     if (!target)
-      throw Error(ErrorKind::not_found, "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
-                                            ": no earlier version to return to (it holds version " + current->version + ")",
+      throw Error(ErrorKind::not_found,
+                  "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
+                      ": no earlier version to return to (it holds version " + current->version + ")",
                   "name one with --to VERSION");
   }
   out.version = target->version;
@@ -349,7 +362,8 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
 
   if (req.dry_run) {
     std::string tip = w.remote.tip();
-    std::string commit = w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+    std::string commit =
+        w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
     out.diff = w.remote.diff(tip, commit, out.path);
     return out;
   }
@@ -363,10 +377,12 @@ Outcome rollback(Workflow& w, const RollbackRequest& req) {
     std::string pushed = push_with_retry(w, [&](const std::string& tip) -> std::string {
       auto now = current_of(records_at_tip(w, req.model), req.env);
       if (!now || now->commit != current->commit)
-        throw Error(ErrorKind::conflict, "cannot roll back " + quote(req.model) + " in " + quote(req.env) + ": it changed meanwhile (now version " +
-                                             (now ? now->version : std::string("none")) + ")",
+        throw Error(ErrorKind::conflict,
+                    "cannot roll back " + quote(req.model) + " in " + quote(req.env) +
+                        ": it changed meanwhile (now version " + (now ? now->version : std::string("none")) + ")",
                     "look at 'mlops history " + req.model + " --env " + req.env + "' and run rollback again");
-      return w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor), w.config.gitops.committer);
+      return w.remote.commit_dir(tip, out.path, files, format_message(rec), author_of(req.actor),
+                                 w.config.gitops.committer);
     });
     out.committed = !pushed.empty();
   }
@@ -382,8 +398,9 @@ ApprovalResult approve(Registry& mlflow, const PromotionConfig& config, const st
   mlflow::ModelVersion v = mlflow.resolve_version(model, version);
   bool self_allowed = policy && policy->self_approval;
   if (!self_allowed && !v.user_id.empty() && v.user_id == actor)
-    throw Error(ErrorKind::gate_failed, "cannot approve " + quote(model) + " version " + v.version + " for " + quote(env) + ": " +
-                                            quote(actor) + " registered it, and self-approval is not allowed",
+    throw Error(ErrorKind::gate_failed,
+                "cannot approve " + quote(model) + " version " + v.version + " for " + quote(env) + ": " +
+                    quote(actor) + " registered it, and self-approval is not allowed",
                 "ask another user to approve, or set environments." + env + ".requires.self_approval: true");
   nlohmann::json value = {{"by", actor}, {"time", now_iso()}, {"comment", comment}};
   if (auto it = v.tags.find("mlops.validation.digest"); it != v.tags.end()) value["digest"] = it->second;
@@ -397,7 +414,7 @@ HistoryReport history(Workflow& w, const std::string& model, const std::string& 
   HistoryReport rep;
   for (auto& r : records(w, model))
     if (env.empty() || r.env == env) rep.records.push_back(std::move(r));
-  std::map<std::string, std::string> git_commit;  // env -> commit that deployed the current version
+  std::map<std::string, std::string> git_commit; // env -> commit that deployed the current version
   for (const auto& r : rep.records)
     if (rep.git_current.emplace(r.env, r.version).second) git_commit[r.env] = r.commit;
   auto rm = w.mlflow.get_registered_model(model);
@@ -406,19 +423,21 @@ HistoryReport history(Workflow& w, const std::string& model, const std::string& 
     auto tag = tag_json(w.mlflow.get_model_version(model, version), promotion_tag(e));
     if (!settled(tag, git_commit[e])) {
       std::string status = tag.value("status", ""), commit = tag.value("commit", "");
-      rep.mismatches.push_back("tag " + promotion_tag(e) + " of version " + version + " says " +
-                               (status.empty() ? std::string("nothing") : quote(status)) +
-                               (commit.empty() || commit == git_commit[e] ? "" : " for commit " + commit.substr(0, 12)) +
-                               " but the repository deployed it in " + git_commit[e].substr(0, 12) +
-                               "; the next 'mlops promote' or 'mlops rollback' reconciles it");
+      rep.mismatches.push_back(
+          "tag " + promotion_tag(e) + " of version " + version + " says " +
+          (status.empty() ? std::string("nothing") : quote(status)) +
+          (commit.empty() || commit == git_commit[e] ? "" : " for commit " + commit.substr(0, 12)) +
+          " but the repository deployed it in " + git_commit[e].substr(0, 12) +
+          "; the next 'mlops promote' or 'mlops rollback' reconciles it");
     }
     auto it = rm.aliases.find(e);
     rep.alias_current[e] = it == rm.aliases.end() ? "" : it->second;
     if (rep.alias_current[e] != version)
-      rep.mismatches.push_back("alias @" + e + " points at " +
-                               (rep.alias_current[e].empty() ? std::string("nothing") : "version " + rep.alias_current[e]) +
-                               " but the repository deploys version " + version +
-                               "; the next 'mlops promote' or 'mlops rollback' reconciles it");
+      rep.mismatches.push_back(
+          "alias @" + e + " points at " +
+          (rep.alias_current[e].empty() ? std::string("nothing") : "version " + rep.alias_current[e]) +
+          " but the repository deploys version " + version +
+          "; the next 'mlops promote' or 'mlops rollback' reconciles it");
   }
   return rep;
 }

@@ -66,28 +66,28 @@ struct Workflow {
 
 /// The result of promote or rollback.
 struct Outcome {
-  std::string action;            ///< promote or rollback
+  std::string action; ///< promote or rollback
   std::string model;
-  std::string version;           ///< the version the environment holds afterwards
+  std::string version; ///< the version the environment holds afterwards
   std::string env;
-  std::string path;              ///< the directory in the repository
-  std::string previous_version;  ///< what the environment held before ("" = nothing)
+  std::string path;             ///< the directory in the repository
+  std::string previous_version; ///< what the environment held before ("" = nothing)
   std::string image;
   std::vector<Check> checks;
-  bool refused = false;          ///< a check failed; nothing was changed
-  bool already = false;          ///< the environment already held the version in git
-  bool committed = false;        ///< this run pushed a commit
-  bool alias_moved = false;      ///< this run moved the alias
-  std::string commit;            ///< the commit that holds the environment now
-  std::string diff;              ///< dry run: the manifest diff
+  bool refused = false;     ///< a check failed; nothing was changed
+  bool already = false;     ///< the environment already held the version in git
+  bool committed = false;   ///< this run pushed a commit
+  bool alias_moved = false; ///< this run moved the alias
+  std::string commit;       ///< the commit that holds the environment now
+  std::string diff;         ///< dry run: the manifest diff
 };
 
 struct PromoteRequest {
   std::string model;
-  std::string version;  ///< a number or @alias
+  std::string version; ///< a number or @alias
   std::string env;
-  std::string image;    ///< REF@sha256:..., or "" for the version's mlops.image tag
-  std::string message;  ///< recorded as the reason
+  std::string image;   ///< REF@sha256:..., or "" for the version's mlops.image tag
+  std::string message; ///< recorded as the reason
   std::string actor;
   bool dry_run = false;
 };
@@ -102,7 +102,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req);
 struct RollbackRequest {
   std::string model;
   std::string env;
-  std::string to;      ///< "" = the previous version (see rollback_target)
+  std::string to; ///< "" = the previous version (see rollback_target)
   std::string reason;
   std::string actor;
   bool dry_run = false;
@@ -128,9 +128,9 @@ ApprovalResult approve(Registry& mlflow, const PromotionConfig& config, const st
 /// is set), newest first, with what MLflow says for each environment.
 struct HistoryReport {
   std::vector<Record> records;
-  std::map<std::string, std::string> git_current;    ///< env -> version the repository holds
-  std::map<std::string, std::string> alias_current;  ///< env -> version the alias points at ("" = unset)
-  std::vector<std::string> mismatches;               ///< human sentences; empty when they agree
+  std::map<std::string, std::string> git_current;   ///< env -> version the repository holds
+  std::map<std::string, std::string> alias_current; ///< env -> version the alias points at ("" = unset)
+  std::vector<std::string> mismatches;              ///< human sentences; empty when they agree
 };
 HistoryReport history(Workflow& w, const std::string& model, const std::string& env);
 

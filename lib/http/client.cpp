@@ -14,8 +14,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <random>
@@ -105,16 +105,14 @@ std::string Response::header(const std::string& lower_name) const {
 }
 
 bool is_retryable_status(long status) {
-  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
-         status == 504;
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-std::optional<double> parse_retry_after(const std::string& value,
-                                        std::chrono::system_clock::time_point now) {
+std::optional<double> parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now) {
   std::string v(trim(value));
   if (v.empty()) return std::nullopt;
   if (std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    double secs = std::strtod(v.c_str(), nullptr);  // huge values become HUGE_VAL; callers cap the wait
+    double secs = std::strtod(v.c_str(), nullptr); // huge values become HUGE_VAL; callers cap the wait
     return std::isfinite(secs) ? std::min(secs, 1e9) : 1e9;
   }
   time_t when = curl_getdate(v.c_str(), nullptr);
@@ -142,13 +140,13 @@ double request_deadline(const Request& req, bool streamed, std::uint64_t upload_
   };
   if (req.expected_size) return by_size(std::max(*req.expected_size, upload_bytes));
   if (!req.body_file.empty()) return by_size(upload_bytes);
-  if (streamed || req.body_reader) return 0;  // unknown size: the stall rule ends it
+  if (streamed || req.body_reader) return 0; // unknown size: the stall rule ends it
   return limits::k_request_deadline_s;
 }
 
 struct Client::Handle {
   CURL* easy = nullptr;
-  curl_socket_t sock = CURL_SOCKET_BAD;  // the socket libcurl opened last for this handle
+  curl_socket_t sock = CURL_SOCKET_BAD; // the socket libcurl opened last for this handle
 
   static int on_socket(void* self, curl_socket_t fd, curlsocktype purpose) {
     if (purpose == CURLSOCKTYPE_IPCXN) static_cast<Handle*>(self)->sock = fd;
@@ -167,14 +165,14 @@ struct Client::Handle {
 /// State shared with libcurl callbacks for one attempt. No exception leaves
 /// a callback: it is stored here and rethrown after curl_easy_perform.
 struct Client::Transfer {
-  const curl_socket_t* sock = nullptr;  // the handle's current socket
+  const curl_socket_t* sock = nullptr; // the handle's current socket
   Response* response = nullptr;
   BodySink* sink = nullptr;
   const ProgressFn* progress = nullptr;
   std::exception_ptr error;
-  bool streaming = false;  // true once a 2xx status was seen with a sink
+  bool streaming = false; // true once a 2xx status was seen with a sink
   curl_off_t last_reported = 0;
-  std::uint64_t max_stream = UINT64_MAX;  // Request::expected_size
+  std::uint64_t max_stream = UINT64_MAX; // Request::expected_size
   const std::string* shown_url = nullptr;
 
   /// The body went past what the request allows: abort, said once, never retried.
@@ -186,7 +184,8 @@ struct Client::Transfer {
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* self) {
     auto* t = static_cast<Transfer*>(self);
     std::string line(data, size * n);
-    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+      line.pop_back();
     if (line.empty()) {
       // End of the headers. Servers that write headers and body separately
       // (uvicorn does) stall on a reused connection: Nagle on their side waits
@@ -231,7 +230,7 @@ struct Client::Transfer {
       }
     } catch (...) {
       t->error = std::current_exception();
-      return 0;  // makes libcurl abort with CURLE_WRITE_ERROR
+      return 0; // makes libcurl abort with CURLE_WRITE_ERROR
     }
     return len;
   }
@@ -282,8 +281,8 @@ struct BodyReader {
   std::FILE* file;
   std::uint64_t left;
   const std::function<std::size_t(char*, std::size_t)>* fn;
-  std::exception_ptr* error;  // where a thrown exception is kept
-  std::uint64_t start = 0, length = 0;  // the file range, for rewinds
+  std::exception_ptr* error;           // where a thrown exception is kept
+  std::uint64_t start = 0, length = 0; // the file range, for rewinds
 
   static std::size_t from_file(char* buf, std::size_t size, std::size_t n, void* self) {
     auto* r = static_cast<BodyReader*>(self);
@@ -296,8 +295,10 @@ struct BodyReader {
   /// closed under it, a redirect, an auth round).
   static int seek(void* self, curl_off_t offset, int origin) {
     auto* r = static_cast<BodyReader*>(self);
-    if (origin != SEEK_SET || offset < 0 || static_cast<std::uint64_t>(offset) > r->length) return CURL_SEEKFUNC_CANTSEEK;
-    if (::fseeko(r->file, static_cast<off_t>(r->start + static_cast<std::uint64_t>(offset)), SEEK_SET) != 0) return CURL_SEEKFUNC_FAIL;
+    if (origin != SEEK_SET || offset < 0 || static_cast<std::uint64_t>(offset) > r->length)
+      return CURL_SEEKFUNC_CANTSEEK;
+    if (::fseeko(r->file, static_cast<off_t>(r->start + static_cast<std::uint64_t>(offset)), SEEK_SET) != 0)
+      return CURL_SEEKFUNC_FAIL;
     r->left = r->length - static_cast<std::uint64_t>(offset);
     return CURL_SEEKFUNC_OK;
   }
@@ -353,7 +354,7 @@ struct Client::Attempt {
 
 Client::Attempt Client::attempt(Handle& h, const Request& req, BodySink* sink, const ProgressFn& progress) {
   CURL* c = h.easy;
-  curl_easy_reset(c);  // keeps the connection cache
+  curl_easy_reset(c); // keeps the connection cache
   Response resp;
   Transfer t;
   t.sock = &h.sock;
@@ -378,12 +379,16 @@ Client::Attempt Client::attempt(Handle& h, const Request& req, BodySink* sink, c
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, m_opts.verify_tls ? 2L : 0L);
   if (!m_opts.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, m_opts.ca_bundle.c_str());
   if (!m_opts.client_cert.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, m_opts.client_cert.c_str());
-  if (!sink) curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-  else curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
+  if (!sink)
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  else
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
 
   HeaderList headers;
-  for (const auto& hd : m_opts.extra_headers) append_header(headers, hd);
-  for (const auto& hd : req.headers) append_header(headers, hd);
+  for (const auto& hd : m_opts.extra_headers)
+    append_header(headers, hd);
+  for (const auto& hd : req.headers)
+    append_header(headers, hd);
   if (!m_opts.username.empty() || !m_opts.password.empty()) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(c, CURLOPT_USERNAME, m_opts.username.c_str());
@@ -417,7 +422,7 @@ Client::Attempt Client::attempt(Handle& h, const Request& req, BodySink* sink, c
     set_upload(c, headers, req.method);
     // No size: libcurl sends "Transfer-Encoding: chunked".
     curl_easy_setopt(c, CURLOPT_READFUNCTION, &BodyReader::from_function);
-    } else if (req.method == "GET") {
+  } else if (req.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -461,14 +466,15 @@ Client::Attempt Client::attempt(Handle& h, const Request& req, BodySink* sink, c
   } else if (rc == CURLE_OPERATION_TIMEDOUT) {
     why = "timed out (" + why + ")";
   }
-  while (!why.empty() && (why.back() == '\n' || why.back() == '.')) why.pop_back();
+  while (!why.empty() && (why.back() == '\n' || why.back() == '.'))
+    why.pop_back();
   return {std::move(resp), rc, redact_url(why)};
 }
 
 Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& progress) {
   const std::string shown = redact_url(req.url);
   int max_attempts = 1 + std::max(0, m_opts.max_retries);
-  double waited = 0;  // between attempts, bounded by limits::k_max_retry_wait_s
+  double waited = 0; // between attempts, bounded by limits::k_max_retry_wait_s
   std::optional<std::chrono::steady_clock::time_point> first_refused;
   for (int n = 1;; ++n) {
     throw_if_cancelled();
@@ -492,9 +498,9 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
       const std::string& why = result.transport_error;
       m_log.debug(1, "< " + req.method + " " + shown + " failed: " + why);
       if (is_tls_error(cc)) {
-        throw Error(ErrorKind::operational,
-                    "TLS connection to " + quote(host_of(shown)) + " failed: " + why,
-                    "pass the server's CA bundle with --ca-bundle FILE (for MLflow also MLFLOW_TRACKING_SERVER_CERT_PATH)");
+        throw Error(
+            ErrorKind::operational, "TLS connection to " + quote(host_of(shown)) + " failed: " + why,
+            "pass the server's CA bundle with --ca-bundle FILE (for MLflow also MLFLOW_TRACKING_SERVER_CERT_PATH)");
       }
       if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT) {
         throw Error(ErrorKind::usage, "invalid URL " + quote(shown) + ": " + why);
@@ -521,8 +527,8 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
                     "cannot reach " + quote(host_of(shown)) + ": " + why + attempts,
                     refused ? m_opts.unreachable_hint : std::string());
       }
-      m_log.debug(1, "  retrying in " + std::to_string(wait).substr(0, 4) + " s (attempt " +
-                         std::to_string(n + 1) + " of " + std::to_string(max_attempts) + ")");
+      m_log.debug(1, "  retrying in " + std::to_string(wait).substr(0, 4) + " s (attempt " + std::to_string(n + 1) +
+                         " of " + std::to_string(max_attempts) + ")");
       waited += wait;
       cancellable_sleep(wait);
       continue;
@@ -530,10 +536,11 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
 
     m_log.debug(1, "< " + std::to_string(resp.status) + " " + req.method + " " + shown + " (" +
                        human_bytes(resp.bytes) + ", " + std::to_string(secs).substr(0, 5) + " s)");
-    for (const auto& [k, v] : resp.headers) m_log.debug(2, "< " + redact_header(k + ": " + v));
+    for (const auto& [k, v] : resp.headers)
+      m_log.debug(2, "< " + redact_header(k + ": " + v));
     if (is_retryable_status(resp.status) && req.idempotent && !req.body_reader && !last) {
       double wait = status_wait(resp, n, shown, max_attempts);
-      if (waited + wait > limits::k_max_retry_wait_s) return std::move(resp);  // the caller reports the status
+      if (waited + wait > limits::k_max_retry_wait_s) return std::move(resp); // the caller reports the status
       waited += wait;
       cancellable_sleep(wait);
       continue;
@@ -544,7 +551,8 @@ Response Client::perform(const Request& req, BodySink* sink, const ProgressFn& p
 
 void Client::log_request(const Request& req, const std::string& shown) {
   m_log.debug(1, "> " + req.method + " " + shown);
-  for (const auto& hd : req.headers) m_log.debug(2, "> " + redact_header(hd));
+  for (const auto& hd : req.headers)
+    m_log.debug(2, "> " + redact_header(hd));
   if (!m_opts.username.empty() || !m_opts.password.empty()) {
     m_log.debug(2, "> " + redact_header("Authorization: Basic " + m_opts.username));
   } else if (!m_opts.bearer_token.empty()) {
@@ -556,7 +564,8 @@ void Client::log_request(const Request& req, const std::string& shown) {
 double Client::status_wait(const Response& resp, int n, const std::string& shown, int max_attempts) {
   double wait = backoff_delay(m_opts, n) + jitter(m_opts.backoff_jitter_s);
   std::optional<double> asked;
-  if (m_opts.respect_retry_after) asked = parse_retry_after(resp.header("retry-after"), std::chrono::system_clock::now());
+  if (m_opts.respect_retry_after)
+    asked = parse_retry_after(resp.header("retry-after"), std::chrono::system_clock::now());
   if (asked) wait = std::min({*asked, m_opts.backoff_max_s, limits::k_max_retry_after_s});
   std::string next = "attempt " + std::to_string(n + 1) + " of " + std::to_string(max_attempts);
   auto secs = [](double v) { return v >= 10 ? std::to_string(std::llround(v)) : std::to_string(v).substr(0, 3); };

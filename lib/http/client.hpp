@@ -22,17 +22,17 @@ struct Options {
   /// on average over this many seconds is abandoned (and retried). Large transfers are
   /// bounded by the size-based deadline instead (see Request::deadline_s).
   double idle_timeout_s = 120;
-  int max_retries = 5;               ///< extra attempts after the first
-  double backoff_factor_s = 0.5;     ///< wait factor * 2^(n-1) before retry n
-  double backoff_jitter_s = 0.5;     ///< plus a random 0..jitter
-  double backoff_max_s = 60;         ///< cap of one backoff wait
-  bool respect_retry_after = true;   ///< capped at limits::k_max_retry_after_s, with a warning
+  int max_retries = 5;             ///< extra attempts after the first
+  double backoff_factor_s = 0.5;   ///< wait factor * 2^(n-1) before retry n
+  double backoff_jitter_s = 0.5;   ///< plus a random 0..jitter
+  double backoff_max_s = 60;       ///< cap of one backoff wait
+  bool respect_retry_after = true; ///< capped at limits::k_max_retry_after_s, with a warning
   bool verify_tls = true;
-  std::string ca_bundle;             ///< PEM bundle to verify servers with
-  std::string client_cert;           ///< PEM with client certificate and key (mTLS)
-  std::string username, password;    ///< basic auth; wins over the token
+  std::string ca_bundle;          ///< PEM bundle to verify servers with
+  std::string client_cert;        ///< PEM with client certificate and key (mTLS)
+  std::string username, password; ///< basic auth; wins over the token
   std::string bearer_token;
-  std::vector<std::string> extra_headers;  ///< "Name: value" on every request
+  std::vector<std::string> extra_headers; ///< "Name: value" on every request
   /// The hint of the error when a server refuses connections (the caller knows which
   /// setting names the server: "check --tracking-uri / MLFLOW_TRACKING_URI").
   std::string unreachable_hint = "is the server running?";
@@ -42,7 +42,7 @@ struct Options {
 struct Request {
   std::string method = "GET";
   std::string url;
-  std::vector<std::string> headers;  ///< "Name: value"
+  std::vector<std::string> headers; ///< "Name: value"
   std::string body;
   /// When set, the body is streamed from this file instead (uploads of large
   /// blobs); it is reopened for every attempt.
@@ -79,9 +79,9 @@ double request_deadline(const Request& req, bool streamed, std::uint64_t upload_
 /// HTTP statuses, only for transport failures).
 struct Response {
   long status = 0;
-  std::string body;                         ///< empty for streamed downloads
-  std::map<std::string, std::string> headers;  ///< lowercase names
-  std::uint64_t bytes = 0;                  ///< body bytes received
+  std::string body;                           ///< empty for streamed downloads
+  std::map<std::string, std::string> headers; ///< lowercase names
+  std::uint64_t bytes = 0;                    ///< body bytes received
   std::string header(const std::string& lower_name) const;
 };
 
@@ -103,8 +103,7 @@ bool is_retryable_status(long status);
 
 /// Seconds to wait from a Retry-After value (delta seconds or HTTP date);
 /// nullopt when absent or unparseable.
-std::optional<double> parse_retry_after(const std::string& value,
-                                        std::chrono::system_clock::time_point now);
+std::optional<double> parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now);
 
 /// The wait before retry `attempt` (1-based) without jitter.
 double backoff_delay(const Options& opts, int attempt);

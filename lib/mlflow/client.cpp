@@ -24,13 +24,20 @@ constexpr const char* k_api = "/api/2.0/mlflow";
 
 const char* type_name(const json& j) {
   switch (j.type()) {
-  case json::value_t::null: return "null";
-  case json::value_t::boolean: return "a boolean";
-  case json::value_t::string: return "a string";
-  case json::value_t::array: return "an array";
-  case json::value_t::object: return "an object";
-  case json::value_t::number_float: return "a fraction";
-  default: return "a number";
+  case json::value_t::null:
+    return "null";
+  case json::value_t::boolean:
+    return "a boolean";
+  case json::value_t::string:
+    return "a string";
+  case json::value_t::array:
+    return "an array";
+  case json::value_t::object:
+    return "an object";
+  case json::value_t::number_float:
+    return "a fraction";
+  default:
+    return "a number";
   }
 }
 
@@ -117,7 +124,8 @@ public:
     if (!v) return out;
     if (!v->is_array()) fail(key, std::string(type_name(*v)) + ", expected an array");
     out.reserve(v->size());
-    for (std::size_t i = 0; i < v->size(); ++i) out.emplace_back((*v)[i], m_context, path(key) + "[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < v->size(); ++i)
+      out.emplace_back((*v)[i], m_context, path(key) + "[" + std::to_string(i) + "]");
     return out;
   }
 
@@ -136,8 +144,7 @@ public:
 private:
   std::string path(const char* key) const { return m_prefix.empty() ? key : m_prefix + "." + key; }
   /// A number written as a JSON string ("12"), all of it.
-  template <class T>
-  T from_text(const std::string& text, const char* key, const char* expected) const {
+  template <class T> T from_text(const std::string& text, const char* key, const char* expected) const {
     T out{};
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) return out;
@@ -152,7 +159,8 @@ namespace {
 
 std::map<std::string, std::string> key_values(const Fields& f, const char* key) {
   std::map<std::string, std::string> out;
-  for (const auto& kv : f.objects(key)) out[kv.str("key")] = kv.str("value");
+  for (const auto& kv : f.objects(key))
+    out[kv.str("key")] = kv.str("value");
   return out;
 }
 
@@ -191,9 +199,11 @@ RegisteredModel parse_model(const Fields& j) {
   m.creation_timestamp = j.int64("creation_timestamp");
   m.last_updated_timestamp = j.int64("last_updated_timestamp");
   m.description = j.str("description");
-  for (const auto& v : j.objects("latest_versions")) m.latest_versions.push_back(parse_version(v));
+  for (const auto& v : j.objects("latest_versions"))
+    m.latest_versions.push_back(parse_version(v));
   m.tags = key_values(j, "tags");
-  for (const auto& a : j.objects("aliases")) m.aliases[a.str("alias")] = a.str("version");
+  for (const auto& a : j.objects("aliases"))
+    m.aliases[a.str("alias")] = a.str("version");
   return m;
 }
 
@@ -207,7 +217,8 @@ std::vector<FileInfo> parse_files(const Fields& j) {
     if (f.find("file_size")) {
       std::int64_t size = f.int64("file_size");
       if (size < 0 || static_cast<std::uint64_t>(size) > limits::k_max_artifact_file_bytes) {
-        f.fail("file_size", std::to_string(size) + ", expected 0 to " + std::to_string(limits::k_max_artifact_file_bytes));
+        f.fail("file_size",
+               std::to_string(size) + ", expected 0 to " + std::to_string(limits::k_max_artifact_file_bytes));
       }
       fi.file_size = static_cast<std::uint64_t>(size);
     }
@@ -247,13 +258,20 @@ std::map<std::string, Metric> parse_logged_model_metrics(const Fields& answer) {
 
 ErrorKind kind_for_code(const std::string& code, long status) {
   static const std::map<std::string, ErrorKind> k_codes = {
-      {"RESOURCE_DOES_NOT_EXIST", ErrorKind::not_found}, {"NOT_FOUND", ErrorKind::not_found},
-      {"ENDPOINT_NOT_FOUND", ErrorKind::not_found},      {"UNAUTHENTICATED", ErrorKind::auth},
-      {"CUSTOMER_UNAUTHORIZED", ErrorKind::auth},        {"PERMISSION_DENIED", ErrorKind::auth},
-      {"RESOURCE_ALREADY_EXISTS", ErrorKind::conflict},  {"ALREADY_EXISTS", ErrorKind::conflict},
-      {"ABORTED", ErrorKind::conflict},                  {"RESOURCE_CONFLICT", ErrorKind::conflict},
-      {"REQUEST_LIMIT_EXCEEDED", ErrorKind::unavailable}, {"RESOURCE_EXHAUSTED", ErrorKind::unavailable},
-      {"TEMPORARILY_UNAVAILABLE", ErrorKind::unavailable}, {"DEADLINE_EXCEEDED", ErrorKind::unavailable},
+      {"RESOURCE_DOES_NOT_EXIST", ErrorKind::not_found},
+      {"NOT_FOUND", ErrorKind::not_found},
+      {"ENDPOINT_NOT_FOUND", ErrorKind::not_found},
+      {"UNAUTHENTICATED", ErrorKind::auth},
+      {"CUSTOMER_UNAUTHORIZED", ErrorKind::auth},
+      {"PERMISSION_DENIED", ErrorKind::auth},
+      {"RESOURCE_ALREADY_EXISTS", ErrorKind::conflict},
+      {"ALREADY_EXISTS", ErrorKind::conflict},
+      {"ABORTED", ErrorKind::conflict},
+      {"RESOURCE_CONFLICT", ErrorKind::conflict},
+      {"REQUEST_LIMIT_EXCEEDED", ErrorKind::unavailable},
+      {"RESOURCE_EXHAUSTED", ErrorKind::unavailable},
+      {"TEMPORARILY_UNAVAILABLE", ErrorKind::unavailable},
+      {"DEADLINE_EXCEEDED", ErrorKind::unavailable},
   };
   if (auto it = k_codes.find(code); it != k_codes.end()) return it->second;
   if (status == 401 || status == 403) return ErrorKind::auth;
@@ -278,8 +296,10 @@ std::string proxied_root(const std::string& uri) {
     auto slash = rest.find('/', 2);
     rest = slash == std::string::npos ? std::string() : rest.substr(slash);
   }
-  while (!rest.empty() && rest.front() == '/') rest.erase(0, 1);
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  while (!rest.empty() && rest.front() == '/')
+    rest.erase(0, 1);
+  while (!rest.empty() && rest.back() == '/')
+    rest.pop_back();
   return rest;
 }
 
@@ -327,25 +347,31 @@ Error error_from_response(const http::Response& resp, const std::string& what) {
   }
   Error e(kind, what + ": " + message, hint);
   e.with_status(static_cast<int>(resp.status));
-  if (resp.status == 401 || code == "UNAUTHENTICATED") e.because(Cause::unauthenticated);
-  else if (resp.status == 403 || code == "PERMISSION_DENIED") e.because(Cause::permission_denied);
-  else if (code == "INVALID_PARAMETER_VALUE") e.because(Cause::invalid_parameter);
+  if (resp.status == 401 || code == "UNAUTHENTICATED")
+    e.because(Cause::unauthenticated);
+  else if (resp.status == 403 || code == "PERMISSION_DENIED")
+    e.because(Cause::permission_denied);
+  else if (code == "INVALID_PARAMETER_VALUE")
+    e.because(Cause::invalid_parameter);
   return e;
 }
 
-Client::Client(http::Client& http, std::string tracking_uri)
-    : m_base(std::move(tracking_uri)), m_http(http) {
-  while (!m_base.empty() && m_base.back() == '/') m_base.pop_back();
+Client::Client(http::Client& http, std::string tracking_uri) : m_base(std::move(tracking_uri)), m_http(http) {
+  while (!m_base.empty() && m_base.back() == '/')
+    m_base.pop_back();
   if (m_base.empty()) {
     throw Error(ErrorKind::usage, "no MLflow tracking server configured",
                 "set MLFLOW_TRACKING_URI or pass --tracking-uri http://HOST:PORT");
   }
   if (m_base.find_first_of("?#") != std::string::npos) {
-    throw Error(ErrorKind::usage, "invalid tracking URI " + quote(redact_url(m_base.substr(0, m_base.find_first_of("?#")))) +
+    throw Error(ErrorKind::usage, "invalid tracking URI " +
+                                      quote(redact_url(m_base.substr(0, m_base.find_first_of("?#")))) +
                                       ": it must not have a query or fragment");
   }
   if (m_base.rfind("http://", 0) != 0 && m_base.rfind("https://", 0) != 0) {
-    throw Error(ErrorKind::usage, "unsupported tracking URI " + quote(redact_url(m_base)) + ": only http:// and https:// servers are supported",
+    throw Error(ErrorKind::usage,
+                "unsupported tracking URI " + quote(redact_url(m_base)) +
+                    ": only http:// and https:// servers are supported",
                 "file stores and databricks:// URIs are not supported; run an MLflow tracking server");
   }
 }
@@ -357,7 +383,8 @@ struct Client::Answer {
   Fields fields() const { return Fields(body, context); }
 };
 
-Client::Answer Client::parse_answer(const http::Response& resp, const std::string& path, const std::string& what) const {
+Client::Answer Client::parse_answer(const http::Response& resp, const std::string& path,
+                                    const std::string& what) const {
   if (resp.status < 200 || resp.status >= 300) throw error_from_response(resp, what);
   std::string endpoint = quote(redact_url(m_base + path));
   Answer a;
@@ -369,7 +396,8 @@ Client::Answer Client::parse_answer(const http::Response& resp, const std::strin
   try {
     a.body = parse_json(resp.body, "the answer of " + endpoint);
   } catch (const Error& e) {
-    throw Error(ErrorKind::operational, what + ": " + e.what(), "is " + quote(redact_url(m_base)) + " an MLflow tracking server?");
+    throw Error(ErrorKind::operational, what + ": " + e.what(),
+                "is " + quote(redact_url(m_base)) + " an MLflow tracking server?");
   }
   return a;
 }
@@ -428,7 +456,8 @@ void Client::set_model_version_tag(const std::string& name, const std::string& v
 
 void Client::set_alias(const std::string& name, const std::string& alias, const std::string& version) {
   post_json(std::string(k_api) + "/registered-models/alias", {{"name", name}, {"alias", alias}, {"version", version}},
-            "cannot point alias " + quote("@" + alias) + " of model " + quote(name) + " at version " + quote(version), true);
+            "cannot point alias " + quote("@" + alias) + " of model " + quote(name) + " at version " + quote(version),
+            true);
 }
 
 RegisteredModel Client::get_registered_model(const std::string& name) {
@@ -463,7 +492,8 @@ std::vector<ModelVersion> Client::search_model_versions(const std::string& filte
   std::string q = "max_results=10000";
   if (!filter.empty()) q += "&filter=" + url_encode(filter);
   for_each_page(std::string(k_api) + "/model-versions/search", q, "cannot search model versions", [&](const Fields& j) {
-    for (const auto& v : j.objects("model_versions")) out.push_back(parse_version(v));
+    for (const auto& v : j.objects("model_versions"))
+      out.push_back(parse_version(v));
     return true;
   });
   return out;
@@ -483,14 +513,15 @@ ModelVersion Client::get_version_by_alias(const std::string& name, const std::st
   return parse_version(a.fields().object("model_version", true));
 }
 
-std::vector<ModelVersion> Client::get_latest_versions(const std::string& name,
-                                                      const std::vector<std::string>& stages) {
+std::vector<ModelVersion> Client::get_latest_versions(const std::string& name, const std::vector<std::string>& stages) {
   std::string q = "name=" + url_encode(name);
-  for (const auto& s : stages) q += "&stages=" + url_encode(s);
+  for (const auto& s : stages)
+    q += "&stages=" + url_encode(s);
   Answer a = get_json(std::string(k_api) + "/registered-models/get-latest-versions", q,
                       "cannot get latest versions of model " + quote(name));
   std::vector<ModelVersion> out;
-  for (const auto& v : a.fields().objects("model_versions")) out.push_back(parse_version(v));
+  for (const auto& v : a.fields().objects("model_versions"))
+    out.push_back(parse_version(v));
   return out;
 }
 
@@ -505,7 +536,8 @@ std::string Client::get_download_uri(const std::string& name, const std::string&
 }
 
 Run Client::get_run(const std::string& run_id) {
-  Answer a = get_json(std::string(k_api) + "/runs/get", "run_id=" + url_encode(run_id), "cannot get run " + quote(run_id));
+  Answer a =
+      get_json(std::string(k_api) + "/runs/get", "run_id=" + url_encode(run_id), "cannot get run " + quote(run_id));
   return parse_run(a.fields());
 }
 
@@ -519,7 +551,8 @@ ArtifactLocation Client::resolve_location(const std::string& download_uri) {
   }
   if (download_uri.rfind("runs:/", 0) == 0) {
     std::string rest = download_uri.substr(6);
-    while (!rest.empty() && rest.front() == '/') rest.erase(0, 1);
+    while (!rest.empty() && rest.front() == '/')
+      rest.erase(0, 1);
     auto slash = rest.find('/');
     loc.kind = ArtifactLocation::Kind::run;
     loc.run_id = rest.substr(0, slash);
@@ -558,12 +591,14 @@ std::vector<FileInfo> Client::list_directory(const ArtifactLocation& loc, const 
   } else if (loc.kind == ArtifactLocation::Kind::run) {
     std::string q = "run_id=" + url_encode(loc.run_id) + "&path=" + url_encode(join_path(loc.root, dir));
     for_each_page(std::string(k_api) + "/artifacts/list", q, what, [&](const Fields& j) {
-      for (auto& f : parse_files(j)) entries.push_back(std::move(f));
-      return entries.size() <= limits::k_max_listing_entries;  // list_files() reports it
+      for (auto& f : parse_files(j))
+        entries.push_back(std::move(f));
+      return entries.size() <= limits::k_max_listing_entries; // list_files() reports it
     });
   } else {
     std::string q = dir.empty() ? "" : "artifact_directory_path=" + url_encode(dir);
-    Answer a = get_json(std::string(k_api) + "/logged-models/" + url_encode(loc.model_id) + "/artifacts/directories", q, what);
+    Answer a =
+        get_json(std::string(k_api) + "/logged-models/" + url_encode(loc.model_id) + "/artifacts/directories", q, what);
     entries = parse_files(a.fields());
   }
   // Listings name entries either by basename or by a path from some root;
@@ -571,8 +606,7 @@ std::vector<FileInfo> Client::list_directory(const ArtifactLocation& loc, const 
   std::string prefix_in_run = join_path(loc.root, dir);
   for (auto& e : entries) {
     std::string p = e.path;
-    if (loc.kind == ArtifactLocation::Kind::run && !prefix_in_run.empty() &&
-        p.rfind(prefix_in_run + "/", 0) == 0) {
+    if (loc.kind == ArtifactLocation::Kind::run && !prefix_in_run.empty() && p.rfind(prefix_in_run + "/", 0) == 0) {
       p = p.substr(prefix_in_run.size() + 1);
     } else if (!dir.empty() && p.rfind(dir + "/", 0) == 0) {
       p = p.substr(dir.size() + 1);
@@ -586,7 +620,7 @@ std::vector<FileInfo> Client::list_directory(const ArtifactLocation& loc, const 
 
 std::vector<FileInfo> Client::list_files(const ArtifactLocation& loc) {
   std::vector<FileInfo> files;
-  std::deque<std::pair<std::string, std::size_t>> dirs{{"", 0}};  // (dir, its depth)
+  std::deque<std::pair<std::string, std::size_t>> dirs{{"", 0}}; // (dir, its depth)
   std::size_t entries = 0;
   auto refuse = [&](const std::string& why) {
     return Error(ErrorKind::operational, "cannot list artifacts of " + quote(loc.uri) + ": the artifact tree on " +
@@ -596,7 +630,7 @@ std::vector<FileInfo> Client::list_files(const ArtifactLocation& loc) {
     auto [dir, depth] = std::move(dirs.front());
     dirs.pop_front();
     for (auto& e : list_directory(loc, dir)) {
-      if (e.path == dir) continue;  // some listings include the directory itself
+      if (e.path == dir) continue; // some listings include the directory itself
       if (++entries > limits::k_max_listing_entries) {
         throw refuse("has more than " + std::to_string(limits::k_max_listing_entries) + " entries");
       }
@@ -620,7 +654,8 @@ http::Request Client::file_request(const ArtifactLocation& loc, const std::strin
     req.url = m_base + "/api/2.0/mlflow-artifacts/artifacts/" + url_encode(join_path(loc.root, path), true);
     break;
   case ArtifactLocation::Kind::run:
-    req.url = m_base + "/get-artifact?run_id=" + url_encode(loc.run_id) + "&path=" + url_encode(join_path(loc.root, path));
+    req.url =
+        m_base + "/get-artifact?run_id=" + url_encode(loc.run_id) + "&path=" + url_encode(join_path(loc.root, path));
     break;
   case ArtifactLocation::Kind::logged_model:
     req.url = m_base + "/ajax-api/2.0/mlflow/logged-models/" + url_encode(loc.model_id) +
@@ -642,18 +677,22 @@ struct Body {
   Fields fields() const { return Fields(j, k_context); }
 };
 
-template <typename Parse>
-auto each_of(std::string_view text, const char* key, Parse parse) {
+template <typename Parse> auto each_of(std::string_view text, const char* key, Parse parse) {
   Body b(text);
   std::vector<decltype(parse(b.fields()))> out;
-  for (const auto& item : b.fields().objects(key)) out.push_back(parse(item));
+  for (const auto& item : b.fields().objects(key))
+    out.push_back(parse(item));
   return out;
 }
-}  // namespace
+} // namespace
 
-ModelVersion model_version(std::string_view body) { return parse_version(Body(body).fields().object("model_version", true)); }
+ModelVersion model_version(std::string_view body) {
+  return parse_version(Body(body).fields().object("model_version", true));
+}
 
-std::vector<ModelVersion> model_versions(std::string_view body) { return each_of(body, "model_versions", parse_version); }
+std::vector<ModelVersion> model_versions(std::string_view body) {
+  return each_of(body, "model_versions", parse_version);
+}
 
 RegisteredModel registered_model(std::string_view body) {
   return parse_model(Body(body).fields().object("registered_model", true));
@@ -671,6 +710,6 @@ std::map<std::string, Metric> logged_model_metrics(std::string_view body) {
 
 std::vector<FileInfo> files(std::string_view body) { return parse_files(Body(body).fields()); }
 
-}  // namespace answer
+} // namespace answer
 
 } // namespace mlops::mlflow

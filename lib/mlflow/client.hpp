@@ -15,20 +15,20 @@
 
 namespace mlops::mlflow {
 
-class Fields;  // checked access to a JSON answer (client.cpp)
+class Fields; // checked access to a JSON answer (client.cpp)
 
 /// A registered model version as the registry reports it.
 struct ModelVersion {
   std::string name;
   std::string version;
-  std::int64_t creation_timestamp = 0;      ///< epoch milliseconds
-  std::int64_t last_updated_timestamp = 0;  ///< epoch milliseconds
+  std::int64_t creation_timestamp = 0;     ///< epoch milliseconds
+  std::int64_t last_updated_timestamp = 0; ///< epoch milliseconds
   std::string user_id;
   std::string current_stage;
   std::string description;
   std::string source;
   std::string run_id;
-  std::string status;          ///< READY, PENDING_REGISTRATION, FAILED_REGISTRATION
+  std::string status; ///< READY, PENDING_REGISTRATION, FAILED_REGISTRATION
   std::string status_message;
   std::string run_link;
   std::vector<std::string> aliases;
@@ -43,7 +43,7 @@ struct RegisteredModel {
   std::string description;
   std::vector<ModelVersion> latest_versions;
   std::map<std::string, std::string> tags;
-  std::map<std::string, std::string> aliases;  ///< alias -> version
+  std::map<std::string, std::string> aliases; ///< alias -> version
 };
 
 /// A metric's latest value on a run.
@@ -80,10 +80,10 @@ struct FileInfo {
 struct ArtifactLocation {
   enum class Kind { proxied, run, logged_model };
   Kind kind = Kind::proxied;
-  std::string uri;       ///< the download URI as the server gave it
-  std::string root;      ///< proxied: path under mlflow-artifacts; run: path in the run
-  std::string run_id;    ///< for Kind::run
-  std::string model_id;  ///< for Kind::logged_model
+  std::string uri;      ///< the download URI as the server gave it
+  std::string root;     ///< proxied: path under mlflow-artifacts; run: path in the run
+  std::string run_id;   ///< for Kind::run
+  std::string model_id; ///< for Kind::logged_model
 };
 
 /// Maps an MLflow error response to an Error: JSON `error_code`, FastAPI
@@ -96,14 +96,14 @@ Error error_from_response(const http::Response& resp, const std::string& what);
 /// (tests/fuzz/fuzz_mlflow_answers.cpp). Each throws Error(operational) for a body that
 /// is not JSON.
 namespace answer {
-ModelVersion model_version(std::string_view body);                          ///< model-versions/get, registered-models/alias
-std::vector<ModelVersion> model_versions(std::string_view body);            ///< model-versions/search, get-latest-versions
-RegisteredModel registered_model(std::string_view body);                    ///< registered-models/get
-std::vector<RegisteredModel> registered_models(std::string_view body);      ///< registered-models/search
-Run run(std::string_view body);                                             ///< runs/get
-std::map<std::string, Metric> logged_model_metrics(std::string_view body);  ///< logged-models/ID
-std::vector<FileInfo> files(std::string_view body);                         ///< artifact listings
-}  // namespace answer
+ModelVersion model_version(std::string_view body);                     ///< model-versions/get, registered-models/alias
+std::vector<ModelVersion> model_versions(std::string_view body);       ///< model-versions/search, get-latest-versions
+RegisteredModel registered_model(std::string_view body);               ///< registered-models/get
+std::vector<RegisteredModel> registered_models(std::string_view body); ///< registered-models/search
+Run run(std::string_view body);                                        ///< runs/get
+std::map<std::string, Metric> logged_model_metrics(std::string_view body); ///< logged-models/ID
+std::vector<FileInfo> files(std::string_view body);                        ///< artifact listings
+} // namespace answer
 
 /// Typed access to the MLflow tracking server's REST API.
 class Client {
@@ -124,8 +124,7 @@ public:
   /// The version an alias points at; Error(not_found) when the alias does not exist.
   ModelVersion get_version_by_alias(const std::string& name, const std::string& alias);
   /// Latest version per stage; `stages` empty = every stage.
-  std::vector<ModelVersion> get_latest_versions(const std::string& name,
-                                                const std::vector<std::string>& stages);
+  std::vector<ModelVersion> get_latest_versions(const std::string& name, const std::vector<std::string>& stages);
   std::string get_download_uri(const std::string& name, const std::string& version);
   Run get_run(const std::string& run_id);
   /// Metrics recorded on an MLflow 3.x logged model (`m-...`).

@@ -30,9 +30,12 @@ std::string canonical_stage(std::string_view word) {
 
 std::string ModelUri::str() const {
   switch (kind) {
-  case Kind::alias: return "models:/" + name + "@" + reference;
-  case Kind::latest: return "models:/" + name + "/latest";
-  default: return "models:/" + name + "/" + reference;
+  case Kind::alias:
+    return "models:/" + name + "@" + reference;
+  case Kind::latest:
+    return "models:/" + name + "/latest";
+  default:
+    return "models:/" + name + "/" + reference;
   }
 }
 
@@ -40,7 +43,8 @@ ModelUri parse_model_uri(std::string_view uri) {
   constexpr std::string_view k_prefix = "models:/";
   if (uri.substr(0, k_prefix.size()) != k_prefix) throw bad(uri, "must start with 'models:/'");
   std::string_view rest = uri.substr(k_prefix.size());
-  while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);  // models:///x is models:/x
+  while (!rest.empty() && rest.front() == '/')
+    rest.remove_prefix(1); // models:///x is models:/x
   if (rest.empty()) throw bad(uri, "no model name");
   ModelUri out;
   out.text = std::string(uri);

@@ -9,9 +9,9 @@ namespace mlops::mlflow {
 struct ModelUri {
   enum class Kind { version, alias, stage, latest };
   Kind kind = Kind::version;
-  std::string name;       ///< registered model name
-  std::string reference;  ///< the version number, alias or canonical stage name
-  std::string text;       ///< the URI as the user wrote it
+  std::string name;      ///< registered model name
+  std::string reference; ///< the version number, alias or canonical stage name
+  std::string text;      ///< the URI as the user wrote it
 
   /// "models:/iris/3", "models:/iris@champion", ... (canonical form).
   std::string str() const;

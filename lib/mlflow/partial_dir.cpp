@@ -59,15 +59,17 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
   m_lock_path = dest.parent_path() / ("." + dest.filename().string() + ".mlops-lock");
   for (int attempt = 0;; ++attempt) {
     m_lock_fd.reset(::open(m_lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!m_lock_fd) throw Error(ErrorKind::io, "cannot create " + quote(m_lock_path.string()) + ": " + std::strerror(errno));
+    if (!m_lock_fd)
+      throw Error(ErrorKind::io, "cannot create " + quote(m_lock_path.string()) + ": " + std::strerror(errno));
     if (::flock(m_lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
       m_lock_fd.reset();
       throw Error(ErrorKind::conflict, "another mlops pull is writing " + quote(dest.string()),
                   "wait for it to finish, or choose another directory with -o");
     }
-    struct stat locked{}, current{};
-    if (::fstat(m_lock_fd.get(), &locked) == 0 && ::stat(m_lock_path.c_str(), &current) == 0 && locked.st_ino == current.st_ino &&
-        locked.st_dev == current.st_dev) {
+    struct stat locked {
+    }, current{};
+    if (::fstat(m_lock_fd.get(), &locked) == 0 && ::stat(m_lock_path.c_str(), &current) == 0 &&
+        locked.st_ino == current.st_ino && locked.st_dev == current.st_dev) {
       break;
     }
     m_lock_fd.reset();
@@ -85,7 +87,7 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
       keep = true;
       while (std::getline(in, line)) {
         auto f = parse_journal_line(line);
-        if (!f) break;  // a torn last line from a killed process
+        if (!f) break; // a torn last line from a killed process
         m_journal[f->path] = *f;
       }
     }
@@ -96,7 +98,8 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
     }
   }
   m_journal_fd.reset(::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!m_journal_fd) throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
+  if (!m_journal_fd)
+    throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
   if (!keep && ::write(m_journal_fd.get(), header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
     throw Error(ErrorKind::io, "cannot write " + quote(journal_path.string()) + ": " + std::strerror(errno));
   }
@@ -105,7 +108,7 @@ PartialDir::PartialDir(const std::filesystem::path& dest, const std::string& nam
 PartialDir::~PartialDir() {
   m_journal_fd.reset();
   if (m_lock_fd) {
-    ::unlink(m_lock_path.c_str());  // while still locked; see the constructor
+    ::unlink(m_lock_path.c_str()); // while still locked; see the constructor
     m_lock_fd.reset();
   }
 }
@@ -122,7 +125,8 @@ void PartialDir::record(const model::LockedFile& file) {
   std::lock_guard lock(m_mutex);
   // One write() per line with O_APPEND: a kill leaves at most one torn line.
   if (::write(m_journal_fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    throw Error(ErrorKind::io, "cannot write the pull journal in " + quote(m_path.string()) + ": " + std::strerror(errno));
+    throw Error(ErrorKind::io,
+                "cannot write the pull journal in " + quote(m_path.string()) + ": " + std::strerror(errno));
   }
   m_journal[file.path] = file;
 }
@@ -130,11 +134,12 @@ void PartialDir::record(const model::LockedFile& file) {
 void PartialDir::finish(const std::set<std::string>& expected, const std::string& lock_json) {
   std::error_code ec;
   std::vector<std::filesystem::path> stray;
-  fs::walk_tree(m_path, [&](const fs::WalkEntry& e) {  // an unreadable part fails, never hides strays
+  fs::walk_tree(m_path, [&](const fs::WalkEntry& e) { // an unreadable part fails, never hides strays
     if (std::filesystem::is_directory(e.status) || e.relative == k_journal) return;
     if (!expected.count(e.relative)) stray.push_back(e.path);
   });
-  for (auto& p : stray) std::filesystem::remove(p, ec);
+  for (auto& p : stray)
+    std::filesystem::remove(p, ec);
   fs::atomic_write(m_path / model::LockFile::k_file_name, lock_json);
   m_journal_fd.reset();
   std::filesystem::remove(m_path / k_journal, ec);

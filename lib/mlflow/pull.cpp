@@ -43,11 +43,10 @@ std::int64_t to_int(const std::string& s) {
 /// Writes a downloaded body to a temporary file while hashing and counting.
 class FileSink final : public http::BodySink {
 public:
-  FileSink(std::filesystem::path path, const std::atomic<bool>& abort)
-      : m_path(std::move(path)), m_abort(abort) {}
+  FileSink(std::filesystem::path path, const std::atomic<bool>& abort) : m_path(std::move(path)), m_abort(abort) {}
 
   void reset() override {
-    m_fd.reset();  // the previous attempt's file is closed before it is truncated
+    m_fd.reset(); // the previous attempt's file is closed before it is truncated
     m_fd.reset(::open(m_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!m_fd) {
       throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
@@ -74,7 +73,7 @@ public:
 
   /// Closes the file and returns its sha256.
   std::string finish() {
-    if (!m_fd) reset();  // an empty body never calls write()
+    if (!m_fd) reset(); // an empty body never calls write()
     if (!m_fd.close()) {
       throw Error(ErrorKind::io, "cannot write " + quote(m_path.string()) + ": " + std::strerror(errno));
     }
@@ -105,7 +104,7 @@ struct Job {
   ProgressSink& progress;
   PartialDir& partial;
   const ArtifactLocation& loc;
-  const std::optional<model::LockFile>& previous;  // lock of an existing dest
+  const std::optional<model::LockFile>& previous; // lock of an existing dest
   std::filesystem::path dest;
   std::atomic<bool> abort{false};
   std::mutex mutex{};
@@ -115,7 +114,7 @@ struct Job {
 };
 
 bool same_file(const std::filesystem::path& p, std::uint64_t size, const std::string& sha) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   if (static_cast<std::uint64_t>(st.st_size) != size) return false;
   return sha256_file(p) == sha;
@@ -154,7 +153,7 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
   auto part = target;
   part += k_part_suffix;
   http::Request req = job.client.file_request(job.loc, t.path);
-  req.expected_size = t.size;  // more bytes than listed: aborted at once, not retried
+  req.expected_size = t.size; // more bytes than listed: aborted at once, not retried
   std::string last_problem;
   for (int attempt = 1; attempt <= std::max(1, job.opts.file_attempts); ++attempt) {
     FileSink sink(part, job.abort);
@@ -183,8 +182,7 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
     if (t.size && sink.bytes() != *t.size) {
       // Shorter than listed without a transport error (no Content-Length): retried.
       job.progress.advance(-reported);
-      last_problem = "received " + std::to_string(sink.bytes()) + " bytes, the listing says " +
-                     std::to_string(*t.size);
+      last_problem = "received " + std::to_string(sink.bytes()) + " bytes, the listing says " + std::to_string(*t.size);
       job.log.warn("retrying " + quote(t.path) + ": " + last_problem);
       continue;
     }
@@ -205,7 +203,7 @@ void run_task(Job& job, const Task& t) {
   std::error_code ec;
   std::filesystem::create_directories(target.parent_path(), ec);
   if (ec) throw Error(ErrorKind::io, "cannot create " + quote(target.parent_path().string()) + ": " + ec.message());
-  fs::safe_join(job.partial.path(), t.path);  // re-check after creating parents
+  fs::safe_join(job.partial.path(), t.path); // re-check after creating parents
   if (auto reused = try_reuse(job, t, target)) {
     job.progress.advance(static_cast<std::int64_t>(reused->size));
     job.partial.record(*reused);
@@ -228,10 +226,11 @@ void run_all(Job& job, std::vector<Task>& tasks, int jobs) {
   // Largest first, so one big file does not start last and run alone.
   std::stable_sort(tasks.begin(), tasks.end(),
                    [](const Task& a, const Task& b) { return a.size.value_or(0) > b.size.value_or(0); });
-  std::size_t threads = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, jobs)), std::max<std::size_t>(tasks.size(), 1));
+  std::size_t threads =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, jobs)), std::max<std::size_t>(tasks.size(), 1));
   ThreadPool pool(static_cast<unsigned>(threads));
   pool.for_each(tasks.size(), [&](std::size_t i) {
-    if (job.abort.load() || cancel_requested()) return;  // another file failed, or Ctrl-C: start no more
+    if (job.abort.load() || cancel_requested()) return; // another file failed, or Ctrl-C: start no more
     try {
       run_task(job, tasks[i]);
     } catch (...) {
@@ -257,7 +256,7 @@ void install(const std::filesystem::path& partial, const std::filesystem::path& 
       throw Error(ErrorKind::io, "cannot move the model into " + quote(dest.string()) + ": " + std::strerror(errno));
     }
   } else if (fs::exchange_paths(partial, dest)) {
-    fs::remove_tree_quietly(partial);  // now holds the old contents
+    fs::remove_tree_quietly(partial); // now holds the old contents
   } else {
     auto old = dest;
     old += ".mlops-old";
@@ -281,7 +280,8 @@ void check_answer_matches(const Client& client, const ModelUri& uri, const Model
   // Registries on case-insensitive databases return the stored spelling of a name.
   if (!iequals(v.name, uri.name)) throw refuse("name", v.name, uri.name);
   auto number = [](std::string_view n) {
-    while (n.size() > 1 && n.front() == '0') n.remove_prefix(1);
+    while (n.size() > 1 && n.front() == '0')
+      n.remove_prefix(1);
     return std::string(n);
   };
   if (uri.kind == ModelUri::Kind::version && number(v.version) != number(uri.reference)) {
@@ -332,9 +332,8 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
                         ? "no version of model " + quote(uri.name) + " is in stage " + quote(uri.reference)
                         : "model " + quote(uri.name) + " has no versions");
       }
-      v = *std::max_element(versions.begin(), versions.end(), [](const auto& a, const auto& b) {
-        return to_int(a.version) < to_int(b.version);
-      });
+      v = *std::max_element(versions.begin(), versions.end(),
+                            [](const auto& a, const auto& b) { return to_int(a.version) < to_int(b.version); });
       break;
     }
     }
@@ -351,7 +350,8 @@ ModelVersion resolve_version(Client& client, const ModelUri& uri) {
       throw;
     }
     if (uri.kind == ModelUri::Kind::version) {
-      throw Error(ErrorKind::not_found, "version " + quote(uri.reference) + " of model " + quote(uri.name) + " not found",
+      throw Error(ErrorKind::not_found,
+                  "version " + quote(uri.reference) + " of model " + quote(uri.name) + " not found",
                   "'mlops models show " + uri.name + "' lists its versions");
     }
     if (uri.kind == ModelUri::Kind::alias) {
@@ -399,7 +399,8 @@ std::optional<model::LockFile> prepare_destination(const Client& client, const P
     bool ours = previous && previous->name == v.name;
     if (!ours && !fs::is_missing_or_empty(dest) && !opts.force) {
       throw Error(ErrorKind::operational,
-                  "output directory " + quote(dest.string()) + " is not empty and holds no pull of model " + quote(v.name),
+                  "output directory " + quote(dest.string()) + " is not empty and holds no pull of model " +
+                      quote(v.name),
                   "pass --force to replace its contents, or choose another directory with -o");
     }
     // Files are reused only from a pull of this very version from this
@@ -415,9 +416,9 @@ std::optional<model::LockFile> prepare_destination(const Client& client, const P
 struct Listing {
   std::string download_uri;
   ArtifactLocation loc;
-  std::vector<Task> tasks;         ///< one per file
-  std::set<std::string> expected;  ///< their paths, relative to the destination
-  std::uint64_t total = 0;         ///< their listed bytes
+  std::vector<Task> tasks;        ///< one per file
+  std::set<std::string> expected; ///< their paths, relative to the destination
+  std::uint64_t total = 0;        ///< their listed bytes
 };
 
 /// Lists the files of version `v`, each path confined to the destination.
@@ -428,8 +429,8 @@ Listing list_version(Client& client, const ModelVersion& v, LogSink& log) {
   log.debug(1, "download URI " + l.download_uri);
   std::vector<FileInfo> listing = client.list_files(l.loc);
   if (listing.empty()) {
-    throw Error(ErrorKind::not_found, "version " + quote(v.version) + " of model " + quote(v.name) + " has no files at " +
-                                          quote(l.download_uri));
+    throw Error(ErrorKind::not_found, "version " + quote(v.version) + " of model " + quote(v.name) +
+                                          " has no files at " + quote(l.download_uri));
   }
   for (const auto& f : listing) {
     std::string rel = fs::confine_relative(f.path);
@@ -445,8 +446,8 @@ Listing list_version(Client& client, const ModelVersion& v, LogSink& log) {
 
 /// Downloads (or reuses) every listed file into `partial`; the counts go into `result`,
 /// the files pulled are returned.
-std::vector<model::LockedFile> download_all(Client& client, const PullOptions& opts, LogSink& log, ProgressSink& progress,
-                                            PartialDir& partial, Listing& listing,
+std::vector<model::LockedFile> download_all(Client& client, const PullOptions& opts, LogSink& log,
+                                            ProgressSink& progress, PartialDir& partial, Listing& listing,
                                             const std::optional<model::LockFile>& previous,
                                             const std::filesystem::path& dest, PullResult& result) {
   Job job{client, opts, log, progress, partial, listing.loc, previous, dest};
@@ -483,8 +484,9 @@ model::LockFile make_lock(const Client& client, const PullOptions& opts, const M
 
 /// Puts the pull in place: only the lock is rewritten when the destination already holds
 /// these very files (returns true), else the partial directory replaces the destination.
-bool install_pull(PartialDir& partial, const std::filesystem::path& dest, const std::optional<model::LockFile>& previous,
-                  const std::set<std::string>& expected, const model::LockFile& lock) {
+bool install_pull(PartialDir& partial, const std::filesystem::path& dest,
+                  const std::optional<model::LockFile>& previous, const std::set<std::string>& expected,
+                  const model::LockFile& lock) {
   if (previous && previous->version == lock.version && previous->files == lock.files &&
       model::verify_dir(dest, *previous).ok()) {
     // Nothing changed: refresh the lock's request fields, leave files alone.

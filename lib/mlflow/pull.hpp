@@ -13,11 +13,11 @@ namespace mlops::mlflow {
 /// What `mlops pull` was asked to do.
 struct PullOptions {
   ModelUri uri;
-  std::filesystem::path dest;  ///< empty: ./NAME-vVERSION
-  int jobs = 0;                ///< parallel downloads; 0 = automatic
-  bool force = false;          ///< replace a non-empty dest that is not a pull of this model
-  int file_attempts = 3;       ///< downloads of one file before giving up on it
-  std::string tool;            ///< "mlops 0.1.0", written into the lock file
+  std::filesystem::path dest; ///< empty: ./NAME-vVERSION
+  int jobs = 0;               ///< parallel downloads; 0 = automatic
+  bool force = false;         ///< replace a non-empty dest that is not a pull of this model
+  int file_attempts = 3;      ///< downloads of one file before giving up on it
+  std::string tool;           ///< "mlops 0.1.0", written into the lock file
 };
 
 /// What a pull did.
@@ -26,7 +26,7 @@ struct PullResult {
   std::filesystem::path dir;
   std::uint64_t files_downloaded = 0, bytes_downloaded = 0;
   std::uint64_t files_reused = 0, bytes_reused = 0;
-  bool unchanged = false;  ///< dest already held exactly this version
+  bool unchanged = false; ///< dest already held exactly this version
 };
 
 /// Resolves `opts.uri` to one model version (status must be READY).

@@ -23,16 +23,18 @@ bool is_integral(const json& v) { return v.is_number_integer() || v.is_number_un
 
 /// Does a JSON value fit a column type or tensor dtype?
 bool fits(const std::string& type, const json& v) {
-  if (v.is_null()) return true;  // missing values are the model's business, not the interface's
+  if (v.is_null()) return true; // missing values are the model's business, not the interface's
   if (type == "double" || type == "float" || type.rfind("float", 0) == 0) {
     return v.is_number() || (v.is_string() && (v == "NaN" || v == "Infinity" || v == "-Infinity"));
   }
-  if (type == "integer" || type == "long" || type.rfind("int", 0) == 0 || type.rfind("uint", 0) == 0) return is_integral(v);
+  if (type == "integer" || type == "long" || type.rfind("int", 0) == 0 || type.rfind("uint", 0) == 0)
+    return is_integral(v);
   if (type == "boolean" || type == "bool") return v.is_boolean();
-  if (type == "string" || type == "str" || type == "binary" || type == "bytes" || type == "datetime") return v.is_string();
+  if (type == "string" || type == "str" || type == "binary" || type == "bytes" || type == "datetime")
+    return v.is_string();
   if (type == "array") return v.is_array();
   if (type == "object" || type == "map") return v.is_object();
-  return true;  // Any, object dtype, composite types we do not model further
+  return true; // Any, object dtype, composite types we do not model further
 }
 
 /// A table: column names and rows of values in that order.
@@ -48,11 +50,14 @@ std::optional<Table> table_from_split(const json& j, std::vector<std::string>& p
   }
   Table t;
   if (j.contains("columns") && j["columns"].is_array()) {
-    for (const auto& c : j["columns"]) t.columns.push_back(c.is_string() ? c.get<std::string>() : c.dump());
+    for (const auto& c : j["columns"])
+      t.columns.push_back(c.is_string() ? c.get<std::string>() : c.dump());
   }
   for (const auto& row : j["data"]) {
-    if (row.is_array()) t.rows.emplace_back(row.begin(), row.end());
-    else t.rows.push_back({row});
+    if (row.is_array())
+      t.rows.emplace_back(row.begin(), row.end());
+    else
+      t.rows.push_back({row});
   }
   return t;
 }
@@ -75,7 +80,8 @@ std::optional<Table> table_from_records(const json& j, std::vector<std::string>&
   }
   for (const auto& rec : arr) {
     std::vector<json> row(t.columns.size(), json());
-    for (const auto& [k, v] : rec.items()) row[index[k]] = v;
+    for (const auto& [k, v] : rec.items())
+      row[index[k]] = v;
     t.rows.push_back(std::move(row));
   }
   return t;
@@ -91,7 +97,8 @@ Table table_from_columns(const json& j) {
   }
   for (std::size_t r = 0; r < n; ++r) {
     std::vector<json> row;
-    for (const auto& [k, v] : j.items()) row.push_back(v.is_array() ? (r < v.size() ? v[r] : json()) : v);
+    for (const auto& [k, v] : j.items())
+      row.push_back(v.is_array() ? (r < v.size() ? v[r] : json()) : v);
     t.rows.push_back(std::move(row));
   }
   return t;
@@ -102,7 +109,8 @@ void check_table(const std::vector<SignatureSpec>& specs, const Table& t, std::v
   if (!named || t.columns.empty()) {
     std::size_t width = t.rows.empty() ? 0 : t.rows.front().size();
     if (!t.rows.empty() && width != specs.size()) {
-      problems.push_back("the example has " + std::to_string(width) + " columns, the signature " + std::to_string(specs.size()));
+      problems.push_back("the example has " + std::to_string(width) + " columns, the signature " +
+                         std::to_string(specs.size()));
     }
     for (std::size_t c = 0; c < specs.size() && c < width; ++c) {
       for (std::size_t r = 0; r < t.rows.size(); ++r) {
@@ -116,13 +124,15 @@ void check_table(const std::vector<SignatureSpec>& specs, const Table& t, std::v
     return;
   }
   std::map<std::string, std::size_t> pos;
-  for (std::size_t i = 0; i < t.columns.size(); ++i) pos[t.columns[i]] = i;
+  for (std::size_t i = 0; i < t.columns.size(); ++i)
+    pos[t.columns[i]] = i;
   std::set<std::string> known;
   for (const auto& s : specs) {
     known.insert(s.name);
     auto it = pos.find(s.name);
     if (it == pos.end()) {
-      if (s.required) problems.push_back("column '" + s.name + "' is required by the signature but missing from the example");
+      if (s.required)
+        problems.push_back("column '" + s.name + "' is required by the signature but missing from the example");
       continue;
     }
     for (std::size_t r = 0; r < t.rows.size(); ++r) {
@@ -162,7 +172,8 @@ std::optional<std::vector<long>> shape_of(const json& v, const std::string& labe
   return shape;
 }
 
-void check_leaves(const std::string& dtype, const json& v, const std::string& label, std::vector<std::string>& problems) {
+void check_leaves(const std::string& dtype, const json& v, const std::string& label,
+                  std::vector<std::string>& problems) {
   if (v.is_array()) {
     for (const auto& c : v) {
       std::size_t before = problems.size();
@@ -174,7 +185,8 @@ void check_leaves(const std::string& dtype, const json& v, const std::string& la
   if (!fits(dtype, v)) problems.push_back(label + ": value " + shown(v) + " is not " + dtype);
 }
 
-void check_tensor(const SignatureSpec& spec, const json& data, const std::string& label, std::vector<std::string>& problems) {
+void check_tensor(const SignatureSpec& spec, const json& data, const std::string& label,
+                  std::vector<std::string>& problems) {
   auto shape = shape_of(data, label, problems);
   if (!shape) return;
   if (!spec.shape.empty()) {
@@ -211,10 +223,12 @@ void check_tensors(const std::vector<SignatureSpec>& specs, const json& inputs, 
     return;
   }
   if (specs.size() != 1) {
-    problems.push_back("the signature has " + std::to_string(specs.size()) + " tensors but the example gives one unnamed");
+    problems.push_back("the signature has " + std::to_string(specs.size()) +
+                       " tensors but the example gives one unnamed");
     return;
   }
-  check_tensor(specs.front(), inputs, specs.front().name.empty() ? "input tensor" : "tensor '" + specs.front().name + "'", problems);
+  check_tensor(specs.front(), inputs,
+               specs.front().name.empty() ? "input tensor" : "tensor '" + specs.front().name + "'", problems);
 }
 
 void check_params(const Signature& sig, const json& params, std::vector<std::string>& problems) {
@@ -242,12 +256,15 @@ void check_any(const Signature& sig, const json& data, std::vector<std::string>&
   } else if (data.is_array()) {
     Table t;
     for (const auto& row : data) {
-      if (row.is_array()) t.rows.emplace_back(row.begin(), row.end());
-      else t.rows.push_back({row});
+      if (row.is_array())
+        t.rows.emplace_back(row.begin(), row.end());
+      else
+        t.rows.push_back({row});
     }
     check_table(sig.inputs, t, problems);
   } else {
-    problems.push_back("the example is a single value; the signature expects " + std::to_string(sig.inputs.size()) + " inputs");
+    problems.push_back("the example is a single value; the signature expects " + std::to_string(sig.inputs.size()) +
+                       " inputs");
   }
 }
 
@@ -260,14 +277,16 @@ std::vector<std::string> check_input_example(const Signature& sig, const InputEx
     return problems;
   }
   if (info.type == "dataframe") {
-    std::optional<Table> t = info.pandas_orient == "records" ? table_from_records(example, problems)
-                                                             : table_from_split(example, problems);
+    std::optional<Table> t =
+        info.pandas_orient == "records" ? table_from_records(example, problems) : table_from_split(example, problems);
     if (t) check_table(sig.inputs, *t, problems);
     return problems;
   }
   if (info.type == "ndarray" && example.is_object() && example.contains("inputs")) {
-    if (sig.tensor_inputs()) check_tensors(sig.inputs, example["inputs"], problems);
-    else check_any(sig, example["inputs"], problems);
+    if (sig.tensor_inputs())
+      check_tensors(sig.inputs, example["inputs"], problems);
+    else
+      check_any(sig, example["inputs"], problems);
     return problems;
   }
   check_any(sig, example, problems);
@@ -309,7 +328,8 @@ namespace {
 
 void flatten(const json& v, json& out) {
   if (v.is_array()) {
-    for (const auto& c : v) flatten(c, out);
+    for (const auto& c : v)
+      flatten(c, out);
   } else {
     out.push_back(v);
   }
@@ -317,8 +337,8 @@ void flatten(const json& v, json& out) {
 
 } // namespace
 
-std::optional<json> v2_request(const Signature& sig, const InputExampleInfo& info, const json& example, std::size_t& rows,
-                               std::string& why) {
+std::optional<json> v2_request(const Signature& sig, const InputExampleInfo& info, const json& example,
+                               std::size_t& rows, std::string& why) {
   std::vector<std::string> problems;
   json inputs = json::array();
   if (sig.tensor_inputs()) {
@@ -335,8 +355,10 @@ std::optional<json> v2_request(const Signature& sig, const InputExampleInfo& inf
     json flat = json::array();
     flatten(data, flat);
     const auto& spec = sig.inputs.front();
-    inputs.push_back({{"name", spec.name.empty() ? "input-0" : spec.name}, {"shape", *shape},
-                      {"datatype", v2_datatype(spec.type)}, {"data", flat}});
+    inputs.push_back({{"name", spec.name.empty() ? "input-0" : spec.name},
+                      {"shape", *shape},
+                      {"datatype", v2_datatype(spec.type)},
+                      {"data", flat}});
     rows = static_cast<std::size_t>((*shape)[0]);
     return json{{"inputs", inputs}};
   }
@@ -355,9 +377,12 @@ std::optional<json> v2_request(const Signature& sig, const InputExampleInfo& inf
   for (std::size_t c = 0; c < t->columns.size(); ++c) {
     auto spec = std::find_if(sig.inputs.begin(), sig.inputs.end(), [&](auto& s) { return s.name == t->columns[c]; });
     json data = json::array();
-    for (const auto& row : t->rows) data.push_back(c < row.size() ? row[c] : json());
-    inputs.push_back({{"name", t->columns[c]}, {"shape", {t->rows.size()}},
-                      {"datatype", v2_datatype(spec == sig.inputs.end() ? "string" : spec->type)}, {"data", data}});
+    for (const auto& row : t->rows)
+      data.push_back(c < row.size() ? row[c] : json());
+    inputs.push_back({{"name", t->columns[c]},
+                      {"shape", {t->rows.size()}},
+                      {"datatype", v2_datatype(spec == sig.inputs.end() ? "string" : spec->type)},
+                      {"data", data}});
   }
   rows = t->rows.size();
   return json{{"parameters", {{"content_type", "pd"}}}, {"inputs", inputs}};

@@ -27,7 +27,8 @@ ordered_json nullable(const std::string& s) { return s.empty() ? ordered_json(nu
 
 std::string LockFile::compute_digest(const std::vector<LockedFile>& files) {
   std::vector<const LockedFile*> sorted;
-  for (const auto& f : files) sorted.push_back(&f);
+  for (const auto& f : files)
+    sorted.push_back(&f);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->path < b->path; });
   Sha256 h;
   for (const auto* f : sorted) {
@@ -129,7 +130,7 @@ VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock) 
     expected.insert(f.path);
     std::filesystem::path p;
     try {
-      p = fs::safe_join(dir, f.path);  // refuses a symlinked parent: the bytes would live elsewhere
+      p = fs::safe_join(dir, f.path); // refuses a symlinked parent: the bytes would live elsewhere
     } catch (const Error&) {
       r.modified.push_back(f.path);
       continue;
@@ -143,14 +144,15 @@ VerifyReport verify_dir(const std::filesystem::path& dir, const LockFile& lock) 
       r.missing.push_back(f.path);
       continue;
     }
-    if (!std::filesystem::is_regular_file(st) || std::filesystem::file_size(p, ec) != f.size || sha256_file(p) != f.sha256) {
+    if (!std::filesystem::is_regular_file(st) || std::filesystem::file_size(p, ec) != f.size ||
+        sha256_file(p) != f.sha256) {
       r.modified.push_back(f.path);
     }
   }
   // A directory that cannot be read fails the check (Error io): it would hide
   // files, and "matches its lock file" would be a lie.
   fs::walk_tree(dir, [&](const fs::WalkEntry& e) {
-    if (std::filesystem::is_directory(e.status)) return;  // real directories only: links are not followed
+    if (std::filesystem::is_directory(e.status)) return; // real directories only: links are not followed
     if (e.relative == LockFile::k_file_name) return;
     // A link named like a locked file was already reported as modified above.
     if (!expected.count(e.relative)) r.unexpected.push_back(e.relative);

@@ -12,9 +12,9 @@ namespace mlops::model {
 
 /// One file of a pulled model.
 struct LockedFile {
-  std::string path;     ///< relative, '/'-separated
+  std::string path; ///< relative, '/'-separated
   std::uint64_t size = 0;
-  std::string sha256;   ///< lowercase hex
+  std::string sha256; ///< lowercase hex
   bool operator==(const LockedFile&) const = default;
 };
 
@@ -24,20 +24,20 @@ struct LockFile {
   static constexpr int k_schema_version = 1;
   static constexpr const char* k_file_name = "mlops.lock.json";
 
-  std::string tracking_uri;    ///< no credentials
+  std::string tracking_uri; ///< no credentials
   std::string name;
   std::string version;
-  std::string requested_uri;   ///< as the user gave it: models:/iris@champion
-  std::string alias;           ///< when resolved through an alias
-  std::string stage;           ///< when resolved through a stage
+  std::string requested_uri; ///< as the user gave it: models:/iris@champion
+  std::string alias;         ///< when resolved through an alias
+  std::string stage;         ///< when resolved through a stage
   std::string run_id;
   std::string source;
   std::string download_uri;
-  std::int64_t creation_timestamp = 0;  ///< epoch ms of the model version
-  std::string pulled_at;       ///< ISO 8601 UTC; not covered by the digest
-  std::string tool;            ///< "mlops 0.1.0"
-  std::vector<LockedFile> files;  ///< sorted by path
-  std::string digest;          ///< "sha256:..." over files (see compute_digest)
+  std::int64_t creation_timestamp = 0; ///< epoch ms of the model version
+  std::string pulled_at;               ///< ISO 8601 UTC; not covered by the digest
+  std::string tool;                    ///< "mlops 0.1.0"
+  std::vector<LockedFile> files;       ///< sorted by path
+  std::string digest;                  ///< "sha256:..." over files (see compute_digest)
 
   /// sha256 over "<sha256> <size> <path>\n" of every file in path order.
   static std::string compute_digest(const std::vector<LockedFile>& files);
@@ -53,9 +53,9 @@ struct LockFile {
 
 /// What differs between a directory and its lock file.
 struct VerifyReport {
-  std::vector<std::string> modified;    ///< size or sha256 differ
-  std::vector<std::string> missing;     ///< in the lock, not on disk
-  std::vector<std::string> unexpected;  ///< on disk, not in the lock
+  std::vector<std::string> modified;   ///< size or sha256 differ
+  std::vector<std::string> missing;    ///< in the lock, not on disk
+  std::vector<std::string> unexpected; ///< on disk, not in the lock
   bool ok() const { return modified.empty() && missing.empty() && unexpected.empty(); }
 };
 

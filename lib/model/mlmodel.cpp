@@ -20,12 +20,13 @@ namespace {
 
 bool looks_int(const std::string& s) {
   std::size_t i = (s.size() > 1 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-  return i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(), [](unsigned char c) { return std::isdigit(c); });
+  return i < s.size() &&
+         std::all_of(s.begin() + static_cast<long>(i), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 json scalar_to_json(const YAML::Node& n) {
   const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted: always a string
+  if (n.Tag() == "!") return s; // quoted: always a string
   if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True") return true;
   if (s == "false" || s == "False") return false;
@@ -44,17 +45,22 @@ json scalar_to_json(const YAML::Node& n) {
 json yaml_to_json(const YAML::Node& n) {
   switch (n.Type()) {
   case YAML::NodeType::Null:
-  case YAML::NodeType::Undefined: return nullptr;
-  case YAML::NodeType::Scalar: return scalar_to_json(n);
+  case YAML::NodeType::Undefined:
+    return nullptr;
+  case YAML::NodeType::Scalar:
+    return scalar_to_json(n);
   case YAML::NodeType::Sequence: {
     json arr = json::array();
-    for (const auto& item : n) arr.push_back(yaml_to_json(item));
+    for (const auto& item : n)
+      arr.push_back(yaml_to_json(item));
     return arr;
   }
   case YAML::NodeType::Map: {
     json obj = json::object();
     for (const auto& kv : n) {
-      if (!kv.first.IsScalar()) throw Error(ErrorKind::operational, "line " + std::to_string(kv.first.Mark().line + 1) + ": a key that is not a plain word");
+      if (!kv.first.IsScalar())
+        throw Error(ErrorKind::operational,
+                    "line " + std::to_string(kv.first.Mark().line + 1) + ": a key that is not a plain word");
       obj[kv.first.Scalar()] = yaml_to_json(kv.second);
     }
     return obj;
@@ -78,28 +84,32 @@ std::vector<SignatureSpec> parse_signature_part(const std::string& json_text, co
   json arr = parse_json(json_text, "signature " + what, ErrorKind::operational);
   if (arr.is_null()) return out;
   if (!arr.is_array()) throw Error(ErrorKind::operational, "signature " + what + " must be a JSON list");
-  for (const auto& s : arr) try {
-    if (!s.is_object()) throw Error(ErrorKind::operational, "signature " + what + " has an entry that is not an object");
-    SignatureSpec spec;
-    spec.name = get_str(s, "name");
-    spec.type = get_str(s, "type");
-    if (spec.type == "tensor") {
-      spec.tensor = true;
-      const json& ts = s.contains("tensor-spec") ? s["tensor-spec"] : k_null;
-      if (!ts.is_object()) throw Error(ErrorKind::operational, "signature " + what + ": tensor without 'tensor-spec'");
-      spec.type = get_str(ts, "dtype");
-      if (ts.contains("shape") && ts["shape"].is_array()) {
-        for (const auto& d : ts["shape"]) spec.shape.push_back(d.is_number_integer() ? d.get<long>() : -1);
+  for (const auto& s : arr)
+    try {
+      if (!s.is_object())
+        throw Error(ErrorKind::operational, "signature " + what + " has an entry that is not an object");
+      SignatureSpec spec;
+      spec.name = get_str(s, "name");
+      spec.type = get_str(s, "type");
+      if (spec.type == "tensor") {
+        spec.tensor = true;
+        const json& ts = s.contains("tensor-spec") ? s["tensor-spec"] : k_null;
+        if (!ts.is_object())
+          throw Error(ErrorKind::operational, "signature " + what + ": tensor without 'tensor-spec'");
+        spec.type = get_str(ts, "dtype");
+        if (ts.contains("shape") && ts["shape"].is_array()) {
+          for (const auto& d : ts["shape"])
+            spec.shape.push_back(d.is_number_integer() ? d.get<long>() : -1);
+        }
+      } else {
+        if (spec.type.empty()) throw Error(ErrorKind::operational, "signature " + what + ": a column has no 'type'");
+        spec.required = s.value("required", true);
       }
-    } else {
-      if (spec.type.empty()) throw Error(ErrorKind::operational, "signature " + what + ": a column has no 'type'");
-      spec.required = s.value("required", true);
+      out.push_back(std::move(spec));
+    } catch (const json::exception& e) {
+      throw Error(ErrorKind::operational,
+                  "signature " + what + " has an invalid entry " + s.dump().substr(0, 80) + ": " + json_error_text(e));
     }
-    out.push_back(std::move(spec));
-  } catch (const json::exception& e) {
-    throw Error(ErrorKind::operational,
-                "signature " + what + " has an invalid entry " + s.dump().substr(0, 80) + ": " + json_error_text(e));
-  }
   bool any_tensor = std::any_of(out.begin(), out.end(), [](auto& s) { return s.tensor; });
   bool all_tensor = std::all_of(out.begin(), out.end(), [](auto& s) { return s.tensor; });
   if (any_tensor && !all_tensor) {
@@ -109,7 +119,8 @@ std::vector<SignatureSpec> parse_signature_part(const std::string& json_text, co
 }
 
 const json& MlModel::flavor(const std::string& name) const {
-  if (raw.contains("flavors") && raw["flavors"].is_object() && raw["flavors"].contains(name)) return raw["flavors"][name];
+  if (raw.contains("flavors") && raw["flavors"].is_object() && raw["flavors"].contains(name))
+    return raw["flavors"][name];
   return k_null;
 }
 
@@ -130,12 +141,18 @@ std::vector<std::string> MlModel::referenced_files() const {
       if (f.contains(key)) add(f[key]);
     }
     if (f.contains("code")) {
-      if (f["code"].is_array()) for (const auto& c : f["code"]) add(c);
-      else add(f["code"]);
+      if (f["code"].is_array())
+        for (const auto& c : f["code"])
+          add(c);
+      else
+        add(f["code"]);
     }
     if (f.contains("env")) {
-      if (f["env"].is_object()) for (const auto& [k, v] : f["env"].items()) add(v);
-      else add(f["env"]);  // old models: the conda file as a plain string
+      if (f["env"].is_object())
+        for (const auto& [k, v] : f["env"].items())
+          add(v);
+      else
+        add(f["env"]); // old models: the conda file as a plain string
     }
     if (f.contains("artifacts") && f["artifacts"].is_object()) {
       for (const auto& [k, v] : f["artifacts"].items()) {
@@ -163,9 +180,13 @@ MlModel MlModel::parse(const std::string& text, const std::string& origin) {
   } catch (const Error& e) {
     throw Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": " + e.what());
   }
-  auto bad = [&](const std::string& why) { return Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": " + why); };
-  if (!m.raw.contains("flavors") || !m.raw["flavors"].is_object() || m.raw["flavors"].empty()) throw bad("no 'flavors'");
-  for (const auto& kv : root["flavors"]) m.flavors.push_back(kv.first.Scalar());
+  auto bad = [&](const std::string& why) {
+    return Error(ErrorKind::operational, "invalid MLmodel " + quote(origin) + ": " + why);
+  };
+  if (!m.raw.contains("flavors") || !m.raw["flavors"].is_object() || m.raw["flavors"].empty())
+    throw bad("no 'flavors'");
+  for (const auto& kv : root["flavors"])
+    m.flavors.push_back(kv.first.Scalar());
   m.run_id = get_str(m.raw, "run_id");
   m.model_uuid = get_str(m.raw, "model_uuid");
   m.model_id = get_str(m.raw, "model_id");
@@ -175,12 +196,14 @@ MlModel MlModel::parse(const std::string& text, const std::string& origin) {
     Signature sig;
     try {
       if (s.contains("inputs") && s["inputs"].is_string()) sig.inputs = parse_signature_part(s["inputs"], "inputs");
-      if (s.contains("outputs") && s["outputs"].is_string()) sig.outputs = parse_signature_part(s["outputs"], "outputs");
+      if (s.contains("outputs") && s["outputs"].is_string())
+        sig.outputs = parse_signature_part(s["outputs"], "outputs");
       if (s.contains("params") && s["params"].is_string()) {
         json params = parse_json(s["params"].get<std::string>(), "signature params", ErrorKind::operational);
         if (params.is_array()) {
           for (const auto& p : params) {
-            if (!p.is_object()) throw Error(ErrorKind::operational, "signature params has an entry that is not an object");
+            if (!p.is_object())
+              throw Error(ErrorKind::operational, "signature params has an entry that is not an object");
             sig.params.push_back(ParamSpec{get_str(p, "name"), get_str(p, "type"), p.value("default", json()),
                                            p.contains("shape") && !p["shape"].is_null()});
           }

@@ -12,10 +12,10 @@ namespace mlops::model {
 /// One column or tensor of a signature.
 struct SignatureSpec {
   bool tensor = false;
-  std::string name;          ///< may be empty (unnamed columns/tensors)
-  std::string type;          ///< column type (double, long, string, ...) or tensor dtype (float32, ...)
-  bool required = true;      ///< columns only
-  std::vector<long> shape;   ///< tensors only; -1 = any size
+  std::string name;        ///< may be empty (unnamed columns/tensors)
+  std::string type;        ///< column type (double, long, string, ...) or tensor dtype (float32, ...)
+  bool required = true;    ///< columns only
+  std::vector<long> shape; ///< tensors only; -1 = any size
 };
 
 /// A model parameter declared in the signature.
@@ -36,17 +36,17 @@ struct Signature {
 
 /// How the input example was saved (MLmodel saved_input_example_info).
 struct InputExampleInfo {
-  std::string artifact_path;       ///< e.g. input_example.json
-  std::string type;                ///< dataframe, ndarray, json_object, sparse_matrix_csc, ...
-  std::string pandas_orient;       ///< split or records (dataframe)
-  std::string serving_input_path;  ///< e.g. serving_input_example.json
+  std::string artifact_path;      ///< e.g. input_example.json
+  std::string type;               ///< dataframe, ndarray, json_object, sparse_matrix_csc, ...
+  std::string pandas_orient;      ///< split or records (dataframe)
+  std::string serving_input_path; ///< e.g. serving_input_example.json
 };
 
 /// The MLmodel file of a model directory. Unknown keys are kept in `raw`
 /// and otherwise ignored.
 struct MlModel {
-  nlohmann::json raw;                 ///< the whole document as JSON
-  std::vector<std::string> flavors;   ///< flavor names in file order
+  nlohmann::json raw;               ///< the whole document as JSON
+  std::vector<std::string> flavors; ///< flavor names in file order
   std::optional<Signature> signature;
   std::optional<InputExampleInfo> input_example;
   std::string run_id, model_uuid, model_id, mlflow_version;
@@ -86,7 +86,7 @@ std::string v2_datatype(const std::string& type);
 /// one input per column for column signatures, one per tensor otherwise.
 /// Sets `rows` to the batch size. nullopt (with `why`) when the example
 /// cannot be expressed that way.
-std::optional<nlohmann::json> v2_request(const Signature& sig, const InputExampleInfo& info, const nlohmann::json& example,
-                                         std::size_t& rows, std::string& why);
+std::optional<nlohmann::json> v2_request(const Signature& sig, const InputExampleInfo& info,
+                                         const nlohmann::json& example, std::size_t& rows, std::string& why);
 
 } // namespace mlops::model

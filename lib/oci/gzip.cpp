@@ -11,10 +11,10 @@ namespace mlops::oci {
 
 namespace {
 
-constexpr std::size_t k_window = 32 * 1024;  // deflate's window: all a dictionary can hold
+constexpr std::size_t k_window = 32 * 1024; // deflate's window: all a dictionary can hold
 
 constexpr unsigned k_max_auto_threads = 8;
-constexpr std::size_t k_probe_piece = 4 * 1024;  // 4 pieces from across a block judge it
+constexpr std::size_t k_probe_piece = 4 * 1024; // 4 pieces from across a block judge it
 constexpr double k_store_above = 0.97;          // a probe that keeps more than 97 %: store the block
 
 /// A raw deflate stream, reset for every use.
@@ -60,7 +60,8 @@ struct Deflater {
 };
 
 void put_le32(unsigned char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 
 } // namespace
@@ -104,14 +105,15 @@ ParallelGzip::ParallelGzip(ByteSink& out, unsigned threads, std::size_t block, i
   if (block < k_window) throw Error(ErrorKind::operational, "gzip block size below 32 KiB");
   // Capped so that memory (about 2 blocks per job in flight) stays well below 64 MiB on big machines.
   if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, k_max_auto_threads);
-  m_max_in_flight = static_cast<std::size_t>(threads) + 2;  // every worker busy, one block ready, one filling
+  m_max_in_flight = static_cast<std::size_t>(threads) + 2; // every worker busy, one block ready, one filling
   m_current.reserve(m_block);
   // gzip header: deflate, no flags, mtime 0, XFL as zlib sets it, OS 3 (Unix).
   const unsigned char xfl = level == 1 ? 4 : level == 9 ? 2 : 0;
   const std::array<unsigned char, 10> header{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3};
   m_out.write(header.data(), header.size());
   m_bytes_out = header.size();
-  for (unsigned i = 0; i < threads; ++i) m_workers.emplace_back([this] { work(); });
+  for (unsigned i = 0; i < threads; ++i)
+    m_workers.emplace_back([this] { work(); });
 }
 
 ParallelGzip::~ParallelGzip() {
@@ -120,7 +122,8 @@ ParallelGzip::~ParallelGzip() {
     m_stop = true;
   }
   m_work_cv.notify_all();
-  for (auto& t : m_workers) t.join();
+  for (auto& t : m_workers)
+    t.join();
 }
 
 void ParallelGzip::work() {
@@ -160,7 +163,8 @@ void ParallelGzip::write(const void* data, std::size_t size) {
 }
 
 void ParallelGzip::submit(bool last) {
-  while (m_in_order.size() >= m_max_in_flight) emit_front();
+  while (m_in_order.size() >= m_max_in_flight)
+    emit_front();
   std::shared_ptr<Job> job;
   if (m_spare.empty()) {
     job = std::make_shared<Job>();
@@ -205,10 +209,11 @@ void ParallelGzip::finish() {
   if (m_finished) return;
   m_finished = true;
   submit(true);
-  while (!m_in_order.empty()) emit_front();
+  while (!m_in_order.empty())
+    emit_front();
   std::array<unsigned char, 8> trailer{};
   put_le32(trailer.data(), m_crc);
-  put_le32(trailer.data() + 4, static_cast<std::uint32_t>(m_bytes_in));  // ISIZE is the size mod 2^32
+  put_le32(trailer.data() + 4, static_cast<std::uint32_t>(m_bytes_in)); // ISIZE is the size mod 2^32
   m_out.write(trailer.data(), trailer.size());
   m_bytes_out += trailer.size();
   m_out.finish();

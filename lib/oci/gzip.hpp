@@ -59,17 +59,17 @@ private:
   std::size_t m_block;
   int m_level;
   std::size_t m_max_in_flight;
-  std::vector<unsigned char> m_current;  ///< the block being filled
-  std::vector<unsigned char> m_tail;     ///< last 32 KiB of the previous block
-  std::deque<std::shared_ptr<Job>> m_in_order;  ///< submitted, not yet written, in stream order
-  std::vector<std::shared_ptr<Job>> m_spare;    ///< written jobs, kept to reuse their buffers
+  std::vector<unsigned char> m_current;        ///< the block being filled
+  std::vector<unsigned char> m_tail;           ///< last 32 KiB of the previous block
+  std::deque<std::shared_ptr<Job>> m_in_order; ///< submitted, not yet written, in stream order
+  std::vector<std::shared_ptr<Job>> m_spare;   ///< written jobs, kept to reuse their buffers
   std::uint32_t m_crc = 0;
   std::uint64_t m_bytes_in = 0, m_bytes_out = 0;
   bool m_finished = false;
 
   std::mutex m_mutex;
   std::condition_variable m_work_cv, m_done_cv;
-  std::deque<std::shared_ptr<Job>> m_queue;  ///< waiting for a worker
+  std::deque<std::shared_ptr<Job>> m_queue; ///< waiting for a worker
   bool m_stop = false;
   std::vector<std::thread> m_workers;
 };

@@ -29,9 +29,9 @@ namespace mlops::oci {
 
 namespace {
 
-constexpr int k_gzip_level = ParallelGzip::k_default_level;  // fixed: part of what makes a layer reproducible
-constexpr std::size_t k_chunk = 1 << 20;  // tar stream buffers: large reads and writes, few syscalls
-constexpr std::size_t k_buffers = 6;      // in flight between the reader, hasher and writer threads
+constexpr int k_gzip_level = ParallelGzip::k_default_level; // fixed: part of what makes a layer reproducible
+constexpr std::size_t k_chunk = 1 << 20;                    // tar stream buffers: large reads and writes, few syscalls
+constexpr std::size_t k_buffers = 6;                        // in flight between the reader, hasher and writer threads
 
 [[noreturn]] void throw_io(const std::string& what, const std::filesystem::path& path) {
   throw Error(ErrorKind::io, what + " " + quote(path.string()) + ": " + std::strerror(errno));
@@ -83,7 +83,9 @@ public:
     if (!file) throw_io("cannot read", source);
     const int fd = file.get();
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    auto changed = [&] { return Error(ErrorKind::operational, quote(source.string()) + " changed while it was being packaged"); };
+    auto changed = [&] {
+      return Error(ErrorKind::operational, quote(source.string()) + " changed while it was being packaged");
+    };
     std::uint64_t left = expected;
     for (;;) {
       if (room() == 0) hand_on();
@@ -153,7 +155,7 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
       if (n > 0) sample.append(buf.data(), static_cast<std::size_t>(n));
     }
   }
-  if (sample.size() < 512) return true;  // tiny text-like layers: gzip costs nothing
+  if (sample.size() < 512) return true; // tiny text-like layers: gzip costs nothing
   uLongf bound = compressBound(static_cast<uLong>(sample.size()));
   std::string out(bound, '\0');
   if (compress2(reinterpret_cast<Bytef*>(out.data()), &bound, reinterpret_cast<const Bytef*>(sample.data()),
@@ -163,17 +165,20 @@ bool worth_compressing(const std::vector<LayerEntry>& entries) {
   return static_cast<double>(bound) < 0.9 * static_cast<double>(sample.size());
 }
 
-constexpr std::uint64_t k_ustar_max_size = 077777777777;  // 11 octal digits: 8 GiB - 1
+constexpr std::uint64_t k_ustar_max_size = 077777777777; // 11 octal digits: 8 GiB - 1
 
 /// Sets the size field of the ustar header that ends `header` and its
 /// checksum, as libarchive formats them (11 octal digits; 6 digits, NUL, space).
 void set_ustar_size(std::string& header, std::uint64_t size) {
   char* h = header.data() + header.size() - 512;
-  for (int i = 10; i >= 0; --i, size >>= 3) h[124 + i] = static_cast<char>('0' + (size & 7));
+  for (int i = 10; i >= 0; --i, size >>= 3)
+    h[124 + i] = static_cast<char>('0' + (size & 7));
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
-  for (int i = 0; i < 512; ++i) sum += static_cast<unsigned char>(h[i]);
-  for (int i = 5; i >= 0; --i, sum >>= 3) h[148 + i] = static_cast<char>('0' + (sum & 7));
+  for (int i = 0; i < 512; ++i)
+    sum += static_cast<unsigned char>(h[i]);
+  for (int i = 5; i >= 0; --i, sum >>= 3)
+    h[148 + i] = static_cast<char>('0' + (sum & 7));
   h[154] = '\0';
 }
 
@@ -188,7 +193,7 @@ std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mti
   std::string out;
   struct archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
-  archive_write_set_bytes_per_block(a, 512);  // no padding to 10 KiB records
+  archive_write_set_bytes_per_block(a, 512); // no padding to 10 KiB records
   if (archive_write_open(a, &out, nullptr, collect_header, nullptr) != ARCHIVE_OK) {
     archive_write_free(a);
     throw Error(ErrorKind::operational, "cannot start a tar stream");
@@ -229,7 +234,7 @@ std::string tar_header(const LayerEntry& e, std::uint64_t size, std::int64_t mti
   }
   archive_write_free(a);
   if (rc != ARCHIVE_OK) throw Error(ErrorKind::operational, "cannot write tar entry " + quote(e.path) + ": " + why);
-  out.resize(header_size);  // without the end-of-archive blocks that closing wrote
+  out.resize(header_size); // without the end-of-archive blocks that closing wrote
   if (e.type == LayerEntry::Type::file && size <= k_ustar_max_size) set_ustar_size(out, size);
   return out;
 }
@@ -269,7 +274,7 @@ Layer stream_layer(const std::vector<LayerEntry>& entries, Compression stored_as
     tar.append(header.data(), header.size());
     if (e.type == LayerEntry::Type::file) tar.append_file(e.source, size);
   }
-  static constexpr std::array<char, 1024> k_end{};  // two zero records end a tar
+  static constexpr std::array<char, 1024> k_end{}; // two zero records end a tar
   tar.append(k_end.data(), k_end.size());
   Layer layer;
   layer.uncompressed_size = tar.finish();
@@ -281,7 +286,7 @@ Layer stream_layer(const std::vector<LayerEntry>& entries, Compression stored_as
     layer.size = blob->bytes();
     layer.media_type += stored_as == Compression::zstd ? "+zstd" : "+gzip";
   } else {
-    layer.digest = layer.diff_id;  // stored as-is: one hash serves both
+    layer.digest = layer.diff_id; // stored as-is: one hash serves both
     layer.size = layer.uncompressed_size;
   }
   return layer;
@@ -299,7 +304,7 @@ Compression parse_compression(const std::string& text) {
 
 std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const std::string& prefix,
                                          const std::vector<std::string>& skip) {
-  std::map<std::string, LayerEntry> out;  // sorted bytewise by archive path
+  std::map<std::string, LayerEntry> out; // sorted bytewise by archive path
   auto add_parents = [&](const std::string& path) {
     for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
       std::string parent = path.substr(0, slash);
@@ -331,14 +336,15 @@ std::vector<LayerEntry> entries_for_tree(const std::filesystem::path& dir, const
   });
   std::vector<LayerEntry> v;
   v.reserve(out.size());
-  for (auto& [k, e] : out) v.push_back(std::move(e));
+  for (auto& [k, e] : out)
+    v.push_back(std::move(e));
   return v;
 }
 
-Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime,
-                  ByteSink& sink) {
+Layer write_layer(const std::vector<LayerEntry>& entries, Compression compression, std::int64_t mtime, ByteSink& sink) {
   Compression stored_as = compression;
-  if (compression == Compression::automatic) stored_as = worth_compressing(entries) ? Compression::gzip : Compression::none;
+  if (compression == Compression::automatic)
+    stored_as = worth_compressing(entries) ? Compression::gzip : Compression::none;
   // libarchive converts names through the current locale; pin it to UTF-8
   // for this thread so non-ASCII names work, and the bytes do not depend on
   // the user's locale (reproducible).
@@ -362,7 +368,7 @@ Layer write_layer(const std::vector<LayerEntry>& entries, Compression compressio
   {
     UniqueFd tfd(::mkstemp(tmpl.data()));
     if (!tfd) throw_io("cannot create a file in", tmp_dir);
-    ::fchmod(tfd.get(), 0644);  // blobs are readable like the rest of the layout
+    ::fchmod(tfd.get(), 0644); // blobs are readable like the rest of the layout
   }
   try {
     FileSink file(tmpl);

@@ -20,19 +20,19 @@ Compression parse_compression(const std::string& text);
 struct LayerEntry {
   enum class Type { directory, file, symlink };
   Type type = Type::file;
-  std::string path;                ///< path in the archive, no leading '/', '/'-separated
-  std::filesystem::path source;    ///< file to read (Type::file)
-  std::string link_target;         ///< Type::symlink
+  std::string path;             ///< path in the archive, no leading '/', '/'-separated
+  std::filesystem::path source; ///< file to read (Type::file)
+  std::string link_target;      ///< Type::symlink
   bool executable = false;
 };
 
 /// A finished layer blob, written to a temporary file.
 struct Layer {
-  std::filesystem::path file;      ///< the blob as it will be stored (empty when written to a sink)
-  std::string media_type;          ///< application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]
-  std::string digest;              ///< "sha256:..." of the stored bytes
-  std::string diff_id;             ///< "sha256:..." of the uncompressed tar
-  std::uint64_t size = 0;          ///< stored bytes
+  std::filesystem::path file; ///< the blob as it will be stored (empty when written to a sink)
+  std::string media_type;     ///< application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]
+  std::string digest;         ///< "sha256:..." of the stored bytes
+  std::string diff_id;        ///< "sha256:..." of the uncompressed tar
+  std::uint64_t size = 0;     ///< stored bytes
   std::uint64_t uncompressed_size = 0;
 };
 

@@ -47,7 +47,7 @@ Descriptor Descriptor::from_json(const json& j) {
   }
   if (!j.contains("digest") || !j["digest"].is_string()) throw bad("no 'digest' string");
   d.digest = j["digest"].get<std::string>();
-  hex_of(d.digest);  // sha256:<64 hex> or an error
+  hex_of(d.digest); // sha256:<64 hex> or an error
   const json* size = j.contains("size") ? &j["size"] : nullptr;
   bool count = size && (size->is_number_unsigned() || (size->is_number_integer() && size->get<std::int64_t>() >= 0));
   if (!count) throw bad("'size' of " + d.digest + " is not a byte count");
@@ -63,7 +63,8 @@ Descriptor Descriptor::from_json(const json& j) {
       d.annotations[k] = v.get<std::string>();
     }
   }
-  if (j.contains("artifactType") && j["artifactType"].is_string()) d.artifact_type = j["artifactType"].get<std::string>();
+  if (j.contains("artifactType") && j["artifactType"].is_string())
+    d.artifact_type = j["artifactType"].get<std::string>();
   if (j.contains("platform")) d.platform = j["platform"];
   return d;
 }
@@ -89,22 +90,27 @@ Layout Layout::open_or_create(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir / "blobs" / "sha256", ec);
   if (ec) throw Error(ErrorKind::io, "cannot create OCI layout " + quote(dir.string()) + ": " + ec.message());
-  if (!std::filesystem::exists(dir / "oci-layout")) fs::atomic_write(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  if (!std::filesystem::exists(dir / "oci-layout"))
+    fs::atomic_write(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
   return Layout(dir);
 }
 
 Layout Layout::open(const std::filesystem::path& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(dir / "oci-layout", ec) || !std::filesystem::is_regular_file(dir / "index.json", ec)) {
-    throw Error(ErrorKind::not_found, quote(dir.string()) + " is not an OCI image layout (no oci-layout and index.json)");
+  if (!std::filesystem::is_regular_file(dir / "oci-layout", ec) ||
+      !std::filesystem::is_regular_file(dir / "index.json", ec)) {
+    throw Error(ErrorKind::not_found,
+                quote(dir.string()) + " is not an OCI image layout (no oci-layout and index.json)");
   }
   return Layout(dir);
 }
 
-std::filesystem::path Layout::blob_path(const std::string& digest) const { return m_dir / "blobs" / "sha256" / hex_of(digest); }
+std::filesystem::path Layout::blob_path(const std::string& digest) const {
+  return m_dir / "blobs" / "sha256" / hex_of(digest);
+}
 
 bool Layout::has_blob(const std::string& digest) const {
-  std::error_code ec;  // a link planted under a blob's name is not the blob
+  std::error_code ec; // a link planted under a blob's name is not the blob
   return std::filesystem::is_regular_file(std::filesystem::symlink_status(blob_path(digest), ec));
 }
 
@@ -132,7 +138,8 @@ namespace {
 
 /// Copies (or hard-links) the open blob `src` to `dst`, hashing every byte on
 /// the way; true when it is `size` bytes with digest `digest`.
-bool copy_verified(const fs::RegularFile& src, const std::filesystem::path& dst, const std::string& digest, std::uint64_t size) {
+bool copy_verified(const fs::RegularFile& src, const std::filesystem::path& dst, const std::string& digest,
+                   std::uint64_t size) {
   // The inode already opened (never a name looked up again) is linked, then
   // read once for its hash; elsewhere it is copied and hashed in one pass.
   std::string self = "/proc/self/fd/" + std::to_string(src.fd.get());
@@ -151,7 +158,7 @@ bool copy_verified(const fs::RegularFile& src, const std::filesystem::path& dst,
     if (n < 0) throw Error(ErrorKind::io, "cannot read blob " + digest + ": " + std::strerror(errno));
     if (n == 0) break;
     seen += static_cast<std::uint64_t>(n);
-    if (seen > size) return false;  // longer than its descriptor: stop now
+    if (seen > size) return false; // longer than its descriptor: stop now
     h.update(buf.data(), static_cast<std::size_t>(n));
     for (ssize_t done = 0; !linked && done < n;) {
       ssize_t w = ::write(out.get(), buf.data() + done, static_cast<std::size_t>(n - done));
@@ -175,7 +182,8 @@ void Layout::copy_blob_from(const Layout& other, const std::string& digest, std:
   }
   fs::RegularFile src = fs::open_regular(src_path);
   if (src.size != size) {
-    throw Error(ErrorKind::operational, what + " has " + std::to_string(src.size) + " bytes, its descriptor says " + std::to_string(size));
+    throw Error(ErrorKind::operational,
+                what + " has " + std::to_string(src.size) + " bytes, its descriptor says " + std::to_string(size));
   }
   auto tmp = tmp_dir() / ("copy-" + hex_of(digest));
   std::error_code ec;
@@ -189,7 +197,8 @@ void Layout::copy_blob_from(const Layout& other, const std::string& digest, std:
   }
   if (!ok) {
     std::filesystem::remove(tmp, ec);
-    throw Error(ErrorKind::operational, what + " does not match its digest", "the base image is damaged: copy it again");
+    throw Error(ErrorKind::operational, what + " does not match its digest",
+                "the base image is damaged: copy it again");
   }
   adopt_blob(tmp, digest);
 }
@@ -199,10 +208,12 @@ std::string Layout::read_blob(const std::string& digest, std::optional<std::uint
   auto what = "blob " + digest + " in " + quote(m_dir.string());
   fs::RegularFile f = fs::open_regular(path);
   if (size && f.size != *size) {
-    throw Error(ErrorKind::operational, what + " has " + std::to_string(f.size) + " bytes, its descriptor says " + std::to_string(*size));
+    throw Error(ErrorKind::operational,
+                what + " has " + std::to_string(f.size) + " bytes, its descriptor says " + std::to_string(*size));
   }
   if (f.size > limits::k_max_manifest_bytes) {
-    throw Error(ErrorKind::operational, what + " is larger than " + human_bytes(limits::k_max_manifest_bytes) + " (a manifest or config)");
+    throw Error(ErrorKind::operational,
+                what + " is larger than " + human_bytes(limits::k_max_manifest_bytes) + " (a manifest or config)");
   }
   std::string bytes = fs::read_all(f.fd, limits::k_max_manifest_bytes, path);
   if ("sha256:" + sha256_hex(bytes) != digest) throw Error(ErrorKind::operational, what + " does not match its digest");
@@ -210,8 +221,8 @@ std::string Layout::read_blob(const std::string& digest, std::optional<std::uint
 }
 
 json Layout::read_json_blob(const Descriptor& d) const {
-  return parse_json(read_blob(d.digest, d.size), "blob " + d.digest + " in " + quote(m_dir.string()), ErrorKind::operational,
-                    limits::k_max_manifest_bytes);
+  return parse_json(read_blob(d.digest, d.size), "blob " + d.digest + " in " + quote(m_dir.string()),
+                    ErrorKind::operational, limits::k_max_manifest_bytes);
 }
 
 json Layout::read_index() const {
@@ -221,8 +232,8 @@ json Layout::read_index() const {
     return {{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array()}};
   }
   fs::RegularFile f = fs::open_regular(path);
-  json index = parse_json(fs::read_all(f.fd, limits::k_max_manifest_bytes, path), quote(path.string()), ErrorKind::operational,
-                          limits::k_max_manifest_bytes);
+  json index = parse_json(fs::read_all(f.fd, limits::k_max_manifest_bytes, path), quote(path.string()),
+                          ErrorKind::operational, limits::k_max_manifest_bytes);
   if (!index.is_object() || (index.contains("manifests") && !index["manifests"].is_array())) {
     throw Error(ErrorKind::operational, quote(path.string()) + " is not an OCI image index");
   }
@@ -239,19 +250,23 @@ Descriptor Layout::resolve(const std::string& tag) const {
     if (tag.empty() ? ms.size() == 1 : (name != d.annotations.end() && name->second == tag)) found = d;
   }
   if (!found) {
-    throw Error(ErrorKind::not_found, tag.empty() ? "OCI layout " + quote(m_dir.string()) + " holds " +
-                                                        std::to_string(ms.size()) + " images; name one with oci:PATH:TAG"
-                                                  : "no image tagged " + quote(tag) + " in " + quote(m_dir.string()));
+    throw Error(ErrorKind::not_found, tag.empty()
+                                          ? "OCI layout " + quote(m_dir.string()) + " holds " +
+                                                std::to_string(ms.size()) + " images; name one with oci:PATH:TAG"
+                                          : "no image tagged " + quote(tag) + " in " + quote(m_dir.string()));
   }
-  if (found->media_type == k_index_type || found->media_type == "application/vnd.docker.distribution.manifest.list.v2+json") {
+  if (found->media_type == k_index_type ||
+      found->media_type == "application/vnd.docker.distribution.manifest.list.v2+json") {
     json sub = read_json_blob(*found);
     if (!sub.is_object() || (sub.contains("manifests") && !sub["manifests"].is_array())) {
-      throw Error(ErrorKind::operational, "blob " + found->digest + " in " + quote(m_dir.string()) + " is not an image index");
+      throw Error(ErrorKind::operational,
+                  "blob " + found->digest + " in " + quote(m_dir.string()) + " is not an image index");
     }
     std::optional<Descriptor> pick;
     for (const auto& m : sub.value("manifests", json::array())) {
       Descriptor d = Descriptor::from_json(m);
-      bool amd64 = d.platform.is_object() && d.platform.value("architecture", "") == "amd64" && d.platform.value("os", "") == "linux";
+      bool amd64 = d.platform.is_object() && d.platform.value("architecture", "") == "amd64" &&
+                   d.platform.value("os", "") == "linux";
       if (!pick || amd64) pick = d;
       if (amd64) break;
     }

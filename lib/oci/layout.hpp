@@ -18,11 +18,11 @@ inline constexpr const char* k_empty_type = "application/vnd.oci.empty.v1+json";
 /// An OCI content descriptor.
 struct Descriptor {
   std::string media_type;
-  std::string digest;  ///< "sha256:<hex>"
+  std::string digest; ///< "sha256:<hex>"
   std::uint64_t size = 0;
   std::map<std::string, std::string> annotations;
   std::string artifact_type;
-  nlohmann::json platform;  ///< null when absent
+  nlohmann::json platform; ///< null when absent
   nlohmann::json to_json() const;
   static Descriptor from_json(const nlohmann::json& j);
 };
@@ -30,7 +30,7 @@ struct Descriptor {
 /// "oci:PATH[:TAG]" split into its parts; throws Error(usage) otherwise.
 struct LayoutRef {
   std::filesystem::path path;
-  std::string tag;  ///< empty when not given
+  std::string tag; ///< empty when not given
 };
 LayoutRef parse_layout_ref(const std::string& text);
 

@@ -1,24 +1,24 @@
 #include "oci/package.hpp"
 
-#include "core/error.hpp"
 #include "core/digest.hpp"
+#include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/json.hpp"
 #include "core/limits.hpp"
+#include "core/yaml_reader.hpp"
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
 #include "render/render.hpp"
 #include "render/template.hpp"
-#include "core/yaml_reader.hpp"
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <regex>
+#include <stdio.h>
+#include <sys/stat.h>
 
 namespace mlops::oci {
 
@@ -43,7 +43,8 @@ std::map<std::string, std::string> provenance(const PackageOptions& o, const std
   if (lock) {
     a["org.opencontainers.image.title"] = lock->name;
     a["org.opencontainers.image.version"] = lock->version;
-    a["org.opencontainers.image.source"] = lock->tracking_uri + "/#/models/" + lock->name + "/versions/" + lock->version;
+    a["org.opencontainers.image.source"] =
+        lock->tracking_uri + "/#/models/" + lock->name + "/versions/" + lock->version;
     a["io.mlflow.model.name"] = lock->name;
     a["io.mlflow.model.version"] = lock->version;
     if (!lock->run_id.empty()) a["io.mlflow.model.run_id"] = lock->run_id;
@@ -86,12 +87,13 @@ std::string pick_platform(const json& index, const std::string& name) {
   }
   for (const std::string& arch : {host_architecture(), std::string("amd64")}) {
     for (const auto& m : index["manifests"]) {
-      Descriptor d = Descriptor::from_json(m);  // an object with a well-formed digest, or an error
+      Descriptor d = Descriptor::from_json(m); // an object with a well-formed digest, or an error
       const json& p = d.platform;
       if (p.is_object() && p.value("os", json()) == "linux" && p.value("architecture", json()) == arch) return d.digest;
     }
   }
-  throw Error(ErrorKind::not_found, "base " + quote(name) + " has no linux/" + host_architecture() + " or linux/amd64 image");
+  throw Error(ErrorKind::not_found,
+              "base " + quote(name) + " has no linux/" + host_architecture() + " or linux/amd64 image");
 }
 
 /// Checks that a base's manifest is an image manifest: a config descriptor
@@ -102,7 +104,8 @@ void check_image_manifest(const json& m, const std::string& name, const std::str
   }
   try {
     Descriptor::from_json(m["config"]);
-    for (const auto& l : m["layers"]) Descriptor::from_json(l);
+    for (const auto& l : m["layers"])
+      Descriptor::from_json(l);
   } catch (const Error& e) {
     throw e.with_context("base " + quote(name));
   }
@@ -122,14 +125,16 @@ Base read_registry_base(const std::string& ref_text, Registry& reg) {
   b.manifest = m.json;
   check_image_manifest(b.manifest, ref_text, m.media_type);
   Descriptor config = Descriptor::from_json(b.manifest["config"]);
-  b.config = parse_json(reg.get_blob(config.digest, config.size), "the config of base " + quote(ref_text), ErrorKind::operational,
-                        limits::k_max_manifest_bytes);
+  b.config = parse_json(reg.get_blob(config.digest, config.size), "the config of base " + quote(ref_text),
+                        ErrorKind::operational, limits::k_max_manifest_bytes);
   return b;
 }
 
 Base read_base(const PackageOptions& o) {
   if (o.base.rfind("oci:", 0) != 0) {
-    if (!o.base_registry) throw Error(ErrorKind::usage, "base " + quote(o.base) + " names a registry image but no registry client was given");
+    if (!o.base_registry)
+      throw Error(ErrorKind::usage,
+                  "base " + quote(o.base) + " names a registry image but no registry client was given");
     return read_registry_base(o.base, *o.base_registry);
   }
   LayoutRef r = parse_layout_ref(o.base);
@@ -145,7 +150,8 @@ Base read_base(const PackageOptions& o) {
 
 /// The OCI media type of a Docker schema 2 layer (the same bytes).
 std::string oci_layer_type(const std::string& media_type) {
-  if (media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip")
+    return "application/vnd.oci.image.layer.v1.tar+gzip";
   if (media_type == "application/vnd.docker.image.rootfs.diff.tar") return "application/vnd.oci.image.layer.v1.tar";
   return media_type;
 }
@@ -162,8 +168,10 @@ void copy_base_layer(const Base& base, Layout& out, const Descriptor& layer, boo
 
 std::string stripped(const std::string& path) {
   std::string p = path;
-  while (!p.empty() && p.front() == '/') p.erase(0, 1);
-  while (!p.empty() && p.back() == '/') p.pop_back();
+  while (!p.empty() && p.front() == '/')
+    p.erase(0, 1);
+  while (!p.empty() && p.back() == '/')
+    p.pop_back();
   return p;
 }
 
@@ -184,7 +192,8 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
   json manifest = layout.read_json_blob(manifest_desc);
   auto blob_name = [](const std::string& digest) { return "blobs/sha256/" + digest.substr(7); };
   json layers = json::array();
-  for (const auto& l : manifest.at("layers")) layers.push_back(blob_name(l.at("digest")));
+  for (const auto& l : manifest.at("layers"))
+    layers.push_back(blob_name(l.at("digest")));
   json docker = json::array({{{"Config", blob_name(manifest.at("config").at("digest"))},
                               {"RepoTags", json::array({repo_tag})},
                               {"Layers", layers}}});
@@ -201,14 +210,16 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
   };
   link_blob(manifest_desc.digest);
   link_blob(manifest.at("config").at("digest"));
-  for (const auto& l : manifest.at("layers")) link_blob(l.at("digest"));
+  for (const auto& l : manifest.at("layers"))
+    link_blob(l.at("digest"));
   fs::atomic_write(stage / "manifest.json", docker.dump());
   fs::atomic_write(stage / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
   Descriptor d = manifest_desc;
   d.annotations["io.containerd.image.name"] = repo_tag;
   d.annotations["org.opencontainers.image.ref.name"] = repo_tag.substr(repo_tag.rfind(':') + 1);
-  fs::atomic_write(stage / "index.json",
-                   json{{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array({d.to_json()})}}.dump());
+  fs::atomic_write(
+      stage / "index.json",
+      json{{"schemaVersion", 2}, {"mediaType", k_index_type}, {"manifests", json::array({d.to_json()})}}.dump());
   // The tar is written in a directory of a fixed name beside the archive (same file system,
   // so the rename is atomic): a run killed here leaves it, and the next run clears it.
   auto abs_file = std::filesystem::absolute(file);
@@ -228,18 +239,20 @@ void write_docker_archive(const Layout& layout, const Descriptor& manifest_desc,
 
 /// LayerInfo::key: what decides a new layer's bytes, as git's index judges
 /// a file unchanged by its stat data. Also returns the files' total size.
-std::pair<std::string, std::uint64_t> layer_key(const std::vector<LayerEntry>& entries, Compression c, std::int64_t when) {
+std::pair<std::string, std::uint64_t> layer_key(const std::vector<LayerEntry>& entries, Compression c,
+                                                std::int64_t when) {
   Sha256 h;
   std::uint64_t bytes = 0;
   h.update("mlops-layer-key-1\n" + std::to_string(static_cast<int>(c)) + " " + std::to_string(when) + "\n");
   for (const auto& e : entries) {
-    std::string line = std::to_string(static_cast<int>(e.type)) + " " + e.path + " " + e.link_target + " " + (e.executable ? "x" : "-");
+    std::string line = std::to_string(static_cast<int>(e.type)) + " " + e.path + " " + e.link_target + " " +
+                       (e.executable ? "x" : "-");
     struct stat st {};
     if (e.type == LayerEntry::Type::file && ::stat(e.source.c_str(), &st) == 0) {
       bytes += static_cast<std::uint64_t>(st.st_size);
-      line += " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
-              " " + std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + " " + std::to_string(st.st_ino) +
-              " " + std::to_string(st.st_dev);
+      line += " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+              std::to_string(st.st_mtim.tv_nsec) + " " + std::to_string(st.st_ctim.tv_sec) + "." +
+              std::to_string(st.st_ctim.tv_nsec) + " " + std::to_string(st.st_ino) + " " + std::to_string(st.st_dev);
     }
     h.update(line + "\n");
   }
@@ -256,8 +269,8 @@ Format parse_format(const std::string& text) {
 }
 
 PackageResult package(const PackageOptions& o, LogSink& log) {
-  fs::check_tree(o.source);  // validate's rule, before anything is read: UTF-8 names, links that stay inside
-  model::MlModel mlmodel = model::MlModel::load(o.source);  // a model directory or an error
+  fs::check_tree(o.source); // validate's rule, before anything is read: UTF-8 names, links that stay inside
+  model::MlModel mlmodel = model::MlModel::load(o.source); // a model directory or an error
   std::optional<model::LockFile> lock = model::LockFile::load(o.source);
   if (lock) {
     auto check = model::verify_dir(o.source, *lock);
@@ -276,7 +289,8 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     auto colon = rest.find(':');
     archive = rest.substr(0, colon);
     if (colon != std::string::npos) archive_tag = rest.substr(colon + 1);
-    if (archive->empty()) throw Error(ErrorKind::usage, "invalid output " + quote(o.output), "use docker-archive:FILE[:REPO:TAG]");
+    if (archive->empty())
+      throw Error(ErrorKind::usage, "invalid output " + quote(o.output), "use docker-archive:FILE[:REPO:TAG]");
     auto abs = std::filesystem::absolute(*archive);
     out_ref.path = abs.parent_path() / ("." + abs.filename().string() + ".layout");
     fs::remove_tree_quietly(out_ref.path);
@@ -308,7 +322,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   json diff_ids = json::array();
   if (base) {
     for (json l : base->manifest["layers"]) {
-      Descriptor d = Descriptor::from_json(l);  // checked by read_base
+      Descriptor d = Descriptor::from_json(l); // checked by read_base
       copy_base_layer(*base, out, d, o.fetch_base_layers);
       l["mediaType"] = oci_layer_type(d.media_type);
       layers.push_back(l);
@@ -320,8 +334,12 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   std::vector<std::pair<std::vector<LayerEntry>, std::string>> new_layers;
   std::vector<std::string> skip = {model::LockFile::k_file_name};
   switch (o.format) {
-  case Format::artifact: new_layers.push_back({entries_for_tree(o.source, "", skip), "model files"}); break;
-  case Format::modelcar: new_layers.push_back({entries_for_tree(o.source, "models", skip), "model files under /models"}); break;
+  case Format::artifact:
+    new_layers.push_back({entries_for_tree(o.source, "", skip), "model files"});
+    break;
+  case Format::modelcar:
+    new_layers.push_back({entries_for_tree(o.source, "models", skip), "model files under /models"});
+    break;
   case Format::image: {
     std::string at = stripped(o.model_path);
     if (at.empty()) throw Error(ErrorKind::usage, "--model-path must not be '/'");
@@ -339,7 +357,8 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     std::filesystem::create_directories(settings_dir);
     fs::atomic_write(settings_dir / "model-settings.json", mlserver_settings(o, lock ? lock->name : "", "/" + at));
     std::vector<LayerEntry> entries;
-    for (auto& e : entries_for_tree(settings_dir, at)) entries.push_back(e);
+    for (auto& e : entries_for_tree(settings_dir, at))
+      entries.push_back(e);
     new_layers.push_back({entries, "MLServer model-settings.json"});
   }
 
@@ -360,10 +379,11 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     Layer layer = to_file ? write_layer(entries, o.compression, when, out.tmp_dir(), to_stream ? &*to_stream : nullptr)
                           : write_layer(entries, o.compression, when, *to_stream);
     if (stream && !stream->finish(layer) && !to_file) {
-      log.debug(1, "building the layer again, into a file");  // the same bytes: layers are reproducible
+      log.debug(1, "building the layer again, into a file"); // the same bytes: layers are reproducible
       std::string streamed = layer.digest;
       layer = write_layer(entries, o.compression, when, out.tmp_dir());
-      if (layer.digest != streamed) throw Error(ErrorKind::operational, "the model files changed while they were being packaged");
+      if (layer.digest != streamed)
+        throw Error(ErrorKind::operational, "the model files changed while they were being packaged");
     }
     if (layer.file.empty()) {
       // Only in the registry (streamed); the layout that feeds the push lacks it.
@@ -398,8 +418,10 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
     }
     json& labels = config["config"]["Labels"];
     if (!labels.is_object()) labels = json::object();
-    for (const auto& [k, v] : o.labels) labels[k] = v;
-    for (const auto& [k, v] : annotations) labels[k] = v;
+    for (const auto& [k, v] : o.labels)
+      labels[k] = v;
+    for (const auto& [k, v] : annotations)
+      labels[k] = v;
     // Env: the base's, with ours added or replacing the same name, in order.
     if (!o.env.empty()) {
       json& env = config["config"]["Env"];
@@ -434,7 +456,8 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   if (archive) {
     tags = {"latest"};
     if (archive_tag.empty()) {
-      archive_tag = (lock ? lock->name : std::string("model")) + ":" + (lock ? "v" + lock->version : std::string("latest"));
+      archive_tag =
+          (lock ? lock->name : std::string("model")) + ":" + (lock ? "v" + lock->version : std::string("latest"));
     }
   }
   for (const auto& t : tags) {
@@ -445,7 +468,7 @@ PackageResult package(const PackageOptions& o, LogSink& log) {
   if (archive) {
     write_docker_archive(out, result.manifest, *archive, archive_tag, when);
     result.references.push_back("docker-archive:" + archive->string() + ":" + archive_tag);
-    return result;  // the temporary layout goes with `cleanup`
+    return result; // the temporary layout goes with `cleanup`
   }
   if (fresh) {
     if (::rename(work.c_str(), out_ref.path.c_str()) != 0) {

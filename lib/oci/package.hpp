@@ -7,8 +7,8 @@
 
 #include <filesystem>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,7 +41,8 @@ public:
 
 /// Asked before each new layer is built with the layer's identity (see
 /// LayerInfo::key) and the bytes of its files; returns a stream or nullptr.
-using LayerStreamFactory = std::function<std::unique_ptr<LayerStream>(const std::string& key, std::uint64_t file_bytes)>;
+using LayerStreamFactory =
+    std::function<std::unique_ptr<LayerStream>(const std::string& key, std::uint64_t file_bytes)>;
 
 /// The `package:` section of mlops.yaml (flags beat it).
 struct PackageConfig {
@@ -57,31 +58,31 @@ PackageConfig load_package_config(const std::filesystem::path& project_file);
 PackageConfig parse_package_config(const std::string& yaml_text, const std::string& file);
 
 struct PackageOptions {
-  std::filesystem::path source;       ///< a model directory (with MLmodel)
+  std::filesystem::path source; ///< a model directory (with MLmodel)
   Format format = Format::modelcar;
   Compression compression = Compression::automatic;
-  std::string base;                   ///< "oci:PATH[:TAG]" or a registry image; not for artifacts
+  std::string base; ///< "oci:PATH[:TAG]" or a registry image; not for artifacts
   /// A client for the base's repository when `base` names a registry image.
   Registry* base_registry = nullptr;
   /// Whether a registry base's layers are downloaded into the output (false
   /// only when they will be mounted or skipped by a push to the same registry).
   bool fetch_base_layers = true;
-  std::string output;                 ///< "oci:PATH[:TAG]"
-  std::vector<std::string> tags;      ///< extra tags in the output layout
-  std::string model_path = "/mnt/models";  ///< where `image` puts the model
+  std::string output;                     ///< "oci:PATH[:TAG]"
+  std::vector<std::string> tags;          ///< extra tags in the output layout
+  std::string model_path = "/mnt/models"; ///< where `image` puts the model
   /// The runtime's settings file for `image` (MLServer's model-settings.json),
   /// rendered from templates/package/model-settings.json.mustache.
   std::string implementation = "mlserver_mlflow.MLflowRuntime";
-  std::optional<std::filesystem::path> templates;  ///< overrides of the built-in templates
+  std::optional<std::filesystem::path> templates; ///< overrides of the built-in templates
   /// Image config for `image` and `modelcar`: variables added to the base's
   /// Env (replacing one of the same name), and Entrypoint/Cmd/Labels.
   std::map<std::string, std::string> env;
   std::optional<std::vector<std::string>> entrypoint;
   std::optional<std::vector<std::string>> cmd;
   std::map<std::string, std::string> labels;
-  std::optional<std::int64_t> source_date_epoch;  ///< pins every time stamp
-  std::string tool;                   ///< "mlops 0.1.0"
-  LayerStreamFactory stream_layer;    ///< optional
+  std::optional<std::int64_t> source_date_epoch; ///< pins every time stamp
+  std::string tool;                              ///< "mlops 0.1.0"
+  LayerStreamFactory stream_layer;               ///< optional
 };
 
 /// One layer as the result reports it.
@@ -99,7 +100,7 @@ struct PackageResult {
   Descriptor manifest;
   std::string config_digest;
   std::vector<LayerInfo> layers;
-  std::vector<std::string> references;  ///< "oci:PATH:TAG" written
+  std::vector<std::string> references; ///< "oci:PATH:TAG" written
 };
 
 /// Builds the image, modelcar or artifact into an OCI layout. The same model

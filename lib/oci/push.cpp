@@ -41,10 +41,12 @@ public:
     std::string why;
     if (m_stream.finish(layer.digest, why)) {
       m_done[layer.digest] = BlobOutcome::uploaded;
-      m_registry.log().debug(1, "streamed layer " + layer.digest.substr(0, 19) + " (" + human_bytes(layer.size) + ") while building it");
+      m_registry.log().debug(1, "streamed layer " + layer.digest.substr(0, 19) + " (" + human_bytes(layer.size) +
+                                    ") while building it");
       return true;
     }
-    m_registry.log().debug(1, "streaming layer " + layer.digest.substr(0, 19) + " failed (" + why + "); it goes up from a file");
+    m_registry.log().debug(1, "streaming layer " + layer.digest.substr(0, 19) + " failed (" + why +
+                                  "); it goes up from a file");
     return false;
   }
 
@@ -61,20 +63,21 @@ constexpr std::uint64_t k_stream_min = 32u << 20;
 
 } // namespace
 
-LayerStreamFactory push_stream_factory(Registry& target, const LayerDigestCache& cache, std::map<std::string, BlobOutcome>& done,
-                                       bool keep_files) {
+LayerStreamFactory push_stream_factory(Registry& target, const LayerDigestCache& cache,
+                                       std::map<std::string, BlobOutcome>& done, bool keep_files) {
   auto pinged = std::make_shared<bool>(false);
-  return [&target, &cache, &done, pinged, keep_files](const std::string& key, std::uint64_t bytes) -> std::unique_ptr<LayerStream> {
+  return [&target, &cache, &done, pinged, keep_files](const std::string& key,
+                                                      std::uint64_t bytes) -> std::unique_ptr<LayerStream> {
     if (bytes < k_stream_min) return nullptr;
     if (!*pinged) {
       try {
-        target.ping();  // fails early, before the layer is built, when the registry cannot be used
+        target.ping(); // fails early, before the layer is built, when the registry cannot be used
       } catch (const Error& e) {
         throw e.with_context("cannot push " + quote(target.ref().str()));
       }
       *pinged = true;
     }
-    if (auto known = cache.get(key); known && target.has_blob(*known)) return nullptr;  // the push skips it
+    if (auto known = cache.get(key); known && target.has_blob(*known)) return nullptr; // the push skips it
     try {
       return std::make_unique<PushStream>(target, done, keep_files, key);
     } catch (const Error& e) {
@@ -84,8 +87,8 @@ LayerStreamFactory push_stream_factory(Registry& target, const LayerDigestCache&
   };
 }
 
-PackagePushResult push_package(Registry& target, const PackageResult& r, const std::string& output, const std::string& target_text,
-                               PackagePushSources from) {
+PackagePushResult push_package(Registry& target, const PackageResult& r, const std::string& output,
+                               const std::string& target_text, PackagePushSources from) {
   Layout layout = Layout::open(parse_layout_ref(output).path);
   const ImageRef& ref = target.ref();
   std::string reference = ref.tag.empty() ? r.manifest.digest : ref.tag;
@@ -112,8 +115,9 @@ PackagePushResult push_package(Registry& target, const PackageResult& r, const s
     throw e.with_context("cannot push " + quote(target_text));
   }
   const PushStats& st = result.stats;
-  target.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) + " blobs, mounted " +
-                            human_bytes(st.mounted) + ", skipped " + human_bytes(st.skipped) + " already there");
+  target.log().debug(1, "uploaded " + human_bytes(st.uploaded) + " in " + std::to_string(st.blobs_uploaded) +
+                            " blobs, mounted " + human_bytes(st.mounted) + ", skipped " + human_bytes(st.skipped) +
+                            " already there");
   result.reference = ref;
   result.reference.digest = r.manifest.digest;
   return result;

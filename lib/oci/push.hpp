@@ -32,15 +32,15 @@ private:
 /// wanted locally too (an --output), not only in the registry. The first
 /// stream pings `target` and throws its error with context. `target`, `cache`
 /// and `done` must outlive the factory.
-LayerStreamFactory push_stream_factory(Registry& target, const LayerDigestCache& cache, std::map<std::string, BlobOutcome>& done,
-                                       bool keep_files);
+LayerStreamFactory push_stream_factory(Registry& target, const LayerDigestCache& cache,
+                                       std::map<std::string, BlobOutcome>& done, bool keep_files);
 
 /// Where a pushed package's blobs come from besides its layout.
 struct PackagePushSources {
-  Registry* base = nullptr;     ///< the registry base, when the base is one: blobs the layout lacks are fetched from it
-  bool same_registry = false;   ///< the base lives on the push target: its layers are mounted
-  int jobs = 4;                 ///< blobs pushed at once
-  std::map<std::string, BlobOutcome> done;  ///< blobs already uploaded (streamed while built)
+  Registry* base = nullptr;   ///< the registry base, when the base is one: blobs the layout lacks are fetched from it
+  bool same_registry = false; ///< the base lives on the push target: its layers are mounted
+  int jobs = 4;               ///< blobs pushed at once
+  std::map<std::string, BlobOutcome> done; ///< blobs already uploaded (streamed while built)
 };
 
 /// What a push did, and the pushed reference pinned to the manifest digest.
@@ -52,7 +52,7 @@ struct PackagePushResult {
 /// Pushes the image `r` written to the OCI layout `output` (oci:PATH[:TAG])
 /// to `target`, under its tag or else the manifest digest. Errors are thrown
 /// with the context "cannot push 'TARGET_TEXT'".
-PackagePushResult push_package(Registry& target, const PackageResult& r, const std::string& output, const std::string& target_text,
-                               PackagePushSources sources);
+PackagePushResult push_package(Registry& target, const PackageResult& r, const std::string& output,
+                               const std::string& target_text, PackagePushSources sources);
 
 } // namespace mlops::oci

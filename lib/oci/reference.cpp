@@ -46,7 +46,8 @@ ImageRef parse_image_ref(const std::string& text) {
   auto slash = rest.find('/');
   if (slash == std::string::npos) throw bad("no registry host");
   r.registry = rest.substr(0, slash);
-  if (r.registry.find('.') == std::string::npos && r.registry.find(':') == std::string::npos && r.registry != "localhost") {
+  if (r.registry.find('.') == std::string::npos && r.registry.find(':') == std::string::npos &&
+      r.registry != "localhost") {
     throw bad("no registry host (mlops never guesses one)");
   }
   rest = rest.substr(slash + 1);
@@ -63,12 +64,16 @@ ImageRef parse_image_ref(const std::string& text) {
     if (!ok) throw bad("repository names are lowercase letters, digits and . _ - /");
   }
   // The distribution spec's tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
-  auto tag_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; };
+  auto tag_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  };
   if (!r.tag.empty() && (r.tag.size() > 128 || r.tag.front() == '.' || r.tag.front() == '-' ||
                          !std::all_of(r.tag.begin(), r.tag.end(), tag_char))) {
     throw bad("a tag is at most 128 letters, digits and _ . - (not first)");
   }
-  auto host_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'; };
+  auto host_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+  };
   if (!std::all_of(r.registry.begin(), r.registry.end(), host_char)) throw bad("the registry is HOST[:PORT]");
   if (r.tag.empty() && r.digest.empty()) r.tag = "latest";
   return r;

@@ -10,9 +10,9 @@ namespace mlops::oci {
 
 /// "host[:port]/repo/path[:tag|@sha256:...]".
 struct ImageRef {
-  std::string registry;    ///< host[:port]
-  std::string repository;  ///< e.g. models/iris
-  std::string tag;         ///< may be empty when a digest is given
+  std::string registry;   ///< host[:port]
+  std::string repository; ///< e.g. models/iris
+  std::string tag;        ///< may be empty when a digest is given
   std::string digest;
   std::string str() const;
 };

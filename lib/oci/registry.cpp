@@ -20,14 +20,14 @@ using nlohmann::json;
 
 namespace {
 
-
 /// Collects a body in memory, refusing more than `max` bytes as they come.
 class BoundedBody final : public http::BodySink {
 public:
   BoundedBody(std::uint64_t max, std::string what) : m_max(max), m_what(std::move(what)) {}
   void reset() override { m_body.clear(); }
   void write(const char* data, std::size_t size) override {
-    if (m_body.size() + size > m_max) throw Error(ErrorKind::operational, m_what + " is larger than " + human_bytes(m_max));
+    if (m_body.size() + size > m_max)
+      throw Error(ErrorKind::operational, m_what + " is larger than " + human_bytes(m_max));
     m_body.append(data, size);
   }
   std::string take() { return std::move(m_body); }
@@ -56,7 +56,8 @@ public:
   }
   void write(const char* data, std::size_t size) override {
     if (m_bytes + size > m_limit) {
-      throw Error(ErrorKind::operational, m_what + " sends more than the " + std::to_string(m_limit) + " bytes of its descriptor");
+      throw Error(ErrorKind::operational,
+                  m_what + " sends more than the " + std::to_string(m_limit) + " bytes of its descriptor");
     }
     m_hash.update(data, size);
     m_bytes += size;
@@ -108,7 +109,8 @@ Error Registry::failure(const http::Response& r, const std::string& what) const 
   } catch (const Error&) {
     // Not JSON: the status says it.
   }
-  if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() && j["errors"][0].is_object()) {
+  if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
+      j["errors"][0].is_object()) {
     msg = j["errors"][0].value("code", "") + ": " + j["errors"][0].value("message", "");
   }
   if (msg.empty()) msg = "HTTP " + std::to_string(r.status);
@@ -127,14 +129,15 @@ Error Registry::failure(const http::Response& r, const std::string& what) const 
 
 std::string Registry::authorization(const std::vector<std::string>& scopes) {
   std::unique_lock lock(m_mutex);
-  if (m_scheme == "basic" && m_creds) return "Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password);
+  if (m_scheme == "basic" && m_creds)
+    return "Authorization: Basic " + base64(m_creds->username + ":" + m_creds->password);
   if (m_scheme != "bearer") return {};
   std::string key = join(scopes, " ");
   auto it = m_tokens.find(key);
   if (it != m_tokens.end() && std::chrono::steady_clock::now() < it->second.expires) {
     return "Authorization: Bearer " + it->second.value;
   }
-  lock.unlock();  // token servers can be slow; other requests go on meanwhile
+  lock.unlock(); // token servers can be slow; other requests go on meanwhile
   Token t = fetch_token(scopes);
   lock.lock();
   m_tokens[key] = t;
@@ -150,11 +153,14 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
   }
   if (realm.rfind("https://", 0) != 0 && !m_plain_allowed) {
     // The password (or identity token) would travel in the clear.
-    throw Error(ErrorKind::auth, "the registry " + quote(m_ref.registry) + " sends clients to a token server without TLS (" + quote(realm) + ")",
+    throw Error(ErrorKind::auth,
+                "the registry " + quote(m_ref.registry) + " sends clients to a token server without TLS (" +
+                    quote(realm) + ")",
                 "mlops sends credentials over plain HTTP only to local registries or with --insecure");
   }
   std::string query = "service=" + url_encode(service);
-  for (const auto& s : scopes) query += "&scope=" + url_encode(s);
+  for (const auto& s : scopes)
+    query += "&scope=" + url_encode(s);
   query += "&client_id=mlops";
   http::Request req;
   req.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + query;
@@ -185,16 +191,22 @@ Registry::Token Registry::fetch_token(const std::vector<std::string>& scopes) {
   } catch (const Error&) {
     // Said below: no token.
   }
-  auto text = [&](const char* key) { return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
+  auto text = [&](const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+  };
   std::string token = text("token").empty() ? text("access_token") : text("token");
-  if (token.empty()) throw Error(ErrorKind::operational, "the token server " + quote(realm) + " of " + quote(m_ref.registry) + " gave no token");
+  if (token.empty())
+    throw Error(ErrorKind::operational,
+                "the token server " + quote(realm) + " of " + quote(m_ref.registry) + " gave no token");
   // Spec default: 60 s without expires_in. Renew a little early so a token
   // does not die between being taken and being checked.
-  double life = j.is_object() && j.contains("expires_in") && j["expires_in"].is_number() ? j["expires_in"].get<double>() : 60.0;
+  double life =
+      j.is_object() && j.contains("expires_in") && j["expires_in"].is_number() ? j["expires_in"].get<double>() : 60.0;
   double margin = std::min(5.0, life / 10);
-  m_log.debug(1, "got a token for " + join(scopes, " ") + " from " + realm + " (valid " + std::to_string(static_cast<int>(life)) + " s)");
-  return {token, std::chrono::steady_clock::now() +
-                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(life - margin))};
+  m_log.debug(1, "got a token for " + join(scopes, " ") + " from " + realm + " (valid " +
+                     std::to_string(static_cast<int>(life)) + " s)");
+  return {token, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                        std::chrono::duration<double>(life - margin))};
 }
 
 bool Registry::answer_challenge(const http::Response& r, std::vector<std::string>& scopes) {
@@ -210,7 +222,7 @@ bool Registry::answer_challenge(const http::Response& r, std::vector<std::string
     m_scheme = "bearer";
     m_realm = bearer->params.at("realm");
     m_service = bearer->params.count("service") ? bearer->params.at("service") : "";
-    m_tokens.erase(join(scopes, " "));  // rejected (expired, or too narrow)
+    m_tokens.erase(join(scopes, " ")); // rejected (expired, or too narrow)
     if (bearer->params.count("scope")) {
       // Several scopes may come space-separated in one parameter.
       std::string all = bearer->params.at("scope");
@@ -219,7 +231,7 @@ bool Registry::answer_challenge(const http::Response& r, std::vector<std::string
         add_scope(scopes, all.substr(p, sp == std::string::npos ? std::string::npos : sp - p));
         p = sp == std::string::npos ? all.size() : sp + 1;
       }
-      m_tokens.erase(join(scopes, " "));  // a token for the wider set may be as stale
+      m_tokens.erase(join(scopes, " ")); // a token for the wider set may be as stale
     }
     return true;
   }
@@ -259,7 +271,7 @@ void Registry::ping() {
     try {
       r = send(req);
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::auth) throw;  // plain HTTP worked; the token server said no
+      if (e.kind() == ErrorKind::auth) throw; // plain HTTP worked; the token server said no
       // Neither protocol got an answer (TLS servers answer plain HTTP with a 400): a server
       // that drops connections is unavailable, not a TLS problem.
       if (e.kind() == ErrorKind::unavailable) throw;
@@ -301,8 +313,10 @@ RemoteManifest Registry::get_manifest(const std::string& reference) {
   std::string what = "the manifest " + quote(reference);
   http::Response r = get_bounded(req, limits::k_max_manifest_bytes, what);
   if (r.status == 404) {
-    throw Error(ErrorKind::not_found, "no manifest " + quote(m_ref.repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference) +
-                                          " on " + quote(m_ref.registry));
+    throw Error(ErrorKind::not_found,
+                "no manifest " +
+                    quote(m_ref.repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference) + " on " +
+                    quote(m_ref.registry));
   }
   if (r.status != 200) throw failure(r, "cannot get the manifest " + quote(reference));
   RemoteManifest m;
@@ -312,10 +326,14 @@ RemoteManifest Registry::get_manifest(const std::string& reference) {
   if (reference.rfind("sha256:", 0) == 0 && reference != m.digest) {
     throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " has digest " + m.digest);
   }
-  m.json = parse_json(m.bytes, what + " from " + quote(m_ref.registry), ErrorKind::operational, limits::k_max_manifest_bytes);
-  if (!m.json.is_object()) throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " is not a JSON object");
-  std::string declared = m.json.contains("mediaType") && m.json["mediaType"].is_string() ? m.json["mediaType"].get<std::string>() : "";
-  if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain") m.media_type = declared;
+  m.json = parse_json(m.bytes, what + " from " + quote(m_ref.registry), ErrorKind::operational,
+                      limits::k_max_manifest_bytes);
+  if (!m.json.is_object())
+    throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " is not a JSON object");
+  std::string declared =
+      m.json.contains("mediaType") && m.json["mediaType"].is_string() ? m.json["mediaType"].get<std::string>() : "";
+  if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "text/plain")
+    m.media_type = declared;
   if (!declared.empty() && declared != m.media_type) {
     throw Error(ErrorKind::operational, what + " from " + quote(m_ref.registry) + " says it is " + quote(declared) +
                                             " but was sent as " + quote(m.media_type));
@@ -327,7 +345,8 @@ std::string Registry::get_blob(const std::string& digest, std::uint64_t size) {
   std::string what = "blob " + digest;
   if (size > limits::k_max_manifest_bytes) {
     throw Error(ErrorKind::operational, what + " on " + quote(m_ref.registry) + " declares " + std::to_string(size) +
-                                            " bytes, more than the " + human_bytes(limits::k_max_manifest_bytes) + " a config may have");
+                                            " bytes, more than the " + human_bytes(limits::k_max_manifest_bytes) +
+                                            " a config may have");
   }
   http::Request req;
   req.url = url("/v2/" + m_ref.repository + "/blobs/" + digest);
@@ -345,10 +364,13 @@ void Registry::download_blob(const std::string& digest, std::uint64_t size, cons
   // Authenticate on a HEAD first: a download's body goes to the sink, and a
   // 401 answer should not.
   if (size > limits::k_max_blob_bytes) {
-    throw Error(ErrorKind::operational, "blob " + digest + " on " + quote(m_ref.registry) + " declares " + std::to_string(size) +
-                                            " bytes, more than the limit of " + human_bytes(limits::k_max_blob_bytes));
+    throw Error(ErrorKind::operational, "blob " + digest + " on " + quote(m_ref.registry) + " declares " +
+                                            std::to_string(size) + " bytes, more than the limit of " +
+                                            human_bytes(limits::k_max_blob_bytes));
   }
-  if (!has_blob(digest)) throw Error(ErrorKind::not_found, "no blob " + digest + " in " + quote(m_ref.repository) + " on " + quote(m_ref.registry));
+  if (!has_blob(digest))
+    throw Error(ErrorKind::not_found,
+                "no blob " + digest + " in " + quote(m_ref.repository) + " on " + quote(m_ref.registry));
   std::vector<std::string> scopes = {repository_scope(m_ref.repository, m_actions)};
   if (std::string a = authorization(scopes); !a.empty()) req.headers.push_back(a);
   auto part = file;
@@ -367,8 +389,9 @@ void Registry::download_blob(const std::string& digest, std::uint64_t size, cons
   if (r.status != 200) throw failure(r, "cannot get blob " + digest);
   std::string got = sink.finish();
   if (got != digest || sink.bytes() != size) {
-    throw Error(ErrorKind::operational, "blob " + digest + " from " + quote(m_ref.registry) + " does not match its digest or size (got " +
-                                            std::to_string(sink.bytes()) + " bytes, " + got + ")");
+    throw Error(ErrorKind::operational, "blob " + digest + " from " + quote(m_ref.registry) +
+                                            " does not match its digest or size (got " + std::to_string(sink.bytes()) +
+                                            " bytes, " + got + ")");
   }
   std::error_code ec;
   std::filesystem::rename(part, file, ec);

@@ -26,9 +26,9 @@ inline constexpr const char* k_manifest_accept =
 /// A manifest as fetched: its exact bytes, type and digest.
 struct RemoteManifest {
   std::string bytes;
-  std::string media_type;  ///< from Content-Type, parameters dropped
-  std::string digest;      ///< sha256 of bytes
-  nlohmann::json json;     ///< bytes parsed (parse_json: bounded), an object
+  std::string media_type; ///< from Content-Type, parameters dropped
+  std::string digest;     ///< sha256 of bytes
+  nlohmann::json json;    ///< bytes parsed (parse_json: bounded), an object
 };
 
 /// How blobs go up.
@@ -36,7 +36,7 @@ struct UploadOptions {
   /// Blobs larger than this go up in PATCH chunks of this size (resumable);
   /// 0 = always one monolithic PUT.
   std::uint64_t chunk_size = 0;
-  int max_resumes = 5;  ///< times one upload may resume after a failed chunk
+  int max_resumes = 5; ///< times one upload may resume after a failed chunk
   /// Where chunked and streamed upload sessions are remembered between runs
   /// (registry, repository, Location, what is uploaded); empty: nowhere.
   /// A rerun asks the registry how much of a remembered session it holds
@@ -58,8 +58,8 @@ public:
   /// `plain_http_allowed`: the registry may be spoken to over plain HTTP
   /// (localhost, or --insecure); HTTPS is still tried first. `actions`:
   /// what tokens are asked for on this repository ("pull,push" or "pull").
-  Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed, LogSink& log,
-           std::string actions = "pull,push");
+  Registry(http::Client& http, ImageRef ref, std::optional<RegistryCredentials> creds, bool plain_http_allowed,
+           LogSink& log, std::string actions = "pull,push");
 
   const ImageRef& ref() const { return m_ref; }
   UploadOptions& upload_options() { return m_upload; }
@@ -149,10 +149,10 @@ private:
   std::string m_actions;
   UploadOptions m_upload;
 
-  std::mutex m_mutex;  // guards what follows
-  std::string m_scheme;  ///< "", "basic" or "bearer": what the registry asked for
+  std::mutex m_mutex;   // guards what follows
+  std::string m_scheme; ///< "", "basic" or "bearer": what the registry asked for
   std::string m_realm, m_service;
-  std::map<std::string, Token> m_tokens;  ///< by space-joined scope list
+  std::map<std::string, Token> m_tokens; ///< by space-joined scope list
 };
 
 /// One byte stream going up as a blob while it is produced: POST, then one
@@ -193,13 +193,13 @@ struct PushStats {
 struct PushSources {
   /// A repository of the same registry that holds the base layers (mount source).
   std::string mount_from;
-  std::set<std::string> base_blobs;  ///< the digests worth mounting from there
+  std::set<std::string> base_blobs; ///< the digests worth mounting from there
   /// Fetches a blob into the layout when it is needed and missing (a base
   /// layer from another registry); may be empty.
   std::function<void(const std::string& digest, std::uint64_t size)> fetch;
   /// Blobs already pushed while the layers were built (streamed), by digest.
   std::map<std::string, BlobOutcome> done;
-  int jobs = 4;  ///< blobs uploaded at once
+  int jobs = 4; ///< blobs uploaded at once
 };
 
 /// Pushes the manifest `manifest` of `layout` (its config and layers, then

@@ -1,9 +1,9 @@
 #include "oci/registry_auth.hpp"
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "core/json.hpp"
 #include "core/limits.hpp"
-#include "core/fs.hpp"
 #include "core/strings.hpp"
 
 #include <nlohmann/json.hpp>
@@ -22,12 +22,13 @@ bool is_space(char c) { return c == ' ' || c == '\t'; }
 
 std::string unbase64(const std::string& in) {
   std::string out(3 * (in.size() / 4) + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   if (n < 0) return {};
   out.resize(static_cast<std::size_t>(n));
   std::size_t pad = 0;
-  for (auto it = in.rbegin(); it != in.rend() && *it == '='; ++it) ++pad;
+  for (auto it = in.rbegin(); it != in.rend() && *it == '='; ++it)
+    ++pad;
   out.resize(out.size() - std::min(pad, out.size()));
   return out;
 }
@@ -39,7 +40,7 @@ std::string read_quoted(std::string_view s, std::size_t& pos) {
     if (s[pos] == '\\' && pos + 1 < s.size()) ++pos;
     out += s[pos];
   }
-  if (pos < s.size()) ++pos;  // closing quote
+  if (pos < s.size()) ++pos; // closing quote
   return out;
 }
 
@@ -61,8 +62,8 @@ const json* find_entry(const json& object, const std::string& registry) {
 }
 
 /// Credentials from a credential helper; nullopt when it has none for `registry`.
-std::optional<RegistryCredentials> from_helper(const std::string& name, const std::string& registry, const std::string& why,
-                                               const HelperRunner& run) {
+std::optional<RegistryCredentials> from_helper(const std::string& name, const std::string& registry,
+                                               const std::string& why, const HelperRunner& run) {
   std::string program = "docker-credential-" + name;
   ProcessResult r = run(program, registry);
   std::string label = "credential helper " + quote(program) + " (" + why + ")";
@@ -73,15 +74,17 @@ std::optional<RegistryCredentials> from_helper(const std::string& name, const st
   if (r.exit_code != 0) {
     if (lower_ascii(r.output).find("credentials not found") != std::string::npos) return std::nullopt;
     // The output is not shown: a failing helper may still have printed a secret.
-    throw Error(ErrorKind::auth, "cannot get credentials for " + quote(registry) + ": " + label + " failed with exit code " +
-                                     std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : ""));
+    throw Error(ErrorKind::auth, "cannot get credentials for " + quote(registry) + ": " + label +
+                                     " failed with exit code " + std::to_string(r.exit_code) +
+                                     (r.timed_out ? " (timed out)" : ""));
   }
   RegistryCredentials c = parse_helper_output(r.output, program);
   c.source = label;
   return c;
 }
 
-std::optional<RegistryCredentials> from_auths(const json& auths, const std::string& registry, const std::string& label) {
+std::optional<RegistryCredentials> from_auths(const json& auths, const std::string& registry,
+                                              const std::string& label) {
   const json* a = find_entry(auths, registry);
   if (!a || !a->is_object()) return std::nullopt;
   RegistryCredentials c;
@@ -108,25 +111,30 @@ std::vector<AuthChallenge> parse_www_authenticate(std::string_view s) {
   std::vector<AuthChallenge> out;
   std::size_t pos = 0;
   while (pos < s.size()) {
-    while (pos < s.size() && (is_space(s[pos]) || s[pos] == ',')) ++pos;
+    while (pos < s.size() && (is_space(s[pos]) || s[pos] == ','))
+      ++pos;
     std::size_t start = pos;
-    while (pos < s.size() && !is_space(s[pos]) && s[pos] != ',' && s[pos] != '=') ++pos;
+    while (pos < s.size() && !is_space(s[pos]) && s[pos] != ',' && s[pos] != '=')
+      ++pos;
     std::string token(s.substr(start, pos - start));
     if (token.empty()) {
-      ++pos;  // a stray '='
+      ++pos; // a stray '='
       continue;
     }
     std::size_t after = pos;
-    while (after < s.size() && is_space(s[after])) ++after;
+    while (after < s.size() && is_space(s[after]))
+      ++after;
     if (after < s.size() && s[after] == '=') {
       pos = after + 1;
-      while (pos < s.size() && is_space(s[pos])) ++pos;
+      while (pos < s.size() && is_space(s[pos]))
+        ++pos;
       std::string value;
       if (pos < s.size() && s[pos] == '"') {
         value = read_quoted(s, pos);
       } else {
         std::size_t vs = pos;
-        while (pos < s.size() && s[pos] != ',' && !is_space(s[pos])) ++pos;
+        while (pos < s.size() && s[pos] != ',' && !is_space(s[pos]))
+          ++pos;
         value = std::string(s.substr(vs, pos - vs));
       }
       if (!out.empty()) out.back().params[lower_ascii(token)] = value;
@@ -154,7 +162,8 @@ std::optional<std::uint64_t> parse_upload_range(std::string_view header) {
   std::uint64_t first = 0, last = 0;
   auto a = std::from_chars(v.data(), v.data() + dash, first);
   auto b = std::from_chars(v.data() + dash + 1, v.data() + v.size(), last);
-  if (a.ec != std::errc() || a.ptr != v.data() + dash || b.ec != std::errc() || b.ptr != v.data() + v.size()) return std::nullopt;
+  if (a.ec != std::errc() || a.ptr != v.data() + dash || b.ec != std::errc() || b.ptr != v.data() + v.size())
+    return std::nullopt;
   if (dash == 0 || dash + 1 == v.size() || first != 0 || last < first) return std::nullopt;
   return last == 0 ? 0 : last + 1;
 }
@@ -166,15 +175,16 @@ RegistryCredentials parse_helper_output(const std::string& output, const std::st
   json j;
   try {
     if (open != std::string::npos && close != std::string::npos && close > open) {
-      j = parse_json(std::string_view(output).substr(open, close - open + 1), "the output of " + quote(helper), ErrorKind::auth,
-                     limits::k_max_manifest_bytes);
+      j = parse_json(std::string_view(output).substr(open, close - open + 1), "the output of " + quote(helper),
+                     ErrorKind::auth, limits::k_max_manifest_bytes);
     }
   } catch (const Error&) {
     // Said below, without the helper's output (it may hold a secret).
   }
   if (!j.is_object() || !j.contains("Secret") || !j["Secret"].is_string() ||
       (j.contains("Username") && !j["Username"].is_string())) {
-    throw Error(ErrorKind::auth, "credential helper " + quote(helper) + " printed no {\"Username\", \"Secret\"} object");
+    throw Error(ErrorKind::auth,
+                "credential helper " + quote(helper) + " printed no {\"Username\", \"Secret\"} object");
   }
   RegistryCredentials c;
   std::string user = j.value("Username", "");
@@ -191,9 +201,10 @@ ProcessResult run_credential_helper(const std::string& program, const std::strin
   return run_process({program, "get"}, {}, {}, std::chrono::seconds(30), 64 * 1024, server + "\n");
 }
 
-std::optional<RegistryCredentials> find_credentials(const std::string& registry,
-                                                    const std::function<std::optional<std::string>(const std::string&)>& getenv,
-                                                    const HelperRunner& helper) {
+std::optional<RegistryCredentials>
+find_credentials(const std::string& registry,
+                 const std::function<std::optional<std::string>(const std::string&)>& getenv,
+                 const HelperRunner& helper) {
   std::vector<std::pair<std::filesystem::path, std::string>> files;
   if (auto f = getenv("REGISTRY_AUTH_FILE"); f && !f->empty()) files.emplace_back(*f, "REGISTRY_AUTH_FILE");
   if (auto d = getenv("DOCKER_CONFIG"); d && !d->empty()) {
@@ -206,13 +217,16 @@ std::optional<RegistryCredentials> find_credentials(const std::string& registry,
     if (!std::filesystem::is_regular_file(path, ec)) continue;
     json j = parse_json(fs::read_file(path), "the registry credentials file " + quote(path.string()), ErrorKind::usage,
                         limits::k_max_manifest_bytes);
-    if (!j.is_object()) throw Error(ErrorKind::usage, "invalid registry credentials file " + quote(path.string()) + ": not a JSON object");
+    if (!j.is_object())
+      throw Error(ErrorKind::usage,
+                  "invalid registry credentials file " + quote(path.string()) + ": not a JSON object");
     const json helpers = j.value("credHelpers", json::object());
     const json* named = find_entry(helpers, registry);
     if (named && named->is_string() && !named->get<std::string>().empty()) {
       if (auto c = from_helper(named->get<std::string>(), registry, "credHelpers in " + label, helper)) return c;
     } else if (j.contains("credsStore") && j["credsStore"].is_string() && !j["credsStore"].get<std::string>().empty()) {
-      if (auto c = from_helper(j["credsStore"].get<std::string>(), registry, "credsStore in " + label, helper)) return c;
+      if (auto c = from_helper(j["credsStore"].get<std::string>(), registry, "credsStore in " + label, helper))
+        return c;
     }
     if (auto c = from_auths(j.value("auths", json::object()), registry, label)) return c;
   }
@@ -221,8 +235,8 @@ std::optional<RegistryCredentials> find_credentials(const std::string& registry,
 
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }

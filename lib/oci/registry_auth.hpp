@@ -14,8 +14,8 @@ namespace mlops::oci {
 
 /// One challenge of a WWW-Authenticate header.
 struct AuthChallenge {
-  std::string scheme;                         ///< lowercase: "basic", "bearer", ...
-  std::map<std::string, std::string> params;  ///< lowercase names, unquoted values
+  std::string scheme;                        ///< lowercase: "basic", "bearer", ...
+  std::map<std::string, std::string> params; ///< lowercase names, unquoted values
 };
 
 /// Parses a WWW-Authenticate value into its challenges (RFC 7235: several
@@ -43,7 +43,7 @@ struct RegistryCredentials {
   /// A refresh token for the OAuth2 token flow (a helper's "<token>" user,
   /// or "identitytoken" in a config file); empty otherwise.
   std::string identity_token;
-  std::string source;  ///< e.g. "$DOCKER_CONFIG/config.json", for error messages
+  std::string source; ///< e.g. "$DOCKER_CONFIG/config.json", for error messages
 };
 
 /// Parses the JSON a `docker-credential-<name> get` prints
@@ -63,9 +63,10 @@ ProcessResult run_credential_helper(const std::string& program, const std::strin
 /// credHelpers[registry], then credsStore (through `docker-credential-<name>`),
 /// then the `auths` entry. nullopt when none has any. Throws Error(auth) when
 /// a configured helper is missing or fails other than "not found".
-std::optional<RegistryCredentials> find_credentials(const std::string& registry,
-                                                    const std::function<std::optional<std::string>(const std::string&)>& getenv,
-                                                    const HelperRunner& helper = run_credential_helper);
+std::optional<RegistryCredentials>
+find_credentials(const std::string& registry,
+                 const std::function<std::optional<std::string>(const std::string&)>& getenv,
+                 const HelperRunner& helper = run_credential_helper);
 
 /// Standard base64 of `in` (for Basic auth).
 std::string base64(std::string_view in);

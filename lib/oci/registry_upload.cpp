@@ -19,7 +19,7 @@ namespace mlops::oci {
 
 namespace {
 
-constexpr std::size_t k_stream_queue = 16u << 20;  // bytes a stream may hold while the network catches up
+constexpr std::size_t k_stream_queue = 16u << 20; // bytes a stream may hold while the network catches up
 
 /// Sleeps `seconds` in short slices so that Ctrl-C is noticed.
 void pause_for(double seconds) {
@@ -33,7 +33,8 @@ void pause_for(double seconds) {
 /// The wait before resume `n`: Retry-After when the registry gave one, else backoff with jitter.
 double resume_wait(const http::Options& o, const http::Response& r, int n) {
   if (o.respect_retry_after) {
-    if (auto ra = http::parse_retry_after(r.header("retry-after"), std::chrono::system_clock::now())) return std::min(*ra, o.backoff_max_s);
+    if (auto ra = http::parse_retry_after(r.header("retry-after"), std::chrono::system_clock::now()))
+      return std::min(*ra, o.backoff_max_s);
   }
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   double jitter = o.backoff_jitter_s > 0 ? std::uniform_real_distribution<double>(0, o.backoff_jitter_s)(rng) : 0;
@@ -45,7 +46,9 @@ std::string with_query(const std::string& url, const std::string& kv) {
 }
 
 /// Statuses with which a registry says it does not take chunks (or not this big).
-bool refuses_chunks(long status) { return status == 400 || status == 405 || status == 413 || status == 416 || status == 501; }
+bool refuses_chunks(long status) {
+  return status == 400 || status == 405 || status == 413 || status == 416 || status == 501;
+}
 
 } // namespace
 
@@ -56,7 +59,8 @@ std::string Registry::start_upload(const std::string& query) {
   http::Response r = send(post);
   if (r.status != 202) throw failure(r, "cannot start an upload");
   std::string location = r.header("location");
-  if (location.empty()) throw Error(ErrorKind::operational, "the registry " + quote(m_ref.registry) + " gave no upload location");
+  if (location.empty())
+    throw Error(ErrorKind::operational, "the registry " + quote(m_ref.registry) + " gave no upload location");
   return absolute(location);
 }
 
@@ -74,7 +78,8 @@ void Registry::cancel_upload(const std::string& location) noexcept {
 bool Registry::mount_blob(const std::string& digest, const std::string& from_repository) {
   http::Request post;
   post.method = "POST";
-  post.url = url("/v2/" + m_ref.repository + "/blobs/uploads/?mount=" + url_encode(digest) + "&from=" + url_encode(from_repository));
+  post.url = url("/v2/" + m_ref.repository + "/blobs/uploads/?mount=" + url_encode(digest) +
+                 "&from=" + url_encode(from_repository));
   http::Response r = send(post, {repository_scope(from_repository, "pull")});
   if (r.status == 201) {
     m_log.debug(1, "mounted blob " + digest.substr(0, 19) + " from " + from_repository);
@@ -84,7 +89,8 @@ bool Registry::mount_blob(const std::string& digest, const std::string& from_rep
     // Not mounted: the registry opened an upload session instead; close it.
     cancel_upload(absolute(r.header("location")));
   }
-  m_log.debug(1, "could not mount blob " + digest.substr(0, 19) + " from " + from_repository + " (HTTP " + std::to_string(r.status) + ")");
+  m_log.debug(1, "could not mount blob " + digest.substr(0, 19) + " from " + from_repository + " (HTTP " +
+                     std::to_string(r.status) + ")");
   return false;
 }
 
@@ -111,9 +117,11 @@ void Registry::upload_monolithic(const std::filesystem::path& file, const std::s
     put.body_file = file.string();
     http::Response r = send(put);
     if (r.status == 201) return;
-    bool again = (r.status == 400 || r.status == 404 || r.status == 416 || http::is_retryable_status(r.status)) && attempt < 3;
+    bool again =
+        (r.status == 400 || r.status == 404 || r.status == 416 || http::is_retryable_status(r.status)) && attempt < 3;
     if (!again) throw failure(r, "cannot upload blob " + digest + " (" + human_bytes(size) + ")");
-    m_log.debug(1, "upload of " + digest.substr(0, 19) + " failed with HTTP " + std::to_string(r.status) + "; starting it again");
+    m_log.debug(1, "upload of " + digest.substr(0, 19) + " failed with HTTP " + std::to_string(r.status) +
+                       "; starting it again");
   }
 }
 
@@ -134,7 +142,8 @@ std::pair<std::string, std::uint64_t> Registry::resume_point(const std::string& 
 
 std::filesystem::path Registry::session_file(const std::string& identity) const {
   if (m_upload.session_dir.empty() || identity.empty()) return {};
-  return m_upload.session_dir / (sha256_hex(m_ref.registry + "\n" + m_ref.repository + "\n" + identity).substr(0, 32) + ".json");
+  return m_upload.session_dir /
+         (sha256_hex(m_ref.registry + "\n" + m_ref.repository + "\n" + identity).substr(0, 32) + ".json");
 }
 
 void Registry::remember_session(const std::string& identity, const std::string& location) noexcept {
@@ -142,7 +151,8 @@ void Registry::remember_session(const std::string& identity, const std::string& 
   if (file.empty()) return;
   try {
     std::filesystem::create_directories(file.parent_path());
-    nlohmann::json j = {{"registry", m_ref.registry}, {"repository", m_ref.repository}, {"identity", identity}, {"location", location}};
+    nlohmann::json j = {
+        {"registry", m_ref.registry}, {"repository", m_ref.repository}, {"identity", identity}, {"location", location}};
     fs::atomic_write(file, j.dump(), false);
   } catch (const std::exception&) {
     // Not remembered: a rerun uploads the blob whole, nothing worse.
@@ -179,8 +189,8 @@ std::pair<std::string, std::uint64_t> Registry::open_session(const std::string& 
   }
   auto at = resume_point(saved, identity);
   if (at.second > 0) {
-    m_log.debug(1, "continuing an earlier upload of " + identity.substr(0, 19) + ": the registry holds " + std::to_string(at.second) +
-                       " bytes of it");
+    m_log.debug(1, "continuing an earlier upload of " + identity.substr(0, 19) + ": the registry holds " +
+                       std::to_string(at.second) + " bytes of it");
   }
   return at;
 }
@@ -200,7 +210,7 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
     patch.body_file = file.string();
     patch.body_offset = offset;
     patch.body_length = n;
-    patch.idempotent = false;  // a chunk is never re-sent blindly: the registry says where to go on
+    patch.idempotent = false; // a chunk is never re-sent blindly: the registry says where to go on
     http::Response r;
     std::string why;
     try {
@@ -219,7 +229,8 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
     }
     if (r.status == 401 || r.status == 403) throw failure(r, "cannot upload blob " + digest);
     if (first && refuses_chunks(r.status)) {
-      m_log.debug(1, "the registry refused a chunk (HTTP " + std::to_string(r.status) + "); uploading " + digest.substr(0, 19) + " in one piece");
+      m_log.debug(1, "the registry refused a chunk (HTTP " + std::to_string(r.status) + "); uploading " +
+                         digest.substr(0, 19) + " in one piece");
       cancel_upload(location);
       forget_session(digest);
       return false;
@@ -229,7 +240,8 @@ bool Registry::upload_chunked(const std::filesystem::path& file, const std::stri
       throw failure(r, "cannot upload blob " + digest);
     }
     double wait = resume_wait(m_http.options(), r, resumes);
-    m_log.debug(1, "chunk at " + std::to_string(offset) + " failed (" + (why.empty() ? "HTTP " + std::to_string(r.status) : why) +
+    m_log.debug(1, "chunk at " + std::to_string(offset) + " failed (" +
+                       (why.empty() ? "HTTP " + std::to_string(r.status) : why) +
                        "); asking the registry where to resume in " + std::to_string(wait).substr(0, 4) + " s");
     pause_for(wait);
     std::tie(location, offset) = resume_point(location, digest);
@@ -270,7 +282,8 @@ void Registry::push_manifest(const std::string& bytes, const std::string& media_
   std::string said = r.header("docker-content-digest");
   std::string ours = "sha256:" + sha256_hex(bytes);
   if (!said.empty() && said != ours) {
-    throw Error(ErrorKind::operational, "the registry " + quote(m_ref.registry) + " stored the manifest as " + said + ", not " + ours);
+    throw Error(ErrorKind::operational,
+                "the registry " + quote(m_ref.registry) + " stored the manifest as " + said + ", not " + ours);
   }
 }
 
@@ -282,14 +295,14 @@ struct Registry::Stream::State {
   std::condition_variable cv;
   // A fixed ring buffer: no allocation (and no page faults) per byte moved.
   std::vector<char> ring = std::vector<char>(k_stream_queue);
-  std::size_t head = 0, queued = 0;  // read position, bytes held
+  std::size_t head = 0, queued = 0; // read position, bytes held
   // The writer's side, touched by the writer only: where it copies to, how
   // much free space it knows of, and bytes copied but not yet published.
   std::size_t w_tail = 0, w_avail = 0, w_pending = 0;
   bool closed = false, failed = false, committed = false;
-  bool refused = false;  // the registry said no (not a lost connection): the session is not worth keeping
-  std::string identity;  // the name of the remembered session; empty: not remembered
-  std::uint64_t skip = 0;  // bytes an earlier run's session holds: dropped from the stream's start
+  bool refused = false;   // the registry said no (not a lost connection): the session is not worth keeping
+  std::string identity;   // the name of the remembered session; empty: not remembered
+  std::uint64_t skip = 0; // bytes an earlier run's session holds: dropped from the stream's start
   std::string location, why;
   http::Response response;
   std::thread worker;
@@ -303,8 +316,9 @@ struct Registry::Stream::State {
     cv.wait(lock, [&] { return queued > 0 || closed; });
     std::size_t n = 0;
     while (n < cap && quota > 0 && queued > 0) {
-      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>({cap - n, queued, ring.size() - head, quota}));
-      lock.unlock();  // the writer never touches held bytes
+      std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>({cap - n, queued, ring.size() - head, quota}));
+      lock.unlock(); // the writer never touches held bytes
       std::memcpy(buf + n, ring.data() + head, take);
       lock.lock();
       n += take;
@@ -345,7 +359,7 @@ struct Registry::Stream::State {
         registry.remember_session(identity, location);
       }
     } catch (const std::exception& e) {
-      why = e.what();  // no answer (a lost connection): the session may live on in the registry
+      why = e.what(); // no answer (a lost connection): the session may live on in the registry
     }
     std::lock_guard lock(mutex);
     if (!why.empty()) {
@@ -358,8 +372,10 @@ struct Registry::Stream::State {
 
 Registry::Stream::Stream(Registry& registry, std::string identity) : m_state(std::make_unique<State>(registry)) {
   m_state->identity = std::move(identity);
-  if (m_state->identity.empty()) m_state->location = registry.start_upload();
-  else std::tie(m_state->location, m_state->skip) = registry.open_session(m_state->identity);
+  if (m_state->identity.empty())
+    m_state->location = registry.start_upload();
+  else
+    std::tie(m_state->location, m_state->skip) = registry.open_session(m_state->identity);
   m_state->worker = std::thread([s = m_state.get()] { s->run(); });
 }
 
@@ -386,7 +402,7 @@ void Registry::Stream::write(const char* data, std::size_t size) {
   // into free ring space (the reader never touches it) and published to the
   // reader once per MiB, so the lock is not taken per piece.
   State& st = *m_state;
-  if (st.skip > 0) {  // what the registry holds from an earlier run
+  if (st.skip > 0) { // what the registry holds from an earlier run
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(st.skip, size));
     st.skip -= n;
     data += n;
@@ -434,7 +450,7 @@ bool Registry::Stream::finish(const std::string& digest, std::string& why) {
     why = m_state->why;
     return false;
   }
-  if (m_state->skip > 0) {  // the stream was shorter than what the registry held: not the same bytes
+  if (m_state->skip > 0) { // the stream was shorter than what the registry held: not the same bytes
     why = "the earlier upload session holds more than the layer";
     m_state->refused = true;
     return false;
@@ -453,11 +469,12 @@ bool Registry::Stream::finish(const std::string& digest, std::string& why) {
 
 // ----------------------------------------------------------------------------- push
 
-PushStats push_image(Registry& registry, const Layout& layout, const Descriptor& manifest_desc, const std::string& reference,
-                     const PushSources& sources) {
+PushStats push_image(Registry& registry, const Layout& layout, const Descriptor& manifest_desc,
+                     const std::string& reference, const PushSources& sources) {
   nlohmann::json manifest = layout.read_json_blob(manifest_desc);
   std::vector<std::pair<std::string, std::uint64_t>> blobs;
-  if (!manifest.is_object() || !manifest.contains("config") || !manifest.contains("layers") || !manifest["layers"].is_array()) {
+  if (!manifest.is_object() || !manifest.contains("config") || !manifest.contains("layers") ||
+      !manifest["layers"].is_array()) {
     throw Error(ErrorKind::operational, "the manifest " + manifest_desc.digest + " is not an image manifest");
   }
   Descriptor config = Descriptor::from_json(manifest["config"]);
@@ -468,7 +485,7 @@ PushStats push_image(Registry& registry, const Layout& layout, const Descriptor&
   }
   registry.ping();
   PushStats stats;
-  std::mutex mutex;  // guards stats
+  std::mutex mutex; // guards stats
   auto account = [&](BlobOutcome o, std::uint64_t size) {
     std::lock_guard lock(mutex);
     if (o == BlobOutcome::uploaded) stats.uploaded += size, ++stats.blobs_uploaded;
@@ -478,7 +495,8 @@ PushStats push_image(Registry& registry, const Layout& layout, const Descriptor&
   auto one = [&](const std::string& digest, std::uint64_t size) {
     if (auto it = sources.done.find(digest); it != sources.done.end()) return account(it->second, size);
     if (registry.has_blob(digest)) return account(BlobOutcome::existed, size);
-    if (!sources.mount_from.empty() && sources.base_blobs.count(digest) && registry.mount_blob(digest, sources.mount_from)) {
+    if (!sources.mount_from.empty() && sources.base_blobs.count(digest) &&
+        registry.mount_blob(digest, sources.mount_from)) {
       return account(BlobOutcome::mounted, size);
     }
     if (!layout.has_blob(digest) && sources.fetch) sources.fetch(digest, size);
@@ -489,7 +507,8 @@ PushStats push_image(Registry& registry, const Layout& layout, const Descriptor&
   ThreadPool pool(static_cast<unsigned>(std::max(1, std::min<int>(sources.jobs, static_cast<int>(blobs.size())))));
   FanOut done = pool.for_each(blobs.size(), [&](std::size_t i) { one(blobs[i].first, blobs[i].second); });
   if (done.first) std::rethrow_exception(done.first);
-  registry.push_manifest(layout.read_blob(manifest_desc.digest, manifest_desc.size), manifest_desc.media_type, reference);
+  registry.push_manifest(layout.read_blob(manifest_desc.digest, manifest_desc.size), manifest_desc.media_type,
+                         reference);
   return stats;
 }
 

@@ -31,11 +31,11 @@ constexpr std::pair<ZSTD_cParameter, int> k_parameters[] = {
     {ZSTD_c_targetLength, 0},
     {ZSTD_c_strategy, ZSTD_dfast},
     {ZSTD_c_enableLongDistanceMatching, 0},
-    {ZSTD_c_checksumFlag, 1},     // the frame carries a checksum of its content
-    {ZSTD_c_contentSizeFlag, 0},  // known only when all input came in one call: never written
+    {ZSTD_c_checksumFlag, 1},    // the frame carries a checksum of its content
+    {ZSTD_c_contentSizeFlag, 0}, // known only when all input came in one call: never written
     {ZSTD_c_dictIDFlag, 0},
     {ZSTD_c_jobSize, static_cast<int>(ZstdCompressor::k_job_size)},
-    {ZSTD_c_overlapLog, 6},       // each job sees the last 1/8 of the window before it
+    {ZSTD_c_overlapLog, 6}, // each job sees the last 1/8 of the window before it
 };
 
 [[noreturn]] void fail(std::size_t code) {

@@ -30,8 +30,12 @@ std::string event_prefix(const Resolved& r) { return std::string(traits(r.target
 json server_args(const Resolved& r, const Detector& d, const std::string& service) {
   // The payload the logger forwards is the model's request: Seldon's JSON or the V2 protocol.
   std::string protocol = seldon_protocol(r) ? "seldon.http" : "kfserving.http";
-  json args = {"--model_name", d.name, "--http_port", "8080", "--protocol", protocol, "--storage_uri", d.model_uri,
-               "--event_type", event_prefix(r) + d.type, "--event_source", "io.seldon.serving." + r.ns + "." + service};
+  json args = {"--model_name",   d.name,
+               "--http_port",    "8080",
+               "--protocol",     protocol,
+               "--storage_uri",  d.model_uri,
+               "--event_type",   event_prefix(r) + d.type,
+               "--event_source", "io.seldon.serving." + r.ns + "." + service};
   // Results go back to the broker, where other Triggers can pick them up.
   if (r.knative.enabled) args.insert(args.end(), {"--reply_url", broker_url(r)});
   args.push_back(method(d.type));
@@ -74,7 +78,7 @@ std::string detector_servers(const Resolved& r, std::vector<Planned>& out) {
     json m = base(r, name);
     m["selector"] = detector_selector(r);
     m["port"] = "http";
-    m["path"] = "/v1/metrics";  // alibi-detect-server's Prometheus route
+    m["path"] = "/v1/metrics"; // alibi-detect-server's Prometheus route
     out.push_back({"ServiceMonitor", name, "monitoring/servicemonitor.yaml.mustache", m});
   }
   return r.knative.enabled ? broker_url(r) : first;
@@ -122,9 +126,13 @@ json logger(const std::string& url) {
 std::string detectors(const Resolved& r, std::vector<Planned>& out) {
   if (r.detectors.empty()) return "";
   switch (traits(r.target).detectors) {
-  case DetectorKind::none: return "";  // resolve() refused them
-  case DetectorKind::pipeline: pipeline(r, out); return "";
-  case DetectorKind::logged: return detector_servers(r, out);
+  case DetectorKind::none:
+    return ""; // resolve() refused them
+  case DetectorKind::pipeline:
+    pipeline(r, out);
+    return "";
+  case DetectorKind::logged:
+    return detector_servers(r, out);
   }
   return "";
 }

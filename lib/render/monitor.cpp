@@ -16,10 +16,14 @@ void pod_monitor(const Resolved& r, std::vector<Planned>& out) {
   m["path"] = metrics_path(r);
   const Scrape& s = traits(r.target).scrape;
   // Pods shared by many models (Seldon v2 Servers) export per-model metrics.
-  if (!s.pod_label.empty()) m["selector"] = pairs({{std::string(s.pod_label), r.name}});
-  else m["selector"] = pairs({{std::string(s.shared_label), std::string(s.shared_value)}});
-  if (s.port_number) m["port_number"] = r.monitoring.port;
-  else m["port_name"] = "metrics";
+  if (!s.pod_label.empty())
+    m["selector"] = pairs({{std::string(s.pod_label), r.name}});
+  else
+    m["selector"] = pairs({{std::string(s.shared_label), std::string(s.shared_value)}});
+  if (s.port_number)
+    m["port_number"] = r.monitoring.port;
+  else
+    m["port_name"] = "metrics";
   out.push_back({"PodMonitor", r.name, "monitoring/podmonitor.yaml.mustache", m});
 }
 
@@ -36,7 +40,8 @@ namespace {
 std::string decimal(int whole, int frac, int digits) {
   std::string f = std::to_string(frac);
   f.insert(0, static_cast<std::size_t>(digits) - f.size(), '0');
-  while (!f.empty() && f.back() == '0') f.pop_back();
+  while (!f.empty() && f.back() == '0')
+    f.pop_back();
   return std::to_string(whole) + (f.empty() ? "" : "." + f);
 }
 
@@ -45,17 +50,25 @@ std::string decimal(int whole, int frac, int digits) {
 struct Promql {
   const Resolved& r;
   const Metrics& m;
-  std::string filter;   ///< label matchers of the model's series
-  std::string variant;  ///< the row's variant label
+  std::string filter;  ///< label matchers of the model's series
+  std::string variant; ///< the row's variant label
 
   Promql(const Resolved& spec, const std::vector<Planned>& planned) : r(spec), m(traits(spec.target).metrics) {
     std::string ns = "namespace=\"" + r.ns + "\"";
     switch (m.series) {
-    case Metrics::Series::deployment: filter = ns + ",deployment_name=\"" + r.name + "\",service=\"predictions\""; break;
-    case Metrics::Series::models: filter = ns + ",model=~\"" + v2_models(planned) + "\""; break;
+    case Metrics::Series::deployment:
+      filter = ns + ",deployment_name=\"" + r.name + "\",service=\"predictions\"";
+      break;
+    case Metrics::Series::models:
+      filter = ns + ",model=~\"" + v2_models(planned) + "\"";
+      break;
     // The operator's job label: the Service (ServiceMonitor) or NAMESPACE/PodMonitor.
-    case Metrics::Series::service_job: filter = ns + ",job=\"" + r.name + "\""; break;
-    case Metrics::Series::pod_monitor_job: filter = ns + ",job=\"" + r.ns + "/" + r.name + "\""; break;
+    case Metrics::Series::service_job:
+      filter = ns + ",job=\"" + r.name + "\"";
+      break;
+    case Metrics::Series::pod_monitor_job:
+      filter = ns + ",job=\"" + r.ns + "/" + r.name + "\"";
+      break;
     }
     variant = m.variant_label;
   }
@@ -95,7 +108,8 @@ struct Promql {
   /// 1 while a drift detector's last test found drift (alibi-detect-server's gauge).
   std::string drift() const {
     std::string services;
-    for (const auto& s : drift_services(r)) services += (services.empty() ? "" : "|") + s;
+    for (const auto& s : drift_services(r))
+      services += (services.empty() ? "" : "|") + s;
     return "max by (service) (seldon_metric_drift_is_drift{namespace=\"" + r.ns + "\",service=~\"" + services + "\"})";
   }
 };
@@ -116,7 +130,8 @@ void prometheus_rule(const Resolved& r, std::vector<Planned>& out) {
   Promql q(r, out);
   std::string ratio = decimal(r.alerts.error_rate_percent / 100, r.alerts.error_rate_percent % 100, 2);
   std::string secs = decimal(r.alerts.latency_p95_ms / 1000, r.alerts.latency_p95_ms % 1000, 3);
-  std::string what = q.mean_only() ? "mean latency (" + std::string(q.m.mean_only_why) + ")" : "95th percentile latency";
+  std::string what =
+      q.mean_only() ? "mean latency (" + std::string(q.m.mean_only_why) + ")" : "95th percentile latency";
   std::string who = r.ns + "/" + r.name;
   json b = base(r, r.name);
   b["group"] = "mlops-" + r.name;
@@ -157,14 +172,17 @@ json dashboard_json(const Resolved& r, const std::vector<Planned>& planned) {
   Promql q(r, planned);
   std::string legend = q.variant.empty() ? r.name : "{{" + q.variant + "}}";
   json latency = json::array();
-  if (q.mean_only()) latency.push_back(target("A", q.latency("", true), legend + " mean"));
+  if (q.mean_only())
+    latency.push_back(target("A", q.latency("", true), legend + " mean"));
   else
-    for (const auto& [ref, quantile, label] : {std::tuple{"A", "0.5", " p50"}, {"B", "0.95", " p95"}, {"C", "0.99", " p99"}})
+    for (const auto& [ref, quantile, label] :
+         {std::tuple{"A", "0.5", " p50"}, {"B", "0.95", " p95"}, {"C", "0.99", " p99"}})
       latency.push_back(target(ref, q.latency(quantile, true), legend + label));
-  json panels = json::array(
-      {panel(1, "Request rate", "reqps", json::array({target("A", q.requests(true), legend)}), 0, 0),
-       panel(2, "Errors (share of requests)", "percentunit", json::array({target("A", q.error_ratio(true), legend)}), 12, 0),
-       panel(3, q.mean_only() ? "Latency (mean)" : "Latency (p50, p95, p99)", "s", latency, 0, 8)});
+  json panels =
+      json::array({panel(1, "Request rate", "reqps", json::array({target("A", q.requests(true), legend)}), 0, 0),
+                   panel(2, "Errors (share of requests)", "percentunit",
+                         json::array({target("A", q.error_ratio(true), legend)}), 12, 0),
+                   panel(3, q.mean_only() ? "Latency (mean)" : "Latency (p50, p95, p99)", "s", latency, 0, 8)});
   int next = 4, x = 12, y = 8;
   auto add = [&](const std::string& title, const std::string& unit, const std::string& expr, const std::string& lg) {
     panels.push_back(panel(next++, title, unit, json::array({target("A", expr, lg)}), x, y));
@@ -174,17 +192,20 @@ json dashboard_json(const Resolved& r, const std::vector<Planned>& planned) {
   if (seldon_protocol(r)) add("Mean reward per variant (1h)", "none", q.reward(), "{{predictor_name}}");
   if (!drift_services(r).empty()) add("Drift detected", "none", q.drift(), "{{service}}");
   std::string uid = "mlops-" + r.ns + "-" + r.name;
-  if (uid.size() > 40) uid.resize(40);  // Grafana's limit
-  return {{"uid", uid},
-          {"title", "mlops " + r.ns + "/" + r.name + " (" + target_name(r.target) + ")"},
-          {"tags", json::array({"mlops", target_name(r.target)})},
-          {"schemaVersion", 39},
-          {"editable", false},
-          {"refresh", "30s"},
-          {"time", {{"from", "now-6h"}, {"to", "now"}}},
-          {"templating",
-           {{"list", json::array({{{"name", "datasource"}, {"label", "Prometheus"}, {"type", "datasource"}, {"query", "prometheus"}}})}}},
-          {"panels", panels}};
+  if (uid.size() > 40) uid.resize(40); // Grafana's limit
+  return {
+      {"uid", uid},
+      {"title", "mlops " + r.ns + "/" + r.name + " (" + target_name(r.target) + ")"},
+      {"tags", json::array({"mlops", target_name(r.target)})},
+      {"schemaVersion", 39},
+      {"editable", false},
+      {"refresh", "30s"},
+      {"time", {{"from", "now-6h"}, {"to", "now"}}},
+      {"templating",
+       {{"list",
+         json::array(
+             {{{"name", "datasource"}, {"label", "Prometheus"}, {"type", "datasource"}, {"query", "prometheus"}}})}}},
+      {"panels", panels}};
 }
 
 } // namespace

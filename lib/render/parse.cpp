@@ -23,7 +23,8 @@ using nlohmann::json;
 
 bool digits(std::string_view s, std::size_t& i) {
   std::size_t start = i;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+    ++i;
   return i > start;
 }
 
@@ -64,7 +65,7 @@ json plain(const std::string& s) {
   try {
     if (is_int(s)) return std::stoll(s);
     if (is_float(s)) return std::stod(s);
-  } catch (const std::exception&) {  // out of range: keep the text
+  } catch (const std::exception&) { // out of range: keep the text
   }
   return s;
 }
@@ -140,7 +141,8 @@ public:
   void alias(const char* anchor, std::size_t line) {
     auto it = m_anchors.find(anchor);
     if (it == m_anchors.end())
-      throw Error(ErrorKind::usage, "line " + std::to_string(line + 1) + ": the referenced anchor is not defined: " + anchor);
+      throw Error(ErrorKind::usage,
+                  "line " + std::to_string(line + 1) + ": the referenced anchor is not defined: " + anchor);
     count(line, it->second.nodes);
     const Anchored& a = it->second;
     add(a.value, a.key_text, line, nullptr, a.nodes);
@@ -160,7 +162,7 @@ private:
     bool have_key = false;
     std::string key;
     std::size_t key_line = 0;
-    std::size_t first_node = 0;  ///< m_nodes after this collection's start was counted
+    std::size_t first_node = 0; ///< m_nodes after this collection's start was counted
   };
   struct Anchored {
     json value;
@@ -169,7 +171,7 @@ private:
   };
   std::vector<Frame> m_stack;
   std::map<std::string, Anchored> m_anchors;
-  std::size_t m_nodes = 0;  ///< nodes of the current document, aliases counted as what they repeat
+  std::size_t m_nodes = 0; ///< nodes of the current document, aliases counted as what they repeat
   json m_root;
 };
 

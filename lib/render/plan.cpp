@@ -14,15 +14,17 @@ std::string detail::compose(const std::string& base, const std::string& suffix, 
   if (!add) return base;
   std::string name = base + "-" + suffix;
   if (name.size() > 63)
-    throw Error(ErrorKind::usage, "invalid deploy spec: key " + quote(key) + ": resource name " + quote(name) +
-                                      " is longer than 63 characters",
+    throw Error(ErrorKind::usage,
+                "invalid deploy spec: key " + quote(key) + ": resource name " + quote(name) +
+                    " is longer than 63 characters",
                 "shorten deploy.name or the name at " + key);
   return name;
 }
 
 json detail::pairs(const json& map) {
   json out = json::array();
-  for (const auto& [k, v] : map.items()) out.push_back({{"key", k}, {"value", v}});
+  for (const auto& [k, v] : map.items())
+    out.push_back({{"key", k}, {"value", v}});
   return out;
 }
 
@@ -31,7 +33,8 @@ namespace {
 using detail::pairs;
 
 json labels(const Resolved& r, const std::string& instance) {
-  json l = {{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", instance},
+  json l = {{"app.kubernetes.io/name", r.name},
+            {"app.kubernetes.io/instance", instance},
             {"app.kubernetes.io/managed-by", "mlops"}};
   if (!r.env.empty()) l["mlops/environment"] = r.env;
   return l;
@@ -75,18 +78,21 @@ using detail::compose;
 using detail::metrics_path;
 using detail::workload_template;
 
-void detail::plan_k8s(const Resolved& r, const std::string& /*logger_url: no request logger*/, std::vector<Planned>& out) {
+void detail::plan_k8s(const Resolved& r, const std::string& /*logger_url: no request logger*/,
+                      std::vector<Planned>& out) {
   const Variant& v = r.variants.front();
   json b = base(r, r.name);
   b["selector"] = pairs({{"app.kubernetes.io/name", r.name}, {"app.kubernetes.io/instance", r.name}});
   b["container"] = "model";
   b["image"] = v.image;
   if (r.monitoring.enabled)
-    b["monitoring"] = {{"port", r.monitoring.port}, {"port_text", std::to_string(r.monitoring.port)}, {"path", metrics_path(r)}};
+    b["monitoring"] = {
+        {"port", r.monitoring.port}, {"port_text", std::to_string(r.monitoring.port)}, {"path", metrics_path(r)}};
   out.push_back({"Deployment", r.name, workload_template(r, "deployment.yaml.mustache"), b});
   out.push_back({"Service", r.name, workload_template(r, "service.yaml.mustache"), b});
   if (r.replicas.autoscale())
-    out.push_back({"HorizontalPodAutoscaler", r.name, workload_template(r, "horizontalpodautoscaler.yaml.mustache"), b});
+    out.push_back(
+        {"HorizontalPodAutoscaler", r.name, workload_template(r, "horizontalpodautoscaler.yaml.mustache"), b});
   out.push_back({"PodDisruptionBudget", r.name, workload_template(r, "poddisruptionbudget.yaml.mustache"), b});
   if (r.monitoring.enabled) {
     json m = base(r, r.name);
@@ -101,8 +107,10 @@ namespace {
 
 /// The KServe predictor's artifact: model (storageUri) or a custom container.
 void kserve_artifact(const Variant& v, json& into) {
-  if (!v.model_uri.empty()) into["model"] = {{"storage_uri", v.model_uri}};
-  else into["container"] = {{"image", v.image}};
+  if (!v.model_uri.empty())
+    into["model"] = {{"storage_uri", v.model_uri}};
+  else
+    into["container"] = {{"image", v.image}};
 }
 
 /// A spec.canary[].predictor, written as one flow mapping: the model (or
@@ -111,7 +119,8 @@ json kserve_canary_predictor(const Resolved& r, const Variant& v) {
   json res = json::object();
   if (!r.resources.requests.empty()) res["requests"] = r.resources.requests;
   if (!r.resources.limits.empty()) res["limits"] = r.resources.limits;
-  json p = {{"name", v.name}, {"minReplicas", r.replicas.min.value_or(r.replicas.count)},
+  json p = {{"name", v.name},
+            {"minReplicas", r.replicas.min.value_or(r.replicas.count)},
             {"maxReplicas", r.replicas.max.value_or(r.replicas.count)}};
   if (!v.model_uri.empty()) {
     // Unlike the predictor's, a canary's model is a full container: it needs a name.
@@ -134,7 +143,8 @@ void detail::plan_kserve(const Resolved& r, const std::string& logger_url, std::
   if (r.kserve.configured) {
     // The annotation's values were renamed in 0.20 (Serverless -> Knative, RawDeployment -> Standard).
     bool renamed = r.kserve.minor >= 20;
-    std::string mode = r.kserve.mode == "standard" ? (renamed ? "Standard" : "RawDeployment") : (renamed ? "Knative" : "Serverless");
+    std::string mode =
+        r.kserve.mode == "standard" ? (renamed ? "Standard" : "RawDeployment") : (renamed ? "Knative" : "Serverless");
     b["annotations"] = {{"entries", pairs({{"serving.kserve.io/deploymentMode", mode}})}};
   }
   b["logger"] = detail::logger(logger_url);
@@ -142,8 +152,8 @@ void detail::plan_kserve(const Resolved& r, const std::string& logger_url, std::
     // Standard mode (0.20+): the first variant is the predictor, the second a
     // spec.canary entry with its share (canaryTrafficPercent is Knative's).
     kserve_artifact(r.variants.front(), b);
-    b["canaries"] = json::array({{{"percent", *r.variants.back().traffic},
-                                  {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
+    b["canaries"] = json::array(
+        {{{"percent", *r.variants.back().traffic}, {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
   } else {
     // Knative: the predictor is the newest variant (the only one, or the
     // canary) and canaryTrafficPercent its share of the latest revision.
@@ -154,7 +164,8 @@ void detail::plan_kserve(const Resolved& r, const std::string& logger_url, std::
     json e = {{"type", r.explainer.type}, {"storage_uri", r.explainer.model_uri}, {"image", r.explainer.image}};
     // Both keys always, so that neither section falls back to the predictor's `container`.
     bool art = !r.explainer.type.empty();
-    b["explainer"] = {{"art", art ? e : json(false)}, {"container", art ? json(false) : json{{"image", r.explainer.image}}}};
+    b["explainer"] = {{"art", art ? e : json(false)},
+                      {"container", art ? json(false) : json{{"image", r.explainer.image}}}};
   }
   if (r.transformer.enabled) b["transformer"] = {{"image", r.transformer.image}};
   out.push_back({"InferenceService", r.name, workload_template(r, "inferenceservice.yaml.mustache"), b});
@@ -183,15 +194,20 @@ void detail::plan_seldon_v1(const Resolved& r, const std::string& logger_url, st
   if (!annotations.empty()) b["annotations"] = {{"entries", pairs(annotations)}};
   json preds = json::array();
   bool v2 = r.protocol == "v2";
-  json explainer = r.explainer.enabled ? json{{"type", r.explainer.type}, {"model_uri", r.explainer.model_uri}} : json(false);
+  json explainer =
+      r.explainer.enabled ? json{{"type", r.explainer.type}, {"model_uri", r.explainer.model_uri}} : json(false);
   for (const auto& v : r.variants) {
-    json p = {{"name", v.name},   {"replicas", r.replicas.count}, {"shadow", v.shadow},
-              {"node", r.name},   {"image", v.image},             {"model_uri", v.model_uri},
+    json p = {{"name", v.name},
+              {"replicas", r.replicas.count},
+              {"shadow", v.shadow},
+              {"node", r.name},
+              {"image", v.image},
+              {"model_uri", v.model_uri},
               {"ready_path", v2 ? "/v2/health/ready" : "/health/ping"},
               {"live_path", v2 ? "/v2/health/live" : "/health/ping"},
               {"logger", detail::logger(logger_url)},
               {"explainer", v.shadow ? json(false) : explainer}};
-    if (v.traffic) p["traffic"] = *v.traffic;  // for a shadow: the share mirrored
+    if (v.traffic) p["traffic"] = *v.traffic; // for a shadow: the share mirrored
     preds.push_back(p);
   }
   b["predictors"] = preds;
@@ -213,7 +229,8 @@ void detail::plan_seldon_v2(const Resolved& r, const std::string& /*logger_url: 
     auto mem = r.resources.requests.count("memory") ? r.resources.requests : r.resources.limits;
     if (mem.count("memory")) b["memory"] = mem.at("memory");
     out.push_back({"Model", name, workload_template(r, "model.yaml.mustache"), b});
-    if (v.shadow) mirror = {{"name", name}, {"percent", v.traffic.value_or(100)}};
+    if (v.shadow)
+      mirror = {{"name", name}, {"percent", v.traffic.value_or(100)}};
     else {
       candidates.push_back({{"name", name}, {"weight", *v.traffic}});
       if (default_model.empty()) default_model = name;
@@ -243,7 +260,8 @@ void network_policy(const Resolved& r, std::vector<Planned>& out) {
   json peers = json::array();
   // Every peer names both keys, so a section never falls back to an outer
   // value (the resource's own `namespace`).
-  for (const auto& ns : r.access.allow_namespaces) peers.push_back({{"from_namespace", ns}, {"from_pods", false}});
+  for (const auto& ns : r.access.allow_namespaces)
+    peers.push_back({{"from_namespace", ns}, {"from_pods", false}});
   for (const auto& pod : r.access.allow_pods)
     peers.push_back({{"from_namespace", ""}, {"from_pods", {{"match", pairs(pod)}}}});
   b["peers"] = peers;
@@ -293,12 +311,15 @@ json role_rules(const std::vector<Planned>& planned, std::size_t count) {
 void role(const Resolved& r, const std::string& level, json rules, const json& verbs, const Subjects& who,
           std::vector<Planned>& out) {
   std::string name = compose(r.name, level, "deploy.name");
-  for (auto& rule : rules) rule["verbs"] = verbs;
+  for (auto& rule : rules)
+    rule["verbs"] = verbs;
   json b = base(r, name);
   b["rules"] = std::move(rules);
   json subjects = json::array();
-  for (const auto& u : who.users) subjects.push_back({{"kind", "User"}, {"name", u}});
-  for (const auto& g : who.groups) subjects.push_back({{"kind", "Group"}, {"name", g}});
+  for (const auto& u : who.users)
+    subjects.push_back({{"kind", "User"}, {"name", u}});
+  for (const auto& g : who.groups)
+    subjects.push_back({{"kind", "Group"}, {"name", g}});
   b["role"] = name;
   b["subjects"] = subjects;
   out.push_back({"Role", name, "access/role.yaml.mustache", b});
@@ -311,8 +332,7 @@ void governance(const Resolved& r, std::vector<Planned>& out) {
   if (r.dashboard) detail::dashboard(r, out);
   json rules = role_rules(out, out.size());
   if (r.access.restrict_ingress) network_policy(r, out);
-  if (!r.access.readers.empty())
-    role(r, "reader", rules, json::array({"get", "list", "watch"}), r.access.readers, out);
+  if (!r.access.readers.empty()) role(r, "reader", rules, json::array({"get", "list", "watch"}), r.access.readers, out);
   if (!r.access.editors.empty())
     role(r, "editor", rules, json::array({"get", "list", "watch", "update", "patch", "delete"}), r.access.editors, out);
 }

@@ -3,23 +3,23 @@
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/fs.hpp"
-#include "core/thread_pool.hpp"
-#include "core/strings.hpp"
 #include "core/input_file.hpp"
 #include "core/limits.hpp"
+#include "core/strings.hpp"
+#include "core/thread_pool.hpp"
 #include "render/assets.hpp"
 #include "render/template.hpp"
 #include "render/validate.hpp"
 
 #include <algorithm>
 #include <cctype>
+#include <fcntl.h>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
-#include <fcntl.h>
 #include <unistd.h>
 
 namespace mlops::render {
@@ -36,16 +36,18 @@ Manifest finish(const Planned& p, std::string text, const std::string& origin, b
                 "a {{value}} must be a whole YAML value, not part of one");
   }
   if (docs.size() != 1)
-    throw Error(ErrorKind::usage, "template " + quote(origin) + " produced " + std::to_string(docs.size()) +
-                                      " documents, not one");
+    throw Error(ErrorKind::usage,
+                "template " + quote(origin) + " produced " + std::to_string(docs.size()) + " documents, not one");
   const auto& d = docs.front();
   std::string kind = d.is_object() && d.contains("kind") && d["kind"].is_string() ? d["kind"].get<std::string>() : "";
   if (kind != p.kind)
-    throw Error(ErrorKind::usage, "template " + quote(origin) + " rendered kind " + quote(kind) + ", not " + quote(p.kind));
+    throw Error(ErrorKind::usage,
+                "template " + quote(origin) + " rendered kind " + quote(kind) + ", not " + quote(p.kind));
   auto problems = check_document(d, prod);
   if (!problems.empty())
     throw Error(ErrorKind::usage, "rendered " + p.kind + " " + quote(p.name) + " is invalid: " + problems.front(),
-                problems.size() > 1 ? std::to_string(problems.size() - 1) + " more problem(s) in the same document" : "");
+                problems.size() > 1 ? std::to_string(problems.size() - 1) + " more problem(s) in the same document"
+                                    : "");
   if (text.empty() || text.back() != '\n') text += '\n';
   return Manifest{p.kind, p.name, lower_ascii(p.kind) + "-" + p.name + ".yaml", std::move(text)};
 }
@@ -84,7 +86,7 @@ std::shared_ptr<const Template> parsed_template(const std::optional<std::filesys
   }
   auto t = std::make_shared<const Template>(user ? text : load_template(std::nullopt, path), origin);
   std::lock_guard<std::mutex> hold(lock);
-  if (cache.size() >= 256) cache.clear();  // bounded; holders keep their shared copy
+  if (cache.size() >= 256) cache.clear(); // bounded; holders keep their shared copy
   return cache.emplace(key, t).first->second;
 }
 
@@ -112,7 +114,8 @@ void check_replaceable(const std::filesystem::path& target) {
   bool ours = std::filesystem::is_directory(target, ec) && std::filesystem::is_regular_file(k, ec) &&
               fs::read_file(k).rfind(k_generated, 0) == 0;
   if (!ours)
-    throw Error(ErrorKind::conflict, "cannot write " + quote(target.string()) + ": it exists and was not written by mlops render",
+    throw Error(ErrorKind::conflict,
+                "cannot write " + quote(target.string()) + ": it exists and was not written by mlops render",
                 "choose an empty or new directory");
 }
 
@@ -120,7 +123,8 @@ void check_replaceable(const std::filesystem::path& target) {
 
 std::string stream(const std::vector<Manifest>& manifests) {
   std::string s;
-  for (const auto& m : manifests) s += "---\n" + m.yaml;
+  for (const auto& m : manifests)
+    s += "---\n" + m.yaml;
   return s;
 }
 
@@ -128,12 +132,16 @@ std::string kustomization(const Resolved& spec, const std::vector<Manifest>& man
   std::string s = k_generated +
                   "apiVersion: kustomize.config.k8s.io/v1beta1\n"
                   "kind: Kustomization\n"
-                  "namespace: " + yaml_scalar(spec.ns) + "\n"
+                  "namespace: " +
+                  yaml_scalar(spec.ns) +
+                  "\n"
                   "resources:\n";
   std::vector<std::string> files;
-  for (const auto& m : manifests) files.push_back(m.file);
+  for (const auto& m : manifests)
+    files.push_back(m.file);
   std::sort(files.begin(), files.end());
-  for (const auto& f : files) s += "  - " + yaml_scalar(f) + "\n";
+  for (const auto& f : files)
+    s += "  - " + yaml_scalar(f) + "\n";
   return s;
 }
 
@@ -186,7 +194,8 @@ void replace_dir(const std::filesystem::path& dir, const std::function<void(cons
 /// `into` is inside replace_dir()'s fresh temporary tree, published whole by
 /// one rename: its files need no temporary file and rename of their own.
 void write_model(const std::filesystem::path& into, const Resolved& spec, const std::vector<Manifest>& manifests) {
-  for (const auto& m : manifests) fs::write_new_file(into / m.file, m.yaml);
+  for (const auto& m : manifests)
+    fs::write_new_file(into / m.file, m.yaml);
   fs::write_new_file(into / "kustomization.yaml", kustomization(spec, manifests));
 }
 
@@ -210,7 +219,8 @@ std::vector<std::filesystem::path> parse_batch_list(const std::string& text, con
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+      line.pop_back();
     std::size_t start = line.find_first_not_of(" \t");
     if (start == std::string::npos || line[start] == '#') continue;
     std::filesystem::path p = base / line.substr(start);
@@ -243,7 +253,7 @@ Batch render_batch(const std::vector<std::filesystem::path>& projects, const Ove
       out.error = fan.errors[i];
       break;
     }
-    if (!done[i]) break;  // skipped after a later-numbered failure that ran first
+    if (!done[i]) break; // skipped after a later-numbered failure that ran first
     out.models.push_back(std::move(*done[i]));
   }
   return out;
@@ -259,7 +269,8 @@ void write_batch(const std::filesystem::path& dir, const std::vector<Rendered>& 
   }
   replace_dir(dir, [&](const std::filesystem::path& tmp) {
     std::string top = k_generated + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n";
-    for (const auto& [key, _] : seen) top += "  - " + yaml_scalar(key) + "\n";  // sorted: deterministic
+    for (const auto& [key, _] : seen)
+      top += "  - " + yaml_scalar(key) + "\n"; // sorted: deterministic
     for (const auto& m : models) {
       auto sub = tmp / m.spec.ns / m.spec.name;
       std::filesystem::create_directories(sub);

@@ -29,14 +29,14 @@ std::vector<Planned> plan(const Resolved& spec);
 struct Manifest {
   std::string kind;
   std::string name;
-  std::string file;  ///< "<kind>-<name>.yaml", lowercase
-  std::string yaml;  ///< one document, ending in a newline, without '---'
+  std::string file; ///< "<kind>-<name>.yaml", lowercase
+  std::string yaml; ///< one document, ending in a newline, without '---'
 };
 
 /// Options of render().
 struct RenderOptions {
-  std::optional<std::filesystem::path> templates;  ///< user templates, each overriding the built-in one
-  bool prod_digests = false;                       ///< require digests (set for environment 'prod')
+  std::optional<std::filesystem::path> templates; ///< user templates, each overriding the built-in one
+  bool prod_digests = false;                      ///< require digests (set for environment 'prod')
 };
 
 /// Renders every planned resource, parses each back and validates it
@@ -77,8 +77,8 @@ std::vector<std::filesystem::path> parse_batch_list(const std::string& text, con
 
 /// What render_batch() made of a batch list.
 struct Batch {
-  std::vector<Rendered> models;  ///< in list order; on failure, the models before the failing project
-  std::exception_ptr error;      ///< the first project's failure in list order, or null
+  std::vector<Rendered> models; ///< in list order; on failure, the models before the failing project
+  std::exception_ptr error;     ///< the first project's failure in list order, or null
 };
 
 /// Loads, resolves (with `overrides`) and renders every project of a batch

@@ -23,11 +23,14 @@ struct Fail {
     for (;;) {
       if (auto it = spec.lines.find(k); it != spec.lines.end()) {
         throw Error(ErrorKind::usage,
-                    "invalid deploy spec '" + spec.file + ":" + std::to_string(it->second) + "': key " + quote(key) + ": " + why,
+                    "invalid deploy spec '" + spec.file + ":" + std::to_string(it->second) + "': key " + quote(key) +
+                        ": " + why,
                     hint);
       }
       std::size_t dot = k.rfind('.'), bracket = k.rfind('[');
-      std::size_t cut = dot == std::string::npos ? bracket : bracket == std::string::npos ? dot : std::max(dot, bracket);
+      std::size_t cut = dot == std::string::npos       ? bracket
+                        : bracket == std::string::npos ? dot
+                                                       : std::max(dot, bracket);
       if (cut == std::string::npos || cut == 0) break;
       k.resize(cut);
     }
@@ -54,7 +57,8 @@ std::string dns_name(const Fail& fail, const std::string& name, const std::strin
 
 Target resolve_target(const Fail& fail, const DeploySpec& spec, const Overrides& o) {
   std::string t = o.target.empty() ? spec.target : o.target;
-  if (t.empty()) fail.key("deploy.target", "no target", "set deploy.target or pass --target (" + list(known_targets()) + ")");
+  if (t.empty())
+    fail.key("deploy.target", "no target", "set deploy.target or pass --target (" + list(known_targets()) + ")");
   if (auto target = target_named(t)) return *target;
   const auto& known = known_targets();
   auto near = suggest(t, known);
@@ -106,7 +110,8 @@ void resolve_traffic(const Fail& fail, const std::string& env, const EnvOverride
   if (live.size() == 1 && !live[0]->traffic) live[0]->traffic = 100;
   int sum = 0;
   for (auto* v : live) {
-    if (!v->traffic) fail.key(from_env ? tkey : v->key + ".traffic", "variant " + quote(v->name) + " has no traffic share");
+    if (!v->traffic)
+      fail.key(from_env ? tkey : v->key + ".traffic", "variant " + quote(v->name) + " has no traffic share");
     sum += *v->traffic;
   }
   if (sum != 100)
@@ -130,12 +135,15 @@ void check_target(const Fail& fail, const Resolved& r) {
   const TargetTraits& t = traits(r.target);
   const std::string target = target_word(r);
   std::size_t live = 0, shadows = 0;
-  for (const auto& v : r.variants) (v.shadow ? shadows : live)++;
+  for (const auto& v : r.variants)
+    (v.shadow ? shadows : live)++;
   if (r.protocol == "seldon" && !t.seldon_protocol)
     fail.key("deploy.protocol", "protocol 'seldon' is only served by " + seldon_protocol_targets(), "use protocol v2");
   if (live > t.max_live || shadows > t.max_shadows)
     fail.key("deploy.variants", target + " " + std::string(t.traffic_limit),
-             t.max_live > 1 ? "" : "use " + targets_where([](const TargetTraits& x) { return x.max_live > 1; }) + " for A/B");
+             t.max_live > 1 ? "" : "use " + targets_where([](const TargetTraits& x) {
+                                     return x.max_live > 1;
+                                   }) + " for A/B");
   if (!t.loads_model_uri && r.variants[0].image.empty())
     fail.key("deploy.image", target + " runs an image; a model_uri alone needs an operator",
              "pass --image REF@DIGEST (from 'mlops package') or use " +
@@ -143,7 +151,8 @@ void check_target(const Fail& fail, const Resolved& r) {
   if (!t.runs_image)
     for (const auto& v : r.variants)
       if (v.model_uri.empty())
-        fail.key(!v.inherited ? v.key + ".image" : "deploy.image", target + " loads models from a storage URI, not an image",
+        fail.key(!v.inherited ? v.key + ".image" : "deploy.image",
+                 target + " loads models from a storage URI, not an image",
                  "set model_uri or pass --model-uri with a storage URI (s3://, gs://, https://, ...)");
   if (r.alerts.enabled && !r.monitoring.enabled)
     fail.key("deploy.alerts", "alerts need the model server's metrics, which nothing scrapes",
@@ -154,7 +163,8 @@ void check_target(const Fail& fail, const Resolved& r) {
              std::string(t.no_network_policy_fix) + ", or use " +
                  targets_where([](const TargetTraits& x) { return x.no_network_policy_why.empty(); }));
   if (t.cpu_autoscaler && r.replicas.autoscale() && !r.resources.requests.count("cpu"))
-    fail.key("deploy.resources.requests.cpu", "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
+    fail.key("deploy.resources.requests.cpu",
+             "the autoscaler (replicas min/max) scales on CPU and needs a CPU request");
 }
 
 /// A target that cannot load an oci:// URI (a modelcar) says why, e.g. Seldon
@@ -171,28 +181,33 @@ void check_oci_storage(const Fail& fail, const Overrides& o, const Resolved& r) 
   }
 }
 
-const std::vector<std::string> k_v1_explainers = {"AnchorTabular", "AnchorImages",       "AnchorText", "Counterfactuals", "Contrastive",
-                                                  "KernelShap",    "IntegratedGradients", "ALE",        "TreeShap"};
+const std::vector<std::string> k_v1_explainers = {"AnchorTabular",       "AnchorImages", "AnchorText",
+                                                  "Counterfactuals",     "Contrastive",  "KernelShap",
+                                                  "IntegratedGradients", "ALE",          "TreeShap"};
 
 /// An Alibi explainer (Seldon Core v1): a known type and its artifact's URI.
 void check_alibi_explainer(const Fail& fail, const Resolved& r) {
   const Explainer& e = r.explainer;
-  if (e.type.empty()) fail.key("deploy.explainer.type", "a Seldon explainer needs a type", "one of: " + list(k_v1_explainers));
+  if (e.type.empty())
+    fail.key("deploy.explainer.type", "a Seldon explainer needs a type", "one of: " + list(k_v1_explainers));
   if (std::find(k_v1_explainers.begin(), k_v1_explainers.end(), e.type) == k_v1_explainers.end()) {
     auto near = suggest(e.type, k_v1_explainers);
     fail.key("deploy.explainer.type", "unknown explainer type " + quote(e.type) + " for " + target_word(r),
              near.empty() ? "one of: " + list(k_v1_explainers) : "did you mean " + quote(near.front()) + "?");
   }
   if (e.model_uri.empty())
-    fail.key("deploy.explainer.model_uri", "a Seldon explainer loads its artifact from a storage URI (modelUri); none given");
-  if (!e.image.empty()) fail.key("deploy.explainer.image", target_word(r) + " runs its own explainer server; give type and model_uri");
+    fail.key("deploy.explainer.model_uri",
+             "a Seldon explainer loads its artifact from a storage URI (modelUri); none given");
+  if (!e.image.empty())
+    fail.key("deploy.explainer.image", target_word(r) + " runs its own explainer server; give type and model_uri");
 }
 
 /// An ART explainer type or a container (KServe).
 void check_art_explainer(const Fail& fail, const Resolved& r) {
   const Explainer& e = r.explainer;
   if (e.type.empty() && e.image.empty())
-    fail.key("deploy.explainer", "a KServe explainer is an ART explainer (type, e.g. SquareAttack) or a container (image)");
+    fail.key("deploy.explainer",
+             "a KServe explainer is an ART explainer (type, e.g. SquareAttack) or a container (image)");
   static const std::regex k_art(R"(^[A-Z][A-Za-z0-9]*$)");
   if (!e.type.empty() && !std::regex_match(e.type, k_art))
     fail.key("deploy.explainer.type", quote(e.type) + " is not an ART explainer type (such as SquareAttack)");
@@ -207,8 +222,12 @@ void check_components(const Fail& fail, const Resolved& r) {
     case ExplainerKind::none:
       fail.key("deploy.explainer", target + " has no explainer component",
                "use " + targets_where([](const TargetTraits& x) { return x.explainer != ExplainerKind::none; }));
-    case ExplainerKind::alibi: check_alibi_explainer(fail, r); break;
-    case ExplainerKind::art: check_art_explainer(fail, r); break;
+    case ExplainerKind::alibi:
+      check_alibi_explainer(fail, r);
+      break;
+    case ExplainerKind::art:
+      check_art_explainer(fail, r);
+      break;
     }
   }
   if (r.transformer.enabled && !t.transformer)
@@ -216,13 +235,15 @@ void check_components(const Fail& fail, const Resolved& r) {
              "use " + targets_where([](const TargetTraits& x) { return x.transformer; }));
   if (!r.ingress.type.empty() && !t.seldon_ingress)
     fail.key("deploy.ingress", "the ingress annotations are Seldon Core v1's; " + target + " takes none",
-             "drop deploy.ingress or render with --target " + targets_where([](const TargetTraits& x) { return x.seldon_ingress; }));
+             "drop deploy.ingress or render with --target " +
+                 targets_where([](const TargetTraits& x) { return x.seldon_ingress; }));
   if (r.dashboard && !r.monitoring.enabled)
     fail.key("deploy.dashboard", "a dashboard needs the model server's metrics, which nothing scrapes",
              "enable deploy.monitoring (a ServiceMonitor or PodMonitor) too");
   // deploy.kserve describes the KServe installation: only that target reads it.
   if (r.target == Target::kserve && r.kserve.mode == "standard" && r.kserve.minor < 20 && r.variants.size() > 1)
-    fail.key("deploy.kserve.version", "KServe " + r.kserve.version + " in standard (raw) mode has no canary traffic split",
+    fail.key("deploy.kserve.version",
+             "KServe " + r.kserve.version + " in standard (raw) mode has no canary traffic split",
              "use KServe 0.20 or later (spec.canary) or mode knative (canaryTrafficPercent)");
 }
 
@@ -235,8 +256,9 @@ void resolve_detectors(const Fail& fail, const DeploySpec& spec, bool strict, Re
     fail.key("deploy.detectors", target + " has no request logger to feed a detector",
              "use " + targets_where([](const TargetTraits& x) { return x.detectors != DetectorKind::none; }));
   if (t.detectors == DetectorKind::logged && r.detectors.size() > 1 && !r.knative.enabled)
-    fail.key("deploy.detectors", "the request logger of " + target + " posts to one URL, so " +
-                                     std::to_string(r.detectors.size()) + " detectors need Knative Eventing",
+    fail.key("deploy.detectors",
+             "the request logger of " + target + " posts to one URL, so " + std::to_string(r.detectors.size()) +
+                 " detectors need Knative Eventing",
              "set deploy.knative (a broker and one Trigger per detector) or keep one detector");
   if (t.detectors == DetectorKind::pipeline && r.variants.size() > 1)
     fail.key("deploy.detectors", target + " runs detectors as steps of a Pipeline around one model, not an Experiment",
@@ -246,20 +268,24 @@ void resolve_detectors(const Fail& fail, const DeploySpec& spec, bool strict, Re
   for (auto& d : r.detectors) {
     d.name = dns_name(fail, d.name, d.key + ".name", strict, r.warnings);
     if (spec.extras_declared && std::find(spec.extras.begin(), spec.extras.end(), d.artifact) == spec.extras.end())
-      fail.key(d.key + ".artifact", quote(d.artifact) + " is not declared in gates.extras.artifacts, so 'mlops validate' "
-                                                        "does not check that the model ships it",
+      fail.key(d.key + ".artifact",
+               quote(d.artifact) + " is not declared in gates.extras.artifacts, so 'mlops validate' "
+                                   "does not check that the model ships it",
                "add it to gates.extras.artifacts");
     if (!d.model_uri.empty()) continue;
     if (model.model_uri.empty() || model.model_uri.rfind("oci://", 0) == 0)
-      fail.key(d.key + ".model_uri", "the detector server cannot read " + quote(d.artifact) + " inside an image or modelcar",
+      fail.key(d.key + ".model_uri",
+               "the detector server cannot read " + quote(d.artifact) + " inside an image or modelcar",
                "give the detector's storage URI (e.g. s3://bucket/model/" + d.artifact + ")");
     std::string base = model.model_uri;
-    while (!base.empty() && base.back() == '/') base.pop_back();
+    while (!base.empty() && base.back() == '/')
+      base.pop_back();
     d.model_uri = base + "/" + d.artifact;
   }
   bool drift = std::any_of(r.detectors.begin(), r.detectors.end(), [](const Detector& d) { return d.type == "drift"; });
   if (drift && r.alerts.enabled && t.detectors == DetectorKind::pipeline)
-    r.warnings.push_back("no drift alert for " + target + ": its drift detector is a pipeline step whose result goes "
+    r.warnings.push_back("no drift alert for " + target +
+                         ": its drift detector is a pipeline step whose result goes "
                          "to the pipeline's Kafka topic, and no drift metric reaches Prometheus");
 }
 
@@ -279,7 +305,8 @@ void check_prod(const Fail& fail, const Overrides& o, const Resolved& r) {
       fail.key(own ? v.key + ".image" : "deploy.image", why, hint);
     }
     if (v.model_uri.rfind("oci://", 0) == 0 && !is_pinned(v.model_uri.substr(6))) {
-      std::string why = "model_uri " + quote(v.model_uri) + " is not pinned by digest, which environment 'prod' requires";
+      std::string why =
+          "model_uri " + quote(v.model_uri) + " is not pinned by digest, which environment 'prod' requires";
       if (!own && !o.model_uri.empty()) fail.flag("--model-uri", why);
       fail.key(own ? v.key + ".model_uri" : "deploy.model_uri", why);
     }
@@ -295,10 +322,12 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   r.env = o.env;
   const EnvOverride* eo = nullptr;
   if (!r.env.empty()) {
-    if (auto it = spec.environments.find(r.env); it != spec.environments.end()) eo = &it->second;
+    if (auto it = spec.environments.find(r.env); it != spec.environments.end())
+      eo = &it->second;
     else if (r.env != "dev" && r.env != "staging" && r.env != "prod") {
-      std::set<std::string> known = {"dev", "staging", "prod"};  // sorted, each once
-      for (const auto& [k, _] : spec.environments) known.insert(k);
+      std::set<std::string> known = {"dev", "staging", "prod"}; // sorted, each once
+      for (const auto& [k, _] : spec.environments)
+        known.insert(k);
       fail.flag("--env", "unknown environment " + quote(r.env),
                 "known environments: " + list(std::vector<std::string>(known.begin(), known.end())));
     }
@@ -306,11 +335,11 @@ Resolved resolve(const DeploySpec& spec, const Overrides& o) {
   if (spec.name.empty()) fail.key("deploy.name", "no model name", "set deploy.name in mlops.yaml");
   r.name = dns_name(fail, spec.name, "deploy.name", o.strict, r.warnings);
   r.ns = eo && eo->ns ? *eo->ns : spec.ns;
-  r.ns = dns_name(fail, r.ns, eo && eo->ns ? "deploy.environments." + r.env + ".namespace" : "deploy.namespace", o.strict,
-                  r.warnings);
+  r.ns = dns_name(fail, r.ns, eo && eo->ns ? "deploy.environments." + r.env + ".namespace" : "deploy.namespace",
+                  o.strict, r.warnings);
   r.replicas = eo && eo->replicas ? *eo->replicas : spec.replicas;
   r.resources = eo && eo->resources ? *eo->resources : spec.resources;
-  static_cast<Components&>(r) = spec;  // as written; resolved below
+  static_cast<Components&>(r) = spec; // as written; resolved below
   if (r.variants.empty()) {
     Variant only;
     only.name = "default";
@@ -337,12 +366,17 @@ std::vector<Endpoint> endpoints(const Resolved& r) {
   // The executor's routes through the ingress (serving-manifests.md section 1).
   std::string root = "/seldon/" + r.ns + "/" + r.name;
   std::vector<Endpoint> out;
-  if (r.protocol == "seldon") out.push_back({"predictions", root + "/api/v1.0/predictions", ""});
-  else out.push_back({"infer", root + "/v2/models/" + r.name + "/infer", ""});
+  if (r.protocol == "seldon")
+    out.push_back({"predictions", root + "/api/v1.0/predictions", ""});
+  else
+    out.push_back({"infer", root + "/v2/models/" + r.name + "/infer", ""});
   if (r.explainer.enabled)
-    out.push_back({"explain", "/seldon/" + r.ns + "/" + r.name + "-explainer/" + r.variants.front().name + "/api/v1.0/explain", ""});
+    out.push_back({"explain",
+                   "/seldon/" + r.ns + "/" + r.name + "-explainer/" + r.variants.front().name + "/api/v1.0/explain",
+                   ""});
   if (!r.ingress.host.empty())
-    for (auto& e : out) e.url = "http://" + r.ingress.host + e.path;
+    for (auto& e : out)
+      e.url = "http://" + r.ingress.host + e.path;
   return out;
 }
 

@@ -42,7 +42,8 @@ struct Reader : YamlReader {
 
   std::map<std::string, std::string> quantities(const YAML::Node& n, const std::string& key) const {
     static const std::regex k_name(R"(^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$)");
-    static const std::regex k_quantity(R"(^([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][0-9]+)?$)");
+    static const std::regex k_quantity(
+        R"(^([0-9]+(\.[0-9]+)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][0-9]+)?$)");
     if (!n.IsMap()) fail(n, key, "expected a mapping of resource name to quantity (cpu: 500m)");
     std::map<std::string, std::string> out;
     for (const auto& kv : n) {
@@ -87,7 +88,8 @@ struct Reader : YamlReader {
     if (n["resources"]) e.resources = resources(n["resources"], key + ".resources");
     if (const auto& t = n["traffic"]) {
       if (!t.IsMap()) fail(t, key + ".traffic", "expected a mapping of variant name to percent");
-      for (const auto& kv : t) e.traffic[kv.first.Scalar()] = integer(kv.second, key + ".traffic." + kv.first.Scalar(), 0, 100);
+      for (const auto& kv : t)
+        e.traffic[kv.first.Scalar()] = integer(kv.second, key + ".traffic." + kv.first.Scalar(), 0, 100);
     }
     return e;
   }
@@ -116,12 +118,14 @@ struct Reader : YamlReader {
     }
     keys(n, key, {"enabled", "error_rate_percent", "latency_p95_ms", "for"});
     a.enabled = n["enabled"] ? boolean(n["enabled"], key + ".enabled") : true;
-    if (n["error_rate_percent"]) a.error_rate_percent = integer(n["error_rate_percent"], key + ".error_rate_percent", 1, 100);
+    if (n["error_rate_percent"])
+      a.error_rate_percent = integer(n["error_rate_percent"], key + ".error_rate_percent", 1, 100);
     if (n["latency_p95_ms"]) a.latency_p95_ms = integer(n["latency_p95_ms"], key + ".latency_p95_ms", 1, 3600000);
     if (n["for"]) {
       static const std::regex k_duration("^[0-9]+(ms|s|m|h|d)$");
       a.for_duration = nonempty(n["for"], key + ".for");
-      if (!std::regex_match(a.for_duration, k_duration)) fail(n["for"], key + ".for", "expected a duration such as 30s, 5m or 1h");
+      if (!std::regex_match(a.for_duration, k_duration))
+        fail(n["for"], key + ".for", "expected a duration such as 30s, 5m or 1h");
     }
     return a;
   }
@@ -135,7 +139,8 @@ struct Reader : YamlReader {
   }
 
   std::map<std::string, std::string> selector(const YAML::Node& n, const std::string& key) const {
-    static const std::regex k_key(R"(^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$)");
+    static const std::regex k_key(
+        R"(^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$)");
     static const std::regex k_value(R"(^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$)");
     if (!n.IsMap() || n.size() == 0) fail(n, key, "expected a mapping of pod label to value (app: frontend)");
     std::map<std::string, std::string> out;
@@ -163,7 +168,8 @@ struct Reader : YamlReader {
     if (const auto& p = n["allow_pods"]) {
       a.restrict_ingress = true;
       if (!p.IsSequence()) fail(p, key + ".allow_pods", "expected a list of pod label selectors");
-      for (std::size_t i = 0; i < p.size(); ++i) a.allow_pods.push_back(selector(p[i], key + ".allow_pods[" + std::to_string(i) + "]"));
+      for (std::size_t i = 0; i < p.size(); ++i)
+        a.allow_pods.push_back(selector(p[i], key + ".allow_pods[" + std::to_string(i) + "]"));
     }
     if (n["readers"]) a.readers = subjects(n["readers"], key + ".readers");
     if (n["editors"]) a.editors = subjects(n["editors"], key + ".editors");
@@ -180,7 +186,8 @@ struct Reader : YamlReader {
   std::string uri(const YAML::Node& n, const std::string& key) const {
     static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
     std::string u = nonempty(n, key);
-    if (!std::regex_match(u, k_uri)) fail(n, key, quote(u) + " is not a storage URI (s3://, gs://, https://, pvc://, ...)");
+    if (!std::regex_match(u, k_uri))
+      fail(n, key, quote(u) + " is not a storage URI (s3://, gs://, https://, pvc://, ...)");
     return u;
   }
 
@@ -204,16 +211,19 @@ struct Reader : YamlReader {
     d.type = nonempty(n["type"], key + ".type");
     if (std::find(k_types.begin(), k_types.end(), d.type) == k_types.end()) {
       auto near = suggest(d.type, k_types);
-      fail(n["type"], key + ".type", "unknown detector type " + quote(d.type) + ": expected drift, outlier or adversarial" +
-                                         (near.empty() ? "" : " (did you mean " + quote(near.front()) + "?)"));
+      fail(n["type"], key + ".type",
+           "unknown detector type " + quote(d.type) + ": expected drift, outlier or adversarial" +
+               (near.empty() ? "" : " (did you mean " + quote(near.front()) + "?)"));
     }
     d.name = n["name"] ? nonempty(n["name"], key + ".name") : d.type;
-    if (!n["artifact"]) fail(n, key + ".artifact", "name the detector's directory in the model (as in gates.extras.artifacts)");
+    if (!n["artifact"])
+      fail(n, key + ".artifact", "name the detector's directory in the model (as in gates.extras.artifacts)");
     d.artifact = nonempty(n["artifact"], key + ".artifact");
     std::string a = "/" + d.artifact + "/";
     if (d.artifact[0] == '/' || a.find("/../") != std::string::npos || a.find("/./") != std::string::npos)
       fail(n["artifact"], key + ".artifact", quote(d.artifact) + " is not a relative path inside the model");
-    while (!d.artifact.empty() && d.artifact.back() == '/') d.artifact.pop_back();
+    while (!d.artifact.empty() && d.artifact.back() == '/')
+      d.artifact.pop_back();
     if (n["model_uri"]) d.model_uri = uri(n["model_uri"], key + ".model_uri");
     if (n["batch_size"]) {
       if (d.type != "drift") fail(n["batch_size"], key + ".batch_size", "only a drift detector tests batches");
@@ -229,13 +239,15 @@ struct Reader : YamlReader {
     if (!type) fail(n, key + ".type", "expected istio or ambassador");
     i.type = nonempty(type, n.IsScalar() ? key : key + ".type");
     if (i.type != "istio" && i.type != "ambassador")
-      fail(type, n.IsScalar() ? key : key + ".type", "unknown ingress " + quote(i.type) + ": expected istio or ambassador");
+      fail(type, n.IsScalar() ? key : key + ".type",
+           "unknown ingress " + quote(i.type) + ": expected istio or ambassador");
     if (n.IsScalar()) return i;
     if (n["gateway"]) i.gateway = nonempty(n["gateway"], key + ".gateway");
     if (n["host"]) {
       static const std::regex k_host(R"(^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$)");
       i.host = nonempty(n["host"], key + ".host");
-      if (!std::regex_match(i.host, k_host)) fail(n["host"], key + ".host", quote(i.host) + " is not a host name (HOST[:PORT])");
+      if (!std::regex_match(i.host, k_host))
+        fail(n["host"], key + ".host", quote(i.host) + " is not a host name (HOST[:PORT])");
     }
     return i;
   }
@@ -246,16 +258,21 @@ struct Reader : YamlReader {
     k.configured = true;
     if (n["mode"]) {
       std::string m = nonempty(n["mode"], key + ".mode");
-      if (m == "knative" || m == "serverless" || m == "Knative" || m == "Serverless") k.mode = "knative";
-      else if (m == "standard" || m == "raw" || m == "Standard" || m == "RawDeployment") k.mode = "standard";
-      else fail(n["mode"], key + ".mode", "unknown mode " + quote(m) + ": expected knative (serverless) or standard (raw)");
+      if (m == "knative" || m == "serverless" || m == "Knative" || m == "Serverless")
+        k.mode = "knative";
+      else if (m == "standard" || m == "raw" || m == "Standard" || m == "RawDeployment")
+        k.mode = "standard";
+      else
+        fail(n["mode"], key + ".mode",
+             "unknown mode " + quote(m) + ": expected knative (serverless) or standard (raw)");
     }
     if (n["version"]) {
       static const std::regex k_version(R"(^v?0\.([0-9]{1,3})(\.[0-9]+)?$)");
       std::smatch m;
       k.version = nonempty(n["version"], key + ".version");
       if (!std::regex_match(k.version, m, k_version))
-        fail(n["version"], key + ".version", quote(k.version) + " is not a KServe version such as \"0.15\" or \"0.20\"");
+        fail(n["version"], key + ".version",
+             quote(k.version) + " is not a KServe version such as \"0.15\" or \"0.20\"");
       k.minor = std::stoi(m[1].str());
     }
     return k;
@@ -266,16 +283,17 @@ struct Reader : YamlReader {
     k.enabled = toggle(n, key, {"enabled", "broker"});
     if (!n.IsScalar() && n["broker"]) {
       k.broker = nonempty(n["broker"], key + ".broker");
-      if (!is_dns_label(k.broker)) fail(n["broker"], key + ".broker", quote(k.broker) + " is not a broker name (a DNS-1123 label)");
+      if (!is_dns_label(k.broker))
+        fail(n["broker"], key + ".broker", quote(k.broker) + " is not a broker name (a DNS-1123 label)");
     }
     return k;
   }
 };
 
-const std::vector<std::string> k_top_keys = {"name",     "target",    "namespace",    "replicas", "resources", "protocol",
-                                             "image",    "model_uri", "environments", "variants", "monitoring",
-                                             "alerts",   "access",    "dashboard",    "explainer", "transformer", "detectors",
-                                             "knative",  "ingress",   "kserve"};
+const std::vector<std::string> k_top_keys = {"name",        "target",    "namespace", "replicas",     "resources",
+                                             "protocol",    "image",     "model_uri", "environments", "variants",
+                                             "monitoring",  "alerts",    "access",    "dashboard",    "explainer",
+                                             "transformer", "detectors", "knative",   "ingress",      "kserve"};
 
 void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
   if (d["name"]) s.name = r.nonempty(d["name"], "deploy.name");
@@ -285,7 +303,8 @@ void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
   if (d["resources"]) s.resources = r.resources(d["resources"], "deploy.resources");
   if (d["protocol"]) {
     s.protocol = r.nonempty(d["protocol"], "deploy.protocol");
-    if (s.protocol != "v2" && s.protocol != "seldon") r.fail(d["protocol"], "deploy.protocol", "expected 'v2' or 'seldon'");
+    if (s.protocol != "v2" && s.protocol != "seldon")
+      r.fail(d["protocol"], "deploy.protocol", "expected 'v2' or 'seldon'");
   }
   if (d["image"]) s.image = r.nonempty(d["image"], "deploy.image");
   if (d["model_uri"]) s.model_uri = r.nonempty(d["model_uri"], "deploy.model_uri");
@@ -309,7 +328,8 @@ void read_top(const Reader& r, const YAML::Node& d, DeploySpec& s) {
       std::string key = "deploy.detectors[" + std::to_string(i) + "]";
       s.detectors.push_back(r.detector(ds[i], key));
       if (!names.insert(s.detectors.back().name).second)
-        r.fail(ds[i], key + ".name", "detector " + quote(s.detectors.back().name) + " is named twice (give each a name)");
+        r.fail(ds[i], key + ".name",
+               "detector " + quote(s.detectors.back().name) + " is named twice (give each a name)");
     }
   }
   if (d["knative"]) s.knative = r.knative(d["knative"], "deploy.knative");
@@ -342,7 +362,9 @@ void read_deploy(const YAML::Node& d, DeploySpec& s) {
   }
 }
 
-YAML::Node load_yaml(const std::string& text, const std::string& file) { return YamlReader{"deploy spec", file}.load(text); }
+YAML::Node load_yaml(const std::string& text, const std::string& file) {
+  return YamlReader{"deploy spec", file}.load(text);
+}
 
 } // namespace
 
@@ -373,11 +395,14 @@ std::string dns_label(const std::string& name) {
   for (unsigned char c : name) {
     char l = static_cast<char>(std::tolower(c));
     bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9');
-    if (ok) out += l;
-    else if (!out.empty() && out.back() != '-') out += '-';
+    if (ok)
+      out += l;
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
   }
   if (out.size() > 63) out.resize(63);
-  while (!out.empty() && out.back() == '-') out.pop_back();
+  while (!out.empty() && out.back() == '-')
+    out.pop_back();
   return out;
 }
 

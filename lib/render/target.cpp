@@ -130,7 +130,8 @@ const TargetTraits& traits(Target target) { return k_targets.at(static_cast<std:
 const std::vector<const TargetTraits*>& all_targets() {
   static const std::vector<const TargetTraits*> all = [] {
     std::vector<const TargetTraits*> v;
-    for (const auto& t : k_targets) v.push_back(&t);
+    for (const auto& t : k_targets)
+      v.push_back(&t);
     return v;
   }();
   return all;
@@ -147,7 +148,8 @@ std::string target_name(Target target) { return std::string(traits(target).name)
 const std::vector<std::string>& known_targets() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (const auto& t : k_targets) v.emplace_back(t.name);
+    for (const auto& t : k_targets)
+      v.emplace_back(t.name);
     return v;
   }();
   return names;

@@ -22,10 +22,10 @@ enum class NodeType { text, variable, section, inverted };
 
 struct Template::Node {
   NodeType type = NodeType::text;
-  std::string text;  ///< literal text, or the tag's name
+  std::string text; ///< literal text, or the tag's name
   int line = 1;
   std::vector<Node> children;
-  std::vector<std::string> path;  ///< the name split at '.' (empty for ".")
+  std::vector<std::string> path; ///< the name split at '.' (empty for ".")
 };
 
 namespace {
@@ -69,7 +69,8 @@ public:
       std::string tag(trim(m_text.substr(start + 2, end - start - 2)));
       std::size_t after = end + 2;
       char sigil = tag.empty() ? '\0' : tag[0];
-      if (sigil == '{' || sigil == '&') fail(line, "raw output '{{" + tag + "}}' is not supported: every value is quoted");
+      if (sigil == '{' || sigil == '&')
+        fail(line, "raw output '{{" + tag + "}}' is not supported: every value is quoted");
       if (sigil == '>' || sigil == '=') fail(line, "partials and delimiter changes are not supported");
       bool block = sigil == '#' || sigil == '^' || sigil == '/' || sigil == '!';
       std::size_t text_end = start;
@@ -103,8 +104,10 @@ public:
 
 private:
   static std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+      s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+      s.remove_suffix(1);
     return s;
   }
 
@@ -113,10 +116,12 @@ private:
   /// forward past the newline.
   void standalone(std::size_t start, std::size_t& after, std::size_t& text_end) const {
     std::size_t b = start;
-    while (b > 0 && (m_text[b - 1] == ' ' || m_text[b - 1] == '\t')) --b;
+    while (b > 0 && (m_text[b - 1] == ' ' || m_text[b - 1] == '\t'))
+      --b;
     if (b > 0 && m_text[b - 1] != '\n') return;
     std::size_t e = after;
-    while (e < m_text.size() && (m_text[e] == ' ' || m_text[e] == '\t' || m_text[e] == '\r')) ++e;
+    while (e < m_text.size() && (m_text[e] == ' ' || m_text[e] == '\t' || m_text[e] == '\r'))
+      ++e;
     if (e < m_text.size() && m_text[e] != '\n') return;
     text_end = b;
     after = e < m_text.size() ? e + 1 : e;
@@ -171,7 +176,8 @@ bool truthy(const nlohmann::json* v) {
 Template::Template(std::string_view text, std::string name)
     : m_name(std::move(name)), m_tree(std::make_shared<const std::vector<Node>>(Parser(text, m_name).parse())) {}
 
-void Template::render(const std::vector<Node>& nodes, std::vector<const nlohmann::json*>& scopes, std::string& out) const {
+void Template::render(const std::vector<Node>& nodes, std::vector<const nlohmann::json*>& scopes,
+                      std::string& out) const {
   for (const auto& n : nodes) {
     if (n.type == NodeType::text) {
       out += n.text;

@@ -10,9 +10,9 @@
 #include "render/spec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <mutex>
-#include <cctype>
 #include <regex>
 #include <set>
 
@@ -42,7 +42,7 @@ std::string at(const std::string& path) { return path.empty() ? "(document)" : p
 /// A built-in schema by file name ("metadata.schema.json"), parsed once.
 const json& builtin_schema(const std::string& file) {
   static std::mutex lock;
-  static std::map<std::string, json> cache;  // entries never move or go away
+  static std::map<std::string, json> cache; // entries never move or go away
   std::lock_guard<std::mutex> hold(lock);
   auto it = cache.find(file);
   if (it != cache.end()) return it->second;
@@ -54,7 +54,7 @@ const json& builtin_schema(const std::string& file) {
 /// A schema pattern, compiled once (compiling dominates validating a batch).
 const std::regex& compiled(const std::string& pattern) {
   static std::mutex lock;
-  static std::map<std::string, std::regex> cache;  // entries never move or go away
+  static std::map<std::string, std::regex> cache; // entries never move or go away
   std::lock_guard<std::mutex> hold(lock);
   auto it = cache.find(pattern);
   return it != cache.end() ? it->second : cache.emplace(pattern, std::regex(pattern)).first->second;
@@ -105,9 +105,11 @@ void check(const json& v, const json& s, const std::string& path, std::vector<st
     return;
   }
   if (const json* t = kw(s, "type")) {
-    bool ok = t->is_string() ? type_matches(v, *t) : std::any_of(t->begin(), t->end(), [&](const json& x) { return type_matches(v, x); });
+    bool ok = t->is_string() ? type_matches(v, *t)
+                             : std::any_of(t->begin(), t->end(), [&](const json& x) { return type_matches(v, x); });
     if (!ok) {
-      out.push_back(at(path) + ": expected " + (t->is_string() ? t->get<std::string>() : t->dump()) + ", got " + type_of(v));
+      out.push_back(at(path) + ": expected " + (t->is_string() ? t->get<std::string>() : t->dump()) + ", got " +
+                    type_of(v));
       return;
     }
   }
@@ -135,7 +137,8 @@ void check(const json& v, const json& s, const std::string& path, std::vector<st
     if (const json* n = kw(s, "maxItems"); n && v.size() > n->get<std::size_t>())
       out.push_back(at(path) + ": takes at most " + n->dump() + " items");
     if (const json* items = kw(s, "items"))
-      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], *items, path + "[" + std::to_string(i) + "]", out);
+      for (std::size_t i = 0; i < v.size(); ++i)
+        check(v[i], *items, path + "[" + std::to_string(i) + "]", out);
   }
   if (v.is_object()) {
     std::string prefix = path.empty() ? "" : path + ".";
@@ -148,9 +151,12 @@ void check(const json& v, const json& s, const std::string& path, std::vector<st
     const json* ap = kw(s, "additionalProperties");
     for (const auto& [k, item] : v.items()) {
       const json* prop = props ? kw(*props, k.c_str()) : nullptr;
-      if (prop) check(item, *prop, prefix + k, out);
-      else if (ap && ap->is_boolean() && !ap->get<bool>()) out.push_back(prefix + k + ": unknown field");
-      else if (ap && ap->is_object()) check(item, *ap, prefix + k, out);
+      if (prop)
+        check(item, *prop, prefix + k, out);
+      else if (ap && ap->is_boolean() && !ap->get<bool>())
+        out.push_back(prefix + k + ": unknown field");
+      else if (ap && ap->is_object())
+        check(item, *ap, prefix + k, out);
     }
   }
 }
@@ -163,7 +169,8 @@ void check_label_keys(const json& doc, std::vector<std::string>& out) {
   for (const auto& [key, _] : labels.items()) {
     auto slash = key.find('/');
     std::string_view prefix = slash == std::string::npos ? "" : std::string_view(key).substr(0, slash);
-    std::string_view name = slash == std::string::npos ? std::string_view(key) : std::string_view(key).substr(slash + 1);
+    std::string_view name =
+        slash == std::string::npos ? std::string_view(key) : std::string_view(key).substr(slash + 1);
     bool ok = name.size() <= 63 && has_label_name_shape(name) &&
               (slash == std::string::npos || (prefix.size() <= 253 && has_dns_subdomain_shape(prefix)));
     if (!ok) out.push_back("metadata.labels: " + quote(key) + " is not a valid label key");
@@ -224,21 +231,25 @@ void check_inference_service(const json& doc, const json& spec, std::vector<std:
     int sum = 0;
     for (const auto& c : spec["canary"]) {
       if (!c.is_object()) continue;
-      if (c.contains("trafficPercent") && c["trafficPercent"].is_number_integer()) sum += c["trafficPercent"].get<int>();
+      if (c.contains("trafficPercent") && c["trafficPercent"].is_number_integer())
+        sum += c["trafficPercent"].get<int>();
       if (c.contains("predictor") && c["predictor"].is_object() && c["predictor"].contains("name") &&
           !names.insert(c["predictor"]["name"].dump()).second)
         out.push_back("spec.canary: predictor " + c["predictor"]["name"].dump() + " is named twice");
     }
     if (sum > 100) out.push_back("spec.canary: traffic shares sum to " + std::to_string(sum) + ", more than 100");
   }
-  if (standard && spec.contains("predictor") && spec["predictor"].is_object() && spec["predictor"].contains("canaryTrafficPercent"))
-    out.push_back("spec.predictor.canaryTrafficPercent: a Knative mechanism, ignored in " + mode + " mode (use spec.canary)");
+  if (standard && spec.contains("predictor") && spec["predictor"].is_object() &&
+      spec["predictor"].contains("canaryTrafficPercent"))
+    out.push_back("spec.predictor.canaryTrafficPercent: a Knative mechanism, ignored in " + mode +
+                  " mode (use spec.canary)");
 }
 
 /// A Grafana dashboard ConfigMap: each entry a JSON dashboard with panels.
 void check_dashboard(const json& doc, std::vector<std::string>& out) {
   const json& m = doc.value("metadata", json::object());
-  if (!m.is_object() || !m.contains("labels") || !m["labels"].is_object() || !m["labels"].contains("grafana_dashboard")) return;
+  if (!m.is_object() || !m.contains("labels") || !m["labels"].is_object() || !m["labels"].contains("grafana_dashboard"))
+    return;
   const json data = doc.value("data", json::object());
   if (!data.is_object()) return;
   for (const auto& [k, v] : data.items()) {
@@ -252,7 +263,8 @@ void check_dashboard(const json& doc, std::vector<std::string>& out) {
 void check_pipeline(const json& spec, std::vector<std::string>& out) {
   std::set<std::string> steps;
   for (const auto& s : spec.value("steps", json::array()))
-    if (s.is_object() && s.contains("name") && s["name"].is_string() && !steps.insert(s["name"].get<std::string>()).second)
+    if (s.is_object() && s.contains("name") && s["name"].is_string() &&
+        !steps.insert(s["name"].get<std::string>()).second)
       out.push_back("spec.steps: step " + s["name"].dump() + " is listed twice");
   const json output = spec.value("output", json::object());
   for (const auto& o : output.is_object() ? output.value("steps", json::array()) : json::array()) {
@@ -272,10 +284,12 @@ void check_digests(const json& v, const std::string& path, std::vector<std::stri
         if (k == "image" && !is_pinned(s)) out.push_back(p + ": image " + quote(s) + " is not pinned by digest (prod)");
         if ((k == "storageUri" || k == "modelUri") && s.rfind("oci://", 0) == 0 && !is_pinned(s.substr(6)))
           out.push_back(p + ": " + quote(s) + " is not pinned by digest (prod)");
-      } else check_digests(item, p, out);
+      } else
+        check_digests(item, p, out);
     }
   } else if (v.is_array()) {
-    for (std::size_t i = 0; i < v.size(); ++i) check_digests(v[i], path + "[" + std::to_string(i) + "]", out);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      check_digests(v[i], path + "[" + std::to_string(i) + "]", out);
   }
 }
 
@@ -360,11 +374,12 @@ std::vector<Finding> check_dir(const std::filesystem::path& dir, bool prod_diges
     for (const auto& d : docs) {
       if (text_of(d, "kind") == "Kustomization") continue;
       ++checked;
-      std::string who = d.is_object() ? text_of(d, "kind") + " " + quote(text_of(d.value("metadata", json()), "name"))
-                                      : "document";
+      std::string who =
+          d.is_object() ? text_of(d, "kind") + " " + quote(text_of(d.value("metadata", json()), "name")) : "document";
       try {
-        for (const auto& p : check_document(d, prod_digests)) found.push_back({rel, who + ": " + p});
-      } catch (const json::exception& e) {  // a field of an unexpected type deep in a cross-field rule
+        for (const auto& p : check_document(d, prod_digests))
+          found.push_back({rel, who + ": " + p});
+      } catch (const json::exception& e) { // a field of an unexpected type deep in a cross-field rule
         found.push_back({rel, who + ": " + json_error_text(e)});
       }
     }

@@ -35,8 +35,8 @@ std::vector<std::string> check_document(const nlohmann::json& doc, bool prod_dig
 
 /// One problem found by check_dir().
 struct Finding {
-  std::string file;   ///< relative to the checked directory
-  std::string what;   ///< "Deployment 'iris': spec.replicas: ..."
+  std::string file; ///< relative to the checked directory
+  std::string what; ///< "Deployment 'iris': spec.replicas: ..."
 };
 
 /// Validates every .yaml/.yml file under `dir` (kustomization.yaml only for

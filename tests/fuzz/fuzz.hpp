@@ -20,8 +20,7 @@ inline std::string_view text_of(const std::uint8_t* data, std::size_t size) {
 }
 
 /// Runs `body`, swallowing mlops::Error (a refusal with a message is a correct answer).
-template <typename F>
-void refusing_is_fine(F&& body) {
+template <typename F> void refusing_is_fine(F&& body) {
   try {
     body();
   } catch (const mlops::Error& e) {
@@ -36,4 +35,4 @@ const std::filesystem::path& scratch_dir();
 /// Writes `text` to scratch_dir()/name (replacing it) and returns the path.
 std::filesystem::path scratch_file(const std::string& name, std::string_view text);
 
-}  // namespace mlops::fuzz
+} // namespace mlops::fuzz

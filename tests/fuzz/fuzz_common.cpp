@@ -20,7 +20,7 @@ struct Scratch {
     std::filesystem::remove_all(dir, ec);
   }
 };
-}  // namespace
+} // namespace
 
 const std::filesystem::path& scratch_dir() {
   static Scratch s;
@@ -36,4 +36,4 @@ std::filesystem::path scratch_file(const std::string& name, std::string_view tex
   return path;
 }
 
-}  // namespace mlops::fuzz
+} // namespace mlops::fuzz

@@ -10,8 +10,10 @@ using mlops::model::SignatureSpec;
 
 Signature columns() {
   Signature s;
-  s.inputs = {{false, "sepal length (cm)", "double", true, {}}, {false, "n", "long", true, {}},
-              {false, "label", "string", false, {}}, {false, "ok", "boolean", true, {}}};
+  s.inputs = {{false, "sepal length (cm)", "double", true, {}},
+              {false, "n", "long", true, {}},
+              {false, "label", "string", false, {}},
+              {false, "ok", "boolean", true, {}}};
   return s;
 }
 
@@ -20,7 +22,7 @@ Signature tensors() {
   s.inputs = {{true, "x", "float32", true, {-1, 4}}, {true, "", "int64", true, {-1}}};
   return s;
 }
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto text = mlops::fuzz::text_of(data, size);

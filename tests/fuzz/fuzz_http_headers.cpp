@@ -10,7 +10,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string text(mlops::fuzz::text_of(data, size));
   for (const auto& c : mlops::oci::parse_www_authenticate(text)) {
-    if (c.scheme.empty()) __builtin_trap();  // a challenge always has a scheme
+    if (c.scheme.empty()) __builtin_trap(); // a challenge always has a scheme
   }
   (void)mlops::oci::parse_upload_range(text);
   // A fixed "now" keeps runs reproducible; the wait must be a number, never NaN.

@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (j.is_discarded() || !j.is_object()) return;
     for (const char* key : {"manifests", "layers"}) {
       if (auto it = j.find(key); it != j.end() && it->is_array()) {
-        for (const auto& d : *it) (void)mlops::oci::Descriptor::from_json(d).to_json();
+        for (const auto& d : *it)
+          (void)mlops::oci::Descriptor::from_json(d).to_json();
       }
     }
     if (auto it = j.find("config"); it != j.end()) (void)mlops::oci::Descriptor::from_json(*it);

@@ -14,7 +14,7 @@ const nlohmann::json& context() {
   })");
   return ctx;
 }
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto text = mlops::fuzz::text_of(data, size);

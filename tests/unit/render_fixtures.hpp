@@ -16,7 +16,7 @@ namespace mlops::test {
 inline const std::string k_digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 inline const std::string k_image = "registry.example/iris@" + k_digest;
 inline const std::string k_modelcar = "oci://registry.example/iris-modelcar@" + k_digest;
-inline const std::string k_gs_model = "gs://bucket/iris/1";  ///< seldon-v2 fetches with rclone: no oci://
+inline const std::string k_gs_model = "gs://bucket/iris/1"; ///< seldon-v2 fetches with rclone: no oci://
 
 /// The spec `yaml` resolved for `target` (and environment `env`).
 inline render::Resolved resolved(const std::string& yaml, const std::string& target, const std::string& env = "") {
@@ -27,7 +27,8 @@ inline render::Resolved resolved(const std::string& yaml, const std::string& tar
 }
 
 /// Renders, parses every document back and checks it again, keyed "Kind/name".
-inline std::map<std::string, nlohmann::json> docs_of(const render::Resolved& r, const render::RenderOptions& opts = {}) {
+inline std::map<std::string, nlohmann::json> docs_of(const render::Resolved& r,
+                                                     const render::RenderOptions& opts = {}) {
   std::map<std::string, nlohmann::json> out;
   for (const auto& m : render::render(r, opts)) {
     auto docs = render::parse_documents(m.yaml);

@@ -55,7 +55,8 @@ inline std::string sample_input(std::size_t size, unsigned seed = 1) {
   out.reserve(size);
   while (out.size() < size) {
     if (rng() % 4 == 0) {
-      for (int i = 0; i < 300 && out.size() < size; ++i) out += static_cast<char>(rng());
+      for (int i = 0; i < 300 && out.size() < size; ++i)
+        out += static_cast<char>(rng());
     } else {
       out += "{\"id\": " + std::to_string(rng() % 1000) + ", \"name\": \"item\", \"values\": [1.5, 2.5]}\n";
     }
@@ -81,8 +82,8 @@ inline std::string gunzip(const std::string& gz) {
     out.append(buf, sizeof buf - z.avail_out);
   } while (rc == Z_OK);
   inflateEnd(&z);
-  CHECK(rc == Z_STREAM_END);  // the CRC-32 and size in the trailer matched
-  CHECK(z.avail_in == 0);     // one stream, nothing after it
+  CHECK(rc == Z_STREAM_END); // the CRC-32 and size in the trailer matched
+  CHECK(z.avail_in == 0);    // one stream, nothing after it
   return out;
 }
 
@@ -99,14 +100,13 @@ inline std::string unzstd(const std::string& z) {
     ZSTD_outBuffer o{buf, sizeof buf, 0};
     rc = ZSTD_decompressStream(d, &o, &in);
     out.append(buf, o.pos);
-    if (!ZSTD_isError(rc) && rc != 0 && in.pos == in.size && o.pos == 0) break;  // truncated
+    if (!ZSTD_isError(rc) && rc != 0 && in.pos == in.size && o.pos == 0) break; // truncated
   }
   ZSTD_freeDCtx(d);
   CHECK_MESSAGE(!ZSTD_isError(rc), ZSTD_getErrorName(rc));
-  CHECK(rc == 0);              // the frame ended (and its checksum matched)
-  CHECK(in.pos == in.size);    // one frame, nothing after it
+  CHECK(rc == 0);           // the frame ended (and its checksum matched)
+  CHECK(in.pos == in.size); // one frame, nothing after it
   return out;
 }
 
 } // namespace mlops::test
-

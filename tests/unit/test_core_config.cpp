@@ -16,7 +16,6 @@ using mlops::test::TempDir;
 
 namespace {
 
-
 ConfigInputs inputs(const fsys::path& cwd, std::map<std::string, std::string> env, fsys::path user = {}) {
   ConfigInputs in;
   in.cwd = cwd;
@@ -58,7 +57,8 @@ TEST_CASE("config: defaults when nothing is set") {
 
 TEST_CASE("config: flags > environment > project file > user file") {
   TempDir t;
-  write(t.path / "user.yaml", "mlflow:\n  tracking_uri: http://user:1\n  max_retries: 1\n  timeout: 7\npull:\n  jobs: 3\n");
+  write(t.path / "user.yaml",
+        "mlflow:\n  tracking_uri: http://user:1\n  max_retries: 1\n  timeout: 7\npull:\n  jobs: 3\n");
   write(t.path / "proj" / "mlops.yaml", "mlflow:\n  tracking_uri: http://project:2\n  max_retries: 2\n");
   fsys::create_directories(t.path / "proj" / "a" / "b");
   auto cwd = t.path / "proj" / "a" / "b";
@@ -145,8 +145,8 @@ TEST_CASE("config: bad values name the file, line and key") {
 
 TEST_CASE("config: bad environment values are usage errors") {
   TempDir t;
-  CHECK(message_of(inputs(t.path, {{"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "many"}})).find("MLFLOW_HTTP_REQUEST_MAX_RETRIES") !=
-        std::string::npos);
+  CHECK(message_of(inputs(t.path, {{"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "many"}}))
+            .find("MLFLOW_HTTP_REQUEST_MAX_RETRIES") != std::string::npos);
   CHECK(message_of(inputs(t.path, {{"MLFLOW_TRACKING_INSECURE_TLS", "perhaps"}})).find("expected true or false") !=
         std::string::npos);
 }
@@ -164,7 +164,8 @@ TEST_CASE("config: numbers are finite and in range, from the file and the enviro
   fsys::remove(t.path / "mlops.yaml");
   for (const char* v : {"nan", "NaN", "inf", "1e30", "-nan", "1e999"}) {
     std::string m = message_of(inputs(t.path, {{"MLFLOW_HTTP_REQUEST_TIMEOUT", v}}));
-    CHECK_MESSAGE(m.find("invalid environment variable 'MLFLOW_HTTP_REQUEST_TIMEOUT'") != std::string::npos, v, " gave ", m);
+    CHECK_MESSAGE(m.find("invalid environment variable 'MLFLOW_HTTP_REQUEST_TIMEOUT'") != std::string::npos, v,
+                  " gave ", m);
   }
   for (const char* name : {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
                            "MLFLOW_HTTP_REQUEST_MAX_RETRIES"}) {
@@ -175,7 +176,8 @@ TEST_CASE("config: numbers are finite and in range, from the file and the enviro
 TEST_CASE("config: repeated keys, a second document and invalid UTF-8 in mlops.yaml") {
   TempDir t;
   write(t.path / "mlops.yaml", "mlflow: {tracking_uri: http://a, tracking_uri: http://b}\n");
-  CHECK(message_of(inputs(t.path, {})).find("mlops.yaml:1': key 'mlflow.tracking_uri' is repeated") != std::string::npos);
+  CHECK(message_of(inputs(t.path, {})).find("mlops.yaml:1': key 'mlflow.tracking_uri' is repeated") !=
+        std::string::npos);
   write(t.path / "mlops.yaml", "mlflow: {tracking_uri: http://a}\n---\nmlflow: {tracking_uri: http://b}\n");
   CHECK(message_of(inputs(t.path, {})).find("mlops.yaml:3': a second YAML document") != std::string::npos);
   write(t.path / "mlops.yaml", "mlflow:\n  workspace: \xff\n");
@@ -183,13 +185,14 @@ TEST_CASE("config: repeated keys, a second document and invalid UTF-8 in mlops.y
   // The user config gets the same rules.
   fsys::remove(t.path / "mlops.yaml");
   write(t.path / "user.yaml", "pull: {jobs: 2, jobs: 3}\n");
-  CHECK(message_of(inputs(t.path / "sub", {}, t.path / "user.yaml")).find("key 'pull.jobs' is repeated") != std::string::npos);
+  CHECK(message_of(inputs(t.path / "sub", {}, t.path / "user.yaml")).find("key 'pull.jobs' is repeated") !=
+        std::string::npos);
 }
 
 TEST_CASE("config: a link loop is named, never a raw filesystem error") {
   TempDir t;
   fsys::create_directories(t.path / "p" / "sub");
-  fsys::create_symlink("mlops.yaml", t.path / "p" / "mlops.yaml");  // points at itself
+  fsys::create_symlink("mlops.yaml", t.path / "p" / "mlops.yaml"); // points at itself
   std::string m = message_of(inputs(t.path / "p" / "sub", {}));
   CHECK(m == "cannot read config '" + (t.path / "p" / "mlops.yaml").string() + "': too many levels of symbolic links");
   ConfigInputs in = inputs(t.path, {});

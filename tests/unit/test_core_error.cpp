@@ -40,6 +40,7 @@ TEST_CASE("README's exit-code section lists exactly the table's codes") {
   for (auto it = std::sregex_iterator(section.begin(), section.end(), item); it != std::sregex_iterator(); ++it)
     listed.insert(std::stoi((*it)[1].str()));
   std::set<int> table;
-  for (const auto& e : exit_statuses()) table.insert(e.code);
+  for (const auto& e : exit_statuses())
+    table.insert(e.code);
   CHECK(listed == table);
 }

@@ -13,12 +13,11 @@ namespace fsys = std::filesystem;
 using namespace mlops;
 using mlops::test::TempDir;
 
-
 TEST_CASE("path confinement: normal paths are normalised") {
   CHECK(fs::confine_relative("a/b/c.txt") == "a/b/c.txt");
   CHECK(fs::confine_relative("./a//b/./c") == "a/b/c");
   CHECK(fs::confine_relative("weights ünïcødé.bin") == "weights ünïcødé.bin");
-  CHECK(fs::confine_relative("a/..b/c..") == "a/..b/c..");  // dots inside names are fine
+  CHECK(fs::confine_relative("a/..b/c..") == "a/..b/c.."); // dots inside names are fine
 }
 
 TEST_CASE("path confinement: escapes are refused") {
@@ -48,7 +47,8 @@ TEST_CASE("atomic_write replaces whole files and leaves no temporaries") {
   fs::atomic_write(t.path / "f", "two");
   CHECK(fs::read_file(t.path / "f") == "two");
   int n = 0;
-  for ([[maybe_unused]] auto& e : fsys::directory_iterator(t.path)) ++n;
+  for ([[maybe_unused]] auto& e : fsys::directory_iterator(t.path))
+    ++n;
   CHECK(n == 1);
   CHECK_THROWS_AS(fs::atomic_write(t.path / "no" / "such" / "dir", "x"), Error);
   CHECK_THROWS_WITH_AS(fs::read_file(t.path / "missing"), doctest::Contains("cannot read"), Error);
@@ -74,7 +74,8 @@ TEST_CASE("walk_tree visits every entry once, parents first, without following l
   fs::walk_tree(t.path, [&](const fs::WalkEntry& e) { seen.push_back(e.relative); });
   std::sort(seen.begin(), seen.end());
   CHECK(seen == std::vector<std::string>{"a", "a/b", "a/b/f", "a/usr", "top"});
-  CHECK_THROWS_WITH_AS(fs::walk_tree(t.path / "nope", [](const fs::WalkEntry&) {}), doctest::Contains("cannot read"), Error);
+  CHECK_THROWS_WITH_AS(fs::walk_tree(t.path / "nope", [](const fs::WalkEntry&) {}), doctest::Contains("cannot read"),
+                       Error);
 }
 
 TEST_CASE("walk_tree: an error from a directory is an error, not the end of the walk") {
@@ -108,7 +109,7 @@ TEST_CASE("tree rule: non-UTF-8 names and links out of the tree are refused, nam
   CHECK_THROWS_WITH_AS(fs::check_tree(t.path / "m"), doctest::Contains("points outside the model directory"), Error);
   fsys::remove(t.path / "m" / "leak");
   fsys::create_symlink("MLmodel", t.path / "m" / "inside");
-  fs::check_tree(t.path / "m");  // a link within the tree is fine
+  fs::check_tree(t.path / "m"); // a link within the tree is fine
   CHECK(fs::escaped_name("ok ünï") == "ok ünï");
   CHECK(fs::escaped_name("a\x01z\xff") == "a\\x01z\\xff");
 }

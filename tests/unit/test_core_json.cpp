@@ -12,8 +12,8 @@ TEST_CASE("json_depth counts nesting outside strings only") {
   CHECK(json_depth("1", 10) == 0);
   CHECK(json_depth("[]", 10) == 1);
   CHECK(json_depth(R"({"a":[{"b":[1]}]})", 10) == 4);
-  CHECK(json_depth(R"(["[[[[", "\"[[["])", 10) == 1);  // brackets and escaped quotes inside strings
-  CHECK(json_depth(std::string(1000, '['), 5) == 6);    // stops once past the bound
+  CHECK(json_depth(R"(["[[[[", "\"[[["])", 10) == 1); // brackets and escaped quotes inside strings
+  CHECK(json_depth(std::string(1000, '['), 5) == 6);  // stops once past the bound
 }
 
 TEST_CASE("parse_json refuses deep, large and malformed documents with a named error") {
@@ -43,7 +43,7 @@ TEST_CASE("parse_json refuses deep, large and malformed documents with a named e
   } catch (const Error& e) {
     std::string what = e.what();
     CHECK(what.rfind("'f' is not valid JSON: ", 0) == 0);
-    CHECK(what.find("json.exception") == std::string::npos);  // no raw library text
+    CHECK(what.find("json.exception") == std::string::npos); // no raw library text
   }
   CHECK(parse_ordered_json(R"({"b":1,"a":2})", "'x'").begin().key() == "b");
 }

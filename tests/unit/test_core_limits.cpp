@@ -26,7 +26,7 @@ std::set<std::string> names(const std::string& text, const std::regex& re) {
   return out;
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("every limit in lib/core/limits.hpp is in README's Limits table, and only those") {
   std::string header = slurp(MLOPS_SOURCE_DIR "/lib/core/limits.hpp");
@@ -39,8 +39,11 @@ TEST_CASE("every limit in lib/core/limits.hpp is in README's Limits table, and o
   auto declared = names(header, std::regex(R"(constexpr[^=;]*\b(k_[a-z0-9_]+)\s*=)"));
   auto documented = names(table, std::regex(R"(`[^`]*?\b(k_[a-z0-9_]+)\b)"));
   // A table cell may name several limits: `k_a` / `k_b`.
-  for (const auto& extra : names(table, std::regex(R"(\b(k_[a-z0-9_]+)\b)"))) documented.insert(extra);
+  for (const auto& extra : names(table, std::regex(R"(\b(k_[a-z0-9_]+)\b)")))
+    documented.insert(extra);
   CHECK(declared.size() > 10);
-  for (const auto& n : declared) CHECK_MESSAGE(documented.count(n), n << " is not in README's Limits table");
-  for (const auto& n : documented) CHECK_MESSAGE(declared.count(n), n << " is in README's Limits table but not in limits.hpp");
+  for (const auto& n : declared)
+    CHECK_MESSAGE(documented.count(n), n << " is not in README's Limits table");
+  for (const auto& n : documented)
+    CHECK_MESSAGE(declared.count(n), n << " is in README's Limits table but not in limits.hpp");
 }

@@ -28,7 +28,8 @@ void feed(ChunkPipeline& pipe, const std::string& text, std::size_t piece) {
 
 TEST_CASE("pipeline: every stage sees every byte, in order") {
   std::string text;
-  for (int i = 0; i < 5000; ++i) text += std::to_string(i) + ",";
+  for (int i = 0; i < 5000; ++i)
+    text += std::to_string(i) + ",";
   for (std::size_t capacity : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, text.size(), text.size() + 1}) {
     CAPTURE(capacity);
     std::string first, second;
@@ -48,7 +49,9 @@ TEST_CASE("pipeline: an empty stream passes nothing; a failing stage stops it") 
     pipe.finish(pipe.first());
   }
   CHECK(calls == 0);
-  ChunkPipeline failing({[](const char*, std::size_t) {}, [](const char*, std::size_t) { throw std::runtime_error("disk full"); }}, 2, 16);
+  ChunkPipeline failing(
+      {[](const char*, std::size_t) {}, [](const char*, std::size_t) { throw std::runtime_error("disk full"); }}, 2,
+      16);
   CHECK_THROWS_WITH_AS(feed(failing, std::string(1000, 'x'), 100), "disk full", std::runtime_error);
   CHECK_THROWS_AS(ChunkPipeline({}, 2, 16), std::invalid_argument);
 }

@@ -20,7 +20,8 @@ namespace {
 /// Descriptors open in this process now.
 std::size_t open_fds() {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
   return n;
 }
 
@@ -35,7 +36,7 @@ TEST_CASE("UniqueFd: closes on destruction, moves ownership, releases on request
     UniqueFd a(raw);
     CHECK(a);
     UniqueFd b(std::move(a));
-    CHECK_FALSE(a);  // NOLINT(bugprone-use-after-move): the moved-from state is part of the contract
+    CHECK_FALSE(a); // NOLINT(bugprone-use-after-move): the moved-from state is part of the contract
     CHECK(b.get() == raw);
     UniqueFd c;
     c = std::move(b);
@@ -55,7 +56,7 @@ TEST_CASE("UniqueFd: closes on destruction, moves ownership, releases on request
   CHECK(e.close());
   CHECK_FALSE(e);
   CHECK_FALSE(is_open(was));
-  CHECK(e.close());  // nothing left to close
+  CHECK(e.close()); // nothing left to close
 }
 
 TEST_CASE("run_process: output, exit code, stdin, timeout, a missing program, and no descriptor left open") {
@@ -71,7 +72,8 @@ TEST_CASE("run_process: output, exit code, stdin, timeout, a missing program, an
   CHECK(fed.exit_code == 0);
   CHECK(fed.output == "protocol=https\nhost=r.example\n");
 
-  auto env = run_process({"sh", "-c", "pwd; echo $MLOPS_UNIT_X"}, dir.path, {{"MLOPS_UNIT_X", "42"}}, std::chrono::seconds(30));
+  auto env = run_process({"sh", "-c", "pwd; echo $MLOPS_UNIT_X"}, dir.path, {{"MLOPS_UNIT_X", "42"}},
+                         std::chrono::seconds(30));
   CHECK(env.output == std::filesystem::canonical(dir.path).string() + "\n42\n");
 
   // Input the child never reads: no SIGPIPE for us, the child's own result.
@@ -85,7 +87,8 @@ TEST_CASE("run_process: output, exit code, stdin, timeout, a missing program, an
   auto missing = run_process({"mlops-no-such-program"}, dir.path, {}, std::chrono::seconds(30));
   CHECK(missing.not_found);
 
-  auto tail = run_process({"sh", "-c", "head -c 5000 /dev/zero | tr '\\0' a; echo END"}, dir.path, {}, std::chrono::seconds(30), 100);
+  auto tail = run_process({"sh", "-c", "head -c 5000 /dev/zero | tr '\\0' a; echo END"}, dir.path, {},
+                          std::chrono::seconds(30), 100);
   CHECK(tail.output.rfind("[...]\n", 0) == 0);
   CHECK(tail.output.find("END") != std::string::npos);
 
@@ -110,7 +113,8 @@ TEST_CASE("BackgroundProcess: starts with its output in a log file and stops by 
 
     BackgroundProcess p({"sh", "-c", "echo started; exec sleep 30"}, dir.path, dir.path / "log");
     CHECK(p.running());
-    for (int i = 0; i < 600 && first_line().empty(); ++i) ::usleep(10000);  // waits for it; asserts no time
+    for (int i = 0; i < 600 && first_line().empty(); ++i)
+      ::usleep(10000); // waits for it; asserts no time
     CHECK(first_line() == "started");
     p.stop(std::chrono::seconds(5));
     CHECK_FALSE(p.running());

@@ -38,14 +38,15 @@ TEST_CASE("thread pool: every item runs once, on the pool's threads, batch after
     });
     CHECK_FALSE(f.first);
     CHECK(f.errors.size() == runs.size());
-    for (const auto& r : runs) CHECK(r.load() == 1);
+    for (const auto& r : runs)
+      CHECK(r.load() == 1);
     CHECK(threads.size() <= 4);
   }
   CHECK_FALSE(pool.for_each(0, [](std::size_t) { FAIL("ran"); }).first);
 }
 
 TEST_CASE("thread pool: after a failure no further item starts, and both the first and the lowest failure are kept") {
-  ThreadPool one(1);  // the caller alone: the order is fixed
+  ThreadPool one(1); // the caller alone: the order is fixed
   std::vector<std::size_t> ran;
   FanOut f = one.for_each(10, [&](std::size_t i) {
     ran.push_back(i);
@@ -65,7 +66,8 @@ TEST_CASE("thread pool: after a failure no further item starts, and both the fir
       throw Error(ErrorKind::io, "item 5");
     }
     if (i == 2) {
-      while (!five_failed) std::this_thread::yield();
+      while (!five_failed)
+        std::this_thread::yield();
       // five_failed is set just before item 5 throws: give its worker time to record the
       // failure, so that "first" is item 5 (the flag alone left a race on a loaded machine).
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -79,5 +81,5 @@ TEST_CASE("thread pool: after a failure no further item starts, and both the fir
 TEST_CASE("thread pool: zero means one thread per core; destruction joins idle workers") {
   ThreadPool pool(0);
   CHECK(pool.size() == std::max(1u, std::thread::hardware_concurrency()));
-  ThreadPool many(8);  // destroyed without ever running a batch
+  ThreadPool many(8); // destroyed without ever running a batch
 }

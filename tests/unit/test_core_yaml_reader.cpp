@@ -40,10 +40,10 @@ TEST_CASE("yaml reader: a repeated key is refused with file, line and key path")
 
 TEST_CASE("yaml reader: invalid UTF-8 is refused naming the line") {
   CHECK(load_error("deploy:\n  name: \xff\xfe\n") == "invalid config 'p/mlops.yaml:2': not valid UTF-8 (byte 17)");
-  CHECK(has(load_error("a: \xc0\x80\n"), "not valid UTF-8"));        // overlong NUL
-  CHECK(has(load_error("a: \xed\xa0\x80\n"), "not valid UTF-8"));    // a surrogate
+  CHECK(has(load_error("a: \xc0\x80\n"), "not valid UTF-8"));         // overlong NUL
+  CHECK(has(load_error("a: \xed\xa0\x80\n"), "not valid UTF-8"));     // a surrogate
   CHECK(has(load_error("a: \xf4\x90\x80\x80\n"), "not valid UTF-8")); // past U+10FFFF
-  CHECK(has(load_error("a: \xe2\x82\n"), "not valid UTF-8"));        // cut short
+  CHECK(has(load_error("a: \xe2\x82\n"), "not valid UTF-8"));         // cut short
   CHECK(load_error("a: \"na\xc3\xafve \xe2\x82\xac \xf0\x9f\x99\x82\"\n") == "(accepted)");
   CHECK(find_invalid_utf8("plain") == std::string_view::npos);
   CHECK(find_invalid_utf8("ab\x80") == 2);
@@ -54,7 +54,7 @@ TEST_CASE("yaml reader: a second document is refused, not ignored") {
         "invalid config 'p/mlops.yaml:3': a second YAML document; the file must hold one");
   CHECK(load_error("---\ndeploy: {name: iris}\n") == "(accepted)");
   CHECK(load_error("") == "(accepted)");
-  CHECK(load_error("deploy: {name: iris}\n---\n# nothing more\n") == "(accepted)");  // an empty document
+  CHECK(load_error("deploy: {name: iris}\n---\n# nothing more\n") == "(accepted)"); // an empty document
   CHECK(load_error("---\n---\na: 1\n---\nb: 2\n") ==
         "invalid config 'p/mlops.yaml:5': a second YAML document; the file must hold one");
   CHECK(YamlReader{"config", "f"}.load("---\n---\na: 1\n")["a"].as<int>() == 1);
@@ -64,12 +64,13 @@ TEST_CASE("yaml reader: size, depth and alias expansion are bounded") {
   std::string big(limits::k_max_config_bytes + 1, ' ');
   CHECK(has(load_error(big), "too large: " + std::to_string(big.size()) + " bytes, the limit is"));
 
-  std::string deep = "a: " + std::string(limits::k_max_yaml_depth + 5, '[') + std::string(limits::k_max_yaml_depth + 5, ']');
+  std::string deep =
+      "a: " + std::string(limits::k_max_yaml_depth + 5, '[') + std::string(limits::k_max_yaml_depth + 5, ']');
   CHECK(has(load_error(deep), "nested deeper than " + std::to_string(limits::k_max_yaml_depth) + " levels"));
   // Past yaml-cpp's own guard (2000 levels; its message is "bad file") the same error.
   std::string deeper = std::string(5000, '[') + std::string(5000, ']');
-  CHECK(load_error(deeper) == "invalid config 'p/mlops.yaml:1': nested deeper than " +
-                                  std::to_string(limits::k_max_yaml_depth) + " levels");
+  CHECK(load_error(deeper) ==
+        "invalid config 'p/mlops.yaml:1': nested deeper than " + std::to_string(limits::k_max_yaml_depth) + " levels");
 
   // Billion laughs: 10 levels of 10 aliases each is 10^10 nodes when walked.
   CHECK(has(load_error(test::billion_laughs()), "aliases repeat too much"));
@@ -90,7 +91,7 @@ TEST_CASE("yaml reader: numbers are finite") {
   CHECK(has(number_error(".inf"), "key 'gates.x': expected a finite number, not '.inf'"));
   CHECK(has(number_error("-.inf"), "expected a finite number"));
   CHECK(has(number_error(".nan"), "expected a finite number"));
-  CHECK(number_error("1e30") == "(accepted)");  // finite: the caller's range check decides
+  CHECK(number_error("1e30") == "(accepted)"); // finite: the caller's range check decides
   CHECK(has(number_error("[1]"), "expected a number"));
   CHECK(has(number_error("9999999999"), "(accepted)"));
   // integer(): long digit strings are refused by length before std::regex sees them.

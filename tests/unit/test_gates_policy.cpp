@@ -72,12 +72,17 @@ TEST_CASE("policy: every section is read") {
 }
 
 TEST_CASE("policy: mistakes name the file, line and key") {
-  CHECK(error_of("gates:\n  metrics:\n    thresholds: ['accuracy >>= 0.9']\n").find("policy.yaml:3") != std::string::npos);
-  CHECK(error_of("gates:\n  metrics:\n    thresholds: ['accuracy >>= 0.9']\n").find("bad threshold expression") != std::string::npos);
+  CHECK(error_of("gates:\n  metrics:\n    thresholds: ['accuracy >>= 0.9']\n").find("policy.yaml:3") !=
+        std::string::npos);
+  CHECK(error_of("gates:\n  metrics:\n    thresholds: ['accuracy >>= 0.9']\n").find("bad threshold expression") !=
+        std::string::npos);
   CHECK(error_of("gates:\n  metrcs: {}\n").find("unknown key 'gates.metrcs'") != std::string::npos);
-  CHECK(error_of("gates:\n  tests:\n    commands:\n      - {run: 'pytest -q'}\n").find("argument list") != std::string::npos);
-  CHECK(error_of("gates:\n  interface: {require_signature: perhaps}\n").find("expected true or false") != std::string::npos);
-  CHECK(error_of("gates:\n  metrics:\n    compare: [{metric: a, against: champion}]\n").find("@alias") != std::string::npos);
+  CHECK(error_of("gates:\n  tests:\n    commands:\n      - {run: 'pytest -q'}\n").find("argument list") !=
+        std::string::npos);
+  CHECK(error_of("gates:\n  interface: {require_signature: perhaps}\n").find("expected true or false") !=
+        std::string::npos);
+  CHECK(error_of("gates:\n  metrics:\n    compare: [{metric: a, against: champion}]\n").find("@alias") !=
+        std::string::npos);
   CHECK(error_of("gates:\n  environment: {required: ['>=2']}\n").find("requirement") != std::string::npos);
 }
 

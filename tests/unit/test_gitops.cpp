@@ -93,7 +93,7 @@ TEST_CASE("gitops: the current version and the rollback target come from history
   auto t = rollback_target(h, "staging");
   REQUIRE(t);
   CHECK(t->version == "1");
-  CHECK(t->commit == "c");  // the newest commit that deployed it
+  CHECK(t->commit == "c"); // the newest commit that deployed it
   // prod has nothing earlier.
   CHECK_FALSE(rollback_target(h, "prod"));
 }
@@ -195,7 +195,7 @@ TEST_CASE("gitops: credential store lines match scheme, host and port") {
   CHECK_FALSE(match_store_line("https://bot:x@git.example", "http://git.example/m.git"));
   CHECK_FALSE(match_store_line("https://bot:x@git.example:8443", "https://git.example/m.git"));
   CHECK(match_store_line("http://bot:x@127.0.0.1:8080", "http://127.0.0.1:8080/git/m.git"));
-  CHECK_FALSE(match_store_line("https://bot@git.example", "https://git.example/m.git"));  // no password
+  CHECK_FALSE(match_store_line("https://bot@git.example", "https://git.example/m.git")); // no password
 
   auto env = [](std::map<std::string, std::string> vars) {
     return [vars](const std::string& k) -> std::optional<std::string> {
@@ -258,8 +258,8 @@ public:
     std::map<std::string, std::map<std::string, std::string>> dirs;
   };
   std::map<std::string, Object> objects;
-  std::string server;  ///< the branch on the server
-  std::string local;   ///< the tip of the last fetch or push
+  std::string server; ///< the branch on the server
+  std::string local;  ///< the tip of the last fetch or push
   std::function<void()> before_push;
   std::string refusal;
   int fetches = 0, pushes = 0;
@@ -274,11 +274,14 @@ public:
     if (it == objects.end() || !it->second.dirs.count(dir)) return {};
     return it->second.dirs.at(dir);
   }
-  std::string commit_dir(const std::string& parent, const std::string& dir, const std::map<std::string, std::string>& files,
-                         const std::string& message, const Identity&, const Identity&) override {
+  std::string commit_dir(const std::string& parent, const std::string& dir,
+                         const std::map<std::string, std::string>& files, const std::string& message, const Identity&,
+                         const Identity&) override {
     Object o{parent, message, parent.empty() ? decltype(Object::dirs){} : objects.at(parent).dirs};
-    if (files.empty()) o.dirs.erase(dir);
-    else o.dirs[dir] = files;
+    if (files.empty())
+      o.dirs.erase(dir);
+    else
+      o.dirs[dir] = files;
     std::string id = "c" + std::to_string(objects.size() + 1);
     objects[id] = o;
     return id;
@@ -286,7 +289,8 @@ public:
   PushResult push(const std::string& commit) override {
     ++pushes;
     if (before_push) before_push();
-    if (!refusal.empty()) throw Error(ErrorKind::operational, "cannot push: the server refused refs/heads/main (" + refusal + ")");
+    if (!refusal.empty())
+      throw Error(ErrorKind::operational, "cannot push: the server refused refs/heads/main (" + refusal + ")");
     if (objects.at(commit).parent != server) return PushResult::non_fast_forward;
     server = local = commit;
     return PushResult::pushed;
@@ -305,7 +309,9 @@ public:
     }
     return out;
   }
-  std::string diff(const std::string& from, const std::string& to, const std::string&) override { return from + ".." + to; }
+  std::string diff(const std::string& from, const std::string& to, const std::string&) override {
+    return from + ".." + to;
+  }
 
   /// Another writer's promotion, straight onto the server's branch.
   std::string commit_on_server(const std::string& env, const std::string& version, const std::string& actor) {
@@ -315,7 +321,8 @@ public:
     r.env = env;
     r.version = version;
     r.actor = actor;
-    std::string id = commit_dir(server, "clusters/" + env + "/iris", {{"model.yaml", "version " + version}}, format_message(r), {}, {});
+    std::string id = commit_dir(server, "clusters/" + env + "/iris", {{"model.yaml", "version " + version}},
+                                format_message(r), {}, {});
     return server = id;
   }
 };
@@ -330,7 +337,8 @@ public:
   bool deny_writes = false;
 
   FakeRegistry() {
-    for (const char* v : {"1", "2", "3"}) versions[v] = version(v);
+    for (const char* v : {"1", "2", "3"})
+      versions[v] = version(v);
   }
   mlflow::RegisteredModel get_registered_model(const std::string& name) override {
     mlflow::RegisteredModel m;
@@ -347,7 +355,8 @@ public:
     if (!v.empty() && v[0] == '@') return get_model_version(name, aliases.at(v.substr(1)));
     return get_model_version(name, v);
   }
-  void set_model_version_tag(const std::string&, const std::string& v, const std::string& key, const std::string& value) override {
+  void set_model_version_tag(const std::string&, const std::string& v, const std::string& key,
+                             const std::string& value) override {
     refuse_if_denied();
     versions.at(v).tags[key] = value;
   }
@@ -358,7 +367,10 @@ public:
 
 private:
   void refuse_if_denied() const {
-    if (deny_writes) throw Error(ErrorKind::auth, "cannot set tag: the server said no (HTTP 403)").because(Cause::permission_denied).with_status(403);
+    if (deny_writes)
+      throw Error(ErrorKind::auth, "cannot set tag: the server said no (HTTP 403)")
+          .because(Cause::permission_denied)
+          .with_status(403);
   }
 };
 
@@ -367,7 +379,9 @@ struct Fixture {
   FakeRegistry registry;
   FakeBranch branch;
   PromotionConfig config;
-  Workflow w{registry, branch, config,
+  Workflow w{registry,
+             branch,
+             config,
              [](const std::string& env, const std::string& image) {
                return std::map<std::string, std::string>{{"model.yaml", env + " " + image}};
              },
@@ -403,7 +417,7 @@ TEST_CASE("gitops promote: an uncontended promotion pushes once, on the tip it f
   CHECK(o.committed);
   CHECK(o.alias_moved);
   CHECK(f.branch.pushes == 1);
-  CHECK(f.branch.fetches == 3);  // before the commit (the push builds on it), then twice to settle the alias
+  CHECK(f.branch.fetches == 3); // before the commit (the push builds on it), then twice to settle the alias
   CHECK(f.on_server("dev") == "2");
   CHECK(f.registry.aliases.at("dev") == "2");
   CHECK(f.registry.versions.at("2").tags.at("mlops.promotion.dev").find("\"status\":\"done\"") != std::string::npos);
@@ -423,7 +437,7 @@ TEST_CASE("gitops promote: the branch moving between fetch and push is fetched a
   Outcome o = promote(f.w, f.promote_request("2"));
   CHECK(o.committed);
   CHECK(f.branch.pushes == 2);
-  CHECK(f.branch.objects.at(f.branch.server).parent == theirs);  // ours on top of theirs, nothing lost
+  CHECK(f.branch.objects.at(f.branch.server).parent == theirs); // ours on top of theirs, nothing lost
   CHECK(f.on_server("staging") == "1");
   CHECK(f.on_server("dev") == "2");
   CHECK(f.registry.aliases.at("dev") == "2");
@@ -438,7 +452,7 @@ TEST_CASE("gitops promote: someone else promoting the same version meanwhile lea
   CHECK_FALSE(o.committed);
   CHECK(f.branch.pushes == 1);
   CHECK(f.on_server("dev") == "2");
-  CHECK(f.registry.aliases.at("dev") == "2");  // the alias still follows git
+  CHECK(f.registry.aliases.at("dev") == "2"); // the alias still follows git
 }
 
 TEST_CASE("gitops promote: a branch that keeps moving ends in a conflict, with the alias untouched") {

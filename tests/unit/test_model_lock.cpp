@@ -17,7 +17,6 @@ using model::LockFile;
 
 namespace {
 
-
 LockFile sample() {
   LockFile l;
   l.tool = "mlops test";
@@ -49,9 +48,9 @@ TEST_CASE("lock file: round trip keeps every field and sorts files") {
   CHECK(back.download_uri == l.download_uri);
   CHECK(back.creation_timestamp == l.creation_timestamp);
   REQUIRE(back.files.size() == 2);
-  CHECK(back.files[0].path == "MLmodel");  // sorted by path
+  CHECK(back.files[0].path == "MLmodel"); // sorted by path
   CHECK(back.digest == LockFile::compute_digest(l.files));
-  CHECK(back.to_json() == text);  // stable serialisation
+  CHECK(back.to_json() == text); // stable serialisation
   CHECK(text.find("\"created\": \"2023-11-14T22:13:20Z\"") != std::string::npos);
 }
 
@@ -83,7 +82,7 @@ TEST_CASE("lock file: verify_dir names modified, missing and unexpected files") 
   fs::atomic_write(t.path / LockFile::k_file_name, l.to_json());
   CHECK(model::verify_dir(t.path, l).ok());
 
-  fs::atomic_write(t.path / "model.pkl", "abd");  // same size, other bytes
+  fs::atomic_write(t.path / "model.pkl", "abd"); // same size, other bytes
   fsys::remove(t.path / "MLmodel");
   fs::atomic_write(t.path / "extra.txt", "x");
   auto r = model::verify_dir(t.path, l);
@@ -105,7 +104,7 @@ TEST_CASE("lock file: verify_dir does not follow symbolic links") {
   fsys::create_directories(t.path / "elsewhere");
   fs::atomic_write(t.path / "elsewhere" / "model.pkl", "abc");
   fsys::create_directories(t.path / "m");
-  fsys::create_directory_symlink(t.path / "elsewhere", t.path / "m" / "sub");  // the bytes live outside
+  fsys::create_directory_symlink(t.path / "elsewhere", t.path / "m" / "sub"); // the bytes live outside
   auto r = model::verify_dir(t.path / "m", l);
   CHECK(r.modified == std::vector<std::string>{"sub/model.pkl"});
 
@@ -113,7 +112,7 @@ TEST_CASE("lock file: verify_dir does not follow symbolic links") {
   fsys::create_directories(t.path / "m" / "sub");
   fs::atomic_write(t.path / "m" / "sub" / "model.pkl", "abc");
   CHECK(model::verify_dir(t.path / "m", l).ok());
-  fsys::create_directory_symlink("/etc", t.path / "m" / "evil");  // an extra link is reported, not entered
+  fsys::create_directory_symlink("/etc", t.path / "m" / "evil"); // an extra link is reported, not entered
   auto e = model::verify_dir(t.path / "m", l);
   CHECK(e.unexpected == std::vector<std::string>{"evil"});
   fsys::remove(t.path / "m" / "sub" / "model.pkl");

@@ -55,31 +55,38 @@ TEST_CASE("MLmodel: current layout with unknown keys") {
   REQUIRE(m.input_example.has_value());
   CHECK(m.input_example->serving_input_path == "serving_input_example.json");
   auto files = m.referenced_files();
-  for (const char* f : {"model.skops", "conda.yaml", "python_env.yaml", "input_example.json", "serving_input_example.json"}) {
+  for (const char* f :
+       {"model.skops", "conda.yaml", "python_env.yaml", "input_example.json", "serving_input_example.json"}) {
     CHECK(std::find(files.begin(), files.end(), f) != files.end());
   }
 }
 
 TEST_CASE("MLmodel: old layout with env as a string") {
-  MlModel m = MlModel::parse("flavors:\n  python_function:\n    env: conda.yaml\n    loader_module: m\n    data: model.pkl\n", "MLmodel");
+  MlModel m = MlModel::parse(
+      "flavors:\n  python_function:\n    env: conda.yaml\n    loader_module: m\n    data: model.pkl\n", "MLmodel");
   auto files = m.referenced_files();
   CHECK(files == std::vector<std::string>{"conda.yaml", "model.pkl"});
   CHECK_FALSE(m.signature.has_value());
 }
 
 TEST_CASE("MLmodel: broken files are clear errors") {
-  CHECK_THROWS_WITH_AS(MlModel::parse("flavors: [unclosed", "x/MLmodel"), doctest::Contains("invalid MLmodel 'x/MLmodel:1'"), Error);
+  CHECK_THROWS_WITH_AS(MlModel::parse("flavors: [unclosed", "x/MLmodel"),
+                       doctest::Contains("invalid MLmodel 'x/MLmodel:1'"), Error);
   CHECK_THROWS_WITH_AS(MlModel::parse("run_id: 1\n", "MLmodel"), doctest::Contains("no 'flavors'"), Error);
   CHECK_THROWS_WITH_AS(MlModel::parse("flavors: {p: {}}\nsignature:\n  inputs: '[{\"type\": '\n", "MLmodel"),
                        doctest::Contains("not valid JSON"), Error);
-  CHECK_THROWS_AS(parse_signature_part(R"([{"type":"tensor","tensor-spec":{"dtype":"float32","shape":[1]}},{"type":"double"}])", "inputs"), Error);
+  CHECK_THROWS_AS(
+      parse_signature_part(R"([{"type":"tensor","tensor-spec":{"dtype":"float32","shape":[1]}},{"type":"double"}])",
+                           "inputs"),
+      Error);
 }
 
 TEST_CASE("input example: dataframe split and records") {
   MlModel m = MlModel::parse(k_mlmodel, "MLmodel");
   const Signature& s = *m.signature;
   InputExampleInfo split{"input_example.json", "dataframe", "split", ""};
-  CHECK(check_input_example(s, split, json::parse(R"({"columns":["a","b","c"],"data":[[1.5,2,"x"],[3,null,"y"]]})")).empty());
+  CHECK(check_input_example(s, split, json::parse(R"({"columns":["a","b","c"],"data":[[1.5,2,"x"],[3,null,"y"]]})"))
+            .empty());
   // An optional column may be left out.
   CHECK(check_input_example(s, split, json::parse(R"({"columns":["a","c"],"data":[[1.5,"x"]]})")).empty());
 
@@ -88,7 +95,8 @@ TEST_CASE("input example: dataframe split and records") {
   CHECK(wrong_name[0] == "column 'a' is required by the signature but missing from the example");
   CHECK(wrong_name[1] == "column 'A' is not in the signature");
 
-  auto wrong_type = check_input_example(s, split, json::parse(R"({"columns":["a","b","c"],"data":[[1.5,2,"x"],["abc",2.5,"y"]]})"));
+  auto wrong_type =
+      check_input_example(s, split, json::parse(R"({"columns":["a","b","c"],"data":[[1.5,2,"x"],["abc",2.5,"y"]]})"));
   REQUIRE(wrong_type.size() == 2);
   CHECK(wrong_type[0] == "column 'a' row 1: \"abc\" is not a double");
   CHECK(wrong_type[1] == "column 'b' row 1: 2.5 is not a long");
@@ -116,10 +124,14 @@ TEST_CASE("input example: tensors, shapes with -1 and dtypes") {
 TEST_CASE("serving example: payload forms and params") {
   MlModel m = MlModel::parse(k_mlmodel, "MLmodel");
   const Signature& s = *m.signature;
-  CHECK(check_serving_example(s, json::parse(R"({"dataframe_split":{"columns":["a","c"],"data":[[1,"x"]]},"params":{"temperature":0.7}})")).empty());
+  CHECK(
+      check_serving_example(
+          s, json::parse(R"({"dataframe_split":{"columns":["a","c"],"data":[[1,"x"]]},"params":{"temperature":0.7}})"))
+          .empty());
   CHECK(check_serving_example(s, json::parse(R"({"dataframe_records":[{"a":1,"c":"x"}]})")).empty());
   CHECK(check_serving_example(s, json::parse(R"({"instances":[{"a":1,"c":"x"}]})")).empty());
-  auto p = check_serving_example(s, json::parse(R"({"dataframe_records":[{"a":1,"c":"x"}],"params":{"temp":1,"temperature":"hot"}})"));
+  auto p = check_serving_example(
+      s, json::parse(R"({"dataframe_records":[{"a":1,"c":"x"}],"params":{"temp":1,"temperature":"hot"}})"));
   REQUIRE(p.size() == 2);
   CHECK(p[0] == "param 'temp' is not in the signature");
   CHECK(p[1] == "param 'temperature': \"hot\" is not a double");

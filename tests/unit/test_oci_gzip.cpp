@@ -18,7 +18,7 @@ using mlops::test::StringSink;
 
 namespace {
 
-constexpr std::size_t k_block = 64 * 1024;  // small blocks: many of them in a small input
+constexpr std::size_t k_block = 64 * 1024; // small blocks: many of them in a small input
 
 std::string gzip(const std::string& input, unsigned threads, std::size_t write_size = 100000) {
   return mlops::test::compress<oci::ParallelGzip>(input, write_size, threads, k_block);
@@ -40,23 +40,25 @@ TEST_CASE("parallel gzip: the same bytes for any thread count, run and write pat
   std::string input = sample_input(7 * k_block + 1234, 7);
   std::string reference = gzip(input, 1);
   CHECK(gunzip(reference) == input);
-  CHECK(reference.size() < input.size() * 3 / 4);  // the dictionary carries matches across blocks
+  CHECK(reference.size() < input.size() * 3 / 4); // the dictionary carries matches across blocks
   for (unsigned threads : {1u, 2u, 3u, 8u}) {
     CAPTURE(threads);
     CHECK(gzip(input, threads) == reference);
     CHECK(gzip(input, threads) == reference);
   }
-  CHECK(gzip(input, 2, 1) == reference);        // byte by byte
-  CHECK(gzip(input, 2, k_block) == reference);  // block by block
-  CHECK(gzip(input, 0) == reference);           // one thread per CPU
+  CHECK(gzip(input, 2, 1) == reference);       // byte by byte
+  CHECK(gzip(input, 2, k_block) == reference); // block by block
+  CHECK(gzip(input, 0) == reference);          // one thread per CPU
 }
 
 TEST_CASE("parallel gzip: blocks that do not compress are stored, mixed with deflated ones") {
   std::mt19937_64 rng(3);
   std::string noise(5 * k_block + 99, '\0');
-  for (auto& c : noise) c = static_cast<char>(rng());
+  for (auto& c : noise)
+    c = static_cast<char>(rng());
   std::string text;
-  for (int i = 0; text.size() < 3 * k_block; ++i) text += "{\"id\": " + std::to_string(i) + ", \"values\": [1.5, 2.5]}\n";
+  for (int i = 0; text.size() < 3 * k_block; ++i)
+    text += "{\"id\": " + std::to_string(i) + ", \"values\": [1.5, 2.5]}\n";
   std::string mixed = noise.substr(0, 2 * k_block) + text + noise;
   for (const std::string* input : {&noise, &mixed}) {
     std::string reference = gzip(*input, 1);
@@ -66,7 +68,7 @@ TEST_CASE("parallel gzip: blocks that do not compress are stored, mixed with def
   // Stored: 5 bytes per 64 KiB stored block, plus sync markers, header and trailer.
   std::string stored = gzip(noise, 2);
   CHECK(stored.size() < noise.size() + noise.size() / 1000);
-  CHECK(gzip(mixed, 2).size() < mixed.size() - k_block);  // the text part was still deflated
+  CHECK(gzip(mixed, 2).size() < mixed.size() - k_block); // the text part was still deflated
 }
 
 TEST_CASE("parallel gzip: header has no name and no time, trailer holds CRC-32 and size") {
@@ -75,13 +77,14 @@ TEST_CASE("parallel gzip: header has no name and no time, trailer holds CRC-32 a
   REQUIRE(gz.size() > 18);
   CHECK(static_cast<unsigned char>(gz[0]) == 0x1f);
   CHECK(static_cast<unsigned char>(gz[1]) == 0x8b);
-  CHECK(gz[2] == 8);                       // deflate
-  CHECK(gz[3] == 0);                       // no FNAME, FCOMMENT, FEXTRA
-  CHECK(gz.substr(4, 4) == std::string(4, '\0'));  // mtime 0
-  CHECK(gz[9] == 3);                       // Unix
+  CHECK(gz[2] == 8);                              // deflate
+  CHECK(gz[3] == 0);                              // no FNAME, FCOMMENT, FEXTRA
+  CHECK(gz.substr(4, 4) == std::string(4, '\0')); // mtime 0
+  CHECK(gz[9] == 3);                              // Unix
   auto le32 = [&](std::size_t at) {
     std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(gz[at + static_cast<std::size_t>(i)]);
+    for (int i = 3; i >= 0; --i)
+      v = (v << 8) | static_cast<unsigned char>(gz[at + static_cast<std::size_t>(i)]);
     return v;
   };
   CHECK(le32(gz.size() - 8) == crc32(0, reinterpret_cast<const Bytef*>(input.data()), static_cast<uInt>(input.size())));

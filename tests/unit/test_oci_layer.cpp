@@ -20,8 +20,8 @@ using namespace mlops;
 using mlops::test::FailingSink;
 using mlops::test::gunzip;
 using mlops::test::StringSink;
-using mlops::test::unzstd;
 using mlops::test::TempDir;
+using mlops::test::unzstd;
 
 namespace {
 
@@ -37,7 +37,8 @@ fsys::path make_tree(const fsys::path& root) {
   fs::atomic_write(m / "sub" / "empty.bin", "", false);
   fs::atomic_write(m / "sub" / "deeper" / (std::string(120, 'n') + ".json"), "{\"k\": 1}\n", false);
   std::string weights;
-  for (int i = 0; i < 70000; ++i) weights += static_cast<char>((i * 7 + 3) % 256);
+  for (int i = 0; i < 70000; ++i)
+    weights += static_cast<char>((i * 7 + 3) % 256);
   fs::atomic_write(m / "sub" / "weights \xc3\xbcn\xc3\xaf.bin", weights, false);
   fs::atomic_write(m / "run.sh", "#!/bin/sh\necho hi\n", false);
   fsys::permissions(m / "run.sh", fsys::perms::owner_all | fsys::perms::group_read | fsys::perms::group_exec |
@@ -49,7 +50,7 @@ fsys::path make_tree(const fsys::path& root) {
 /// path -> contents of the regular files in a tar, read by libarchive.
 std::map<std::string, std::string> untar(const std::string& tar) {
   std::map<std::string, std::string> files;
-  locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));  // names as written
+  locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr)); // names as written
   REQUIRE(utf8);
   locale_t old = uselocale(utf8);
   struct archive* a = archive_read_new();
@@ -60,7 +61,8 @@ std::map<std::string, std::string> untar(const std::string& tar) {
     std::string& body = files[archive_entry_pathname(e)];
     char buf[8192];
     la_ssize_t n;
-    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) body.append(buf, static_cast<std::size_t>(n));
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+      body.append(buf, static_cast<std::size_t>(n));
   }
   archive_read_free(a);
   uselocale(old);
@@ -99,7 +101,8 @@ TEST_CASE("layer: file sizes around the tar record, octal digit and buffer bound
   fs::atomic_write(m / "MLmodel", "flavors:\n  python_function:\n    loader_module: mlflow.pyfunc.model\n", false);
   for (std::size_t n : {1, 7, 8, 63, 64, 511, 512, 513, 4095, 4096, 32768, 262143, 262144, 2097153}) {
     std::string body(n, '\0');
-    for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<char>((i * 31 + n) % 251);
+    for (std::size_t i = 0; i < n; ++i)
+      body[i] = static_cast<char>((i * 31 + n) % 251);
     fs::atomic_write(m / ("f" + std::to_string(n) + ".bin"), body, false);
   }
   StringSink sink;
@@ -151,7 +154,7 @@ TEST_CASE("layer: a big zstd layer streams through many buffers and zstd jobs") 
   CHECK(f.diff_id == bp.digest);
   CHECK(f.digest == "sha256:" + sha256_hex(stored));
   CHECK(unzstd(stored) == big_plain.bytes);
-  CHECK(f.size < bp.size * 3 / 4);  // the random stretches of the sample do not compress
+  CHECK(f.size < bp.size * 3 / 4); // the random stretches of the sample do not compress
 }
 
 TEST_CASE("layer: an empty tree is a valid layer in every compression") {
@@ -160,7 +163,7 @@ TEST_CASE("layer: an empty tree is a valid layer in every compression") {
   auto entries = oci::entries_for_tree(t.path / "empty", "");
   StringSink plain, gz, z;
   oci::Layer p = oci::write_layer(entries, oci::Compression::none, 0, plain);
-  CHECK(plain.bytes == std::string(1024, '\0'));  // just the end of the archive
+  CHECK(plain.bytes == std::string(1024, '\0')); // just the end of the archive
   CHECK(oci::write_layer(entries, oci::Compression::gzip, 0, gz).diff_id == p.digest);
   CHECK(gunzip(gz.bytes) == plain.bytes);
   CHECK(oci::write_layer(entries, oci::Compression::zstd, 0, z).diff_id == p.digest);
@@ -178,14 +181,15 @@ TEST_CASE("layer: a big layer streams through many buffers and gzip blocks") {
   TempDir t;
   fsys::create_directories(t.path / "m");
   std::string big;
-  for (std::size_t i = 0; big.size() < 5 * (1 << 20) + 333; ++i) big += "weight " + std::to_string(i * 2654435761u) + "\n";
+  for (std::size_t i = 0; big.size() < 5 * (1 << 20) + 333; ++i)
+    big += "weight " + std::to_string(i * 2654435761u) + "\n";
   fs::atomic_write(t.path / "m" / "big.txt", big, false);
   fs::atomic_write(t.path / "m" / "small.json", "{}", false);
   auto entries = oci::entries_for_tree(t.path / "m", "");
   StringSink plain, gz;
   oci::Layer p = oci::write_layer(entries, oci::Compression::none, 0, plain);
   oci::Layer g = oci::write_layer(entries, oci::Compression::automatic, 0, gz);
-  CHECK(g.media_type == "application/vnd.oci.image.layer.v1.tar+gzip");  // text compresses: auto gzips
+  CHECK(g.media_type == "application/vnd.oci.image.layer.v1.tar+gzip"); // text compresses: auto gzips
   CHECK(g.diff_id == p.digest);
   CHECK("sha256:" + sha256_hex(gz.bytes) == g.digest);
   CHECK(untar(plain.bytes).at("big.txt") == big);
@@ -226,7 +230,8 @@ TEST_CASE("layer: a failing sink fails the layer, in every mode, without hanging
   CHECK_THROWS_AS(oci::write_layer(entries, oci::Compression::none, 0, t.path), Error);
   CHECK(fsys::is_empty(t.path / "m"));
   int left = 0;
-  for (auto& e : fsys::directory_iterator(t.path)) left += e.path().filename().string().rfind(".layer-", 0) == 0;
+  for (auto& e : fsys::directory_iterator(t.path))
+    left += e.path().filename().string().rfind(".layer-", 0) == 0;
   CHECK(left == 0);
 }
 
@@ -236,7 +241,8 @@ TEST_CASE("layer: a file of 8 GiB or more gets libarchive's pax size record" * d
     std::string head;
     std::uint64_t bytes = 0;
     void write(const void* data, std::size_t size) override {
-      if (head.size() < 4096) head.append(static_cast<const char*>(data), std::min<std::size_t>(size, 4096 - head.size()));
+      if (head.size() < 4096)
+        head.append(static_cast<const char*>(data), std::min<std::size_t>(size, 4096 - head.size()));
       bytes += size;
     }
   };
@@ -248,7 +254,7 @@ TEST_CASE("layer: a file of 8 GiB or more gets libarchive's pax size record" * d
   HeadSink sink;
   oci::Layer l = oci::write_layer(oci::entries_for_tree(t.path / "m", ""), oci::Compression::none, 0, sink);
   CHECK(sink.head.find("size=8589934593\n") != std::string::npos);
-  CHECK(untar(sink.head.substr(0, 1536)).count("huge.bin") == 1);  // a header libarchive reads back
+  CHECK(untar(sink.head.substr(0, 1536)).count("huge.bin") == 1); // a header libarchive reads back
   CHECK(l.size == sink.bytes);
-  CHECK(l.size == 1536 + (size + 511) / 512 * 512 + 1024);  // pax header + ustar header, data, end
+  CHECK(l.size == 1536 + (size + 511) / 512 * 512 + 1024); // pax header + ustar header, data, end
 }

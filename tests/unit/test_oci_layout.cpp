@@ -35,29 +35,34 @@ TEST_CASE("layout: a verified blob is copied; a flipped byte, a wrong size or a 
   CHECK(fs::read_file(out.blob_path(d.digest)) == bytes);
 
   Layout out2 = Layout::open_or_create(t.path / "out2");
-  CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, d.size + 1), doctest::Contains("its descriptor says"), Error);
+  CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, d.size + 1), doctest::Contains("its descriptor says"),
+                       Error);
   std::string flipped = bytes;
   flipped[5000] = 'y';
   fs::atomic_write(base.blob_path(d.digest), flipped);
-  CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, d.size), doctest::Contains("does not match its digest"), Error);
+  CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, d.size), doctest::Contains("does not match its digest"),
+                       Error);
   CHECK_FALSE(out2.has_blob(d.digest));
   fsys::remove(base.blob_path(d.digest));
   fsys::create_symlink("/etc/passwd", base.blob_path(d.digest));
   CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, d.size), doctest::Contains("not a regular file"), Error);
   CHECK_THROWS_WITH_AS(base.read_blob(d.digest), doctest::Contains("not a regular file"), Error);
   CHECK_FALSE(out2.has_blob(d.digest));
-  CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, std::uint64_t{1000000000000000}), doctest::Contains("more than the limit"),
-                       Error);
+  CHECK_THROWS_WITH_AS(out2.copy_blob_from(base, d.digest, std::uint64_t{1000000000000000}),
+                       doctest::Contains("more than the limit"), Error);
 }
 
 TEST_CASE("layout: descriptors with absurd sizes or wrong types are refused with a message") {
   std::string digest = "sha256:" + std::string(64, 'a');
   CHECK(Descriptor::from_json({{"mediaType", "x"}, {"digest", digest}, {"size", 5}}).size == 5);
-  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", digest}, {"size", 1000000000000000ull}}), doctest::Contains("more than the limit"),
+  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", digest}, {"size", 1000000000000000ull}}),
+                       doctest::Contains("more than the limit"), Error);
+  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", digest}, {"size", -1}}), doctest::Contains("not a byte count"),
                        Error);
-  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", digest}, {"size", -1}}), doctest::Contains("not a byte count"), Error);
-  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", digest}, {"size", "5"}}), doctest::Contains("not a byte count"), Error);
-  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", "sha256:../../x"}, {"size", 5}}), doctest::Contains("invalid digest"), Error);
+  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", digest}, {"size", "5"}}),
+                       doctest::Contains("not a byte count"), Error);
+  CHECK_THROWS_WITH_AS(Descriptor::from_json({{"digest", "sha256:../../x"}, {"size", 5}}),
+                       doctest::Contains("invalid digest"), Error);
   CHECK_THROWS_AS(Descriptor::from_json(nlohmann::json::array()), Error);
 }
 

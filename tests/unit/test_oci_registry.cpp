@@ -10,16 +10,18 @@ using namespace mlops;
 using namespace mlops::oci;
 
 TEST_CASE("WWW-Authenticate: one Bearer challenge with quoted parameters") {
-  auto c = parse_www_authenticate(R"(Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push")");
+  auto c = parse_www_authenticate(
+      R"(Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push")");
   REQUIRE(c.size() == 1);
   CHECK(c[0].scheme == "bearer");
   CHECK(c[0].params["realm"] == "https://auth.example/token");
   CHECK(c[0].params["service"] == "registry.example");
-  CHECK(c[0].params["scope"] == "repository:a/b:pull,push");  // the comma inside quotes stays
+  CHECK(c[0].params["scope"] == "repository:a/b:pull,push"); // the comma inside quotes stays
 }
 
 TEST_CASE("WWW-Authenticate: several challenges, escapes, tokens and odd spacing") {
-  auto c = parse_www_authenticate(R"(Negotiate, Basic realm="say \"hi\"" , BEARER Realm=http://h/t, error="invalid_token")");
+  auto c =
+      parse_www_authenticate(R"(Negotiate, Basic realm="say \"hi\"" , BEARER Realm=http://h/t, error="invalid_token")");
   REQUIRE(c.size() == 3);
   CHECK(c[0].scheme == "negotiate");
   CHECK(c[0].params.empty());
@@ -47,8 +49,8 @@ TEST_CASE("scopes: repository scope strings, new scopes first, no duplicates") {
 TEST_CASE("upload Range header: bytes held by the registry") {
   CHECK(parse_upload_range("0-1023") == 1024u);
   CHECK(parse_upload_range("bytes=0-9") == 10u);
-  CHECK(parse_upload_range(" 0-0 ") == 0u);  // distribution's answer for an empty session
-  CHECK(!parse_upload_range("5-10"));         // must start at 0
+  CHECK(parse_upload_range(" 0-0 ") == 0u); // distribution's answer for an empty session
+  CHECK(!parse_upload_range("5-10"));       // must start at 0
   CHECK(!parse_upload_range("0-"));
   CHECK(!parse_upload_range("-5"));
   CHECK(!parse_upload_range("0-12x"));
@@ -56,11 +58,13 @@ TEST_CASE("upload Range header: bytes held by the registry") {
 }
 
 TEST_CASE("credential helper output: password, identity token, malformed") {
-  auto c = parse_helper_output(R"({"ServerURL":"r.example","Username":"bob","Secret":"s3cret"})", "docker-credential-x");
+  auto c =
+      parse_helper_output(R"({"ServerURL":"r.example","Username":"bob","Secret":"s3cret"})", "docker-credential-x");
   CHECK(c.username == "bob");
   CHECK(c.password == "s3cret");
   CHECK(c.identity_token.empty());
-  auto t = parse_helper_output("warning on stderr\n{\"Username\":\"<token>\",\"Secret\":\"refresh-123\"}\n", "docker-credential-x");
+  auto t = parse_helper_output("warning on stderr\n{\"Username\":\"<token>\",\"Secret\":\"refresh-123\"}\n",
+                               "docker-credential-x");
   CHECK(t.username.empty());
   CHECK(t.identity_token == "refresh-123");
   try {
@@ -94,8 +98,9 @@ ProcessResult helper_result(int code, std::string out) {
 
 TEST_CASE("credentials: credHelpers, then credsStore, then auths; a helper without any falls through") {
   test::TempDir dir;
-  fs::atomic_write(dir.path / "config.json",
-                   R"({"auths": {"https://reg.example/v1/": {"auth": "dXNlcjpwYXNz"}, "other.example": {"auth": "YTpi"}},
+  fs::atomic_write(
+      dir.path / "config.json",
+      R"({"auths": {"https://reg.example/v1/": {"auth": "dXNlcjpwYXNz"}, "other.example": {"auth": "YTpi"}},
                        "credsStore": "store", "credHelpers": {"helped.example": "special"}})");
   std::vector<std::string> asked;
   HelperRunner run = [&](const std::string& program, const std::string& server) {
@@ -108,12 +113,13 @@ TEST_CASE("credentials: credHelpers, then credsStore, then auths; a helper witho
   REQUIRE(helped);
   CHECK(helped->username == "h");
   CHECK(helped->source == "credential helper 'docker-credential-special' (credHelpers in $DOCKER_CONFIG/config.json)");
-  auto fallback = find_credentials("reg.example", env, run);  // the store has none: auths, matched leniently
+  auto fallback = find_credentials("reg.example", env, run); // the store has none: auths, matched leniently
   REQUIRE(fallback);
   CHECK(fallback->username == "user");
   CHECK(fallback->password == "pass");
   CHECK(fallback->source == "$DOCKER_CONFIG/config.json");
-  CHECK(asked == std::vector<std::string>{"docker-credential-special helped.example", "docker-credential-store reg.example"});
+  CHECK(asked ==
+        std::vector<std::string>{"docker-credential-special helped.example", "docker-credential-store reg.example"});
   CHECK(!find_credentials("none.example", env, run));
 }
 

@@ -25,7 +25,8 @@ std::string zstd(const std::string& input, unsigned workers, std::size_t write_s
 } // namespace
 
 TEST_CASE("zstd: one valid frame of the input, for every size around the job size") {
-  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1000}, k_job - 1, k_job, k_job + 1, 3 * k_job + 17}) {
+  for (std::size_t size :
+       {std::size_t{0}, std::size_t{1}, std::size_t{1000}, k_job - 1, k_job, k_job + 1, 3 * k_job + 17}) {
     CAPTURE(size);
     std::string input = sample_input(size);
     std::string z = zstd(input, 2);
@@ -38,18 +39,18 @@ TEST_CASE("zstd: the same bytes for any worker count, run and write pattern") {
   std::string input = sample_input(5 * k_job + 1234, 7);
   std::string reference = zstd(input, 1);
   CHECK(unzstd(reference) == input);
-  CHECK(reference.size() < input.size() * 3 / 4);  // the random stretches do not compress
+  CHECK(reference.size() < input.size() * 3 / 4); // the random stretches do not compress
   for (unsigned workers : {1u, 2u, 4u}) {
     CAPTURE(workers);
     CHECK(zstd(input, workers) == reference);
     CHECK(zstd(input, workers) == reference);
-    CHECK(zstd(input, workers, 4099) == reference);       // odd pieces
-    CHECK(zstd(input, workers, 1 << 20) == reference);    // the layer pipeline's chunks
-    CHECK(zstd(input, workers, input.size()) == reference);  // all at once
+    CHECK(zstd(input, workers, 4099) == reference);         // odd pieces
+    CHECK(zstd(input, workers, 1 << 20) == reference);      // the layer pipeline's chunks
+    CHECK(zstd(input, workers, input.size()) == reference); // all at once
   }
-  CHECK(zstd(input, 0) == reference);  // one worker per CPU
+  CHECK(zstd(input, 0) == reference); // one worker per CPU
   std::string small = sample_input(3000, 9);
-  CHECK(zstd(small, 1, 1) == zstd(small, 4));  // byte by byte
+  CHECK(zstd(small, 1, 1) == zstd(small, 4)); // byte by byte
 }
 
 TEST_CASE("zstd: the frame has a checksum, no content size and no dictionary ID, even when empty") {
@@ -57,7 +58,7 @@ TEST_CASE("zstd: the frame has a checksum, no content size and no dictionary ID,
     CAPTURE(size);
     std::string z = zstd(sample_input(size), 2);
     REQUIRE(z.size() > 5);
-    CHECK(z.substr(0, 4) == "\x28\xb5\x2f\xfd");  // magic, little-endian 0xFD2FB528
+    CHECK(z.substr(0, 4) == "\x28\xb5\x2f\xfd"); // magic, little-endian 0xFD2FB528
     // Frame header descriptor: content size flag 0, single segment 0,
     // checksum 1, dictionary ID flag 0.
     CHECK(static_cast<unsigned char>(z[4]) == 0x04);
@@ -70,7 +71,8 @@ TEST_CASE("zstd: the frame has a checksum, no content size and no dictionary ID,
 TEST_CASE("zstd: a failing sink fails the compressor") {
   std::mt19937_64 rng(3);
   std::string noise(6 * k_job, '\0');
-  for (auto& c : noise) c = static_cast<char>(rng());
+  for (auto& c : noise)
+    c = static_cast<char>(rng());
   FailingSink failing(1000);
   oci::ZstdCompressor z(failing, 2);
   CHECK_THROWS_AS(

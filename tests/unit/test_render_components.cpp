@@ -28,16 +28,19 @@ std::string error_of(const std::string& yaml, const std::string& target) {
 } // namespace
 
 TEST_CASE("render explainer: seldon-v1 predictors and kserve's explainer component") {
-  auto v1 = docs_of(resolved(k_base + "explainer: {type: AnchorTabular, model_uri: 's3://bucket/iris/explainer'}\n", "seldon-v1"));
+  auto v1 = docs_of(
+      resolved(k_base + "explainer: {type: AnchorTabular, model_uri: 's3://bucket/iris/explainer'}\n", "seldon-v1"));
   const json& p = v1.at("SeldonDeployment/iris")["spec"]["predictors"][0];
   CHECK(p["explainer"] == json{{"type", "AnchorTabular"}, {"modelUri", "s3://bucket/iris/explainer"}});
 
-  auto art = docs_of(resolved(k_base + "explainer: {type: SquareAttack}\ntransformer: {image: " + k_image + "}\n", "kserve"));
+  auto art =
+      docs_of(resolved(k_base + "explainer: {type: SquareAttack}\ntransformer: {image: " + k_image + "}\n", "kserve"));
   const json& spec = art.at("InferenceService/iris")["spec"];
   CHECK(spec["explainer"] == json{{"art", {{"type", "SquareAttack"}}}});
   CHECK(spec["transformer"]["containers"][0] == json{{"name", "kserve-container"}, {"image", k_image}});
   // An image variant's container must not leak into the explainer section.
-  auto own = docs_of(resolved("name: iris\nimage: " + k_image + "\nexplainer: {image: 'reg.example/explain:1'}\n", "kserve"));
+  auto own =
+      docs_of(resolved("name: iris\nimage: " + k_image + "\nexplainer: {image: 'reg.example/explain:1'}\n", "kserve"));
   CHECK(own.at("InferenceService/iris")["spec"]["explainer"] ==
         json{{"containers", {{{"name", "kserve-container"}, {"image", "reg.example/explain:1"}}}}});
 
@@ -47,9 +50,10 @@ TEST_CASE("render explainer: seldon-v1 predictors and kserve's explainer compone
             .find("key 'deploy.explainer.type': unknown explainer type 'Anchor'") != std::string::npos);
   CHECK(error_of(k_base + "explainer: {type: AnchorTabular, model_uri: 's3://b/e'}\n", "seldon-v2")
             .find("target 'seldon-v2' has no explainer component") != std::string::npos);
-  CHECK(error_of(k_base + "transformer: {image: " + k_image + "}\n", "seldon-v1")
-            .find("key 'deploy.transformer'") != std::string::npos);
-  CHECK(error_of(k_base + "explainer: {model_uri: 's3://b/e'}\n", "kserve").find("key 'deploy.explainer'") != std::string::npos);
+  CHECK(error_of(k_base + "transformer: {image: " + k_image + "}\n", "seldon-v1").find("key 'deploy.transformer'") !=
+        std::string::npos);
+  CHECK(error_of(k_base + "explainer: {model_uri: 's3://b/e'}\n", "kserve").find("key 'deploy.explainer'") !=
+        std::string::npos);
 }
 
 TEST_CASE("render kserve canary: the field the configured mode and version take") {
@@ -96,7 +100,8 @@ TEST_CASE("render detectors: a detector server fed by the request logger (seldon
   const json& args = dep["spec"]["template"]["spec"]["containers"][0]["args"];
   CHECK(args == json{"--model_name", "drift", "--http_port", "8080", "--protocol", "kfserving.http", "--storage_uri",
                      "s3://bucket/iris/1/detectors/drift", "--event_type", "io.seldon.serving.inference.drift",
-                     "--event_source", "io.seldon.serving.models.iris-drift", "DriftDetector", "--drift_batch_size", "50"});
+                     "--event_source", "io.seldon.serving.models.iris-drift", "DriftDetector", "--drift_batch_size",
+                     "50"});
   CHECK(v1.at("Service/iris-drift")["spec"]["ports"][0]["port"] == 80);
   CHECK(v1.at("ServiceMonitor/iris-detectors")["spec"]["endpoints"][0]["path"] == "/v1/metrics");
   const json& rules = v1.at("PrometheusRule/iris")["spec"]["groups"][0]["rules"];
@@ -107,7 +112,8 @@ TEST_CASE("render detectors: a detector server fed by the request logger (seldon
   CHECK_FALSE(v1.count("Trigger/iris-drift"));
 
   // Knative: the logger posts to the broker, a Trigger per detector delivers.
-  auto kn = docs_of(resolved(spec + "  - {type: outlier, artifact: detectors/od}\nknative: {broker: events}\n", "kserve"));
+  auto kn =
+      docs_of(resolved(spec + "  - {type: outlier, artifact: detectors/od}\nknative: {broker: events}\n", "kserve"));
   CHECK(kn.at("InferenceService/iris")["spec"]["predictor"]["logger"]["url"] ==
         "http://broker-ingress.knative-eventing.svc.cluster.local/models/events");
   const json& t = kn.at("Trigger/iris-outlier")["spec"];
@@ -118,7 +124,8 @@ TEST_CASE("render detectors: a detector server fed by the request logger (seldon
   CHECK(kn.count("Trigger/iris-drift"));
 
   CHECK(error_of(spec + "  - {type: outlier, artifact: detectors/od}\n", "seldon-v1")
-            .find("key 'deploy.detectors': the request logger of target 'seldon-v1' posts to one URL") != std::string::npos);
+            .find("key 'deploy.detectors': the request logger of target 'seldon-v1' posts to one URL") !=
+        std::string::npos);
   CHECK(error_of("name: iris\nimage: " + k_image + "\ndetectors: [{type: drift, artifact: d}]\n", "seldon-v1")
             .find("key 'deploy.detectors[0].model_uri': the detector server cannot read 'd'") != std::string::npos);
   CHECK(error_of("name: iris\nimage: " + k_image + "\ndetectors: [{type: drift, artifact: d}]\n", "k8s")
@@ -134,7 +141,8 @@ TEST_CASE("render detectors: seldon-v2 runs them as steps of a Pipeline") {
   CHECK(d.at("Model/iris-drift")["spec"]["storageUri"] == "s3://bucket/iris/1/cd");
   CHECK(d.at("Model/iris-od")["spec"]["storageUri"] == "s3://bucket/od");
   const json& p = d.at("Pipeline/iris-pipeline")["spec"];
-  CHECK(p["steps"] == json::array({{{"name", "iris"}}, {{"name", "iris-drift"}, {"batch", {{"size", 20}}}}, {{"name", "iris-od"}}}));
+  CHECK(p["steps"] ==
+        json::array({{{"name", "iris"}}, {{"name", "iris-drift"}, {"batch", {{"size", 20}}}}, {{"name", "iris-od"}}}));
   CHECK(p["output"]["steps"] == json{"iris", "iris-od.outputs.is_outlier"});
   CHECK(error_of(k_ab + "detectors: [{type: drift, artifact: cd}]\n", "seldon-v2")
             .find("runs detectors as steps of a Pipeline around one model") != std::string::npos);
@@ -147,12 +155,14 @@ TEST_CASE("render detectors: seldon-v2 runs them as steps of a Pipeline") {
 
 TEST_CASE("render detectors: spec mistakes name the key") {
   auto parse = [](const std::string& yaml) { return test::error_of([&] { parse_spec(yaml, "mlops.yaml"); }, true); };
-  CHECK(parse(k_base + "detectors: [{type: drfit, artifact: cd}]\n")
-            .find("key 'deploy.detectors[0].type': unknown detector type 'drfit': expected drift, outlier or adversarial "
-                  "(did you mean 'drift'?)") != std::string::npos);
+  CHECK(
+      parse(k_base + "detectors: [{type: drfit, artifact: cd}]\n")
+          .find("key 'deploy.detectors[0].type': unknown detector type 'drfit': expected drift, outlier or adversarial "
+                "(did you mean 'drift'?)") != std::string::npos);
   CHECK(parse(k_base + "detectors: [{type: drift}]\n").find("key 'deploy.detectors[0].artifact'") != std::string::npos);
-  CHECK(parse(k_base + "detectors: [{type: drift, artifact: ../x}]\n").find("is not a relative path inside the model") !=
-        std::string::npos);
+  CHECK(
+      parse(k_base + "detectors: [{type: drift, artifact: ../x}]\n").find("is not a relative path inside the model") !=
+      std::string::npos);
   CHECK(parse(k_base + "detectors: [{type: outlier, artifact: x, batch_size: 5}]\n")
             .find("key 'deploy.detectors[0].batch_size': only a drift detector") != std::string::npos);
   CHECK(parse(k_base + "detectors: [{type: drift, artifact: a}, {type: drift, artifact: b}]\n")
@@ -166,7 +176,8 @@ TEST_CASE("render detectors: spec mistakes name the key") {
   Overrides o;
   o.target = "seldon-v1";
   CHECK(test::error_of([&] { resolve(spec, o); }, true)
-            .find("key 'deploy.detectors[0].artifact': 'cd' is not declared in gates.extras.artifacts") != std::string::npos);
+            .find("key 'deploy.detectors[0].artifact': 'cd' is not declared in gates.extras.artifacts") !=
+        std::string::npos);
   spec.extras = {"cd"};
   CHECK(resolve(spec, o).detectors[0].model_uri == "s3://bucket/iris/1/cd");
 }
@@ -205,32 +216,37 @@ TEST_CASE("render dashboard: a Grafana ConfigMap with JSON in one quoted scalar"
       if (m.kind == "ConfigMap") cm = &m;
     REQUIRE(cm != nullptr);
     CHECK(cm->name == "iris-dashboard");
-    CHECK(cm->yaml.find("\n  \"iris.json\": \"{") != std::string::npos);  // one double-quoted scalar
+    CHECK(cm->yaml.find("\n  \"iris.json\": \"{") != std::string::npos); // one double-quoted scalar
     auto doc = parse_documents(cm->yaml)[0];
     CHECK(doc["metadata"]["labels"]["grafana_dashboard"] == "1");
     json dash = json::parse(doc["data"]["iris.json"].get<std::string>());
     std::vector<std::string> titles;
-    for (const auto& p : dash["panels"]) titles.push_back(p["title"]);
+    for (const auto& p : dash["panels"])
+      titles.push_back(p["title"]);
     CHECK(titles[0] == "Request rate");
     CHECK(titles[1] == "Errors (share of requests)");
-    if (target == "seldon-v2") CHECK(titles[2] == "Latency (mean)");
+    if (target == "seldon-v2")
+      CHECK(titles[2] == "Latency (mean)");
     else {
       CHECK(titles[2] == "Latency (p50, p95, p99)");
       CHECK(dash["panels"][2]["targets"].size() == 3);
     }
-    CHECK((titles.size() == 4) == (target == "seldon-v1"));  // reward per variant: Seldon protocol only
+    CHECK((titles.size() == 4) == (target == "seldon-v1")); // reward per variant: Seldon protocol only
     std::string latency = dash["panels"][2]["targets"][0]["expr"];
-    if (target == "k8s" || target == "kserve") CHECK(latency.find("rest_server_request_duration_seconds_bucket") != std::string::npos);
+    if (target == "k8s" || target == "kserve")
+      CHECK(latency.find("rest_server_request_duration_seconds_bucket") != std::string::npos);
     if (target == "seldon-v1") {
       CHECK(latency.find("seldon_api_executor_server_requests_seconds_bucket") != std::string::npos);
       CHECK(dash["panels"][3]["targets"][0]["expr"].get<std::string>().find("seldon_api_model_feedback_reward_total") !=
             std::string::npos);
     }
-    CHECK(render::render(r, {})[manifests.size() - 1].yaml == manifests.back().yaml);  // deterministic
+    CHECK(render::render(r, {})[manifests.size() - 1].yaml == manifests.back().yaml); // deterministic
   }
-  CHECK(error_of(k_base + "dashboard: true\n", "kserve").find("key 'deploy.dashboard': a dashboard needs") != std::string::npos);
+  CHECK(error_of(k_base + "dashboard: true\n", "kserve").find("key 'deploy.dashboard': a dashboard needs") !=
+        std::string::npos);
   // A dashboard ConfigMap whose JSON is broken does not validate.
-  json cm = {{"apiVersion", "v1"}, {"kind", "ConfigMap"},
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
              {"metadata", {{"name", "x"}, {"namespace", "y"}, {"labels", {{"grafana_dashboard", "1"}}}}},
              {"data", {{"x.json", "{\"panels\": "}}}};
   auto problems = check_document(cm, false);

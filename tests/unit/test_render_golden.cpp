@@ -131,76 +131,48 @@ const Project k_projects[] = {
 struct Golden {
   const char* project;
   const char* env;
-  const char* stream;         ///< sha256 of the YAML stream, or empty when it fails
-  const char* kustomization;  ///< sha256 of kustomization.yaml
-  const char* error;          ///< the error when it fails, the file written as FILE
+  const char* stream;        ///< sha256 of the YAML stream, or empty when it fails
+  const char* kustomization; ///< sha256 of kustomization.yaml
+  const char* error;         ///< the error when it fails, the file written as FILE
 };
 
 const Golden k_cases[] = {
-    {"k8s-full", "",
-     "ac95e056775f216f5b507d29533de3a45232ec55943c26dcba315e9ce168fb45",
-     "f665783ab53783d82f715e3211bed1567de3853af84927ad794853af71289999",
-     ""},
-    {"k8s-full", "prod",
-     "724e5cb305e45911a3fa062d42e30d4c3c4d10b59263edc6bd9a834e59c85c60",
-     "f665783ab53783d82f715e3211bed1567de3853af84927ad794853af71289999",
-     ""},
-    {"k8s-plain", "",
-     "9d02811ca22b9449428af515ccd795cb617b098e21031d29343dd4af403f8044",
-     "ebe6e5877712b112d1f94579d82f8bc130bf5c7f007826343ef6f19914150740",
-     ""},
-    {"k8s-plain", "prod",
-     "",
-     "",
-     "invalid deploy spec 'FILE:4': key 'deploy.image': image 'registry.example/tiny:1.0' is not pinned by digest, which environment 'prod' requires"},
-    {"kserve-full", "",
-     "2828cb078bad51290f93d5bb0aed1985e3c0bafa7bf38e5a233d4b657a09b1ba",
-     "7b9db83273eb0a014443e6a5ab8b919c20fdbd73d746d89f1688936764d72302",
-     ""},
-    {"kserve-full", "prod",
-     "",
-     "",
-     "rendered Deployment 'iris-drift' is invalid: spec.template.spec.containers[0].image: image 'seldonio/alibi-detect-server:1.18.2' is not pinned by digest (prod)"},
-    {"kserve-knative", "",
-     "b5377fadf7c7be921b33d759d36ddfed68def5878d940207483f87c4991d5d1c",
-     "bcf4e0f0ac0901a57e4364613bc82d01295c5350c96c548226b95a6a0ef1943a",
-     ""},
-    {"kserve-knative", "prod",
-     "",
-     "",
-     "rendered Deployment 'wine-drift' is invalid: spec.template.spec.containers[0].image: image 'seldonio/alibi-detect-server:1.18.2' is not pinned by digest (prod)"},
-    {"seldon-v1-full", "",
-     "b6f65c174c22de02f1a29b5db73c114886c441ebaac0b77007f6773b179019da",
-     "f03e2b219f8ff2d007a6533347ec500225a6142753f9ccf11e91ad5518993192",
-     ""},
-    {"seldon-v1-full", "prod",
-     "",
-     "",
-     "rendered Deployment 'iris-drift' is invalid: spec.template.spec.containers[0].image: image 'seldonio/alibi-detect-server:1.18.2' is not pinned by digest (prod)"},
-    {"seldon-v1-shadow", "",
-     "4d5cfe353574630882e41eebae382d497c1dfefc9cfbc153ddef0d543fccf4e0",
-     "c0309381d3f87e7e66094312d4d67561f767a227e52ff4fbdc805b7970b876c5",
-     ""},
-    {"seldon-v1-shadow", "prod",
-     "708b32462ccbb9772fb4c859f66e01829d181a8d6b51f5905a877daef750b412",
-     "c0309381d3f87e7e66094312d4d67561f767a227e52ff4fbdc805b7970b876c5",
-     ""},
-    {"seldon-v2-experiment", "",
-     "1be4feae7c8769d8e0eae400b8b82bc1fc273ac0856383fc33418e64ca8bf6b2",
-     "b4be998942054712869a291a8d7adcd2e32411dbaeec64ffe698446d56c56da9",
-     ""},
-    {"seldon-v2-experiment", "prod",
-     "3acd4f4ef53b75e619d14ff665bee66763b58b0a2c50ccc4c3a06cf6efb965cc",
-     "b4be998942054712869a291a8d7adcd2e32411dbaeec64ffe698446d56c56da9",
-     ""},
-    {"seldon-v2-full", "",
-     "eac00e0294b2a0dd24a74ddf67659fc7c76645ad6ee38f28f9e8ea23fd3632b7",
-     "e68fe6a1177fc08ae16f63538426c48ee355e58bc15069bcdaefad5576454602",
-     ""},
-    {"seldon-v2-full", "prod",
-     "db954d3c9801cf8a7a8e5e1c77ed02a342eb04de2fe49d9791e077d36e02f849",
-     "e68fe6a1177fc08ae16f63538426c48ee355e58bc15069bcdaefad5576454602",
-     ""},
+    {"k8s-full", "", "ac95e056775f216f5b507d29533de3a45232ec55943c26dcba315e9ce168fb45",
+     "f665783ab53783d82f715e3211bed1567de3853af84927ad794853af71289999", ""},
+    {"k8s-full", "prod", "724e5cb305e45911a3fa062d42e30d4c3c4d10b59263edc6bd9a834e59c85c60",
+     "f665783ab53783d82f715e3211bed1567de3853af84927ad794853af71289999", ""},
+    {"k8s-plain", "", "9d02811ca22b9449428af515ccd795cb617b098e21031d29343dd4af403f8044",
+     "ebe6e5877712b112d1f94579d82f8bc130bf5c7f007826343ef6f19914150740", ""},
+    {"k8s-plain", "prod", "", "",
+     "invalid deploy spec 'FILE:4': key 'deploy.image': image 'registry.example/tiny:1.0' is not pinned by digest, "
+     "which environment 'prod' requires"},
+    {"kserve-full", "", "2828cb078bad51290f93d5bb0aed1985e3c0bafa7bf38e5a233d4b657a09b1ba",
+     "7b9db83273eb0a014443e6a5ab8b919c20fdbd73d746d89f1688936764d72302", ""},
+    {"kserve-full", "prod", "", "",
+     "rendered Deployment 'iris-drift' is invalid: spec.template.spec.containers[0].image: image "
+     "'seldonio/alibi-detect-server:1.18.2' is not pinned by digest (prod)"},
+    {"kserve-knative", "", "b5377fadf7c7be921b33d759d36ddfed68def5878d940207483f87c4991d5d1c",
+     "bcf4e0f0ac0901a57e4364613bc82d01295c5350c96c548226b95a6a0ef1943a", ""},
+    {"kserve-knative", "prod", "", "",
+     "rendered Deployment 'wine-drift' is invalid: spec.template.spec.containers[0].image: image "
+     "'seldonio/alibi-detect-server:1.18.2' is not pinned by digest (prod)"},
+    {"seldon-v1-full", "", "b6f65c174c22de02f1a29b5db73c114886c441ebaac0b77007f6773b179019da",
+     "f03e2b219f8ff2d007a6533347ec500225a6142753f9ccf11e91ad5518993192", ""},
+    {"seldon-v1-full", "prod", "", "",
+     "rendered Deployment 'iris-drift' is invalid: spec.template.spec.containers[0].image: image "
+     "'seldonio/alibi-detect-server:1.18.2' is not pinned by digest (prod)"},
+    {"seldon-v1-shadow", "", "4d5cfe353574630882e41eebae382d497c1dfefc9cfbc153ddef0d543fccf4e0",
+     "c0309381d3f87e7e66094312d4d67561f767a227e52ff4fbdc805b7970b876c5", ""},
+    {"seldon-v1-shadow", "prod", "708b32462ccbb9772fb4c859f66e01829d181a8d6b51f5905a877daef750b412",
+     "c0309381d3f87e7e66094312d4d67561f767a227e52ff4fbdc805b7970b876c5", ""},
+    {"seldon-v2-experiment", "", "1be4feae7c8769d8e0eae400b8b82bc1fc273ac0856383fc33418e64ca8bf6b2",
+     "b4be998942054712869a291a8d7adcd2e32411dbaeec64ffe698446d56c56da9", ""},
+    {"seldon-v2-experiment", "prod", "3acd4f4ef53b75e619d14ff665bee66763b58b0a2c50ccc4c3a06cf6efb965cc",
+     "b4be998942054712869a291a8d7adcd2e32411dbaeec64ffe698446d56c56da9", ""},
+    {"seldon-v2-full", "", "eac00e0294b2a0dd24a74ddf67659fc7c76645ad6ee38f28f9e8ea23fd3632b7",
+     "e68fe6a1177fc08ae16f63538426c48ee355e58bc15069bcdaefad5576454602", ""},
+    {"seldon-v2-full", "prod", "db954d3c9801cf8a7a8e5e1c77ed02a342eb04de2fe49d9791e077d36e02f849",
+     "e68fe6a1177fc08ae16f63538426c48ee355e58bc15069bcdaefad5576454602", ""},
 };
 
 /// The yaml-cpp reading that parse_documents() replaced, kept as the oracle
@@ -209,12 +181,14 @@ nlohmann::json reference(const YAML::Node& n) {
   using nlohmann::json;
   if (n.IsMap()) {
     json o = json::object();
-    for (const auto& kv : n) o[kv.first.Scalar()] = reference(kv.second);
+    for (const auto& kv : n)
+      o[kv.first.Scalar()] = reference(kv.second);
     return o;
   }
   if (n.IsSequence()) {
     json a = json::array();
-    for (const auto& item : n) a.push_back(reference(item));
+    for (const auto& item : n)
+      a.push_back(reference(item));
     return a;
   }
   if (!n.IsScalar()) return nullptr;
@@ -225,7 +199,8 @@ nlohmann::json reference(const YAML::Node& n) {
   if (s == "false" || s == "False" || s == "FALSE") return false;
   try {
     if (std::regex_match(s, std::regex(R"(^[-+]?[0-9]+$)"))) return std::stoll(s);
-    if (std::regex_match(s, std::regex(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)"))) return std::stod(s);
+    if (std::regex_match(s, std::regex(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)")))
+      return std::stod(s);
   } catch (const std::exception&) {
   }
   return s;
@@ -239,7 +214,8 @@ std::vector<nlohmann::json> reference_documents(const std::string& text) {
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
   return s;
 }
 
@@ -264,7 +240,8 @@ TEST_CASE("render golden: the same bytes as before for full specs of every targe
       opts.prod_digests = r.env == "prod";
       auto manifests = render::render(r, opts);
       stream = render::stream(manifests);
-      for (const auto& m : manifests) CHECK(render::parse_documents(m.yaml) == reference_documents(m.yaml));
+      for (const auto& m : manifests)
+        CHECK(render::parse_documents(m.yaml) == reference_documents(m.yaml));
       kustomization = render::kustomization(r, manifests);
     } catch (const Error& e) {
       error = replace_all(e.what(), file.string(), "FILE");
@@ -278,12 +255,12 @@ TEST_CASE("render golden: the same bytes as before for full specs of every targe
 }
 
 TEST_CASE("parse_documents reads YAML as yaml-cpp did") {
-  for (const char* text : {
-           "a: 1\nb: -2.5e3\nc: '3'\nd: \"x\"\ne: ~\nf:\ng: True\nh: [1, .5, +7, 1e3, 0x10, 1_000]\n",
-           "k: &v {x: [a, b]}\nm: *v\n# comment\nn: !!str 5\no: |\n  two\n  lines\np: >-\n  folded\n  text\n",
-           "---\na: 1\n---\n---\n~\n---\n- x\n- {\"q\": \"\\u00e9\", \"n\": null}\n...\n",
-           "\"app.kubernetes.io/name\": \"iris\"\n? complex\n: 1\nnull: 2\nlist:\n  - a\n  - ~\n  - c: 1\n    d: 2\n",
-           "99999999999999999999: big\nv: 99999999999999999999\nw: 1.5.2\nx: 12:30\ny: a-b\nz: .inf\n"}) {
+  for (const char* text :
+       {"a: 1\nb: -2.5e3\nc: '3'\nd: \"x\"\ne: ~\nf:\ng: True\nh: [1, .5, +7, 1e3, 0x10, 1_000]\n",
+        "k: &v {x: [a, b]}\nm: *v\n# comment\nn: !!str 5\no: |\n  two\n  lines\np: >-\n  folded\n  text\n",
+        "---\na: 1\n---\n---\n~\n---\n- x\n- {\"q\": \"\\u00e9\", \"n\": null}\n...\n",
+        "\"app.kubernetes.io/name\": \"iris\"\n? complex\n: 1\nnull: 2\nlist:\n  - a\n  - ~\n  - c: 1\n    d: 2\n",
+        "99999999999999999999: big\nv: 99999999999999999999\nw: 1.5.2\nx: 12:30\ny: a-b\nz: .inf\n"}) {
     std::string yaml = text;
     CAPTURE(yaml);
     CHECK(render::parse_documents(yaml) == reference_documents(yaml));

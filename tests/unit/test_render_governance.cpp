@@ -33,13 +33,11 @@ using test::docs_of;
 using test::resolved;
 
 std::string with_artifact(const std::string& target) {
-  if (target == "seldon-v2") return "model_uri: " + test::k_gs_model + "\n";  // rclone: no oci://
+  if (target == "seldon-v2") return "model_uri: " + test::k_gs_model + "\n"; // rclone: no oci://
   return target == "kserve" ? "model_uri: " + k_modelcar + "\n" : "image: " + k_image + "\n";
 }
 
-std::string error_of(const std::function<void()>& f) {
-  return test::error_of(f, true);
-}
+std::string error_of(const std::function<void()>& f) { return test::error_of(f, true); }
 
 std::string parse_error(const std::string& yaml) {
   return error_of([&] { parse_spec(yaml, "mlops.yaml"); });
@@ -63,18 +61,20 @@ TEST_CASE("render alerts: a PrometheusRule in each target's metric names") {
     const json& latency = group["rules"][1];
     CHECK(errors["alert"] == "ModelHighErrorRate");
     CHECK(latency["alert"] == "ModelHighLatency");
-    CHECK(errors["for"] == "5m");  // the defaults: 5%, 1000 ms, 5m
+    CHECK(errors["for"] == "5m"); // the defaults: 5%, 1000 ms, 5m
     CHECK(errors["labels"] == json({{"model", "iris"}, {"severity", "warning"}}));
     std::string e = errors["expr"], l = latency["expr"];
     CHECK(e.find("namespace=\"models\"") != std::string::npos);
     CHECK(e.substr(e.size() - 7) == " > 0.05");
     CHECK(l.substr(l.size() - 4) == " > 1");
     CHECK(errors["annotations"]["summary"] == "model models/iris fails more than 5% of requests");
-    CHECK(errors["annotations"]["description"] == "share of failed requests over 5m: {{ $value | humanizePercentage }}");
+    CHECK(errors["annotations"]["description"] ==
+          "share of failed requests over 5m: {{ $value | humanizePercentage }}");
     if (target == "seldon-v1") {
       CHECK(e.find("seldon_api_executor_server_requests_seconds_count{") != std::string::npos);
       CHECK(e.find("deployment_name=\"iris\",service=\"predictions\",code!~\"2..\"") != std::string::npos);
-      CHECK(l.find("histogram_quantile(0.95, sum by (le, predictor_name) (rate(seldon_api_executor_server_requests_seconds_bucket{") == 0);
+      CHECK(l.find("histogram_quantile(0.95, sum by (le, predictor_name) "
+                   "(rate(seldon_api_executor_server_requests_seconds_bucket{") == 0);
     } else if (target == "seldon-v2") {
       CHECK(e.find("seldon_model_infer_total{namespace=\"models\",model=~\"iris\"") != std::string::npos);
       CHECK(l.find("seldon_model_infer_seconds_total") != std::string::npos);
@@ -95,14 +95,16 @@ TEST_CASE("render alerts: thresholds, A/B models on seldon-v2, and off") {
   CHECK(rules[1]["expr"].get<std::string>().find(" > 1.5") != std::string::npos);
   CHECK(rules[1]["annotations"]["summary"] == "model models/iris 95th percentile latency is above 1500 ms");
 
-  auto ab = docs_of(resolved("name: iris\nmonitoring: true\nalerts: {latency_p95_ms: 250}\nmodel_uri: " + test::k_gs_model +
-                                 "\nvariants:\n  - {name: a, traffic: 70}\n  - {name: b, traffic: 30}\n",
-                             "seldon-v2"));
+  auto ab =
+      docs_of(resolved("name: iris\nmonitoring: true\nalerts: {latency_p95_ms: 250}\nmodel_uri: " + test::k_gs_model +
+                           "\nvariants:\n  - {name: a, traffic: 70}\n  - {name: b, traffic: 30}\n",
+                       "seldon-v2"));
   const json& ab_rules = ab.at("PrometheusRule/iris")["spec"]["groups"][0]["rules"];
   CHECK(ab_rules[0]["expr"].get<std::string>().find("model=~\"iris-a|iris-b\"") != std::string::npos);
   CHECK(ab_rules[1]["expr"].get<std::string>().find(" > 0.25") != std::string::npos);
 
-  auto off = docs_of(resolved("name: iris\nmonitoring: true\nalerts: {enabled: false}\nimage: " + k_image + "\n", "k8s"));
+  auto off =
+      docs_of(resolved("name: iris\nmonitoring: true\nalerts: {enabled: false}\nimage: " + k_image + "\n", "k8s"));
   CHECK_FALSE(off.count("PrometheusRule/iris"));
 }
 
@@ -147,10 +149,12 @@ TEST_CASE("render access: Roles and RoleBindings for readers and editors, by res
                          "resourceNames": ["iris"], "verbs": ["get", "list", "watch"]}])"));
   const json& editor = d.at("Role/iris-editor");
   CHECK(editor["rules"][0]["verbs"] == json::array({"get", "list", "watch", "update", "patch", "delete"}));
-  for (const auto& rule : editor["rules"]) CHECK(rule["resources"][0] != "networkpolicies");
+  for (const auto& rule : editor["rules"])
+    CHECK(rule["resources"][0] != "networkpolicies");
   const json& rb = d.at("RoleBinding/iris-reader");
   CHECK(rb["roleRef"] == json({{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "iris-reader"}}));
-  CHECK(rb["subjects"] == json::parse(R"([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "data-science"}])"));
+  CHECK(rb["subjects"] ==
+        json::parse(R"([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "data-science"}])"));
   CHECK(d.at("RoleBinding/iris-editor")["subjects"] ==
         json::parse(R"([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@example.com"},
                         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "ml-ops"}])"));
@@ -173,8 +177,10 @@ TEST_CASE("render alerts and access: mistakes name the key path") {
         "invalid deploy spec 'mlops.yaml:1': key 'deploy.alerts.error_rate_percent': 0 is not between 1 and 100");
   CHECK(parse_error("alerts: {for: soon}\n") ==
         "invalid deploy spec 'mlops.yaml:1': key 'deploy.alerts.for': expected a duration such as 30s, 5m or 1h");
-  CHECK(parse_error("alerts: {latency: 5}\n") == "invalid deploy spec 'mlops.yaml:1': unknown key 'deploy.alerts.latency'");
-  CHECK(parse_error("alerts: maybe\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.alerts': expected true or false");
+  CHECK(parse_error("alerts: {latency: 5}\n") ==
+        "invalid deploy spec 'mlops.yaml:1': unknown key 'deploy.alerts.latency'");
+  CHECK(parse_error("alerts: maybe\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.alerts': expected true or false");
   CHECK(parse_error("access:\n  allow_namespaces: [ok, Not_A_Namespace]\n") ==
         "invalid deploy spec 'mlops.yaml:2': key 'deploy.access.allow_namespaces[1]': 'Not_A_Namespace' is not a "
         "namespace name (a DNS-1123 label)");
@@ -183,12 +189,14 @@ TEST_CASE("render alerts and access: mistakes name the key path") {
   CHECK(parse_error("access:\n  allow_pods:\n    - {app: 'two words'}\n") ==
         "invalid deploy spec 'mlops.yaml:3': key 'deploy.access.allow_pods[0].app': not a label value (at most 63 "
         "letters, digits, '-', '_', '.')");
-  CHECK(parse_error("access:\n  allow_pods:\n    - {}\n") ==
-        "invalid deploy spec 'mlops.yaml:3': key 'deploy.access.allow_pods[0]': expected a mapping of pod label to value "
-        "(app: frontend)");
+  CHECK(
+      parse_error("access:\n  allow_pods:\n    - {}\n") ==
+      "invalid deploy spec 'mlops.yaml:3': key 'deploy.access.allow_pods[0]': expected a mapping of pod label to value "
+      "(app: frontend)");
   CHECK(parse_error("access:\n  readers: {user: [a]}\n") ==
         "invalid deploy spec 'mlops.yaml:2': unknown key 'deploy.access.readers.user'");
-  CHECK(parse_error("access: {allow: [a]}\n") == "invalid deploy spec 'mlops.yaml:1': unknown key 'deploy.access.allow'");
+  CHECK(parse_error("access: {allow: [a]}\n") ==
+        "invalid deploy spec 'mlops.yaml:1': unknown key 'deploy.access.allow'");
 
   std::string alerts = error_of([] { resolved("name: iris\nalerts: true\nimage: " + k_image + "\n", "k8s"); });
   CHECK(alerts.find("key 'deploy.alerts': alerts need the model server's metrics") != std::string::npos);
@@ -202,8 +210,10 @@ TEST_CASE("render alerts and access: mistakes name the key path") {
   });
   CHECK(v2_pods.find("key 'deploy.access.allow_pods'") != std::string::npos);
   std::string long_name = error_of([] {
-    render::render(resolved("name: " + std::string(60, 'a') + "\nimage: " + k_image + "\naccess: {readers: {users: [bob]}}\n", "k8s"),
-                   {});
+    render::render(
+        resolved("name: " + std::string(60, 'a') + "\nimage: " + k_image + "\naccess: {readers: {users: [bob]}}\n",
+                 "k8s"),
+        {});
   });
   CHECK(long_name.find("key 'deploy.name': resource name") != std::string::npos);
 }

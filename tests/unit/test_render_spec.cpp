@@ -41,7 +41,9 @@ Overrides with_env(const std::string& env) {
 
 const std::string k_ab = "name: iris\n"
                          "target: seldon-v1\n"
-                         "image: " + k_image + "\n"
+                         "image: " +
+                         k_image +
+                         "\n"
                          "environments:\n"
                          "  prod:\n"
                          "    namespace: models-prod\n"
@@ -71,12 +73,15 @@ TEST_CASE("render spec: a full spec parses") {
 
 TEST_CASE("render spec: mistakes name file, line and key path") {
   CHECK(parse_error("name: iris\nreplica: 2\n") == "invalid deploy spec 'mlops.yaml:2': unknown key 'deploy.replica'");
-  CHECK(parse_error("replicas: many\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.replicas': expected a whole number");
+  CHECK(parse_error("replicas: many\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.replicas': expected a whole number");
   CHECK(parse_error("replicas: {min: 3, max: 2}\n") ==
         "invalid deploy spec 'mlops.yaml:1': key 'deploy.replicas.max': is smaller than min");
-  CHECK(parse_error("protocol: grpc\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.protocol': expected 'v2' or 'seldon'");
+  CHECK(parse_error("protocol: grpc\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.protocol': expected 'v2' or 'seldon'");
   CHECK(parse_error("resources:\n  limits: {memory: lots}\n") ==
-        "invalid deploy spec 'mlops.yaml:2': key 'deploy.resources.limits.memory': expected a quantity such as 500m, 2 or 1Gi");
+        "invalid deploy spec 'mlops.yaml:2': key 'deploy.resources.limits.memory': expected a quantity such as 500m, 2 "
+        "or 1Gi");
   CHECK(parse_error("environments:\n  prod:\n    traffic: {a: 120}\n") ==
         "invalid deploy spec 'mlops.yaml:3': key 'deploy.environments.prod.traffic.a': 120 is not between 0 and 100");
   CHECK(parse_error("environments:\n  prod:\n    replicas: 2\n    trafic: {}\n") ==
@@ -97,7 +102,7 @@ TEST_CASE("render spec: environment overrides and flags") {
   Resolved dev = resolve(s, with_env("dev"));
   CHECK(dev.ns == "default");
   CHECK(dev.variants[0].traffic == 50);
-  CHECK(dev.variants[0].image == k_image);  // inherited
+  CHECK(dev.variants[0].image == k_image); // inherited
   CHECK(dev.variants[1].image.empty());
   CHECK(dev.variants[1].model_uri == "s3://bucket/iris/2");
 
@@ -112,8 +117,9 @@ TEST_CASE("render spec: environment overrides and flags") {
   o.image = "registry.example/other@" + k_digest;
   CHECK(resolve_error(k_ab, o).find("target 'kserve' expresses one canary") != std::string::npos);
   o.target = "seldon-v2";
-  CHECK(resolve_error(k_ab, o) == "invalid deploy spec 'mlops.yaml:3': key 'deploy.image': target 'seldon-v2' loads models "
-                                  "from a storage URI, not an image");
+  CHECK(resolve_error(k_ab, o) ==
+        "invalid deploy spec 'mlops.yaml:3': key 'deploy.image': target 'seldon-v2' loads models "
+        "from a storage URI, not an image");
   Resolved flagged = resolve(parse_spec("name: iris\ntarget: k8s\nimage: old:1\n", "f"), [] {
     Overrides x;
     x.image = "registry.example/new@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -126,13 +132,15 @@ TEST_CASE("render spec: traffic must sum to 100 without the shadows") {
   std::string bad = k_ab;
   bad.replace(bad.find("{a: 90, b: 10}"), 14, "{a: 90, b: 20}");
   CHECK(resolve_error(bad, with_env("prod")) ==
-        "invalid deploy spec 'mlops.yaml:8': key 'deploy.environments.prod.traffic': traffic of the non-shadow variants sums "
+        "invalid deploy spec 'mlops.yaml:8': key 'deploy.environments.prod.traffic': traffic of the non-shadow "
+        "variants sums "
         "to 110, not 100");
   std::string bad2 = k_ab;
   bad2.replace(bad2.find("{name: a, traffic: 50}"), 22, "{name: a, traffic: 40}");
-  CHECK(resolve_error(bad2, with_env("dev")) ==
-        "invalid deploy spec 'mlops.yaml:9': key 'deploy.variants': traffic of the non-shadow variants sums to 90, not 100");
-  CHECK(resolve_error("name: m\ntarget: seldon-v1\nimage: i:1\nvariants:\n  - {name: a, traffic: 100}\n  - {name: b}\n") ==
+  CHECK(resolve_error(bad2, with_env("dev")) == "invalid deploy spec 'mlops.yaml:9': key 'deploy.variants': traffic of "
+                                                "the non-shadow variants sums to 90, not 100");
+  CHECK(resolve_error(
+            "name: m\ntarget: seldon-v1\nimage: i:1\nvariants:\n  - {name: a, traffic: 100}\n  - {name: b}\n") ==
         "invalid deploy spec 'mlops.yaml:6': key 'deploy.variants[1].traffic': variant 'b' has no traffic share");
   CHECK(resolve_error(k_ab + "", [] {
           Overrides o = with_env("prod");
@@ -147,14 +155,15 @@ TEST_CASE("render spec: traffic must sum to 100 without the shadows") {
 TEST_CASE("render spec: prod requires digests") {
   std::string tagged = "name: iris\ntarget: k8s\nimage: registry.example/iris:1.0\n";
   CHECK(resolve_error(tagged, with_env("dev")) == "(accepted)");
-  CHECK(resolve_error(tagged, with_env("prod")) ==
-        "invalid deploy spec 'mlops.yaml:3': key 'deploy.image': image 'registry.example/iris:1.0' is not pinned by digest, "
-        "which environment 'prod' requires");
+  CHECK(resolve_error(tagged, with_env("prod")) == "invalid deploy spec 'mlops.yaml:3': key 'deploy.image': image "
+                                                   "'registry.example/iris:1.0' is not pinned by digest, "
+                                                   "which environment 'prod' requires");
   Overrides flag = with_env("prod");
   flag.image = "registry.example/iris:2.0";
   CHECK(resolve_error(tagged, flag).rfind("invalid --image: image 'registry.example/iris:2.0' is not pinned", 0) == 0);
   CHECK(resolve_error("name: m\ntarget: kserve\nmodel_uri: oci://r.example/m:latest\n", with_env("prod"))
-            .find("key 'deploy.model_uri': model_uri 'oci://r.example/m:latest' is not pinned by digest") != std::string::npos);
+            .find("key 'deploy.model_uri': model_uri 'oci://r.example/m:latest' is not pinned by digest") !=
+        std::string::npos);
   CHECK(resolve_error("name: m\ntarget: kserve\nmodel_uri: s3://bucket/m\n", with_env("prod")) == "(accepted)");
 }
 
@@ -179,14 +188,17 @@ TEST_CASE("render spec: names are DNS-1123 labels, renamed or refused with --str
 }
 
 TEST_CASE("render spec: read with the shared YamlReader, messages as before") {
-  CHECK(parse_error("name: m\nresources:\n").find("': key 'deploy.resources': expected a mapping") != std::string::npos);
+  CHECK(parse_error("name: m\nresources:\n").find("': key 'deploy.resources': expected a mapping") !=
+        std::string::npos);
   CHECK(parse_error("name: m\nreplicas:\n").find("': key 'deploy.replicas': expected a mapping") != std::string::npos);
-  CHECK(parse_error("name: ''\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.name': expected a non-empty string");
+  CHECK(parse_error("name: ''\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.name': expected a non-empty string");
   CHECK(parse_error("access: {readers: {users: [a, '']}}\n") ==
         "invalid deploy spec 'mlops.yaml:1': key 'deploy.access.readers.users[1]': expected a non-empty string");
   CHECK(parse_error("replicas: {min: 2, max: x}\n") ==
         "invalid deploy spec 'mlops.yaml:1': key 'deploy.replicas.max': expected a whole number");
-  CHECK(parse_error("monitoring: maybe\n") == "invalid deploy spec 'mlops.yaml:1': key 'deploy.monitoring': expected true or false");
+  CHECK(parse_error("monitoring: maybe\n") ==
+        "invalid deploy spec 'mlops.yaml:1': key 'deploy.monitoring': expected true or false");
   try {
     parse_spec("name: m\ntarger: k8s\n", "mlops.yaml");
     FAIL("accepted");
@@ -201,7 +213,8 @@ TEST_CASE("render spec: read with the shared YamlReader, messages as before") {
 TEST_CASE("render spec: the --env hint names each known environment once, sorted") {
   Error e(ErrorKind::usage, "");
   try {
-    resolve(parse_spec("name: m\ntarget: k8s\nimage: i:1\nenvironments: {prod: {replicas: 2}, qa2: {replicas: 1}}\n", "mlops.yaml"),
+    resolve(parse_spec("name: m\ntarget: k8s\nimage: i:1\nenvironments: {prod: {replicas: 2}, qa2: {replicas: 1}}\n",
+                       "mlops.yaml"),
             with_env("qa"));
   } catch (const Error& caught) {
     e = caught;
@@ -221,14 +234,18 @@ TEST_CASE("render spec: seldon-v2 refuses an oci:// model_uri (rclone cannot fet
     e = caught;
   }
   CHECK(e.kind() == ErrorKind::usage);
-  CHECK(std::string(e.what()) == "invalid deploy spec 'mlops.yaml:2': key 'deploy.model_uri': target 'seldon-v2' cannot load '" +
-                                     modelcar + "': Seldon Core 2 fetches models with rclone, which reads no oci:// (modelcar) URIs");
+  CHECK(std::string(e.what()) ==
+        "invalid deploy spec 'mlops.yaml:2': key 'deploy.model_uri': target 'seldon-v2' cannot load '" + modelcar +
+            "': Seldon Core 2 fetches models with rclone, which reads no oci:// (modelcar) URIs");
   CHECK(e.hint().find("use target kserve for a modelcar") != std::string::npos);
   CHECK(resolve_error("name: m\nmodel_uri: s3://b/m\nvariants:\n  - {name: a, traffic: 50}\n"
-                      "  - {name: b, traffic: 50, model_uri: 'oci://r.example/m@" + k_digest + "'}\n", v2)
+                      "  - {name: b, traffic: 50, model_uri: 'oci://r.example/m@" +
+                          k_digest + "'}\n",
+                      v2)
             .find("key 'deploy.variants[1].model_uri': target 'seldon-v2' cannot load") != std::string::npos);
   v2.model_uri = modelcar;
-  CHECK(resolve_error("name: m\nmodel_uri: s3://b/m\n", v2).rfind("invalid --model-uri: target 'seldon-v2' cannot load", 0) == 0);
+  CHECK(resolve_error("name: m\nmodel_uri: s3://b/m\n", v2)
+            .rfind("invalid --model-uri: target 'seldon-v2' cannot load", 0) == 0);
   v2.model_uri.clear();
   CHECK(resolve_error("name: m\nmodel_uri: gs://b/m\n", v2) == "(accepted)");
   Overrides kserve;
@@ -243,11 +260,13 @@ TEST_CASE("render spec: targets, environments and artifacts") {
   t.target = "seldon";
   CHECK(resolve_error("name: m\nimage: i:1\n", t) == "invalid --target: unknown target 'seldon'");
   CHECK(resolve_error("name: m\nimage: i:1\n").find("key 'deploy.target': no target") != std::string::npos);
-  CHECK(resolve_error("name: m\ntarget: k8s\nimage: i:1\n", with_env("qa")) == "invalid --env: unknown environment 'qa'");
+  CHECK(resolve_error("name: m\ntarget: k8s\nimage: i:1\n", with_env("qa")) ==
+        "invalid --env: unknown environment 'qa'");
   CHECK(resolve_error("name: m\ntarget: k8s\n").find("key 'deploy.image': no image or model_uri") != std::string::npos);
-  CHECK(resolve_error("name: m\ntarget: k8s\nmodel_uri: s3://b/m\n").find("target 'k8s' runs an image") != std::string::npos);
-  CHECK(resolve_error("name: m\ntarget: k8s\nimage: 'Bad Image'\n").find("key 'deploy.image': 'Bad Image' is not an image") !=
+  CHECK(resolve_error("name: m\ntarget: k8s\nmodel_uri: s3://b/m\n").find("target 'k8s' runs an image") !=
         std::string::npos);
+  CHECK(resolve_error("name: m\ntarget: k8s\nimage: 'Bad Image'\n")
+            .find("key 'deploy.image': 'Bad Image' is not an image") != std::string::npos);
   CHECK(resolve_error("name: m\ntarget: kserve\nprotocol: seldon\nimage: i:1\n")
             .find("protocol 'seldon' is only served by target 'seldon-v1'") != std::string::npos);
   CHECK(resolve_error("name: m\ntarget: k8s\nimage: i:1\nreplicas: {min: 1, max: 3}\n")
@@ -264,7 +283,8 @@ TEST_CASE("render spec: read from a project file with other sections") {
     load_spec(file);
     FAIL("accepted");
   } catch (const Error& e) {
-    CHECK(std::string(e.what()) == "invalid deploy spec '" + file.string() + ":5': key 'deploy.replicas': expected a whole number");
+    CHECK(std::string(e.what()) ==
+          "invalid deploy spec '" + file.string() + ":5': key 'deploy.replicas': expected a whole number");
   }
   fs::atomic_write(file, "mlflow: {}\n");
   DeploySpec none = load_spec(file);

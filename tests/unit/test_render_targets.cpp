@@ -34,7 +34,7 @@ std::string ab(const std::string& uri) {
          "  - {name: challenger, traffic: 20, model_uri: 's3://bucket/iris/2'}\n";
 }
 const std::string k_ab = ab(k_modelcar);
-const std::string k_ab_v2 = ab(test::k_gs_model);  // seldon-v2 fetches with rclone: no oci://
+const std::string k_ab_v2 = ab(test::k_gs_model); // seldon-v2 fetches with rclone: no oci://
 
 } // namespace
 
@@ -44,7 +44,7 @@ TEST_CASE("render k8s: Deployment, Service, HPA, PDB and ServiceMonitor") {
   const json& dep = d.at("Deployment/iris");
   CHECK(dep["apiVersion"] == "apps/v1");
   CHECK(dep["metadata"]["namespace"] == "models");
-  CHECK_FALSE(dep["spec"].contains("replicas"));  // the HPA owns it
+  CHECK_FALSE(dep["spec"].contains("replicas")); // the HPA owns it
   const json& c = dep["spec"]["template"]["spec"]["containers"][0];
   CHECK(c["image"] == k_image);
   CHECK(c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready");
@@ -54,7 +54,8 @@ TEST_CASE("render k8s: Deployment, Service, HPA, PDB and ServiceMonitor") {
   CHECK(c["securityContext"]["capabilities"]["drop"] == json::array({"ALL"}));
   CHECK(dep["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] == true);
   CHECK(c["resources"]["requests"]["cpu"] == "500m");
-  CHECK(dep["spec"]["selector"]["matchLabels"] == json({{"app.kubernetes.io/instance", "iris"}, {"app.kubernetes.io/name", "iris"}}));
+  CHECK(dep["spec"]["selector"]["matchLabels"] ==
+        json({{"app.kubernetes.io/instance", "iris"}, {"app.kubernetes.io/name", "iris"}}));
   CHECK(d.at("Service/iris")["spec"]["ports"][2]["port"] == 9100);
   CHECK(d.at("HorizontalPodAutoscaler/iris")["spec"]["minReplicas"] == 2);
   CHECK(d.at("HorizontalPodAutoscaler/iris")["spec"]["maxReplicas"] == 5);
@@ -70,7 +71,7 @@ TEST_CASE("render kserve: model from a storage URI, container from an image, can
   auto m = docs_of(resolved("name: iris\nmodel_uri: " + k_modelcar + "\n", "kserve"));
   const json& pred = m.at("InferenceService/iris")["spec"]["predictor"];
   CHECK(m.at("InferenceService/iris")["apiVersion"] == "serving.kserve.io/v1beta1");
-  CHECK(pred["model"]["modelFormat"] == json({{"name", "mlflow"}}));  // no version no runtime lists
+  CHECK(pred["model"]["modelFormat"] == json({{"name", "mlflow"}})); // no version no runtime lists
   CHECK(pred["model"]["protocolVersion"] == "v2");
   CHECK(pred["model"]["storageUri"] == k_modelcar);
   CHECK_FALSE(pred.contains("canaryTrafficPercent"));
@@ -105,7 +106,8 @@ TEST_CASE("render seldon-v1: predictors, traffic, shadow, graph node = container
   CHECK(p[0]["graph"]["type"] == "MODEL");
   CHECK(p[2]["componentSpecs"][0]["spec"]["containers"][0]["image"] == k_image);
   CHECK_FALSE(p[2]["graph"].contains("implementation"));
-  for (const auto& pred : p) CHECK(pred["graph"]["name"] == pred["componentSpecs"][0]["spec"]["containers"][0]["name"]);
+  for (const auto& pred : p)
+    CHECK(pred["graph"]["name"] == pred["componentSpecs"][0]["spec"]["containers"][0]["name"]);
   CHECK(p[0]["componentSpecs"][0]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/health/ping");
   CHECK_FALSE(p[0]["componentSpecs"][0].contains("hpaSpec"));
   auto hpa = docs_of(resolved(k_single, "seldon-v1"));
@@ -131,7 +133,8 @@ TEST_CASE("render seldon-v2: a Model per variant and an Experiment") {
   CHECK(d.count("Model/iris-shadow"));
   const json& e = d.at("Experiment/iris")["spec"];
   CHECK(e["default"] == "iris-champion");
-  CHECK(e["candidates"] == json::array({{{"name", "iris-champion"}, {"weight", 80}}, {{"name", "iris-challenger"}, {"weight", 20}}}));
+  CHECK(e["candidates"] ==
+        json::array({{{"name", "iris-champion"}, {"weight", 80}}, {{"name", "iris-challenger"}, {"weight", 20}}}));
   CHECK(e["mirror"] == json({{"name", "iris-shadow"}, {"percent", 100}}));
   std::string part = k_ab_v2 + "  - {name: shadow, shadow: true, traffic: 25, model_uri: 's3://bucket/iris/3'}\n";
   CHECK(docs_of(resolved(part, "seldon-v2")).at("Experiment/iris")["spec"]["mirror"]["percent"] == 25);
@@ -150,10 +153,12 @@ TEST_CASE("render: same inputs give the same bytes") {
 }
 
 TEST_CASE("render: composed names longer than 63 characters are refused") {
-  std::string spec = "name: " + std::string(50, 'm') + "\nmodel_uri: s3://b/m\nvariants:\n"
+  std::string spec = "name: " + std::string(50, 'm') +
+                     "\nmodel_uri: s3://b/m\nvariants:\n"
                      "  - {name: champion-with-a-long-name, traffic: 100}\n  - {name: s, shadow: true}\n";
-  CHECK(error_of([&] { render::render(resolved(spec, "seldon-v2"), {}); })
-            .find("key 'deploy.variants[0].name': resource name") != std::string::npos);
+  CHECK(error_of([&] {
+          render::render(resolved(spec, "seldon-v2"), {});
+        }).find("key 'deploy.variants[0].name': resource name") != std::string::npos);
 }
 
 TEST_CASE("render: a user template overrides a built-in one and is validated") {
@@ -165,40 +170,48 @@ TEST_CASE("render: a user template overrides a built-in one and is validated") {
   fs::atomic_write(t.path / "k8s/poddisruptionbudget.yaml.mustache",
                    "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{name}}-pdb\n");
   CHECK(error_of([&] { render::render(spec, opts); }).find("produced invalid YAML") != std::string::npos);
-  fs::atomic_write(t.path / "k8s/poddisruptionbudget.yaml.mustache",
-                   "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{name}}\n  namespace: {{namespace}}\n"
-                   "spec:\n  minAvailable: 1\n");
+  fs::atomic_write(
+      t.path / "k8s/poddisruptionbudget.yaml.mustache",
+      "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{name}}\n  namespace: {{namespace}}\n"
+      "spec:\n  minAvailable: 1\n");
   CHECK(error_of([&] { render::render(spec, opts); }) ==
         "rendered PodDisruptionBudget 'iris' is invalid: spec.selector: required");
-  fs::atomic_write(t.path / "k8s/poddisruptionbudget.yaml.mustache",
-                   "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{name}}\n  namespace: {{namespace}}\n"
-                   "  labels:\n    team: ml\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels:\n      app: x\n");
+  fs::atomic_write(
+      t.path / "k8s/poddisruptionbudget.yaml.mustache",
+      "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{name}}\n  namespace: {{namespace}}\n"
+      "  labels:\n    team: ml\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels:\n      app: x\n");
   auto d = docs_of(spec, opts);
   CHECK(d.at("PodDisruptionBudget/iris")["spec"]["minAvailable"] == 1);
-  CHECK(d.at("Deployment/iris")["kind"] == "Deployment");  // the rest stay built in
+  CHECK(d.at("Deployment/iris")["kind"] == "Deployment"); // the rest stay built in
 }
 
 TEST_CASE("validate: cross-field rules on rendered documents") {
   auto sdep = [](const std::string& predictors) {
-    return parse_documents("apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: m, namespace: n}\n"
-                           "spec:\n  predictors:\n" + predictors)[0];
+    return parse_documents(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: m, namespace: n}\n"
+        "spec:\n  predictors:\n" +
+        predictors)[0];
   };
   CHECK(check_document(sdep("  - {name: a, traffic: 60, graph: {name: g, type: MODEL}}\n"
                             "  - {name: b, traffic: 30, graph: {name: g, type: MODEL}}\n"
                             "  - {name: s, shadow: true, graph: {name: g, type: MODEL}}\n"),
-                       false) == std::vector<std::string>{"spec.predictors: traffic of the non-shadow predictors sums to 90, not 100"});
+                       false) ==
+        std::vector<std::string>{"spec.predictors: traffic of the non-shadow predictors sums to 90, not 100"});
   CHECK(check_document(sdep("  - {name: a, traffic: 50, graph: {name: g, type: MODEL}}\n"), false) ==
         std::vector<std::string>{"spec.predictors: the only non-shadow predictor must take traffic 100"});
-  auto exp = parse_documents("apiVersion: mlops.seldon.io/v1alpha1\nkind: Experiment\nmetadata: {name: e, namespace: n}\n"
-                             "spec: {default: c, candidates: [{name: a, weight: 1}, {name: b, weight: 1}]}\n")[0];
+  auto exp =
+      parse_documents("apiVersion: mlops.seldon.io/v1alpha1\nkind: Experiment\nmetadata: {name: e, namespace: n}\n"
+                      "spec: {default: c, candidates: [{name: a, weight: 1}, {name: b, weight: 1}]}\n")[0];
   CHECK(check_document(exp, false) == std::vector<std::string>{"spec.default: \"c\" is not one of the candidates"});
-  auto model = parse_documents("apiVersion: mlops.seldon.io/v1alpha1\nkind: Model\nmetadata:\n  name: Bad_Name\n  namespace: n\n"
-                               "  labels: {'-bad/key': v, ok: 'not ok!'}\nspec: {storageUri: 'oci://r/m:1'}\n")[0];
+  auto model =
+      parse_documents("apiVersion: mlops.seldon.io/v1alpha1\nkind: Model\nmetadata:\n  name: Bad_Name\n  namespace: n\n"
+                      "  labels: {'-bad/key': v, ok: 'not ok!'}\nspec: {storageUri: 'oci://r/m:1'}\n")[0];
   auto problems = check_document(model, true);
   CAPTURE(json(problems).dump());
   CHECK(problems.size() == 4);
   CHECK(problems[1].find("metadata.name: 'Bad_Name' does not match") == 0);
-  CHECK(std::find(problems.begin(), problems.end(), "spec.storageUri: 'oci://r/m:1' is not pinned by digest (prod)") != problems.end());
+  CHECK(std::find(problems.begin(), problems.end(), "spec.storageUri: 'oci://r/m:1' is not pinned by digest (prod)") !=
+        problems.end());
   CHECK(check_document(json{{"kind", "Secret"}}, false) == std::vector<std::string>{"no schema for kind 'Secret'"});
   CHECK_THROWS_AS(parse_documents("a: 1\na: 2\n"), Error);
 }
@@ -224,13 +237,15 @@ TEST_CASE("render: -o writes files and a kustomization, atomically") {
   CHECK(error_of([&] { write_dir(foreign, spec, ms); }).find("was not written by mlops render") != std::string::npos);
   CHECK(fs::read_file(foreign / "keep.txt") == "x");
   int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(t.path)) (void)e, ++n;
-  CHECK(n == 2);  // no temporary directory left behind
+  for (const auto& e : std::filesystem::directory_iterator(t.path))
+    (void)e, ++n;
+  CHECK(n == 2); // no temporary directory left behind
 
   int checked = 0;
   CHECK(check_dir(out, true, checked).empty());
   CHECK(checked == 3);
-  fs::atomic_write(out / "deployment-iris.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: iris, namespace: m}\n");
+  fs::atomic_write(out / "deployment-iris.yaml",
+                   "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: iris, namespace: m}\n");
   auto found = check_dir(out, false, checked);
   REQUIRE(found.size() == 1);
   CHECK(found[0].file == "deployment-iris.yaml");

@@ -43,8 +43,13 @@ TEST_CASE("template: names, dotted names and the current item") {
 }
 
 TEST_CASE("template: sections over lists, objects and truthy values; inverted sections") {
-  json ctx = {{"items", json::array({{{"k", 1}}, {{"k", 2}}})}, {"obj", {{"k", "in"}}}, {"k", "out"},
-              {"empty", json::array()}, {"no", false}, {"blank", ""}, {"zero", 0}};
+  json ctx = {{"items", json::array({{{"k", 1}}, {{"k", 2}}})},
+              {"obj", {{"k", "in"}}},
+              {"k", "out"},
+              {"empty", json::array()},
+              {"no", false},
+              {"blank", ""},
+              {"zero", 0}};
   CHECK(render_template("{{#items}}{{k}},{{/items}}", ctx, "t") == "1,2,");
   CHECK(render_template("{{#obj}}{{k}}{{/obj}} {{k}}", ctx, "t") == "\"in\" \"out\"");
   CHECK(render_template("{{#empty}}x{{/empty}}{{^empty}}none{{/empty}}", ctx, "t") == "none");
@@ -135,7 +140,8 @@ TEST_CASE("parse back: alias expansion and nesting are bounded") {
   // The billion-laughs document grew without bound (each alias copied its whole value).
   CHECK_THROWS_WITH_AS(parse_documents(test::billion_laughs("kind: ConfigMap\n")),
                        doctest::Contains("aliases repeat too much"), Error);
-  std::string deep = "a: " + std::string(limits::k_max_yaml_depth + 1, '[') + std::string(limits::k_max_yaml_depth + 1, ']');
+  std::string deep =
+      "a: " + std::string(limits::k_max_yaml_depth + 1, '[') + std::string(limits::k_max_yaml_depth + 1, ']');
   CHECK_THROWS_WITH_AS(parse_documents(deep), doctest::Contains("nested deeper than"), Error);
   // Ordinary anchors still work.
   auto docs = parse_documents("a: &x {b: [1, 2]}\nc: *x\n");
@@ -163,12 +169,13 @@ TEST_CASE("schema subset: each keyword") {
   CHECK(problems("{name: abcdef, n: 0}") ==
         std::vector<std::string>{"n: 0 is below 1", "name: 'abcdef' is longer than 5 characters"});
   CHECK(problems("{name: A, n: 11}") == std::vector<std::string>{"n: 11 is above 10", "name: shorter than 2 characters",
-                                                                  "name: 'A' does not match ^[a-z]+$"});
+                                                                 "name: 'A' does not match ^[a-z]+$"});
   CHECK(problems("{name: ab, n: 1, mode: c, fixed: false, extra: 1}") ==
-        std::vector<std::string>{"extra: unknown field", "fixed: must be true", "mode: \"c\" is not one of [\"a\",\"b\"]"});
+        std::vector<std::string>{"extra: unknown field", "fixed: must be true",
+                                 "mode: \"c\" is not one of [\"a\",\"b\"]"});
   CHECK(problems("{name: ab, n: 1, either: 1.5, list: [], map: {}}") ==
-        std::vector<std::string>{"either: expected [\"integer\",\"string\"], got number", "list: needs at least 1 items",
-                                 "map: needs at least 1 entries"});
+        std::vector<std::string>{"either: expected [\"integer\",\"string\"], got number",
+                                 "list: needs at least 1 items", "map: needs at least 1 entries"});
   CHECK(problems("{name: ab, n: 1, list: [a, 2, c], map: {k: x}}") ==
         std::vector<std::string>{"list: takes at most 2 items", "list[1]: expected string, got integer",
                                  "map.k: expected integer, got string"});
@@ -178,8 +185,9 @@ TEST_CASE("schema subset: each keyword") {
 TEST_CASE("schema_pattern_matches: the written-out patterns agree with std::regex") {
   const char* patterns[] = {"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", "^/",
                             "^[a-z][a-z0-9+.-]*://"};
-  const std::string samples[] = {"", "a", "A", "-", "a-", "-a", "a-b", "a--b", "a.b", "a_b", "A.b_C-9", "_a", "a_", "0",
-                           "iris", "Iris", "/", "/v2/health", "v2/", "a b", "a\n", "s3://b", "é", std::string(70, 'a')};
+  const std::string samples[] = {"",    "a",          "A",       "-",   "a-",  "-a",     "a-b",  "a--b",
+                                 "a.b", "a_b",        "A.b_C-9", "_a",  "a_",  "0",      "iris", "Iris",
+                                 "/",   "/v2/health", "v2/",     "a b", "a\n", "s3://b", "é",    std::string(70, 'a')};
   for (const char* p : patterns) {
     std::regex re(p);
     for (const auto& s : samples) {

@@ -13,7 +13,8 @@ inline std::string billion_laughs(const std::string& head = "") {
   for (int i = 1; i <= 9; ++i) {
     std::string prev = "*a" + std::to_string(i - 1);
     text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
-    for (int k = 1; k < 10; ++k) text += ", " + prev;
+    for (int k = 1; k < 10; ++k)
+      text += ", " + prev;
     text += "]\n";
   }
   return text;
