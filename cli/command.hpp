@@ -47,6 +47,7 @@ Command promote_command();
 Command rollback_command();
 Command history_command();
 Command approve_command();
+Command feedback_command();
 Command help_command();
 Command version_command();
 

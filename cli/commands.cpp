@@ -53,6 +53,7 @@ const std::vector<Command>& commands() {
     t.push_back(rollback_command());
     t.push_back(history_command());
     t.push_back(approve_command());
+    t.push_back(feedback_command());
     t.push_back(help_command());
     t.push_back(version_command());
     t.push_back(app_command("__complete", "print completion candidates for the words typed so far", true,
