@@ -42,6 +42,7 @@ Command pull_command();
 Command models_command();
 Command validate_command();
 Command package_command();
+Command image_command();
 Command render_command();
 Command promote_command();
 Command rollback_command();

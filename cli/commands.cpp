@@ -48,6 +48,7 @@ const std::vector<Command>& commands() {
     t.push_back(models_command());
     t.push_back(validate_command());
     t.push_back(package_command());
+    t.push_back(image_command());
     t.push_back(render_command());
     t.push_back(promote_command());
     t.push_back(rollback_command());
