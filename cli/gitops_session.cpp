@@ -86,7 +86,7 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
   };
   workflow = std::make_unique<gitops::Workflow>(
       gitops::Workflow{*registry, *remote, config, render_fn, digest_fn, [load] { return load().image; },
-                       [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
+                       [&ctx](const std::string& line) { ctx.log().debug(1, line); }, {}});
   workflow->verify_image = [&ctx, digest_fn](const gitops::EnvPolicy& policy, const mlflow::ModelVersion& v,
                                              const std::string& image) {
     VerifyRequest req;

@@ -2,6 +2,7 @@
 
 #include "core/digest.hpp"
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "core/limits.hpp"
 
 #include <openssl/bio.h>
@@ -11,7 +12,6 @@
 #include <openssl/pem.h>
 
 #include <cstring>
-#include <fstream>
 
 namespace mlops::sign {
 
@@ -69,9 +69,7 @@ std::string read_key_file(const std::filesystem::path& file) {
   if (ec) throw Error(ErrorKind::usage, "cannot read the key " + quote(file.string()) + ": " + ec.message());
   if (size > limits::k_max_signature_payload_bytes)
     throw Error(ErrorKind::usage, "cannot read the key " + quote(file.string()) + ": larger than 1 MiB");
-  std::ifstream in(file, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) throw Error(ErrorKind::usage, "cannot read the key " + quote(file.string()));
+  std::string text = fs::read_file(file);
   return text;
 }
 

@@ -387,7 +387,8 @@ struct Fixture {
              },
              [](const std::string&, const std::string&) { return std::string("sha256:d"); },
              [] { return std::string(); },
-             [](const std::string&) {}};
+             [](const std::string&) {},
+             {}};
 
   PromoteRequest promote_request(const std::string& version, const std::string& env = "dev") {
     PromoteRequest r;
