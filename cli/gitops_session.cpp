@@ -84,9 +84,15 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
       throw Error(ErrorKind::operational, "cannot compute the digest of " + quote(name) + " version " + version);
     return s.lock->digest;
   };
-  workflow = std::make_unique<gitops::Workflow>(
-      gitops::Workflow{*registry, *remote, config, render_fn, digest_fn, [load] { return load().image; },
-                       [&ctx](const std::string& line) { ctx.log().debug(1, line); }, {}});
+  workflow =
+      std::make_unique<gitops::Workflow>(gitops::Workflow{*registry,
+                                                          *remote,
+                                                          config,
+                                                          render_fn,
+                                                          digest_fn,
+                                                          [load] { return load().image; },
+                                                          [&ctx](const std::string& line) { ctx.log().debug(1, line); },
+                                                          {}});
   workflow->verify_image = [&ctx, digest_fn](const gitops::EnvPolicy& policy, const mlflow::ModelVersion& v,
                                              const std::string& image) {
     VerifyRequest req;

@@ -140,7 +140,8 @@ std::vector<SignatureLayer> parse_signature_manifest(const json& m, const std::s
     s.media_type = text_at(l, "mediaType").value_or("");
     s.digest = text_at(l, "digest").value_or("");
     if (!is_sha256_digest(s.digest)) throw bad("has a layer without a sha256 digest");
-    if (!l.contains("size") || !l["size"].is_number_unsigned()) throw bad("has a layer without a size");
+    if (!l.contains("size") || !l["size"].is_number_integer() || l["size"].get<std::int64_t>() < 0)
+      throw bad("has a layer without a size");
     s.size = l["size"].get<std::uint64_t>();
     if (l.contains("annotations") && l["annotations"].is_object())
       for (const auto& [k, v] : l["annotations"].items())
