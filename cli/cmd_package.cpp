@@ -1,5 +1,7 @@
 #include "cli/command.hpp"
+#include "cli/image_signing.hpp"
 #include "cli/model_source.hpp"
+#include "cli/registry_client.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -19,6 +21,7 @@ struct PackageArgs {
   std::string base;
   std::string output;
   std::string push;
+  std::string sign_key; ///< --sign: the pushed image is signed and its provenance attested
   std::string format = "image";
   std::string compression = "auto";
   std::vector<std::string> tags;
@@ -63,23 +66,6 @@ std::optional<std::int64_t> source_date_epoch() {
   return n;
 }
 
-/// The HTTP client for registries: the global TLS settings, never MLflow's credentials.
-http::Options registry_http_options(const Context& ctx) {
-  http::Options o = ctx.http_options();
-  o.username.clear();
-  o.password.clear();
-  o.bearer_token.clear();
-  o.extra_headers.clear();
-  o.unreachable_hint = "is the registry running? check the registry in the image reference";
-  return o;
-}
-
-bool is_local(const std::string& registry) {
-  std::string host =
-      registry.substr(0, registry.rfind(':') == std::string::npos ? registry.size() : registry.rfind(':'));
-  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
-}
-
 /// The registries one `mlops package` talks to: the push target and a
 /// registry base, sharing one HTTP client (connections, retries, TLS).
 struct Registries {
@@ -93,7 +79,7 @@ struct Registries {
     std::map<std::string, std::optional<oci::RegistryCredentials>> found;
     auto open = [&](std::optional<oci::Registry>& slot, const std::string& text, const char* actions) {
       oci::ImageRef ref = oci::parse_image_ref(text);
-      bool plain = is_local(ref.registry) || ctx.global().insecure;
+      bool plain = is_local_registry(ref.registry) || ctx.global().insecure;
       auto it = found.find(ref.registry);
       if (it == found.end())
         it = found.emplace(ref.registry, oci::find_credentials(ref.registry, process_getenv)).first;
@@ -131,8 +117,12 @@ int run_package(Context& ctx, PackageArgs a) {
     throw Error(ErrorKind::usage, "missing --output or --push",
                 "mlops package MODEL --output oci:PATH[:TAG] or --push HOST/REPO:TAG");
   }
-  Registries regs(ctx, a);            // bad references and sizes fail before any work
-  std::optional<fs::TempDir> scratch; // a layout that only feeds a push
+  if (!a.sign_key.empty() && a.push.empty())
+    throw Error(ErrorKind::usage, "--sign needs --push", "signatures are stored in the registry beside the image");
+  Registries regs(ctx, a); // bad references and sizes fail before any work
+  std::optional<sign::PrivateKey> key;
+  if (!a.sign_key.empty()) key = load_signing_key(a.sign_key); // a bad key or passphrase fails before any work
+  std::optional<fs::TempDir> scratch;                          // a layout that only feeds a push
   std::string output = a.output;
   if (!a.push.empty() && output.rfind("docker-archive:", 0) == 0) {
     throw Error(ErrorKind::usage, "--push goes with an oci: output or none");
@@ -185,6 +175,16 @@ int run_package(Context& ctx, PackageArgs a) {
     pushed = push(regs, r, output, a.push, a.jobs, streamed);
     for (const auto& l : r.layers)
       cache.put(l.key, l.digest);
+    if (key) {
+      try {
+        sign::SignResult sr = sign_pushed(ctx, *regs.target, r.manifest.digest, *key, true);
+        pushed["signed"] = {{"signer", sr.signer.key_fingerprint},
+                            {"signature_tag", sr.signature_tag},
+                            {"attestation_tag", sr.attestation_tag}};
+      } catch (const Error& e) {
+        throw e.with_context("cannot sign " + quote(pushed["reference"].get<std::string>()));
+      }
+    }
   }
   if (scratch) r.references.clear();
   if (ctx.json()) {
@@ -212,6 +212,10 @@ int run_package(Context& ctx, PackageArgs a) {
   for (const auto& ref : r.references)
     ctx.out().line(ref + "@" + r.manifest.digest);
   if (!pushed.is_null()) ctx.out().line(pushed["reference"].get<std::string>());
+  if (!pushed.is_null() && pushed.contains("signed"))
+    ctx.out().line("signed with key " + pushed["signed"]["signer"].get<std::string>().substr(0, 23) + ": " +
+                   pushed["signed"]["signature_tag"].get<std::string>() + ", provenance " +
+                   pushed["signed"]["attestation_tag"].get<std::string>());
   ctx.log().debug(1, "model layers: " + human_bytes(added));
   return 0;
 }
@@ -247,7 +251,9 @@ Command package_command() {
       "--push HOST[:PORT]/REPO[:TAG] uploads the image to a registry (with or without --output): blobs the "
       "registry already has are skipped (HEAD), base layers are mounted from the base's repository when the "
       "base is on the same registry, the rest go up --jobs at a time, in resumable --chunk-size chunks "
-      "(falling back to one PUT where a registry refuses chunks), then the manifest. A layer of 32 MiB or more is "
+      "(falling back to one PUT where a registry refuses chunks), then the manifest. --sign KEY then signs the pushed "
+      "digest and attests its SLSA provenance exactly as 'mlops image sign' does (cosign's format). A layer of 32 MiB "
+      "or more is "
       "streamed to the registry while it is built "
       "(without --output no layer file is written at all) unless the registry already has it. Basic or Bearer-token "
       "auth from the registry's challenge (tokens per scope, renewed when they expire), with credentials from "
@@ -291,6 +297,10 @@ Command package_command() {
     app.add_option("--templates", a->templates,
                    "directory of templates overriding the built-in ones (package/model-settings.json.mustache)")
         ->type_name("DIR");
+    app.add_option("--sign", a->sign_key,
+                   "with --push: sign the pushed image and attest its SLSA provenance with this private key "
+                   "(see 'mlops image sign'; passphrase from MLOPS_SIGNING_PASSWORD)")
+        ->type_name("KEY");
     app.add_option("--chunk-size", a->chunk_size,
                    "push blobs larger than this in resumable chunks of this size (default 64M; 0 = one PUT each)")
         ->type_name("SIZE");

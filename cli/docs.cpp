@@ -177,6 +177,9 @@ std::string top_page(CLI::App& app) {
     << ".TP\n.B MLOPS_GIT_SSH_KEY\nprivate key for an ssh:// GitOps repository when the SSH agent has none\n"
     << ".TP\n.B MLOPS_ACTOR\nwho promotes, rolls back or approves when no MLflow user is set (also GITHUB_ACTOR,\n"
        "GITLAB_USER_LOGIN, USER)\n"
+    << ".TP\n.B MLOPS_SIGNING_PASSWORD\nthe passphrase of an encrypted signing key ('mlops image keygen', "
+       "'image sign', 'package \\-\\-sign'); never printed\n"
+    << ".TP\n.B MLOPS_SIGNING_KEY\nthe private key images are signed with, over environments.ENV.signing.key\n"
     << ".TP\n.B SOURCE_DATE_EPOCH\nthe time stamp 'mlops package' writes into layers and the image config\n"
     << ".TP\n.B NO_COLOR\ndisables colour\n"
     << ".TP\n.B http_proxy, https_proxy, no_proxy\nproxies, as libcurl reads them\n"
@@ -248,7 +251,14 @@ std::string config_page() {
                        "feedback' (credentials from MLOPS_PROMETHEUS_TOKEN or MLOPS_PROMETHEUS_USERNAME/PASSWORD, "
                        "never the file; feedback_counter names the model's counter of every feedback, e.g. "
                        "m_calls_total{method=\"feedback\"}, the mean reward's denominator without a Seldon "
-                       "executor)"},
+                       "executor). "
+                       "Image signing: requires.signature {key: PATH} (a PEM public key, relative to the file) makes "
+                       "promote verify the image's cosign-format signature by that key before touching git (exit 3 "
+                       "unsigned or signed by another key, 4 when the image is missing) and record the signer in "
+                       "the Image-Signed-By trailer; requires.provenance: true also demands a SLSA provenance "
+                       "attestation by that key naming the version and the lock digest of its files; signing {key: "
+                       "PATH} is the private key images for the environment are signed with (MLOPS_SIGNING_KEY "
+                       "overrides it, MLOPS_SIGNING_PASSWORD decrypts it)"},
       {"gitops", "the repository 'mlops promote' and 'mlops rollback' commit to: url, branch, path (with {env} and "
                  "{model}), committer, attempts"},
   };
@@ -260,7 +270,9 @@ std::string config_page() {
                    "  namespace: models\ngitops:\n  url: https://git.example/platform/manifests.git\n"
                    "  branch: main\n  path: clusters/{env}/{model}\nenvironments:\n"
                    "  staging:\n    requires: {validation: true}\n  prod:\n"
-                   "    requires: {validation: true, approvals: 1, previous: staging, image: true}\n"
+                   "    requires: {validation: true, approvals: 1, previous: staging, image: true,\n"
+                   "               signature: {key: keys/prod.pub}, provenance: true}\n"
+                   "    signing: {key: keys/prod.key}\n"
                    "    prometheus: {url: http://prometheus.monitoring:9090}\n")
     << ".fi\n"
     << k_see_also << "\\fBmlops\\fR(1),\n"

@@ -1,5 +1,6 @@
 #include "cli/gitops_session.hpp"
 
+#include "cli/image_signing.hpp"
 #include "cli/model_source.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -83,9 +84,40 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
       throw Error(ErrorKind::operational, "cannot compute the digest of " + quote(name) + " version " + version);
     return s.lock->digest;
   };
-  workflow = std::make_unique<gitops::Workflow>(
-      gitops::Workflow{*registry, *remote, config, render_fn, digest_fn, [load] { return load().image; },
-                       [&ctx](const std::string& line) { ctx.log().debug(1, line); }});
+  workflow =
+      std::make_unique<gitops::Workflow>(gitops::Workflow{*registry,
+                                                          *remote,
+                                                          config,
+                                                          render_fn,
+                                                          digest_fn,
+                                                          [load] { return load().image; },
+                                                          [&ctx](const std::string& line) { ctx.log().debug(1, line); },
+                                                          {}});
+  workflow->verify_image = [&ctx, digest_fn](const gitops::EnvPolicy& policy, const mlflow::ModelVersion& v,
+                                             const std::string& image) {
+    VerifyRequest req;
+    req.image = image;
+    req.key = policy.signature_key;
+    req.provenance = policy.provenance;
+    if (policy.provenance) {
+      req.model = "models:/" + v.name + "/" + v.version;
+      req.lock_digest = digest_fn(v.name, v.version);
+    }
+    gitops::ImageVerdict verdict;
+    verdict.check.name = "signature";
+    try {
+      sign::Verification got = verify_pushed(ctx, req);
+      verdict.check.ok = true;
+      verdict.signer = got.signer.str();
+      verdict.check.detail =
+          image + " signed by " + verdict.signer +
+          (policy.provenance ? "; provenance names version " + v.version + " and its lock digest" : "");
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::gate_failed) throw; // a missing image is exit 4, not a failed check
+      verdict.check.detail = e.what();
+    }
+    return verdict;
+  };
 }
 
 void print_checks(Context& ctx, const std::vector<gitops::Check>& checks) {

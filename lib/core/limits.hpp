@@ -123,5 +123,15 @@ inline constexpr std::size_t k_max_prometheus_series = 10000;
 inline constexpr std::size_t k_max_prometheus_samples = 1000000;
 /// Most labels on one series (exit 1).
 inline constexpr std::size_t k_max_prometheus_labels = 256;
+// --- signatures and attestations (lib/sign) -----------------------------------------------
+/// Most layers (signatures or attestations) read from one cosign `.sig`/`.att` manifest: more
+/// is Error(gate_failed) "... has more than 256 signatures" (exit 3), before any blob is read.
+inline constexpr std::size_t k_max_signature_layers = 256;
+/// Largest signature payload, DSSE envelope or key file read (1 MiB): larger is refused
+/// while it arrives ("... is larger than 1 MiB", exit 1 for a registry blob, 2 for a key file).
+inline constexpr std::size_t k_max_signature_payload_bytes = 1u << 20;
+/// Longest base64 signature accepted in an annotation or envelope (an ECDSA P-256 DER
+/// signature is at most 72 bytes, 96 in base64): longer is a signature that does not verify.
+inline constexpr std::size_t k_max_signature_base64_bytes = 1024;
 
 } // namespace mlops::limits

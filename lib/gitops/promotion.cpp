@@ -56,7 +56,32 @@ void read_prometheus(const YamlReader& r, const YAML::Node& n, const std::string
   if (n["feedback_counter"]) p.feedback_counter = r.nonempty(n["feedback_counter"], key + ".feedback_counter");
 }
 
+// Image signing (issue 15): requires.signature {key}, requires.provenance, signing {key}. Key
+// paths are relative to the directory of mlops.yaml.
+std::string key_path(const YamlReader& r, const YAML::Node& n, const std::string& key,
+                     const std::filesystem::path& file_dir) {
+  r.keys(n, key, {"key"});
+  if (!n["key"]) r.fail(n, key, "expected {key: PATH}");
+  std::filesystem::path path = r.nonempty(n["key"], key + ".key");
+  return (path.is_absolute() || file_dir.empty() ? path : file_dir / path).string();
+}
+
+void read_signature_policy(const YamlReader& r, const YAML::Node& q, const std::string& k,
+                           const std::filesystem::path& file_dir, EnvPolicy& p) {
+  if (q["signature"]) p.signature_key = key_path(r, q["signature"], k + ".signature", file_dir);
+  if (q["provenance"]) p.provenance = r.boolean(q["provenance"], k + ".provenance");
+  if (p.provenance && p.signature_key.empty())
+    r.fail(q["provenance"], k + ".provenance",
+           "needs requires.signature {key: PATH}: provenance is checked with that key");
+}
+
+void read_signing(const YamlReader& r, const YAML::Node& env, const std::string& key,
+                  const std::filesystem::path& file_dir, EnvPolicy& p) {
+  if (env["signing"]) p.signing_key = key_path(r, env["signing"], key + ".signing", file_dir);
+}
+
 void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig& cfg) {
+  std::filesystem::path file_dir = std::filesystem::path(cfg.file).parent_path();
   if (n.IsNull()) return;
   if (!n.IsMap()) r.fail(n, "environments", "expected a mapping of environment name to its policy");
   for (const auto& kv : n) {
@@ -66,18 +91,20 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
       r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
     EnvPolicy p;
     p.name = env;
-    r.keys(kv.second, key, {"requires", "prometheus"});
+    r.keys(kv.second, key, {"requires", "prometheus", "signing"});
     if (auto q = kv.second["requires"]) {
       std::string k = key + ".requires";
-      r.keys(q, k, {"validation", "approvals", "previous", "image", "self_approval"});
+      r.keys(q, k, {"validation", "approvals", "previous", "image", "self_approval", "signature", "provenance"});
       if (q["validation"]) p.validation = r.boolean(q["validation"], k + ".validation");
       if (q["approvals"]) p.approvals = r.integer(q["approvals"], k + ".approvals", 0, 20);
       if (q["previous"]) p.previous = r.nonempty(q["previous"], k + ".previous");
       if (q["image"]) p.image = r.boolean(q["image"], k + ".image");
       if (q["self_approval"]) p.self_approval = r.boolean(q["self_approval"], k + ".self_approval");
+      read_signature_policy(r, q, k, file_dir, p);
     }
     // feedback: where the environment's Prometheus answers (environments.ENV.prometheus)
     if (auto q = kv.second["prometheus"]) read_prometheus(r, q, key + ".prometheus", p.prometheus);
+    read_signing(r, kv.second, key, file_dir, p);
     cfg.environments[env] = p;
   }
   for (const auto& [env, p] : cfg.environments) {
@@ -103,6 +130,12 @@ PromotionConfig parse_promotion_config(const std::string& yaml_text, const std::
 
 PromotionConfig load_promotion_config(const std::filesystem::path& project_file) {
   return parse_promotion_config(fs::read_file(project_file), project_file.string());
+}
+
+std::string signing_key_for(const EnvPolicy* policy,
+                            const std::function<std::optional<std::string>(const std::string&)>& getenv) {
+  if (auto v = getenv("MLOPS_SIGNING_KEY"); v && !v->empty()) return *v;
+  return policy ? policy->signing_key : std::string();
 }
 
 std::string expand_path(const std::string& pattern, const std::string& env, const std::string& model) {
@@ -154,6 +187,7 @@ std::string format_message(const Record& r) {
   if (!r.image.empty()) {
     m << "Image: " << one_line(r.image) << "\n";
     if (auto d = image_digest(r.image); !d.empty()) m << "Image-Digest: " << d << "\n";
+    if (!r.image_signer.empty()) m << "Image-Signed-By: " << one_line(r.image_signer) << "\n";
   }
   m << "Previous-Version: " << (r.previous_version.empty() ? "none" : one_line(r.previous_version)) << "\n";
   m << "Promoted-By: " << one_line(r.actor) << "\n";
@@ -172,6 +206,7 @@ std::optional<Record> record_from_commit(const Commit& c) {
   if (r.model.empty() || r.version.empty() || r.env.empty() || (r.action != "promote" && r.action != "rollback"))
     return std::nullopt;
   r.image = c.trailer("Image");
+  r.image_signer = c.trailer("Image-Signed-By");
   r.previous_version = c.trailer("Previous-Version");
   if (r.previous_version == "none") r.previous_version.clear();
   r.actor = c.trailer("Promoted-By");

@@ -36,7 +36,16 @@ struct EnvPolicy {
   bool image = false;          ///< an image pinned by digest (--image or the version's mlops.image tag)
   bool self_approval = false;  ///< whether the promoter's own approval, or the version creator's, counts
   PrometheusConfig prometheus; ///< feedback: environments.ENV.prometheus
+  // Image signing (issue 15): requires.signature, requires.provenance and signing.
+  std::string signature_key; ///< requires.signature.key: the image must be signed by this public key
+  bool provenance = false;   ///< requires.provenance: and attested (SLSA v1) as built from this version's bytes
+  std::string signing_key;   ///< signing.key: the private key `release` signs with (MLOPS_SIGNING_KEY wins)
 };
+
+/// The private key an environment's images are signed with: MLOPS_SIGNING_KEY when set, else
+/// environments.ENV.signing.key, else "" (unsigned).
+std::string signing_key_for(const EnvPolicy* policy,
+                            const std::function<std::optional<std::string>(const std::string&)>& getenv);
 
 /// The `gitops:` section of mlops.yaml.
 struct GitopsConfig {
@@ -74,6 +83,7 @@ struct Record {
   std::string env;
   std::string previous_version; ///< the version the environment held before ("" = none)
   std::string image;            ///< the image deployed (REF@sha256:...), or ""
+  std::string image_signer;     ///< who signed the image, as verified by the policy ("key sha256:..."), or ""
   std::string actor;
   std::vector<std::string> approvers;
   std::string reason;
@@ -84,7 +94,7 @@ struct Record {
 
 /// The commit message for a record: a subject line, a blank line, the
 /// reason (if any) and the trailers Model, Version, Environment, Action,
-/// Image-Digest, Image, Previous-Version, Promoted-By, Approved-By, Reason.
+/// Image-Digest, Image, Image-Signed-By, Previous-Version, Promoted-By, Approved-By, Reason.
 std::string format_message(const Record& r);
 
 /// The record a commit made by mlops carries; nullopt for other commits.

@@ -211,6 +211,23 @@ void MlflowRegistry::set_alias(const std::string& name, const std::string& alias
   m_client.set_alias(name, alias, version);
 }
 
+namespace {
+
+/// requires.signature: the image verified before anything is written (a missing image throws
+/// Error(not_found)); an empty verdict when the environment does not ask for it.
+ImageVerdict signature_verdict(Workflow& w, const EnvPolicy* policy, const mlflow::ModelVersion& v,
+                               const std::string& image) {
+  if (!policy || policy->signature_key.empty()) return {};
+  if (image.empty())
+    return {{"signature", false,
+             "no image to verify for version " + v.version + " (pass --image REF@sha256:DIGEST or tag 'mlops.image')"},
+            ""};
+  if (!w.verify_image) return {{"signature", false, "this command cannot verify image signatures"}, ""};
+  return w.verify_image(*policy, v, image);
+}
+
+} // namespace
+
 Outcome promote(Workflow& w, const PromoteRequest& req) {
   Outcome out;
   out.action = "promote";
@@ -237,6 +254,8 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   in.digest = [&] { return w.digest(v.name, v.version); };
   in.history = history;
   out.checks = evaluate(in);
+  ImageVerdict signature = signature_verdict(w, policy, v, out.image);
+  if (!signature.check.name.empty()) out.checks.push_back(signature.check);
   for (const auto& c : out.checks)
     out.refused = out.refused || !c.ok;
 
@@ -254,6 +273,7 @@ Outcome promote(Workflow& w, const PromoteRequest& req) {
   rec.actor = req.actor;
   rec.approvers = approvers;
   rec.reason = req.message;
+  rec.image_signer = signature.signer;
 
   if (req.dry_run) {
     std::string tip = w.remote.tip();

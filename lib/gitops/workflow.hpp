@@ -45,6 +45,13 @@ private:
   mlflow::Client& m_client;
 };
 
+/// What an environment's signature policy found for an image: the check (named "signature")
+/// and, when it passed, who signed ("key sha256:...").
+struct ImageVerdict {
+  Check check;
+  std::string signer;
+};
+
 /// What promote, rollback, approve and history work with. The GitOps
 /// repository is the deployed truth; the MLflow alias named after the
 /// environment follows it, and tags on the versions record who did what.
@@ -62,6 +69,10 @@ struct Workflow {
   std::function<std::string()> default_image;
   /// Progress lines for the user (stderr), e.g. "pushed abc123".
   std::function<void(const std::string&)> note;
+  /// Verifies the image's signature (and provenance) for a policy with requires.signature;
+  /// a failed verification is a failed check, a missing image throws Error(not_found).
+  std::function<ImageVerdict(const EnvPolicy& policy, const mlflow::ModelVersion& version, const std::string& image)>
+      verify_image;
 };
 
 /// The result of promote or rollback.

@@ -387,7 +387,8 @@ struct Fixture {
              },
              [](const std::string&, const std::string&) { return std::string("sha256:d"); },
              [] { return std::string(); },
-             [](const std::string&) {}};
+             [](const std::string&) {},
+             {}};
 
   PromoteRequest promote_request(const std::string& version, const std::string& env = "dev") {
     PromoteRequest r;
@@ -517,4 +518,43 @@ TEST_CASE("gitops rollback: an environment that changed between fetch and push i
     CHECK(std::string(e.what()).find("it changed meanwhile (now version 3)") != std::string::npos);
   }
   CHECK(f.on_server("dev") == "3");
+}
+
+TEST_CASE("gitops: signature policy and signing key (environments.ENV.requires.signature, signing)") {
+  auto cfg = parse_promotion_config(R"(
+environments:
+  prod:
+    requires: {signature: {key: keys/prod.pub}, provenance: true}
+    signing: {key: /abs/prod.key}
+)",
+                                    "/proj/mlops.yaml");
+  const EnvPolicy& p = cfg.environments.at("prod");
+  CHECK(p.signature_key == "/proj/keys/prod.pub");
+  CHECK(p.provenance);
+  CHECK(p.signing_key == "/abs/prod.key");
+  auto none = [](const std::string&) { return std::optional<std::string>(); };
+  auto set = [](const std::string& k) {
+    return k == "MLOPS_SIGNING_KEY" ? std::optional<std::string>("/env.key") : std::nullopt;
+  };
+  CHECK(signing_key_for(&p, none) == "/abs/prod.key");
+  CHECK(signing_key_for(&p, set) == "/env.key");
+  CHECK(signing_key_for(nullptr, none).empty());
+  for (const char* bad :
+       {"environments: {prod: {requires: {provenance: true}}}\n",
+        "environments: {prod: {requires: {signature: true}}}\n",
+        "environments: {prod: {requires: {signature: {kee: x}}}}\n", "environments: {prod: {signing: {}}}\n"}) {
+    CHECK_THROWS_AS(parse_promotion_config(bad, "mlops.yaml"), Error);
+  }
+  Record r;
+  r.action = "promote";
+  r.model = "iris";
+  r.version = "3";
+  r.env = "prod";
+  r.image = "127.0.0.1:5000/iris@sha256:" + std::string(64, 'a');
+  r.image_signer = "key sha256:0123456789abcdef";
+  r.actor = "ci";
+  Commit c;
+  c.id = "abc";
+  c.message = format_message(r);
+  CHECK(c.message.find("Image-Signed-By: key sha256:0123456789abcdef\n") != std::string::npos);
 }
