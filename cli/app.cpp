@@ -191,7 +191,7 @@ int run(int argc, char** argv) {
       return 0;
     }
     // Commands that read no settings work even next to a broken mlops.yaml.
-    bool needs_settings = name != "version";
+    const ConfigNeed need = find_command(name)->config;
     ConfigInputs in;
     in.cwd = std::filesystem::current_path();
     if (!model.global.config_file.empty()) in.config_file = model.global.config_file;
@@ -199,8 +199,23 @@ int run(int argc, char** argv) {
     if (!model.global.tracking_uri.empty()) in.flags.tracking_uri = model.global.tracking_uri;
     if (!model.global.ca_bundle.empty()) in.flags.ca_bundle = model.global.ca_bundle;
     if (model.global.insecure) in.flags.insecure_tls = true;
-    Settings settings = needs_settings ? resolve_settings(in) : Settings{};
+    Settings settings;
+    std::optional<Error> config_error;
+    if (need == ConfigNeed::settings) {
+      settings = resolve_settings(in);
+    } else if (need == ConfigNeed::diagnose) {
+      try {
+        settings = resolve_settings(in);
+      } catch (const Error& e) {
+        // The command reports it; it goes on with what the flags and environment say.
+        config_error = e;
+        in.config_file.reset();
+        in.no_files = true;
+        settings = resolve_settings(in);
+      }
+    }
     Context ctx(model.global, std::move(settings), out);
+    ctx.set_config_error(std::move(config_error));
     return model.runners.at(name)(ctx);
   } catch (const Error& e) {
     out.error(e.what(), e.hint());

@@ -50,6 +50,7 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
 Command version_command() {
   Command c;
   c.name = "version";
+  c.config = ConfigNeed::none;
   c.summary = "print the version of mlops and of its libraries";
   c.description = "Prints the version of mlops and of the libraries it runs with: the version each library "
                   "reports at run time where it has such a call (libcurl, OpenSSL, libgit2, libarchive, libyaml, "

@@ -44,6 +44,8 @@ std::optional<std::filesystem::path> templates_dir(const std::string& value) {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = [] {
     std::vector<Command> t;
+    t.push_back(init_command());
+    t.push_back(release_command());
     t.push_back(pull_command());
     t.push_back(models_command());
     t.push_back(validate_command());
@@ -53,6 +55,7 @@ const std::vector<Command>& commands() {
     t.push_back(rollback_command());
     t.push_back(history_command());
     t.push_back(approve_command());
+    t.push_back(doctor_command());
     t.push_back(help_command());
     t.push_back(version_command());
     t.push_back(app_command("__complete", "print completion candidates for the words typed so far", true,

@@ -114,4 +114,10 @@ inline constexpr std::uint64_t k_max_artifact_file_bytes = std::uint64_t{1} << 4
 /// decimal is a malformed answer (exit 1).
 inline constexpr std::size_t k_max_version_digits = 18;
 
+// --- doctor (lib/release) -------------------------------------------------------------------
+/// Largest difference in seconds between this machine's clock and the tracking server's Date
+/// header that `mlops doctor` passes: beyond it the clock check fails ("this machine's clock
+/// is N s ahead of the tracking server's", exit 3).
+inline constexpr std::int64_t k_max_clock_skew_s = 60;
+
 } // namespace mlops::limits

@@ -48,7 +48,7 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
       r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
     EnvPolicy p;
     p.name = env;
-    r.keys(kv.second, key, {"requires"});
+    r.keys(kv.second, key, {"requires", "registry"});
     if (auto q = kv.second["requires"]) {
       std::string k = key + ".requires";
       r.keys(q, k, {"validation", "approvals", "previous", "image", "self_approval"});
@@ -57,6 +57,17 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
       if (q["previous"]) p.previous = r.nonempty(q["previous"], k + ".previous");
       if (q["image"]) p.image = r.boolean(q["image"], k + ".image");
       if (q["self_approval"]) p.self_approval = r.boolean(q["self_approval"], k + ".self_approval");
+    }
+    // release: environments.ENV.registry, the repository 'mlops release' pushes the image to.
+    if (auto g = kv.second["registry"]) {
+      p.registry = r.nonempty(g, key + ".registry");
+      auto slash = p.registry.find('/');
+      if (p.registry.find("://") != std::string::npos || p.registry.find('@') != std::string::npos ||
+          slash == std::string::npos || p.registry.find(':', p.registry.rfind('/')) != std::string::npos ||
+          p.registry.find_first_of(" \t") != std::string::npos)
+        r.fail(
+            g, key + ".registry",
+            "expected HOST[:PORT]/REPOSITORY without a scheme, credentials, tag or digest (the release tags vVERSION)");
     }
     cfg.environments[env] = p;
   }

@@ -24,6 +24,8 @@ struct EnvPolicy {
   std::string previous;       ///< an environment that must already have held this version
   bool image = false;         ///< an image pinned by digest (--image or the version's mlops.image tag)
   bool self_approval = false; ///< whether the promoter's own approval, or the version creator's, counts
+  // release:
+  std::string registry; ///< environments.ENV.registry: HOST[:PORT]/REPO that `mlops release` pushes to ("" = none)
 };
 
 /// The `gitops:` section of mlops.yaml.

@@ -19,8 +19,8 @@ import pytest
 
 from conftest import REPO, error_line
 
-COMMANDS = ("pull", "models", "validate", "package", "render", "promote", "rollback", "history", "approve", "help",
-            "version")
+COMMANDS = ("init", "release", "pull", "models", "validate", "package", "render", "promote", "rollback", "history",
+            "approve", "doctor", "help", "version")
 LIBRARIES = ("libcurl", "OpenSSL", "libgit2", "libarchive", "yaml-cpp", "libyaml", "zlib", "libzstd",
              "nlohmann_json", "CLI11")
 
