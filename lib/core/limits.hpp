@@ -120,4 +120,11 @@ inline constexpr std::size_t k_max_version_digits = 18;
 /// is N s ahead of the tracking server's", exit 3).
 inline constexpr std::int64_t k_max_clock_skew_s = 60;
 
+// --- completion (cli/complete.cpp) -----------------------------------------------------------
+/// Seconds shell completion waits for the tracking server (connect, then without progress)
+/// when it offers model names; past it, no names are offered (no error: a TAB never hangs).
+inline constexpr double k_completion_timeout_s = 2;
+/// Most registered model names completion asks the tracking server for.
+inline constexpr std::size_t k_max_completion_models = 1000;
+
 } // namespace mlops::limits
