@@ -35,7 +35,7 @@ Command init_command() {
   Command c;
   c.name = "init";
   c.summary = "write a commented mlops.yaml for a new project";
-  c.config = ConfigNeed::none;
+  c.needs.settings = false; // writes the file: works next to a broken one
   c.description =
       "Writes mlops.yaml in the current directory (or the file --config names): the MLflow server, the gates "
       "'mlops validate' checks, how 'mlops package' builds (package.format, package.base), what 'mlops render' "

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 
 namespace mlops::cli {
 
@@ -70,7 +69,7 @@ void print_summary(Context& ctx, const release::ReleaseReport& r, double total) 
     row("commit", r.commit.substr(0, 12) + (r.committed ? " pushed" : " (already in git)"));
     row("alias", "@" + r.env + " -> " + r.version + (r.alias_moved ? " (moved)" : " (already there)"));
   }
-  if (r.dry_run && !r.diff.empty()) std::cout << r.diff << std::flush;
+  if (r.dry_run && !r.diff.empty()) ctx.out().data(r.diff);
 }
 
 int run_release(Context& ctx, ReleaseArgs& a) {
@@ -103,10 +102,10 @@ int run_release(Context& ctx, ReleaseArgs& a) {
   s.on_start = [&ctx](const std::string& step) { ctx.log().debug(1, "release step " + step); };
   auto start = std::chrono::steady_clock::now();
   release::ReleaseReport r = release::run_release(s, a.req, [&](const release::StepRecord& rec) {
-    if (text && !ctx.out().mode().quiet)
-      std::cerr << rec.name << std::string(10 - rec.name.size(), ' ') << rec.status
-                << std::string(rec.status.size() < 9 ? 9 - rec.status.size() : 1, ' ') << seconds_text(rec.seconds)
-                << "  " << rec.detail << '\n';
+    if (text)
+      ctx.out().note(rec.name + std::string(10 - rec.name.size(), ' ') + rec.status +
+                     std::string(rec.status.size() < 9 ? 9 - rec.status.size() : 1, ' ') + seconds_text(rec.seconds) +
+                     "  " + rec.detail);
   });
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (ctx.json())

@@ -37,6 +37,13 @@ CLI::Option* find_option(const std::vector<CLI::App*>& chain, const std::string&
   return nullptr;
 }
 
+/// True when the words after the command `chain` ends in name commands (help).
+bool names_commands(const std::vector<CLI::App*>& chain) {
+  if (chain.size() != 2) return false;
+  const Command* c = find_command(chain.back()->get_name());
+  return c && c->names_commands;
+}
+
 CLI::App* visible_subcommand(CLI::App& at, bool top, const std::string& name) {
   if (top) {
     const Command* c = find_command(name);
@@ -63,7 +70,7 @@ Position walk(CLI::App& app, const std::vector<std::string>& words) {
       if (opt && opt->get_items_expected_max() != 0 && w.find('=') == std::string::npos) p.pending = opt;
       continue;
     }
-    if (p.chain.size() > 1 && p.chain.back()->get_name() == "help") {
+    if (names_commands(p.chain)) {
       p.help_path.push_back(w);
       continue;
     }
@@ -164,7 +171,7 @@ std::vector<std::string> model_names(const Position& p, const std::string& prefi
 /// or the next positional argument (paths for model directories and files).
 std::vector<std::string> word_values(CLI::App& app, const Position& p, const std::string& current) {
   CLI::App* at = p.chain.back();
-  if (p.chain.size() > 1 && at->get_name() == "help") {
+  if (names_commands(p.chain)) {
     CLI::App* topic = &app;
     for (const auto& w : p.help_path) {
       topic = visible_subcommand(*topic, topic == &app, w);

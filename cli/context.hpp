@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mlops::cli {
 
@@ -30,21 +31,24 @@ struct GlobalOptions {
 /// built on first use so commands that need no server never touch one.
 class Context {
 public:
-  Context(const GlobalOptions& g, Settings settings, const Output& out)
-      : m_global(g), m_settings(std::move(settings)), m_out(out), m_log(out) {}
+  Context(const GlobalOptions& g, Settings settings, const Output& out, std::vector<std::string> words = {})
+      : m_global(g), m_settings(std::move(settings)), m_out(out), m_log(out), m_words(std::move(words)) {}
 
   const GlobalOptions& global() const { return m_global; }
   const Settings& settings() const { return m_settings; }
   const Output& out() const { return m_out; }
   LogSink& log() { return m_log; }
   bool json() const { return m_out.mode().json; }
+  /// The words after the command's name as typed, for a command that takes no
+  /// global options (Needs::global_options false); empty for the others.
+  const std::vector<std::string>& words() const { return m_words; }
 
   /// The MLflow client for the configured tracking server. Throws
   /// Error(usage) when none is configured.
   mlflow::Client& mlflow();
 
   /// Why the configuration did not load, for commands that diagnose it
-  /// (ConfigNeed::diagnose); their settings then come from flags and environment.
+  /// (Needs::tolerate_broken_config); their settings then come from flags and environment.
   const std::optional<Error>& config_error() const { return m_config_error; }
   void set_config_error(std::optional<Error> e) { m_config_error = std::move(e); }
 
@@ -58,6 +62,7 @@ private:
   Settings m_settings;
   const Output& m_out;
   StderrLog m_log;
+  std::vector<std::string> m_words;
   std::unique_ptr<http::Client> m_http;
   std::unique_ptr<mlflow::Client> m_mlflow;
   std::optional<Error> m_config_error;
