@@ -106,8 +106,23 @@ ConfigInputs config_inputs(const GlobalOptions& g) {
 /// into its message on stderr and its exit code.
 int run_command(const Command& cmd, AppModel& model, const Output& out, std::vector<std::string> words = {}) {
   try {
-    Settings settings = cmd.needs.settings ? resolve_settings(config_inputs(model.global)) : Settings{};
+    Settings settings;
+    std::optional<Error> config_error;
+    if (cmd.needs.settings) {
+      ConfigInputs in = config_inputs(model.global);
+      try {
+        settings = resolve_settings(in);
+      } catch (const Error& e) {
+        if (!cmd.needs.tolerate_broken_config) throw;
+        // The command reports it and goes on with what the flags and environment say.
+        config_error = e;
+        in.config_file.reset();
+        in.no_files = true;
+        settings = resolve_settings(in);
+      }
+    }
     Context ctx(model.global, std::move(settings), out, std::move(words));
+    ctx.set_config_error(std::move(config_error));
     return model.runners.at(std::string(cmd.name))(ctx);
   } catch (const Error& e) {
     out.error(e.what(), e.hint());

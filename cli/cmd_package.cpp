@@ -56,16 +56,6 @@ std::uint64_t parse_size(const std::string& text) {
   return n * mult;
 }
 
-std::optional<std::int64_t> source_date_epoch() {
-  const char* v = std::getenv("SOURCE_DATE_EPOCH");
-  if (!v || !*v) return std::nullopt;
-  char* end = nullptr;
-  long long n = std::strtoll(v, &end, 10);
-  if (*end != '\0' || n < 0)
-    throw Error(ErrorKind::usage, "invalid environment variable 'SOURCE_DATE_EPOCH': expected seconds since 1970");
-  return n;
-}
-
 /// The registries one `mlops package` talks to: the push target and a
 /// registry base, sharing one HTTP client (connections, retries, TLS).
 struct Registries {
@@ -73,13 +63,13 @@ struct Registries {
   std::optional<oci::Registry> target;
   std::optional<oci::Registry> base;
 
-  Registries(Context& ctx, const PackageArgs& a) : client(registry_http_options(ctx), ctx.log()) {
+  Registries(Context& ctx, const PackageArgs& a) : client(ctx.registry_http_options(), ctx.log()) {
     // Credentials are looked up once per registry: a credential helper is a
     // process to run, and the base often lives on the push target.
     std::map<std::string, std::optional<oci::RegistryCredentials>> found;
     auto open = [&](std::optional<oci::Registry>& slot, const std::string& text, const char* actions) {
       oci::ImageRef ref = oci::parse_image_ref(text);
-      bool plain = is_local_registry(ref.registry) || ctx.global().insecure;
+      bool plain = oci::is_loopback_registry(ref.registry) || ctx.global().insecure;
       auto it = found.find(ref.registry);
       if (it == found.end())
         it = found.emplace(ref.registry, oci::find_credentials(ref.registry, process_getenv)).first;
@@ -119,6 +109,11 @@ int run_package(Context& ctx, PackageArgs a) {
   }
   if (!a.sign_key.empty() && a.push.empty())
     throw Error(ErrorKind::usage, "--sign needs --push", "signatures are stored in the registry beside the image");
+  // package: in mlops.yaml; a flag given on the command line wins.
+  oci::PackageConfig pc;
+  if (const auto& project = ctx.settings().project_file) pc = oci::load_package_config(*project);
+  std::string format = a.format_flag->count() ? a.format : pc.format.value_or(a.format);
+  if (a.base.empty() && pc.base && format != "artifact") a.base = *pc.base; // an artifact has no base
   Registries regs(ctx, a); // bad references and sizes fail before any work
   std::optional<sign::PrivateKey> key;
   if (!a.sign_key.empty()) key = load_signing_key(a.sign_key); // a bad key or passphrase fails before any work
@@ -131,9 +126,6 @@ int run_package(Context& ctx, PackageArgs a) {
     scratch.emplace("push");
     output = "oci:" + (scratch->path() / "layout").string() + ":push";
   }
-  // package: in mlops.yaml; a flag given on the command line wins.
-  oci::PackageConfig pc;
-  if (const auto& project = ctx.settings().project_file) pc = oci::load_package_config(*project);
   if (pc.format && !a.format_flag->count()) a.format = *pc.format;
   if (pc.compression && !a.compression_flag->count()) a.compression = *pc.compression;
   oci::PackageOptions o;

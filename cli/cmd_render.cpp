@@ -77,7 +77,8 @@ int run_render(Context& ctx, const RenderArgs& a) {
   const auto& project = ctx.settings().project_file;
   if (!project)
     throw Error(ErrorKind::usage, "cannot render: no mlops.yaml with a 'deploy:' section",
-                "run in a project (mlops.yaml found by walking up) or pass --config FILE");
+                "'mlops init' writes one here; or run in a project (mlops.yaml found by walking up) or pass --config "
+                "FILE");
   render::DeploySpec spec = render::load_spec(*project);
   render::Resolved resolved = render::resolve(spec, a.overrides);
   for (const auto& w : resolved.warnings)

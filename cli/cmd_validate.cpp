@@ -76,14 +76,7 @@ void record(Context& ctx, const gates::Report& r) {
                     quote(t.lock->tracking_uri) + ", not from " + quote(client.tracking_uri()),
                 "point --tracking-uri at the server the model came from");
   }
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  // "pending" first and the verdict last: a reader never sees an old
-  // "passed" next to a new digest, even when a write in between fails.
-  client.set_model_version_tag(t.name, t.version, "mlops.validation.status", "pending");
-  client.set_model_version_tag(t.name, t.version, "mlops.validation.digest", t.lock->digest);
-  client.set_model_version_tag(t.name, t.version, "mlops.validation.policy", r.policy_digest);
-  client.set_model_version_tag(t.name, t.version, "mlops.validation.time", model::iso8601_utc_ms(now.count()));
-  client.set_model_version_tag(t.name, t.version, "mlops.validation.status", r.passed() ? "passed" : "failed");
+  gates::record_verdict(client, r);
   ctx.log().debug(1, "recorded the verdict on " + t.name + " version " + t.version);
 }
 

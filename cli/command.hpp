@@ -27,6 +27,10 @@ struct Needs {
   /// on the words after its name as typed (Context::words()), with no colour: the words are
   /// what the user is typing (completion) or a page name, not options.
   bool global_options = true;
+  /// With settings: a configuration that does not load does not stop the command; it gets
+  /// the settings of the flags and environment alone and the error (Context::config_error()),
+  /// which it reports (doctor).
+  bool tolerate_broken_config = false;
 };
 
 /// One entry of the command table. Help, "did you mean", completions and

@@ -7,7 +7,9 @@
 #include "cli/help.hpp"
 #include "core/config.hpp"
 #include "core/fs.hpp"
+#include "core/limits.hpp"
 #include "core/yaml_reader.hpp"
+#include "mlflow/client.hpp"
 #include "render/spec.hpp"
 
 #include <set>
@@ -23,6 +25,7 @@ struct Position {
   std::size_t positionals = 0;        ///< positional words given to the last command
   std::vector<std::string> help_path; ///< words after 'help'
   std::string config_file;            ///< --config FILE when typed
+  std::string tracking_uri;           ///< --tracking-uri URI when typed
 };
 
 /// The option named `word` ("--env", "-o") in the innermost command or any
@@ -58,6 +61,7 @@ Position walk(CLI::App& app, const std::vector<std::string>& words) {
     const std::string& w = words[i];
     if (p.pending) {
       if (p.pending->check_lname("config")) p.config_file = w;
+      if (p.pending->check_lname("tracking-uri")) p.tracking_uri = w;
       p.pending = nullptr;
       continue;
     }
@@ -133,9 +137,39 @@ std::vector<std::string> subcommand_names(CLI::App& at, bool top) {
   return out;
 }
 
+/// Registered model names from the tracking server the settings name, when
+/// it answers within limits::k_completion_timeout_s; none otherwise:
+/// completion never waits long and never prints an error.
+std::vector<std::string> model_names(const Position& p, const std::string& prefix) {
+  try {
+    ConfigInputs in;
+    in.cwd = std::filesystem::current_path();
+    if (!p.config_file.empty()) in.config_file = p.config_file;
+    if (!p.tracking_uri.empty()) in.flags.tracking_uri = p.tracking_uri;
+    in.getenv = process_getenv;
+    Settings settings = resolve_settings(in);
+    if (settings.tracking_uri.empty()) return {};
+    GlobalOptions g;
+    Output quiet(OutputMode{false, true, 0, false, false});
+    Context ctx(g, std::move(settings), quiet);
+    http::Options o = ctx.http_options();
+    o.connect_timeout_s = limits::k_completion_timeout_s;
+    o.idle_timeout_s = limits::k_completion_timeout_s;
+    o.max_retries = 0;
+    http::Client http(std::move(o), null_log());
+    mlflow::Client client(http, ctx.settings().tracking_uri);
+    std::vector<std::string> names;
+    for (const auto& m : client.search_registered_models("", limits::k_max_completion_models))
+      if (m.name.rfind(prefix, 0) == 0) names.push_back(m.name);
+    return names;
+  } catch (const std::exception&) {
+    return {}; // no server, a broken config, a slow answer: nothing to offer
+  }
+}
+
 /// Candidates for a word that is not an option: a subcommand, a help topic,
 /// or the next positional argument (paths for model directories and files).
-std::vector<std::string> word_values(CLI::App& app, const Position& p) {
+std::vector<std::string> word_values(CLI::App& app, const Position& p, const std::string& current) {
   CLI::App* at = p.chain.back();
   if (names_commands(p.chain)) {
     CLI::App* topic = &app;
@@ -151,7 +185,14 @@ std::vector<std::string> word_values(CLI::App& app, const Position& p) {
     if (!opt->get_positional()) continue;
     if (n++ != p.positionals) continue;
     std::string name = opt->get_name();
-    if (name == "MODEL_URI" || name == "SOURCE" || name == "TARGET") return {"models:/", ":dirs"};
+    if (name == "MODEL_URI" || name == "SOURCE" || name == "TARGET") {
+      if (current.rfind("models:/", 0) != 0) return {"models:/", ":dirs"};
+      std::vector<std::string> uris;
+      for (const auto& m : model_names(p, current.substr(8)))
+        uris.push_back("models:/" + m);
+      return uris;
+    }
+    if (name == "model" || name == "NAME") return model_names(p, current);
     return {};
   }
   return {};
@@ -174,7 +215,7 @@ std::string complete(CLI::App& app, const std::vector<std::string>& words) {
   } else if (current.rfind("-", 0) == 0) {
     candidates = option_names(p.chain);
   } else {
-    candidates = word_values(app, p);
+    candidates = word_values(app, p, current);
   }
   std::string out;
   const std::string typed = current.substr(prefix.size());

@@ -27,6 +27,16 @@ http::Options Context::http_options() const {
   return o;
 }
 
+http::Options Context::registry_http_options() const {
+  http::Options o = http_options();
+  o.username.clear();
+  o.password.clear();
+  o.bearer_token.clear();
+  o.extra_headers.clear();
+  o.unreachable_hint = "is the registry running? check the registry in the image reference";
+  return o;
+}
+
 mlflow::Client& Context::mlflow() {
   if (!m_mlflow) {
     auto origin = m_settings.origin.find("tracking_uri");

@@ -2,6 +2,7 @@
 
 #include "cli/output.hpp"
 #include "core/config.hpp"
+#include "core/error.hpp"
 #include "http/client.hpp"
 #include "mlflow/client.hpp"
 
@@ -46,8 +47,15 @@ public:
   /// Error(usage) when none is configured.
   mlflow::Client& mlflow();
 
+  /// Why the configuration did not load, for commands that diagnose it
+  /// (Needs::tolerate_broken_config); their settings then come from flags and environment.
+  const std::optional<Error>& config_error() const { return m_config_error; }
+  void set_config_error(std::optional<Error> e) { m_config_error = std::move(e); }
+
   /// HTTP options derived from the settings (TLS, auth, retries).
   http::Options http_options() const;
+  /// The HTTP options for registries: the global TLS settings, never MLflow's credentials.
+  http::Options registry_http_options() const;
 
 private:
   const GlobalOptions& m_global;
@@ -57,6 +65,7 @@ private:
   std::vector<std::string> m_words;
   std::unique_ptr<http::Client> m_http;
   std::unique_ptr<mlflow::Client> m_mlflow;
+  std::optional<Error> m_config_error;
 };
 
 } // namespace mlops::cli

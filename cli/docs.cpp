@@ -239,26 +239,32 @@ std::string config_page() {
                 "(require_pinned, allow_unpinned, forbidden, required, require_python_version), extras (artifacts), "
                 "metrics (thresholds such as \"accuracy >= 0.9\", compare against @champion or a version), tests "
                 "(commands as argument vectors with a timeout), serve (a smoke test under MLServer)"},
-      {"package", "defaults of 'mlops package': base, format, compression, model_path, implementation, and the "
-                  "image config on top of the base's: env, entrypoint, cmd, labels"},
+      {"package",
+       "defaults of 'mlops package' and what 'mlops release' builds: base (the base image when --base "
+       "is not given: oci:PATH[:TAG], PATH relative to the file, or HOST[:PORT]/REPO[:TAG|@DIGEST]), format, "
+       "compression, model_path, implementation, and the image config on top of the base's: env, "
+       "entrypoint, cmd, labels"},
       {"deploy", "what 'mlops render' renders: name, target (seldon-v1, seldon-v2, kserve, k8s), namespace, "
                  "replicas, resources, protocol, image or model_uri, variants with traffic, environments "
                  "(per-environment namespace, replicas, resources, traffic), monitoring, alerts, access, "
                  "dashboard, explainer, transformer, detectors, knative, ingress, kserve"},
-      {"environments", "how each environment is governed: requires {validation, approvals, previous, image, "
-                       "self_approval} for 'mlops promote'; only the environments named here may be promoted to; "
-                       "prometheus {url, ca_bundle, client_cert, insecure_tls, feedback_counter} for 'mlops "
-                       "feedback' (credentials from MLOPS_PROMETHEUS_TOKEN or MLOPS_PROMETHEUS_USERNAME/PASSWORD, "
-                       "never the file; feedback_counter names the model's counter of every feedback, e.g. "
-                       "m_calls_total{method=\"feedback\"}, the mean reward's denominator without a Seldon "
-                       "executor). "
-                       "Image signing: requires.signature {key: PATH} (a PEM public key, relative to the file) makes "
-                       "promote verify the image's cosign-format signature by that key before touching git (exit 3 "
-                       "unsigned or signed by another key, 4 when the image is missing) and record the signer in "
-                       "the Image-Signed-By trailer; requires.provenance: true also demands a SLSA provenance "
-                       "attestation by that key naming the version and the lock digest of its files; signing {key: "
-                       "PATH} is the private key images for the environment are signed with (MLOPS_SIGNING_KEY "
-                       "overrides it, MLOPS_SIGNING_PASSWORD decrypts it)"},
+      {"environments",
+       "how each environment is governed: requires {validation, approvals, previous, image, "
+       "self_approval} for 'mlops promote' and 'mlops release'; only the environments named here may be promoted to; "
+       "prometheus {url, ca_bundle, client_cert, insecure_tls, feedback_counter} for 'mlops "
+       "feedback' (credentials from MLOPS_PROMETHEUS_TOKEN or MLOPS_PROMETHEUS_USERNAME/PASSWORD, "
+       "never the file; feedback_counter names the model's counter of every feedback, e.g. "
+       "m_calls_total{method=\"feedback\"}, the mean reward's denominator without a Seldon "
+       "executor). "
+       "Image signing: requires.signature {key: PATH} (a PEM public key, relative to the file) makes "
+       "promote verify the image's cosign-format signature by that key before touching git (exit 3 "
+       "unsigned or signed by another key, 4 when the image is missing) and record the signer in "
+       "the Image-Signed-By trailer; requires.provenance: true also demands a SLSA provenance "
+       "attestation by that key naming the version and the lock digest of its files; signing {key: "
+       "PATH} is the private key images for the environment are signed with (MLOPS_SIGNING_KEY "
+       "overrides it, MLOPS_SIGNING_PASSWORD decrypts it). "
+       "registry (release): HOST[:PORT]/REPO, without scheme, credentials, tag or "
+       "digest, that 'mlops release --env ENV' pushes the image to (tagged vVERSION)"},
       {"gitops", "the repository 'mlops promote' and 'mlops rollback' commit to: url, branch, path (with {env} and "
                  "{model}), committer, attempts"},
   };
@@ -269,7 +275,8 @@ std::string config_page() {
                    "    thresholds: [\"accuracy >= 0.9\"]\ndeploy:\n  name: iris\n  target: kserve\n"
                    "  namespace: models\ngitops:\n  url: https://git.example/platform/manifests.git\n"
                    "  branch: main\n  path: clusters/{env}/{model}\nenvironments:\n"
-                   "  staging:\n    requires: {validation: true}\n  prod:\n"
+                   "  staging:\n    registry: registry.example/models/iris\n    requires: {validation: true}\n"
+                   "  prod:\n    registry: registry.example/models/iris\n"
                    "    requires: {validation: true, approvals: 1, previous: staging, image: true,\n"
                    "               signature: {key: keys/prod.pub}, provenance: true}\n"
                    "    signing: {key: keys/prod.key}\n"

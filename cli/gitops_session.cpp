@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/redact.hpp"
+#include "release/release.hpp"
 #include "render/render.hpp"
 
 #include <cstdlib>
@@ -33,17 +34,14 @@ gitops::PromotionConfig load_promotion_config(Context& ctx) {
   return gitops::load_promotion_config(*project);
 }
 
-GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) {
-  const auto& project = ctx.settings().project_file;
-  if (!project || config.gitops.url.empty())
-    throw Error(ErrorKind::usage, "no GitOps repository configured: 'gitops.url' is not set in mlops.yaml",
-                "add gitops: {url: https://git.example/manifests.git, branch: main, path: clusters/{env}/{model}}");
+gitops::RemoteOptions remote_options(Context& ctx, const gitops::GitopsConfig& config,
+                                     const std::filesystem::path& project_file) {
   gitops::RemoteOptions ro;
-  ro.url = config.gitops.url;
+  ro.url = config.url;
   // A relative local path is relative to the project file, as a user reads it.
   if (ro.url.find("://") == std::string::npos && ro.url.find('@') == std::string::npos && ro.url[0] != '/')
-    ro.url = (project->parent_path() / ro.url).lexically_normal().string();
-  ro.branch = config.gitops.branch;
+    ro.url = (std::filesystem::absolute(project_file).parent_path() / ro.url).lexically_normal().string();
+  ro.branch = config.branch;
   ro.cache = gitops::cache_dir_for(cache_dir("gitops"), ro.url);
   ro.credentials = gitops::find_credentials(ro.url, process_getenv);
   ro.ca_bundle = ctx.settings().ca_bundle;
@@ -53,7 +51,15 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
   if (!ro.credentials.source.empty()) ctx.log().debug(1, "git credentials from " + ro.credentials.source);
   ctx.log().debug(1, "gitops repository " + redact_url(ro.url) + " branch " + ro.branch + " (cache " +
                          ro.cache.string() + ")");
-  remote = std::make_unique<gitops::Remote>(ro);
+  return ro;
+}
+
+GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) {
+  const auto& project = ctx.settings().project_file;
+  if (!project || config.gitops.url.empty())
+    throw Error(ErrorKind::usage, "no GitOps repository configured: 'gitops.url' is not set in mlops.yaml",
+                "add gitops: {url: https://git.example/manifests.git, branch: main, path: clusters/{env}/{model}}");
+  remote = std::make_unique<gitops::Remote>(remote_options(ctx, config.gitops, *project));
   registry = std::make_unique<gitops::MlflowRegistry>(ctx.mlflow());
 
   // The deploy spec is read once, and only by commands that render
@@ -68,15 +74,7 @@ GitopsSession::GitopsSession(Context& ctx) : config(load_promotion_config(ctx)) 
     render::Overrides o;
     o.env = env;
     o.image = image;
-    render::Resolved resolved = render::resolve(load(), o);
-    render::RenderOptions opts;
-    opts.prod_digests = resolved.env == "prod";
-    auto manifests = render::render(resolved, opts);
-    std::map<std::string, std::string> files;
-    for (const auto& m : manifests)
-      files[m.file] = m.yaml;
-    files["kustomization.yaml"] = render::kustomization(resolved, manifests);
-    return files;
+    return release::render_files(load(), o);
   };
   auto digest_fn = [&ctx](const std::string& name, const std::string& version) {
     ModelSource s = open_model_source(ctx, "models:/" + name + "/" + version);

@@ -15,6 +15,11 @@ namespace mlops::cli {
 /// MLOPS_ACTOR or the CI's user variable, else $USER. Throws Error(usage).
 std::string resolve_actor(Context& ctx, const std::string& actor_flag);
 
+/// How to reach the GitOps repository of `config`: a relative path resolved
+/// against the project file, credentials, the cache, TLS and retries.
+gitops::RemoteOptions remote_options(Context& ctx, const gitops::GitopsConfig& config,
+                                     const std::filesystem::path& project_file);
+
 /// The promotion config, the GitOps remote and the workflow wired to the
 /// render engine and the model cache, for promote, rollback and history.
 class GitopsSession {

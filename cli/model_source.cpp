@@ -13,6 +13,16 @@ std::filesystem::path cache_dir(const std::string& sub) {
   return std::filesystem::temp_directory_path() / ("mlops-" + sub);
 }
 
+std::optional<std::int64_t> source_date_epoch() {
+  const char* v = std::getenv("SOURCE_DATE_EPOCH");
+  if (!v || !*v) return std::nullopt;
+  char* end = nullptr;
+  long long n = std::strtoll(v, &end, 10);
+  if (*end != '\0' || n < 0)
+    throw Error(ErrorKind::usage, "invalid environment variable 'SOURCE_DATE_EPOCH': expected seconds since 1970");
+  return n;
+}
+
 ModelSource open_model_source(Context& ctx, const std::string& text) {
   ModelSource s;
   if (text.rfind("models:/", 0) == 0) {

@@ -20,6 +20,10 @@ struct ModelSource {
 /// $XDG_CACHE_HOME/mlops/SUB (or ~/.cache/mlops/SUB).
 std::filesystem::path cache_dir(const std::string& sub);
 
+/// SOURCE_DATE_EPOCH, when set: pins every time stamp of a package. Throws
+/// Error(usage) for a value that is not a count of seconds.
+std::optional<std::int64_t> source_date_epoch();
+
 /// Resolves `text` (a directory or a models:/ URI). Throws Error.
 ModelSource open_model_source(Context& ctx, const std::string& text);
 

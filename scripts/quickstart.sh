@@ -3,7 +3,8 @@
 # installs the Debian packages, builds the mlops binary (only that target), starts a throwaway
 # MLflow server and Debian's docker-registry on free 127.0.0.1 ports and a local git
 # repository, registers a real scikit-learn model with the MLflow Python client, then runs
-# pull, validate, package --push, render, promote, history and rollback with mlops.
+# pull, validate, init, doctor, release (staging, then prod with an approval), render, rollback
+# and history with mlops.
 #
 # It leaves nothing behind but the caches under ~/.cache/mlops that make a second run fast
 # (the compiler cache, the MLflow virtualenv); everything else lives in a temporary directory
@@ -97,56 +98,40 @@ echo
 step "mlops validate iris-v2: format, interface, environment and metric gates (JUnit report for CI)"
 printf 'gates:\n  metrics:\n    thresholds: ["accuracy >= 0.8"]\n' >gates.yaml
 "$mlops" validate iris-v2 --policy gates.yaml --junit report.xml
-step "mlops validate --record: the verdict becomes tags on the versions, which promotion requires"
-"$mlops" validate models:/iris@champion --policy gates.yaml --record
-"$mlops" validate models:/iris@challenger --policy gates.yaml --record
-
-step "mlops package --push: reproducible KServe modelcar images of versions 2 and 3, pushed to $registry" "seconds"
-echo "(no Docker daemon: the layers are written and uploaded by mlops; the base is a tiny busybox image)"
+git init -q --bare "$work/manifests.git"
 HOME="$work/home" "$venv/bin/python" "$repo_root/tests/fixtures/make_base_image.py" "$work/busybox" >/dev/null
-"$mlops" pull -q models:/iris@challenger
-package() { # package VERSION: pushes iris-vVERSION, prints the --json summary, sets $image
-  "$mlops" --json package "iris-v$1" --format modelcar --base "oci:$work/busybox:latest" \
-    --push "$registry/models/iris:v$1" >"package-v$1.json"
-  "$venv/bin/python" -m json.tool "package-v$1.json"
-  image="$registry/models/iris@$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "package-v$1.json")"
-}
-package 3
-image_v3=$image
-package 2
-image_v2=$image
+step "mlops init: a commented mlops.yaml for the project (registry, GitOps repository, base image, policies)"
+echo "(the base is a tiny busybox image made locally; no Docker daemon is involved anywhere)"
+"$mlops" init --name iris --target kserve --registry "$registry" --gitops "file://$work/manifests.git" \
+  --base "oci:$work/busybox:latest"
+grep -v '^ *#' mlops.yaml | grep -v '^$'
+step "mlops doctor: the config, MLflow, the registry (a push is allowed) and the GitOps repository, checked"
+"$mlops" doctor
+
+step "mlops release models:/iris@champion --env staging: pull, validate (recorded), package and push, render, promote" \
+  "seconds"
+"$mlops" --json release models:/iris@champion --env staging --actor quickstart -m "first deployment" >release-v2.json
+"$venv/bin/python" -m json.tool release-v2.json
+image_v2="$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["image"])' release-v2.json)"
 curl -fsS -o /dev/null -w "the registry serves $image_v2: HTTP %{http_code}\n" \
   -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$registry/v2/models/iris/manifests/${image_v2#*@}"
+step "mlops release again: every step is reused (pulled files, recorded validation, pushed blobs, the commit)"
+"$mlops" release models:/iris@champion --env staging --actor quickstart
+step "mlops render --env prod: the KServe InferenceService for that modelcar, validated (what a release commits)"
+"$mlops" render --env prod --model-uri "oci://$image_v2"
 
-git init -q --bare "$work/manifests.git"
-project() { # project IMAGE: mlops.yaml deploying that modelcar
-  cat >mlops.yaml <<EOF
-gitops: {url: "file://$work/manifests.git", branch: main, path: "clusters/{env}/{model}"}
-environments:
-  staging: {requires: {validation: true}}
-  prod: {requires: {validation: true, approvals: 1, previous: staging, image: true}}
-deploy:
-  name: iris
-  target: kserve
-  namespace: models
-  model_uri: oci://$1
-  environments: {staging: {namespace: models-staging}}
-EOF
-}
-project "$image_v2"
-step "mlops render --env staging: the KServe InferenceService for version 2's image, validated (what promote commits)"
-"$mlops" render --env staging
-
-step "mlops promote iris 2 --env staging: policy checks, a GitOps commit, the alias @staging"
-"$mlops" promote iris 2 --env staging --actor quickstart -m "first deployment"
-step "mlops promote iris 3 --env staging: the challenger (its own image) replaces it"
-project "$image_v3"
-"$mlops" promote iris 3 --env staging --actor quickstart -m "challenger"
+step "mlops release models:/iris@challenger --env staging: version 3 (its own image) replaces version 2"
+"$mlops" release models:/iris@challenger --env staging --actor quickstart -m "challenger"
+step "mlops release --env prod is refused until someone approves (prod: 1 approval, staging first, a pinned image)"
+"$mlops" release models:/iris@challenger --env prod --actor quickstart || echo "(exit $?: refused, as the policy says)"
+step "mlops approve iris 3 --env prod, then the release to prod goes through"
+"$mlops" approve iris 3 --env prod --actor reviewer --comment "metrics reviewed"
+"$mlops" release models:/iris@challenger --env prod --actor quickstart -m "weekly retrain"
 step "mlops rollback iris --env staging: back to version 2, its manifests restored byte for byte"
 "$mlops" rollback iris --env staging --actor quickstart --reason "quickstart: showing a rollback"
 step "mlops history iris: who did what, from the GitOps repository"
 "$mlops" history iris
 step "git log of the manifests repository (one commit per promotion and rollback)"
 git --git-dir "$work/manifests.git" log --stat --format='%h %s%n%b' main
-step "done in $((SECONDS - started)) s: pulled, verified, validated, packaged and pushed, rendered, promoted and rolled back a real MLflow model"
+step "done in $((SECONDS - started)) s: pulled, verified, validated, released to staging and prod (packaged, pushed, rendered, promoted) and rolled back a real MLflow model"
 echo "Next: scripts/install.sh (binary, man pages, completions), then 'mlops help' and 'man mlops'."

@@ -309,10 +309,13 @@ Settings resolve_settings(const ConfigInputs& in) {
   Settings s;
   Getenv getenv = in.getenv ? in.getenv : Getenv(process_getenv);
   auto user = in.user_config ? in.user_config : default_user_config(getenv);
-  if (user && regular_file_exists(*user, "user config", ErrorKind::usage)) apply_file(s, ConfigFile(*user));
+  if (user && !in.no_files && regular_file_exists(*user, "user config", ErrorKind::usage))
+    apply_file(s, ConfigFile(*user));
 
   std::optional<std::filesystem::path> project;
-  if (in.config_file) {
+  if (in.no_files) {
+    // flags, environment and defaults only
+  } else if (in.config_file) {
     std::error_code ec;
     if (!regular_file_exists(*in.config_file, "config file", ErrorKind::usage)) {
       throw Error(ErrorKind::usage, "cannot read config file " + quote(in.config_file->string()) + ": " +

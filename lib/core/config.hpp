@@ -47,6 +47,7 @@ struct ConfigInputs {
   std::optional<std::filesystem::path> user_config; ///< default: $XDG_CONFIG_HOME/mlops/config.yaml
   std::function<std::optional<std::string>(const std::string&)> getenv;
   FlagOverrides flags;
+  bool no_files = false; ///< read no config file at all (flags, environment and defaults only)
 };
 
 /// Finds `mlops.yaml` (or `mlops.yml`) in `start` or the nearest parent.

@@ -133,5 +133,17 @@ inline constexpr std::size_t k_max_signature_payload_bytes = 1u << 20;
 /// Longest base64 signature accepted in an annotation or envelope (an ECDSA P-256 DER
 /// signature is at most 72 bytes, 96 in base64): longer is a signature that does not verify.
 inline constexpr std::size_t k_max_signature_base64_bytes = 1024;
+// --- doctor (lib/release) -------------------------------------------------------------------
+/// Largest difference in seconds between this machine's clock and the tracking server's Date
+/// header that `mlops doctor` passes: beyond it the clock check fails ("this machine's clock
+/// is N s ahead of the tracking server's", exit 3).
+inline constexpr std::int64_t k_max_clock_skew_s = 60;
+
+// --- completion (cli/complete.cpp) -----------------------------------------------------------
+/// Seconds shell completion waits for the tracking server (connect, then without progress)
+/// when it offers model names; past it, no names are offered (no error: a TAB never hangs).
+inline constexpr double k_completion_timeout_s = 2;
+/// Most registered model names completion asks the tracking server for.
+inline constexpr std::size_t k_max_completion_models = 1000;
 
 } // namespace mlops::limits

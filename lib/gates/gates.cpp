@@ -172,6 +172,30 @@ std::size_t Report::count(Status s) const {
       std::count_if(gates.begin(), gates.end(), [s](const GateResult& g) { return g.status == s; }));
 }
 
+void record_verdict(mlflow::Client& client, const Report& r) {
+  const Target& t = r.target;
+  if (t.name.empty() || t.version.empty() || !t.lock)
+    throw Error(ErrorKind::usage, "cannot record the verdict: the model was not pulled by mlops (no lock file)");
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  // "pending" first and the verdict last: a reader never sees an old
+  // "passed" next to a new digest, even when a write in between fails.
+  client.set_model_version_tag(t.name, t.version, "mlops.validation.status", "pending");
+  client.set_model_version_tag(t.name, t.version, "mlops.validation.digest", t.lock->digest);
+  client.set_model_version_tag(t.name, t.version, "mlops.validation.policy", r.policy_digest);
+  client.set_model_version_tag(t.name, t.version, "mlops.validation.time", model::iso8601_utc_ms(now.count()));
+  client.set_model_version_tag(t.name, t.version, "mlops.validation.status", r.passed() ? "passed" : "failed");
+}
+
+bool has_passed_verdict(const mlflow::ModelVersion& v, const std::string& lock_digest,
+                        const std::string& policy_digest) {
+  auto tag = [&](const std::string& k) {
+    auto it = v.tags.find(k);
+    return it == v.tags.end() ? std::string() : it->second;
+  };
+  return tag("mlops.validation.status") == "passed" && !lock_digest.empty() &&
+         tag("mlops.validation.digest") == lock_digest && tag("mlops.validation.policy") == policy_digest;
+}
+
 Report validate(const Target& target, const Policy& policy, mlflow::Client* client, const std::filesystem::path& cwd,
                 LogSink& log) {
   Report r;

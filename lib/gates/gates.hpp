@@ -57,6 +57,18 @@ struct Report {
 Report validate(const Target& target, const Policy& policy, mlflow::Client* client, const std::filesystem::path& cwd,
                 LogSink& log);
 
+/// Writes the verdict of `r` on its model version as tags (needs a target
+/// with a name, version and lock file): mlops.validation.status "pending"
+/// first, then .digest (the lock digest), .policy, .time, and the status
+/// ("passed" or "failed") last, so a reader never sees an old "passed" next
+/// to a new digest. Throws Error as the client does (auth without EDIT).
+void record_verdict(mlflow::Client& client, const Report& r);
+
+/// Whether the version's tags hold a passed verdict for exactly `lock_digest`
+/// under the policy `policy_digest` (what record_verdict wrote).
+bool has_passed_verdict(const mlflow::ModelVersion& v, const std::string& lock_digest,
+                        const std::string& policy_digest);
+
 /// The report as the JSON document of schemas/output.validate.schema.json.
 nlohmann::ordered_json report_json(const Report& r);
 

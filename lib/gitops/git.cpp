@@ -688,6 +688,34 @@ std::string Remote::commit_dir(const std::string& parent, const std::string& dir
   return hex(&out);
 }
 
+void Remote::check_push() {
+  with_retries(m_opt, limits::k_max_git_refs_bytes, [this](NetScope* scope) {
+    RemotePtr remote;
+    m_impl->open_remote(remote, m_opt);
+    CallbackState st;
+    st.opt = &m_opt;
+    git_push_options po = GIT_PUSH_OPTIONS_INIT;
+    set_callbacks(po.callbacks, po.proxy_opts, st);
+    // The receive-pack advertisement is what a push starts with: the server
+    // asks for push credentials there, and nothing is sent after it.
+    int rc = git_remote_connect(remote.get(), GIT_DIRECTION_PUSH, &po.callbacks, &po.proxy_opts, nullptr);
+    std::string where = quote(redact_url(m_opt.url));
+    if (rc != 0) {
+      if (st.auth_failed || rc == GIT_EAUTH) throw auth_error(m_opt, "push to");
+      if (!st.untrusted_host.empty()) throw untrusted_error(st, "push to", where);
+      std::string msg = last_error();
+      if (msg.find("403") != std::string::npos)
+        throw Error(ErrorKind::auth, "cannot push to " + where + ": the server refused (HTTP 403)",
+                    "the git user needs write access to the repository");
+      if (msg.find("404") != std::string::npos)
+        throw Error(ErrorKind::not_found, "cannot push to " + where + ": no repository there (HTTP 404)");
+      throw_net_failure(scope, "cannot reach the gitops repository " + where);
+    }
+    git_remote_disconnect(remote.get());
+    return 0;
+  });
+}
+
 PushResult Remote::push(const std::string& commit) {
   return with_retries(m_opt, limits::k_max_git_refs_bytes, [&](NetScope* scope) { return push_once(commit, scope); });
 }

@@ -149,6 +149,9 @@ public:
   std::string diff(const std::string& from, const std::string& to, const std::string& dir) override;
 
   const RemoteOptions& options() const { return m_opt; }
+  /// Whether the credentials may push, without pushing: connects for a push
+  /// (the receive-pack advertisement) and disconnects. Throws Error as push().
+  void check_push();
 
 private:
   std::string fetch_once(NetScope* scope);

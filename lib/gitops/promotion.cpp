@@ -91,7 +91,7 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
       r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
     EnvPolicy p;
     p.name = env;
-    r.keys(kv.second, key, {"requires", "prometheus", "signing"});
+    r.keys(kv.second, key, {"requires", "prometheus", "signing", "registry"});
     if (auto q = kv.second["requires"]) {
       std::string k = key + ".requires";
       r.keys(q, k, {"validation", "approvals", "previous", "image", "self_approval", "signature", "provenance"});
@@ -105,6 +105,17 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
     // feedback: where the environment's Prometheus answers (environments.ENV.prometheus)
     if (auto q = kv.second["prometheus"]) read_prometheus(r, q, key + ".prometheus", p.prometheus);
     read_signing(r, kv.second, key, file_dir, p);
+    // release: environments.ENV.registry, the repository 'mlops release' pushes the image to.
+    if (auto g = kv.second["registry"]) {
+      p.registry = r.nonempty(g, key + ".registry");
+      auto slash = p.registry.find('/');
+      if (p.registry.find("://") != std::string::npos || p.registry.find('@') != std::string::npos ||
+          slash == std::string::npos || p.registry.find(':', p.registry.rfind('/')) != std::string::npos ||
+          p.registry.find_first_of(" \t") != std::string::npos)
+        r.fail(
+            g, key + ".registry",
+            "expected HOST[:PORT]/REPOSITORY without a scheme, credentials, tag or digest (the release tags vVERSION)");
+    }
     cfg.environments[env] = p;
   }
   for (const auto& [env, p] : cfg.environments) {

@@ -40,6 +40,8 @@ struct EnvPolicy {
   std::string signature_key; ///< requires.signature.key: the image must be signed by this public key
   bool provenance = false;   ///< requires.provenance: and attested (SLSA v1) as built from this version's bytes
   std::string signing_key;   ///< signing.key: the private key `release` signs with (MLOPS_SIGNING_KEY wins)
+  // release:
+  std::string registry; ///< environments.ENV.registry: HOST[:PORT]/REPO that `mlops release` pushes to ("" = none)
 };
 
 /// The private key an environment's images are signed with: MLOPS_SIGNING_KEY when set, else

@@ -108,6 +108,14 @@ bool is_retryable_status(long status) {
   return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+std::optional<std::int64_t> parse_http_date(const std::string& value) {
+  std::string v(trim(value));
+  if (v.empty()) return std::nullopt;
+  time_t when = curl_getdate(v.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  return static_cast<std::int64_t>(when);
+}
+
 std::optional<double> parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now) {
   std::string v(trim(value));
   if (v.empty()) return std::nullopt;
@@ -115,9 +123,9 @@ std::optional<double> parse_retry_after(const std::string& value, std::chrono::s
     double secs = std::strtod(v.c_str(), nullptr); // huge values become HUGE_VAL; callers cap the wait
     return std::isfinite(secs) ? std::min(secs, 1e9) : 1e9;
   }
-  time_t when = curl_getdate(v.c_str(), nullptr);
-  if (when < 0) return std::nullopt;
-  double delta = std::difftime(when, std::chrono::system_clock::to_time_t(now));
+  auto when = parse_http_date(v);
+  if (!when) return std::nullopt;
+  double delta = std::difftime(static_cast<time_t>(*when), std::chrono::system_clock::to_time_t(now));
   return std::max(0.0, delta);
 }
 

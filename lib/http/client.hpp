@@ -101,6 +101,10 @@ using ProgressFn = std::function<void(std::int64_t delta_bytes)>;
 /// True for statuses worth retrying: 408, 429, 500, 502, 503, 504.
 bool is_retryable_status(long status);
 
+/// Epoch seconds of an HTTP date (a Date or Retry-After header: "Sun, 06 Nov 1994
+/// 08:49:37 GMT" and the older forms); nullopt when it is not one.
+std::optional<std::int64_t> parse_http_date(const std::string& value);
+
 /// Seconds to wait from a Retry-After value (delta seconds or HTTP date);
 /// nullopt when absent or unparseable.
 std::optional<double> parse_retry_after(const std::string& value, std::chrono::system_clock::time_point now);

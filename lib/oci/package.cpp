@@ -485,7 +485,8 @@ PackageConfig parse_package_config(const std::string& yaml_text, const std::stri
   YAML::Node root = r.load(yaml_text);
   if (!root.IsMap() || !root["package"]) return c;
   const YAML::Node n = root["package"];
-  r.keys(n, "package", {"format", "compression", "model_path", "implementation", "env", "entrypoint", "cmd", "labels"});
+  r.keys(n, "package",
+         {"format", "compression", "model_path", "implementation", "env", "entrypoint", "cmd", "labels", "base"});
   if (n.IsNull()) return c;
   auto mapping = [&](const YAML::Node& m, const std::string& key, bool env_names) {
     std::map<std::string, std::string> out;
@@ -501,6 +502,14 @@ PackageConfig parse_package_config(const std::string& yaml_text, const std::stri
   };
   if (n["format"]) c.format = r.nonempty(n["format"], "package.format");
   if (n["compression"]) c.compression = r.nonempty(n["compression"], "package.compression");
+  if (n["base"]) {
+    c.base = r.nonempty(n["base"], "package.base");
+    try {
+      if (c.base->rfind("oci:", 0) != 0) parse_image_ref(*c.base);
+    } catch (const Error& e) {
+      r.fail(n["base"], "package.base", std::string(e.what()) + " (oci:PATH[:TAG] or HOST[:PORT]/REPO[:TAG|@DIGEST])");
+    }
+  }
   if (n["model_path"]) {
     c.model_path = r.nonempty(n["model_path"], "package.model_path");
     if ((*c.model_path)[0] != '/') r.fail(n["model_path"], "package.model_path", "must be absolute (start with '/')");
@@ -514,7 +523,11 @@ PackageConfig parse_package_config(const std::string& yaml_text, const std::stri
 }
 
 PackageConfig load_package_config(const std::filesystem::path& project_file) {
-  return parse_package_config(fs::read_file(project_file), project_file.string());
+  PackageConfig c = parse_package_config(fs::read_file(project_file), project_file.string());
+  // A layout base is written relative to the file, as a user reads it.
+  if (c.base && c.base->rfind("oci:", 0) == 0 && c.base->size() > 4 && (*c.base)[4] != '/')
+    c.base = "oci:" + (std::filesystem::absolute(project_file).parent_path() / c.base->substr(4)).string();
+  return c;
 }
 
 } // namespace mlops::oci

@@ -47,6 +47,9 @@ using LayerStreamFactory =
 /// The `package:` section of mlops.yaml (flags beat it).
 struct PackageConfig {
   std::optional<std::string> format, compression, model_path, implementation;
+  /// The base image (--base): oci:PATH[:TAG] (a relative PATH is relative to the
+  /// project file's directory) or HOST[:PORT]/REPO[:TAG|@DIGEST].
+  std::optional<std::string> base;
   std::map<std::string, std::string> env;
   std::optional<std::vector<std::string>> entrypoint, cmd;
   std::map<std::string, std::string> labels;

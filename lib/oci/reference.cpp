@@ -96,4 +96,10 @@ bool is_pinned_reference(std::string_view text) {
   return std::none_of(name.begin(), name.end(), is_space) && is_digest(text.substr(at + 1));
 }
 
+bool is_loopback_registry(const std::string& registry) {
+  std::string host =
+      registry.substr(0, registry.rfind(':') == std::string::npos ? registry.size() : registry.rfind(':'));
+  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+}
+
 } // namespace mlops::oci

@@ -17,6 +17,10 @@ struct ImageRef {
   std::string str() const;
 };
 
+/// True for a registry on this machine (localhost, 127.0.0.1, [::1], with
+/// or without a port): plain HTTP is tried there without --insecure.
+bool is_loopback_registry(const std::string& registry);
+
 /// Parses an image reference; Error(usage) when it is not one. A reference
 /// without a registry host is refused (no implicit Docker Hub).
 ImageRef parse_image_ref(const std::string& text);

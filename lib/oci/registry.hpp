@@ -66,6 +66,10 @@ public:
 
   /// GET /v2/: reachable and authenticated? Throws Error(auth|unavailable|operational).
   void ping();
+  /// Whether this identity may push to the repository, leaving nothing
+  /// behind: starts a blob upload and cancels it. Throws Error(auth) when
+  /// refused, like the upload would be.
+  void check_push();
   bool has_blob(const std::string& digest);
   /// Asks the registry to link a blob from another repository of it;
   /// true when mounted, false when it would not (nothing left behind).

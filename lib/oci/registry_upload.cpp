@@ -64,6 +64,8 @@ std::string Registry::start_upload(const std::string& query) {
   return absolute(location);
 }
 
+void Registry::check_push() { cancel_upload(start_upload()); }
+
 void Registry::cancel_upload(const std::string& location) noexcept {
   try {
     http::Request del;

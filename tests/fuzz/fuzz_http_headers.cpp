@@ -1,5 +1,5 @@
 // Response headers a registry or MLflow server controls: WWW-Authenticate (lib/oci/
-// registry_auth), the upload Range (lib/oci/registry_auth) and Retry-After (lib/http).
+// registry_auth), the upload Range (lib/oci/registry_auth) Retry-After and Date (lib/http).
 #include "fuzz.hpp"
 #include "http/client.hpp"
 #include "oci/registry_auth.hpp"
@@ -16,5 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A fixed "now" keeps runs reproducible; the wait must be a number, never NaN.
   auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1767225600));
   if (auto wait = mlops::http::parse_retry_after(text, now); wait && std::isnan(*wait)) __builtin_trap();
+  (void)mlops::http::parse_http_date(text); // Date, for doctor's clock check
   return 0;
 }

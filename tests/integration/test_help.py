@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, error_line
+from conftest import REPO, error_line, free_port
 
-COMMANDS = ("pull", "models", "validate", "package", "render", "promote", "rollback", "history", "approve", "help",
-            "version")
+COMMANDS = ("init", "release", "pull", "models", "validate", "package", "render", "promote", "rollback", "history",
+            "approve", "doctor", "help", "version")
 LIBRARIES = ("libcurl", "OpenSSL", "libgit2", "libarchive", "yaml-cpp", "libyaml", "zlib", "libzstd",
              "nlohmann_json", "CLI11")
 
@@ -194,6 +194,17 @@ def test_complete_option_values(mlops):
     assert cands(mlops, "pull", "") == ["models:/", ":dirs"]
     (mlops.cwd / "mlops.yaml").write_text("deploy: [broken\n")
     assert cands(mlops, "render", "--env", "") == []
+
+
+def test_complete_model_names_from_mlflow(mlops):
+    """Model names come from the real tracking server; a server that is not there (a closed
+    port) gives no names and no error, so TAB never prints or hangs."""
+    assert "models:/iris" in cands(mlops, "pull", "models:/ir")
+    assert all(c.startswith("models:/ir") for c in cands(mlops, "validate", "models:/ir"))
+    assert "iris" in cands(mlops, "promote", "ir") and "iris" in cands(mlops, "history", "")
+    assert cands(mlops, "promote", "iris", "") == []  # the version: free text
+    r = mlops.run("__complete", "pull", "models:/", uri=f"http://127.0.0.1:{free_port()}")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
 
 
 def test_every_enumerated_option_completes_its_values(mlops_bin, tmp_path):
