@@ -2,6 +2,7 @@
 // registry_auth), the upload Range (lib/oci/registry_auth) and Retry-After (lib/http).
 #include "fuzz.hpp"
 #include "http/client.hpp"
+#include "http/ranged.hpp"
 #include "oci/registry_auth.hpp"
 
 #include <chrono>
@@ -16,5 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A fixed "now" keeps runs reproducible; the wait must be a number, never NaN.
   auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1767225600));
   if (auto wait = mlops::http::parse_retry_after(text, now); wait && std::isnan(*wait)) __builtin_trap();
+  if (auto cr = mlops::http::parse_content_range(text);
+      cr && (cr->first > cr->last || (cr->total && cr->last >= *cr->total))) {
+    __builtin_trap(); // an accepted range is satisfiable
+  }
   return 0;
 }
