@@ -160,7 +160,7 @@ struct Fetched {
 Fetched fetch_stream(Job& job, const http::Request& req, const std::filesystem::path& part,
                      const http::ProgressFn& on_progress) {
   FileSink sink(part, job.abort);
-  http::Response resp = job.client.http().download(req, sink, on_progress);
+  http::Response resp = job.client.transport(job.loc).download(req, sink, on_progress);
   if (resp.status < 200 || resp.status >= 300) return {std::move(resp), 0, {}};
   std::string sha = sink.finish();
   return {std::move(resp), sink.bytes(), std::move(sha)};
@@ -172,7 +172,7 @@ Fetched fetch_ranged(Job& job, const http::Request& req, const Task& t, const st
   http::RangedOptions ro;
   ro.abort = &job.abort;
   job.log.debug(1, "ranged download of " + quote(t.path) + " (" + human_bytes(*t.size) + ")");
-  auto got = http::download_ranged(job.client.http(), req, *t.size, part, on_progress, job.log, ro);
+  auto got = http::download_ranged(job.client.transport(job.loc), req, *t.size, part, on_progress, job.log, ro);
   return {std::move(got.response), got.bytes, std::move(got.sha256)};
 }
 
@@ -207,7 +207,7 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
       job.progress.advance(-reported);
       std::error_code ec;
       std::filesystem::remove(part, ec);
-      throw error_from_response(got.response, "cannot download " + quote(t.path));
+      throw job.client.download_error(job.loc, got.response, "cannot download " + quote(t.path));
     }
     if (t.size && got.bytes != *t.size) {
       // Shorter than listed without a transport error (no Content-Length): retried.
