@@ -12,6 +12,12 @@
 #   mlflow-cli   mlflow artifacts download --artifact-uri models:/NAME/1 --dst-path DIR
 #   python-api   python -c 'mlflow.artifacts.download_artifacts(artifact_uri=..., dst_path=DIR)'
 #
+# and, for bench-big only, the raw transfer of its one big file from the same server (no hash,
+# no listing, no lock: the floor mlops's parallel ranges are measured against):
+#
+#   curl-1       curl -o DIR/big URL                     (one stream)
+#   curl-4       4 x curl -r FIRST-LAST -o DIR/big.N URL (4 parallel ranges, as mlops fetches it)
+#
 # Wall time and peak RSS come from GNU time (`/usr/bin/time -f "%e %M"`). Nothing is dropped
 # from the page cache: the server's artifact files are warm for every tool alike.
 # Correctness: every run must exit 0; the first run's output of each Python tool is compared
@@ -169,6 +175,10 @@ run_tool() {
     python-api) cmd=(env MLFLOW_TRACKING_URI="$URI" "$PY" -c
       'import sys, mlflow; mlflow.artifacts.download_artifacts(artifact_uri=sys.argv[1], dst_path=sys.argv[2])'
       "$uri" "$dest") ;;
+    curl-1) cmd=(curl -sS --fail -o "$dest/big" "$BIG_URL") ;;
+    curl-4) cmd=(bash -c 'q=$(($3 / 4)); for i in 0 1 2 3; do
+        last=$(((i + 1) * q - 1)); ((i == 3)) && last=$(($3 - 1))
+        curl -sS --fail -r "$((i * q))-$last" -o "$2/big.$i" "$1" & done; wait' curl-4 "$BIG_URL" "$dest" "$BIG_SIZE") ;;
     *) die "unknown tool $tool" ;;
   esac
   local rc=0
@@ -225,11 +235,29 @@ EOF
   then :; else CHECK_FAILED=1; fi
 }
 
+# big_url: the URL and size of bench-big's largest file on the server, from a pull's lock
+# (not timed).
+big_url() {
+  rm -rf "$state/probe"
+  "$MLOPS" --tracking-uri "$URI" pull models:/bench-big/1 -o "$state/probe" -q >/dev/null
+  "$PY" - "$state/probe/mlops.lock.json" "$URI" <<'EOF'
+import json, sys, urllib.parse
+lock = json.load(open(sys.argv[1]))
+big = max(lock["files"], key=lambda f: f["size"])
+root = lock["model"]["download_uri"].split(":", 1)[1].lstrip("/")
+print(sys.argv[2] + "/api/2.0/mlflow-artifacts/artifacts/" + urllib.parse.quote(root + "/" + big["path"]), big["size"])
+EOF
+  rm -rf "$state/probe"
+}
+
 CHECK_FAILED=0
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+read -r BIG_URL BIG_SIZE < <(big_url)
 for model in bench-small bench-big; do
+  MODEL_TOOLS=("${TOOLS[@]}")
+  [[ "$model" == bench-big ]] && MODEL_TOOLS+=(curl-1 curl-4)
   for ((i = 1; i <= RUNS; i++)); do
-    for tool in "${TOOLS[@]}"; do
+    for tool in "${MODEL_TOOLS[@]}"; do
       dest="$state/out/$model.$tool.run$i"
       rm -rf "$dest"
       # mlops gets a not-yet-existing DIR (it creates it; a partial dir sits beside it); the
@@ -262,7 +290,9 @@ small_bytes="$("$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["models
   echo "|---|---|---:|---|---:|---:|"
   for model in bench-small bench-big; do
     base="$(median <<<"${WALLS["$model|mlops"]}")"
-    for tool in "${TOOLS[@]}"; do
+    MODEL_TOOLS=("${TOOLS[@]}")
+    [[ "$model" == bench-big ]] && MODEL_TOOLS+=(curl-1 curl-4)
+    for tool in "${MODEL_TOOLS[@]}"; do
       med="$(median <<<"${WALLS["$model|$tool"]}")"
       peak="$(maxv <<<"${RSS["$model|$tool"]}")"
       ratio="$(awk -v a="$med" -v b="$base" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }')"

@@ -1,6 +1,8 @@
 #include "cli/context.hpp"
 
+#include "core/config.hpp"
 #include "core/error.hpp"
+#include "store/store.hpp"
 
 namespace mlops::cli {
 
@@ -50,6 +52,11 @@ mlflow::Client& Context::mlflow() {
     o.unreachable_hint = "is the server running? check --tracking-uri / MLFLOW_TRACKING_URI";
     m_http = std::make_unique<http::Client>(std::move(o), m_log);
     m_mlflow = std::make_unique<mlflow::Client>(*m_http, m_settings.tracking_uri);
+    // Artifact stores the server does not proxy are read directly, with the credentials and
+    // endpoint MLflow's own client would use (from the environment); the timeouts and
+    // retries are ours.
+    m_mlflow->set_store_opener(
+        [this](const std::string& uri) { return store::open_store(uri, http_options(), process_getenv, m_log); });
   }
   return *m_mlflow;
 }

@@ -14,7 +14,7 @@ packages=(
   clang-format-16 clang-tidy-16 jq
   # libraries (see README: why each)
   libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libyaml-dev nlohmann-json3-dev
-  libgit2-dev libarchive-dev libzstd-dev doctest-dev
+  libgit2-dev libarchive-dev libzstd-dev libexpat1-dev doctest-dev
   # tests and benchmarks: Python virtualenv for the MLflow test server, GNU time, man
   python3 python3-venv curl ca-certificates time man-db openssl procps util-linux
   # package tests: tools we did not write read what mlops writes; busybox for a base image

@@ -100,6 +100,29 @@ inline constexpr double k_max_retry_wait_s = 90;
 /// a wrong port fails in seconds, not minutes.
 inline constexpr double k_max_refused_retry_s = 3;
 
+/// Files at least this big are fetched as parallel byte ranges (HTTP Range, 206) when the
+/// server honours Range (probed with the first range; otherwise one stream).
+inline constexpr std::uint64_t k_ranged_min_bytes = 64u << 20;
+/// Size of one range of a ranged download: also what a failed range costs to fetch again.
+inline constexpr std::uint64_t k_range_bytes = 32u << 20;
+/// Ranges of one file in flight at once.
+inline constexpr unsigned k_range_streams = 4;
+/// How far (in ranges) downloads may run ahead of the in-order hash of a file: bounds the
+/// bookkeeping, never memory (ranges are written in place and hashed back from the file).
+inline constexpr unsigned k_range_window = 16;
+
+// --- Artifact stores read directly (lib/store) ---------------------------------------------
+/// Largest XML answer of a storage service (one listing page, an error body): larger is a
+/// malformed answer (exit 1). A page of 1000 keys is well under 1 MiB.
+inline constexpr std::size_t k_max_xml_bytes = 16u << 20;
+/// Deepest element nesting accepted in such an answer (listings nest 3 levels).
+inline constexpr std::size_t k_max_xml_depth = 32;
+/// Longest text of one XML element (a key, a token): longer is a malformed answer.
+inline constexpr std::size_t k_max_xml_text_bytes = 64u << 10;
+/// Most listing pages followed for one location (continuation tokens): more is a malformed
+/// answer (a server handing out tokens forever), exit 1.
+inline constexpr std::size_t k_max_listing_pages = 10000;
+
 // --- MLflow answers (lib/mlflow) ----------------------------------------------------------
 /// Deepest directory nesting of a model version's artifact tree: "artifact tree of '...' is
 /// nested deeper than 64 directories" (a protocol error, exit 1).

@@ -397,7 +397,12 @@ Client::Attempt Client::attempt(Handle& h, const Request& req, BodySink* sink, c
     append_header(headers, hd);
   for (const auto& hd : req.headers)
     append_header(headers, hd);
-  if (!m_opts.username.empty() || !m_opts.password.empty()) {
+  if (!m_opts.aws_sigv4.empty()) {
+    // libcurl signs each attempt afresh (date, host, the x-amz-* headers given).
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, m_opts.aws_sigv4.c_str());
+    curl_easy_setopt(c, CURLOPT_USERNAME, m_opts.username.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, m_opts.password.c_str());
+  } else if (!m_opts.username.empty() || !m_opts.password.empty()) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(c, CURLOPT_USERNAME, m_opts.username.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, m_opts.password.c_str());
@@ -561,7 +566,9 @@ void Client::log_request(const Request& req, const std::string& shown) {
   m_log.debug(1, "> " + req.method + " " + shown);
   for (const auto& hd : req.headers)
     m_log.debug(2, "> " + redact_header(hd));
-  if (!m_opts.username.empty() || !m_opts.password.empty()) {
+  if (!m_opts.aws_sigv4.empty()) {
+    m_log.debug(2, "> Authorization: AWS4-HMAC-SHA256 ***");
+  } else if (!m_opts.username.empty() || !m_opts.password.empty()) {
     m_log.debug(2, "> " + redact_header("Authorization: Basic " + m_opts.username));
   } else if (!m_opts.bearer_token.empty()) {
     m_log.debug(2, "> " + redact_header("Authorization: Bearer " + m_opts.bearer_token));

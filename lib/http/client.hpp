@@ -32,6 +32,9 @@ struct Options {
   std::string client_cert;        ///< PEM with client certificate and key (mTLS)
   std::string username, password; ///< basic auth; wins over the token
   std::string bearer_token;
+  /// AWS Signature V4 for every request (libcurl's CURLOPT_AWS_SIGV4), e.g.
+  /// "aws:amz:us-east-1:s3"; the key id and secret are then `username` and `password`.
+  std::string aws_sigv4;
   std::vector<std::string> extra_headers; ///< "Name: value" on every request
   /// The hint of the error when a server refuses connections (the caller knows which
   /// setting names the server: "check --tracking-uri / MLFLOW_TRACKING_URI").

@@ -562,6 +562,12 @@ ArtifactLocation Client::resolve_location(const std::string& download_uri) {
       // Proxied run: use the streaming artifact service directly.
       loc.kind = ArtifactLocation::Kind::proxied;
       loc.root = join_path(proxied_root(run.artifact_uri), loc.root);
+    } else {
+      std::string rel = loc.root;
+      std::string base = run.artifact_uri;
+      while (!base.empty() && base.back() == '/')
+        base.pop_back();
+      open_store_at(loc, rel.empty() ? base : base + "/" + rel);
     }
     return loc;
   }
@@ -574,9 +580,12 @@ ArtifactLocation Client::resolve_location(const std::string& download_uri) {
     if (art.rfind("mlflow-artifacts:", 0) == 0) {
       loc.kind = ArtifactLocation::Kind::proxied;
       loc.root = proxied_root(art);
+    } else {
+      open_store_at(loc, art);
     }
     return loc;
   }
+  if (open_store_at(loc, download_uri)) return loc;
   throw Error(ErrorKind::operational,
               "cannot download from " + quote(download_uri) + ": the tracking server does not proxy this storage",
               "start the MLflow server with --serve-artifacts (proxied artifacts)");
@@ -618,7 +627,30 @@ std::vector<FileInfo> Client::list_directory(const ArtifactLocation& loc, const 
   return entries;
 }
 
+bool Client::open_store_at(ArtifactLocation& loc, const std::string& uri) {
+  if (!m_store_opener || !store::is_store_uri(uri)) return false;
+  loc.kind = ArtifactLocation::Kind::store;
+  loc.store = m_store_opener(uri);
+  loc.root.clear();
+  return true;
+}
+
+http::Client& Client::transport(const ArtifactLocation& loc) {
+  return loc.kind == ArtifactLocation::Kind::store ? loc.store->http() : m_http;
+}
+
+Error Client::download_error(const ArtifactLocation& loc, const http::Response& resp, const std::string& what) const {
+  return loc.kind == ArtifactLocation::Kind::store ? loc.store->error_from(resp, what)
+                                                   : error_from_response(resp, what);
+}
+
 std::vector<FileInfo> Client::list_files(const ArtifactLocation& loc) {
+  if (loc.kind == ArtifactLocation::Kind::store) {
+    std::vector<FileInfo> files;
+    for (auto& o : loc.store->list())
+      files.push_back(FileInfo{std::move(o.path), false, o.size});
+    return files;
+  }
   std::vector<FileInfo> files;
   std::deque<std::pair<std::string, std::size_t>> dirs{{"", 0}}; // (dir, its depth)
   std::size_t entries = 0;
@@ -660,6 +692,9 @@ http::Request Client::file_request(const ArtifactLocation& loc, const std::strin
   case ArtifactLocation::Kind::logged_model:
     req.url = m_base + "/ajax-api/2.0/mlflow/logged-models/" + url_encode(loc.model_id) +
               "/artifacts/files?artifact_file_path=" + url_encode(path);
+    break;
+  case ArtifactLocation::Kind::store:
+    req = loc.store->request(path);
     break;
   }
   return req;

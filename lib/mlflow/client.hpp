@@ -2,12 +2,14 @@
 
 #include "core/error.hpp"
 #include "http/client.hpp"
+#include "store/store.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,15 +77,16 @@ struct FileInfo {
   std::optional<std::uint64_t> file_size;
 };
 
-/// Where a model version's files live and how to reach them through the
-/// tracking server.
+/// Where a model version's files live and how to reach them: through the tracking
+/// server, or (Kind::store) in a storage service read directly.
 struct ArtifactLocation {
-  enum class Kind { proxied, run, logged_model };
+  enum class Kind { proxied, run, logged_model, store };
   Kind kind = Kind::proxied;
-  std::string uri;      ///< the download URI as the server gave it
-  std::string root;     ///< proxied: path under mlflow-artifacts; run: path in the run
-  std::string run_id;   ///< for Kind::run
-  std::string model_id; ///< for Kind::logged_model
+  std::string uri;                     ///< the download URI as the server gave it
+  std::string root;                    ///< proxied: path under mlflow-artifacts; run: path in the run
+  std::string run_id;                  ///< for Kind::run
+  std::string model_id;                ///< for Kind::logged_model
+  std::shared_ptr<store::Store> store; ///< for Kind::store
 };
 
 /// Maps an MLflow error response to an Error: JSON `error_code`, FastAPI
@@ -136,8 +139,13 @@ public:
   /// Points `alias` of a registered model at `version` (creating or moving
   /// it; atomic on the server). Needs EDIT permission.
   void set_alias(const std::string& name, const std::string& alias, const std::string& version);
-  /// Turns a download URI into a location reachable through this server.
-  /// Throws Error(operational) for storage the server does not proxy.
+  /// Opens the reader of a storage URI (s3://...) that the server does not proxy.
+  using StoreOpener = std::function<std::shared_ptr<store::Store>(const std::string& uri)>;
+  /// Lets resolve_location() read stores directly (without it they are refused).
+  void set_store_opener(StoreOpener opener) { m_store_opener = std::move(opener); }
+
+  /// Turns a download URI into a location reachable through this server, or read directly
+  /// from its store (set_store_opener). Throws Error(operational) for storage neither can read.
   ArtifactLocation resolve_location(const std::string& download_uri);
   /// One directory level under `dir` ("" = root); paths come back relative to
   /// the location root.
@@ -148,6 +156,10 @@ public:
   std::vector<FileInfo> list_files(const ArtifactLocation& loc);
   /// The request that downloads one root-relative file.
   http::Request file_request(const ArtifactLocation& loc, const std::string& path) const;
+  /// The HTTP client that file_request()s of `loc` go through (a store's own, or the server's).
+  http::Client& transport(const ArtifactLocation& loc);
+  /// The error for a refused file request of `loc` (`what` names the failed operation).
+  Error download_error(const ArtifactLocation& loc, const http::Response& resp, const std::string& what) const;
 
 private:
   struct Answer;
@@ -162,8 +174,11 @@ private:
   /// next_page_token) until it returns false or the pages end.
   void for_each_page(const std::string& path, const std::string& query, const std::string& what,
                      const std::function<bool(const Fields&)>& page);
+  /// Points `loc` at the store holding `uri` when it is one a reader exists for.
+  bool open_store_at(ArtifactLocation& loc, const std::string& uri);
   std::string m_base;
   http::Client& m_http;
+  StoreOpener m_store_opener;
 };
 
 } // namespace mlops::mlflow

@@ -5,10 +5,12 @@
 #include "core/error.hpp"
 #include "core/fd.hpp"
 #include "core/fs.hpp"
+#include "core/limits.hpp"
 #include "core/redact.hpp"
 #include "core/strings.hpp"
 #include "core/thread_pool.hpp"
 #include "core/time.hpp"
+#include "http/ranged.hpp"
 #include "mlflow/partial_dir.hpp"
 
 #include <algorithm>
@@ -147,6 +149,33 @@ std::optional<model::LockedFile> try_reuse(Job& job, const Task& t, const std::f
   return std::nullopt;
 }
 
+/// One try at a file: the final answer, the bytes written to `part` and their sha256.
+struct Fetched {
+  http::Response response;
+  std::uint64_t bytes = 0;
+  std::string sha256;
+};
+
+/// Fetches a file into `part` in one stream.
+Fetched fetch_stream(Job& job, const http::Request& req, const std::filesystem::path& part,
+                     const http::ProgressFn& on_progress) {
+  FileSink sink(part, job.abort);
+  http::Response resp = job.client.transport(job.loc).download(req, sink, on_progress);
+  if (resp.status < 200 || resp.status >= 300) return {std::move(resp), 0, {}};
+  std::string sha = sink.finish();
+  return {std::move(resp), sink.bytes(), std::move(sha)};
+}
+
+/// Fetches a big file into `part` as parallel ranges (one stream where Range is ignored).
+Fetched fetch_ranged(Job& job, const http::Request& req, const Task& t, const std::filesystem::path& part,
+                     const http::ProgressFn& on_progress) {
+  http::RangedOptions ro;
+  ro.abort = &job.abort;
+  job.log.debug(1, "ranged download of " + quote(t.path) + " (" + human_bytes(*t.size) + ")");
+  auto got = http::download_ranged(job.client.transport(job.loc), req, *t.size, part, on_progress, job.log, ro);
+  return {std::move(got.response), got.bytes, std::move(got.sha256)};
+}
+
 model::LockedFile download(Job& job, const Task& t, const std::filesystem::path& target) {
   // The temporary name holds a backslash, which fs::confine_relative() refuses in every
   // listed path: no listed file can be named like it ("w" and "w.mlops-part" both fit).
@@ -154,17 +183,17 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
   part += k_part_suffix;
   http::Request req = job.client.file_request(job.loc, t.path);
   req.expected_size = t.size; // more bytes than listed: aborted at once, not retried
+  bool ranged = t.size && *t.size >= limits::k_ranged_min_bytes;
   std::string last_problem;
   for (int attempt = 1; attempt <= std::max(1, job.opts.file_attempts); ++attempt) {
-    FileSink sink(part, job.abort);
-    std::int64_t reported = 0;
+    std::atomic<std::int64_t> reported{0}; // ranges report from several threads
     auto on_progress = [&](std::int64_t d) {
       reported += d;
       job.progress.advance(d);
     };
-    http::Response resp;
+    Fetched got;
     try {
-      resp = job.client.http().download(req, sink, on_progress);
+      got = ranged ? fetch_ranged(job, req, t, part, on_progress) : fetch_stream(job, req, part, on_progress);
     } catch (const Error& e) {
       // The HTTP client has retried what is worth retrying (and spent its time budget
       // doing so): a failure here is final, for this file and for the pull.
@@ -174,23 +203,24 @@ model::LockedFile download(Job& job, const Task& t, const std::filesystem::path&
       if (e.kind() == ErrorKind::interrupted) throw;
       throw e.with_context("cannot download " + quote(t.path));
     }
-    if (resp.status < 200 || resp.status >= 300) {
+    if (got.response.status < 200 || got.response.status >= 300) {
       job.progress.advance(-reported);
-      throw error_from_response(resp, "cannot download " + quote(t.path));
+      std::error_code ec;
+      std::filesystem::remove(part, ec);
+      throw job.client.download_error(job.loc, got.response, "cannot download " + quote(t.path));
     }
-    std::string sha = sink.finish();
-    if (t.size && sink.bytes() != *t.size) {
+    if (t.size && got.bytes != *t.size) {
       // Shorter than listed without a transport error (no Content-Length): retried.
       job.progress.advance(-reported);
-      last_problem = "received " + std::to_string(sink.bytes()) + " bytes, the listing says " + std::to_string(*t.size);
+      last_problem = "received " + std::to_string(got.bytes) + " bytes, the listing says " + std::to_string(*t.size);
       job.log.warn("retrying " + quote(t.path) + ": " + last_problem);
       continue;
     }
-    job.progress.advance(static_cast<std::int64_t>(sink.bytes()) - reported);
+    job.progress.advance(static_cast<std::int64_t>(got.bytes) - reported);
     if (::rename(part.c_str(), target.c_str()) != 0) {
       throw Error(ErrorKind::io, "cannot write " + quote(target.string()) + ": " + std::strerror(errno));
     }
-    return model::LockedFile{t.path, sink.bytes(), sha};
+    return model::LockedFile{t.path, got.bytes, got.sha256};
   }
   std::error_code ec;
   std::filesystem::remove(part, ec);

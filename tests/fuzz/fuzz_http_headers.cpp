@@ -2,6 +2,7 @@
 // registry_auth), the upload Range (lib/oci/registry_auth) Retry-After and Date (lib/http).
 #include "fuzz.hpp"
 #include "http/client.hpp"
+#include "http/ranged.hpp"
 #include "oci/registry_auth.hpp"
 
 #include <chrono>
@@ -17,5 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1767225600));
   if (auto wait = mlops::http::parse_retry_after(text, now); wait && std::isnan(*wait)) __builtin_trap();
   (void)mlops::http::parse_http_date(text); // Date, for doctor's clock check
+  if (auto cr = mlops::http::parse_content_range(text);
+      cr && (cr->first > cr->last || (cr->total && cr->last >= *cr->total))) {
+    __builtin_trap(); // an accepted range is satisfiable
+  }
   return 0;
 }

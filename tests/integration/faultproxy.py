@@ -72,7 +72,11 @@ Binds 127.0.0.1:--port (0 = let the kernel choose) and writes the bound port to 
     reset:N       the first N artifact download bodies > 1 KiB: half of the body, then a TCP
                   reset (SO_LINGER 0) instead of an orderly close
 
-Every mode counts "patch_bytes": request-body bytes of PATCHes forwarded to the upstream.
+    norange       the Range header of every request is dropped before it is forwarded: a server
+                  that ignores Range and answers every GET with the whole body (200)
+
+Every mode counts "patch_bytes": request-body bytes of PATCHes forwarded to the upstream, and
+"range_requests" / "partial_206": requests that carried a Range header / answers with 206.
 
 Forwarding keeps method, path, query, headers (Authorization included; hop-by-hop headers are
 dropped, Host is set to the upstream and the client's Host goes in X-Forwarded-Host, so a
@@ -133,7 +137,7 @@ class Faults:
     def __init__(self, mode: str):
         self.mode_text = mode
         name, _, arg = mode.partition(":")
-        if name in ("passthrough", "close", "refuse-patch") and not arg:
+        if name in ("passthrough", "close", "refuse-patch", "norange") and not arg:
             self.kind, self.n = name, 0
         elif name in ("503", "429", "truncate", "slow", "slowup", "cutpatch", "5xx", "trickle", "reset") \
                 and arg.isdigit():
@@ -169,7 +173,7 @@ class Faults:
             raise ValueError(f"bad --mode {mode!r} (passthrough, 503:N, 429:N[:SECS], 5xx:N, truncate:N, close, "
                              "slow:BPS, trickle:BPS, slowup:BPS, cutpatch:N, refuse-patch, evil:PATH, fail:PATH, "
                              "rewrite:SUFFIX:KEY=JSON, endless, reset:N, holdpatch:N, stall:N, truncblob:N, "
-                             "oversize:manifests|blobs, cutbody:PATH, resetbody:PATH, stallbody:PATH, hugerefs:PATH)")
+                             "oversize:manifests|blobs, cutbody:PATH, resetbody:PATH, stallbody:PATH, hugerefs:PATH, norange)")
         if not hasattr(self, "retry_after"):
             self.retry_after = "1"
         self.lock = threading.Lock()
@@ -198,6 +202,8 @@ class Faults:
             "rewritten": 0,
             "endless": 0,
             "reset": 0,
+            "range_requests": 0,
+            "partial_206": 0,
         }
 
     def count(self, key: str) -> None:
@@ -395,6 +401,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
             )
             return
 
+        has_range = self.headers.get("Range") is not None
+        if has_range:
+            self.faults.count("range_requests")
         host, port = self.upstream
         conn = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT)
         try:
@@ -404,7 +413,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 if self.headers.get("Host"):
                     conn.putheader("X-Forwarded-Host", self.headers["Host"])
                 for k, v in self.headers.items():
-                    if k.lower() not in HOP_BY_HOP:
+                    if k.lower() not in HOP_BY_HOP and not (k.lower() == "range" and self.faults.kind == "norange"):
                         conn.putheader(k, v)
                 chunked = self.body_is_chunked()
                 if chunked:
@@ -661,6 +670,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
         return True
 
     def relay_response(self, resp: http.client.HTTPResponse):
+        if resp.status == 206:
+            self.faults.count("partial_206")
         if self.faults.kind == "evil" and self.relay_evil_listing(resp):
             return
         if self.faults.kind in ("stall", "truncblob", "oversize") and self.relay_registry_fault(resp):

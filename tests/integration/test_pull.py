@@ -545,3 +545,99 @@ def test_listed_file_named_like_a_temporary_file_is_kept(mlops, services, tmp_pa
     assert r.returncode == 0, r.stderr
     assert tree(mlops.cwd / "m") == files
     assert mlops.run("pull", "--verify", "m").returncode == 0
+
+
+# --------------------------------------------------------------------------- parallel ranges
+
+RANGED_MB = int(os.environ.get("MLOPS_RANGED_MB", "256"))
+
+
+@pytest.fixture(scope="session")
+def ranged_model(services) -> dict:
+    """A model with one file of MLOPS_RANGED_MB (default 256) MiB, registered for these tests
+    only (tests/fixtures/make_big_model.py; reused while the server runs)."""
+    out = Path(services["MLOPS_SERVICES_DIR"]) / f"fixtures-ranged-{RANGED_MB}.json"
+    if not out.exists():
+        env = clean_env()
+        env.pop("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")  # the Python client reads integers
+        env.pop("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")
+        r = subprocess.run([services["MLOPS_TEST_PYTHON"], str(REPO / "tests" / "fixtures" / "make_big_model.py"),
+                            "--tracking-uri", services["MLOPS_TEST_MLFLOW_URI"], "--name", f"ranged-{RANGED_MB}",
+                            "--mb", str(RANGED_MB), "--out-json", str(out)],
+                           env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+    return json.loads(out.read_text())
+
+
+def pull_ranged(mlops, url: str, info: dict) -> subprocess.CompletedProcess:
+    return mlops.run("pull", f"models:/{info['name']}/{info['version']}", "-o", "m", "-v", uri=url)
+
+
+def check_ranged_file(mlops, info: dict) -> None:
+    f = mlops.cwd / "m" / info["path"]
+    assert f.stat().st_size == info["size"]
+    h = hashlib.sha256()
+    with f.open("rb") as fh:
+        for piece in iter(lambda: fh.read(1 << 20), b""):
+            h.update(piece)
+    assert h.hexdigest() == info["sha256"]
+    locked = {e["path"]: e for e in lock_of(mlops.cwd / "m")["files"]}
+    assert locked[info["path"]]["sha256"] == info["sha256"]
+
+
+def test_big_file_is_pulled_as_parallel_ranges_and_verified(mlops, fault_proxy, ranged_model):
+    """The proxy only counts: every request reaches the real server, which answers Range with 206."""
+    p = fault_proxy("passthrough")
+    r = pull_ranged(mlops, p.url, ranged_model)
+    assert r.returncode == 0, r.stderr
+    check_ranged_file(mlops, ranged_model)
+    stats = p.stats()
+    ranges = -(-ranged_model["size"] // (32 << 20))
+    assert stats["range_requests"] == ranges, stats
+    assert stats["partial_206"] == ranges, stats
+    assert f"{ranges} ranges of 32.0 MiB, 4 at a time" in r.stderr
+
+
+def test_server_ignoring_range_is_read_in_one_stream(mlops, fault_proxy, ranged_model):
+    """faultproxy --mode norange drops the Range header: the real server answers 200 with the
+    whole file, which is then taken from that one stream."""
+    p = fault_proxy("norange")
+    r = pull_ranged(mlops, p.url, ranged_model)
+    assert r.returncode == 0, r.stderr
+    check_ranged_file(mlops, ranged_model)
+    stats = p.stats()
+    assert stats["range_requests"] == 1 and stats["partial_206"] == 0, stats
+    assert "no ranges: HTTP 200 to a range request, one stream" in r.stderr
+
+
+def test_cut_ranges_are_fetched_again(mlops, fault_proxy, ranged_model):
+    """faultproxy --mode truncate:2 cuts the first two artifact bodies (ranges here) in half."""
+    p = fault_proxy("truncate:2")
+    r = pull_ranged(mlops, p.url, ranged_model)
+    assert r.returncode == 0, r.stderr
+    check_ranged_file(mlops, ranged_model)
+    stats = p.stats()
+    ranges = -(-ranged_model["size"] // (32 << 20))
+    assert stats["truncated"] == 2, stats
+    assert stats["range_requests"] >= ranges + 1, stats
+
+
+def test_interrupted_ranged_pull_resumes_and_verifies(mlops, fault_proxy, ranged_model):
+    """Ctrl-C while the ranges run leaves no model; the same pull run again completes it."""
+    p = fault_proxy("slow:20000000")
+    proc = mlops.popen("pull", f"models:/{ranged_model['name']}/{ranged_model['version']}", "-o", "m", uri=p.url)
+    deadline = time.monotonic() + 60
+    part = None
+    while time.monotonic() < deadline and part is None:
+        hits = list(mlops.cwd.glob(".m.mlops-partial/**/weights.bin*"))
+        part = hits[0] if hits and hits[0].stat().st_size > (40 << 20) else None
+        time.sleep(0.1)
+    assert part is not None, "the ranged download never started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not (mlops.cwd / "m").exists()
+    p.stop()
+    r = pull_ranged(mlops, mlops.uri, ranged_model)
+    assert r.returncode == 0, r.stderr
+    check_ranged_file(mlops, ranged_model)
