@@ -14,16 +14,12 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <iostream>
 #include <sstream>
 #include <unistd.h>
 
 namespace mlops::cli {
 
 namespace {
-
-// Global options that take a value: the "did you mean" pre-scan skips their values.
-const std::vector<std::string> k_valued_globals = {"--tracking-uri", "--config", "--output", "--ca-bundle"};
 
 void on_signal(int) { request_cancel(); }
 
@@ -36,13 +32,21 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-/// Finds the first word that should be a command name; "" if none.
-std::string first_command_word(int argc, char** argv) {
+/// True when `word` is a global option of `app` that takes a value ("--config").
+bool is_valued_global(const CLI::App& app, const std::string& word) {
+  for (const CLI::Option* opt : app.get_options())
+    if (!opt->get_positional() && opt->check_name(word)) return opt->get_items_expected_max() != 0;
+  return false;
+}
+
+/// Finds the first word that should be a command name; "" if none. The values
+/// of global options are skipped.
+std::string first_command_word(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--") return i + 1 < argc ? argv[i + 1] : "";
     if (a.rfind("-", 0) == 0) {
-      if (std::find(k_valued_globals.begin(), k_valued_globals.end(), a) != k_valued_globals.end()) ++i;
+      if (is_valued_global(app, a)) ++i;
       continue;
     }
     return a;
@@ -87,11 +91,31 @@ std::vector<std::string> parsed_path(const CLI::App& app) {
   }
 }
 
-/// The words after 'mlops help'.
-std::vector<std::string> help_topic(CLI::App& app) {
-  for (CLI::Option* opt : app.get_subcommand("help")->get_options())
-    if (opt->get_positional()) return opt->results();
-  return {};
+ConfigInputs config_inputs(const GlobalOptions& g) {
+  ConfigInputs in;
+  in.cwd = std::filesystem::current_path();
+  if (!g.config_file.empty()) in.config_file = g.config_file;
+  in.getenv = process_getenv;
+  if (!g.tracking_uri.empty()) in.flags.tracking_uri = g.tracking_uri;
+  if (!g.ca_bundle.empty()) in.flags.ca_bundle = g.ca_bundle;
+  if (g.insecure) in.flags.insecure_tls = true;
+  return in;
+}
+
+/// Prepares what `cmd` declares it needs, runs it, and turns a thrown error
+/// into its message on stderr and its exit code.
+int run_command(const Command& cmd, AppModel& model, const Output& out, std::vector<std::string> words = {}) {
+  try {
+    Settings settings = cmd.needs.settings ? resolve_settings(config_inputs(model.global)) : Settings{};
+    Context ctx(model.global, std::move(settings), out, std::move(words));
+    return model.runners.at(std::string(cmd.name))(ctx);
+  } catch (const Error& e) {
+    out.error(e.what(), e.hint());
+    return exit_code(e.kind());
+  } catch (const std::exception& e) {
+    out.error(lowercase_first(e.what()));
+    return 1;
+  }
 }
 
 } // namespace
@@ -135,21 +159,12 @@ int run(int argc, char** argv) {
   early.color = false;
   Output early_out(early);
 
-  if (argc >= 2 && std::string(argv[1]) == "__complete") {
-    // Raw words: they are what the user is typing, not options for us.
-    std::cout << complete(app, std::vector<std::string>(argv + 2, argv + argc));
-    return 0;
+  if (argc >= 2) {
+    const Command* raw = find_command(argv[1]);
+    if (raw && !raw->needs.global_options)
+      return run_command(*raw, model, early_out, std::vector<std::string>(argv + 2, argv + argc));
   }
-  if (argc >= 2 && std::string(argv[1]) == "__man") {
-    try {
-      std::cout << man_page(app, std::vector<std::string>(argv + 2, argv + argc));
-      return 0;
-    } catch (const Error& e) {
-      early_out.error(e.what(), e.hint());
-      return exit_code(e.kind());
-    }
-  }
-  std::string word = first_command_word(argc, argv);
+  std::string word = first_command_word(app, argc, argv);
   if (!word.empty() && !find_command(word)) {
     auto near = suggest(word, visible_names());
     early_out.error(quote(word) + " is not an mlops command", near.empty()
@@ -162,7 +177,7 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     auto path = parsed_path(app);
-    std::cout << (path.empty() ? top_help(app) : command_help(app, path));
+    early_out.data(path.empty() ? top_help(app) : command_help(app, path));
     return 0;
   } catch (const CLI::ParseError& e) {
     auto subs = app.get_subcommands();
@@ -173,42 +188,16 @@ int run(int argc, char** argv) {
 
   Output out(output_mode(model.global));
   if (model.global.version) {
-    std::cout << "mlops " << MLOPS_VERSION << "\n";
+    out.data(std::string("mlops ") + MLOPS_VERSION + "\n");
     return 0;
   }
   auto subs = app.get_subcommands();
   if (subs.empty()) {
     // No command is a usage error, as with git: a short reminder on stderr.
-    std::cerr << short_usage();
+    out.usage(short_usage());
     return 2;
   }
-  const std::string name = subs.front()->get_name();
-  try {
-    if (name == "help") {
-      // help needs the app itself, not a context.
-      auto topic = help_topic(app);
-      std::cout << (topic.empty() ? top_help(app) : command_help(app, topic));
-      return 0;
-    }
-    // Commands that read no settings work even next to a broken mlops.yaml.
-    bool needs_settings = name != "version";
-    ConfigInputs in;
-    in.cwd = std::filesystem::current_path();
-    if (!model.global.config_file.empty()) in.config_file = model.global.config_file;
-    in.getenv = process_getenv;
-    if (!model.global.tracking_uri.empty()) in.flags.tracking_uri = model.global.tracking_uri;
-    if (!model.global.ca_bundle.empty()) in.flags.ca_bundle = model.global.ca_bundle;
-    if (model.global.insecure) in.flags.insecure_tls = true;
-    Settings settings = needs_settings ? resolve_settings(in) : Settings{};
-    Context ctx(model.global, std::move(settings), out);
-    return model.runners.at(name)(ctx);
-  } catch (const Error& e) {
-    out.error(e.what(), e.hint());
-    return exit_code(e.kind());
-  } catch (const std::exception& e) {
-    out.error(lowercase_first(e.what()));
-    return 1;
-  }
+  return run_command(*find_command(subs.front()->get_name()), model, out);
 }
 
 } // namespace mlops::cli

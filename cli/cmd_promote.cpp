@@ -2,8 +2,6 @@
 #include "cli/gitops_session.hpp"
 #include "core/error.hpp"
 
-#include <iostream>
-
 namespace mlops::cli {
 
 namespace {
@@ -23,7 +21,7 @@ int run_promote(Context& ctx, PromoteArgs& a) {
   } else {
     print_checks(ctx, o.checks);
     if (a.req.dry_run) {
-      if (!o.diff.empty()) std::cout << o.diff << std::flush;
+      if (!o.diff.empty()) ctx.out().data(o.diff);
       ctx.out().line("dry run: would promote " + what + " (" + o.path + ")" +
                      (o.already ? "; it is there already" : "") + "; nothing changed");
     } else if (o.refused) {

@@ -4,7 +4,6 @@
 #include "render/render.hpp"
 #include "render/validate.hpp"
 
-#include <iostream>
 #include <string>
 
 namespace mlops::cli {
@@ -45,7 +44,7 @@ int run_batch(Context& ctx, const RenderArgs& a) {
   std::string all;
   for (const auto& m : models)
     all += render::stream(m.manifests);
-  std::cout << all << std::flush;
+  ctx.out().data(all);
   return 0;
 }
 
@@ -105,15 +104,13 @@ int run_render(Context& ctx, const RenderArgs& a) {
     return 0;
   }
   if (a.out_dir.empty())
-    std::cout << render::stream(manifests) << std::flush;
+    ctx.out().data(render::stream(manifests));
   else
     ctx.log().debug(1, "wrote " + std::to_string(manifests.size() + 1) + " files to " + a.out_dir);
   // Where to call it: diagnostics, so stdout stays a YAML stream.
-  if (!ctx.out().mode().quiet)
-    for (const auto& e : endpoints)
-      std::cerr << "endpoint " << e.name << ": "
-                << (e.url.empty() ? e.path + " (on the ingress host; deploy.ingress.host gives the URL)" : e.url)
-                << '\n';
+  for (const auto& e : endpoints)
+    ctx.out().note("endpoint " + e.name + ": " +
+                   (e.url.empty() ? e.path + " (on the ingress host; deploy.ingress.host gives the URL)" : e.url));
   return 0;
 }
 

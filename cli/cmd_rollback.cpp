@@ -2,8 +2,6 @@
 #include "cli/gitops_session.hpp"
 #include "core/error.hpp"
 
-#include <iostream>
-
 namespace mlops::cli {
 
 namespace {
@@ -21,7 +19,7 @@ int run_rollback(Context& ctx, RollbackArgs& a) {
   if (ctx.json()) {
     ctx.out().json(outcome_json(o));
   } else if (a.req.dry_run) {
-    if (!o.diff.empty()) std::cout << o.diff << std::flush;
+    if (!o.diff.empty()) ctx.out().data(o.diff);
     ctx.out().line("dry run: would roll back " + what + " from version " + o.previous_version + " to " + o.version +
                    "; nothing changed");
   } else if (o.already) {

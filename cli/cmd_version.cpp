@@ -10,7 +10,6 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include <iostream>
 #include <utility>
 #include <vector>
 
@@ -56,6 +55,7 @@ Command version_command() {
                   "zlib, libzstd), the one it was built against otherwise (yaml-cpp, nlohmann_json, CLI11). "
                   "'mlops --version' prints the first line only.";
   c.examples = "  mlops version\n  mlops version --json";
+  c.needs.settings = false; // works next to a broken mlops.yaml
   c.setup = [](CLI::App&) -> Runner {
     return [](Context& ctx) {
       auto libs = library_versions();
@@ -66,9 +66,10 @@ Command version_command() {
         ctx.out().json(j);
         return 0;
       }
-      std::cout << "mlops " << MLOPS_VERSION << "\n";
+      std::string text = std::string("mlops ") + MLOPS_VERSION + "\n";
       for (const auto& [name, version] : libs)
-        std::cout << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << version << "\n";
+        text += "  " + name + std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') + version + "\n";
+      ctx.out().data(text);
       return 0;
     };
   };

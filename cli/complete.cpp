@@ -34,6 +34,13 @@ CLI::Option* find_option(const std::vector<CLI::App*>& chain, const std::string&
   return nullptr;
 }
 
+/// True when the words after the command `chain` ends in name commands (help).
+bool names_commands(const std::vector<CLI::App*>& chain) {
+  if (chain.size() != 2) return false;
+  const Command* c = find_command(chain.back()->get_name());
+  return c && c->names_commands;
+}
+
 CLI::App* visible_subcommand(CLI::App& at, bool top, const std::string& name) {
   if (top) {
     const Command* c = find_command(name);
@@ -59,7 +66,7 @@ Position walk(CLI::App& app, const std::vector<std::string>& words) {
       if (opt && opt->get_items_expected_max() != 0 && w.find('=') == std::string::npos) p.pending = opt;
       continue;
     }
-    if (p.chain.size() > 1 && p.chain.back()->get_name() == "help") {
+    if (names_commands(p.chain)) {
       p.help_path.push_back(w);
       continue;
     }
@@ -130,7 +137,7 @@ std::vector<std::string> subcommand_names(CLI::App& at, bool top) {
 /// or the next positional argument (paths for model directories and files).
 std::vector<std::string> word_values(CLI::App& app, const Position& p) {
   CLI::App* at = p.chain.back();
-  if (p.chain.size() > 1 && at->get_name() == "help") {
+  if (names_commands(p.chain)) {
     CLI::App* topic = &app;
     for (const auto& w : p.help_path) {
       topic = visible_subcommand(*topic, topic == &app, w);

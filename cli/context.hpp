@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mlops::cli {
 
@@ -29,14 +30,17 @@ struct GlobalOptions {
 /// built on first use so commands that need no server never touch one.
 class Context {
 public:
-  Context(const GlobalOptions& g, Settings settings, const Output& out)
-      : m_global(g), m_settings(std::move(settings)), m_out(out), m_log(out) {}
+  Context(const GlobalOptions& g, Settings settings, const Output& out, std::vector<std::string> words = {})
+      : m_global(g), m_settings(std::move(settings)), m_out(out), m_log(out), m_words(std::move(words)) {}
 
   const GlobalOptions& global() const { return m_global; }
   const Settings& settings() const { return m_settings; }
   const Output& out() const { return m_out; }
   LogSink& log() { return m_log; }
   bool json() const { return m_out.mode().json; }
+  /// The words after the command's name as typed, for a command that takes no
+  /// global options (Needs::global_options false); empty for the others.
+  const std::vector<std::string>& words() const { return m_words; }
 
   /// The MLflow client for the configured tracking server. Throws
   /// Error(usage) when none is configured.
@@ -50,6 +54,7 @@ private:
   Settings m_settings;
   const Output& m_out;
   StderrLog m_log;
+  std::vector<std::string> m_words;
   std::unique_ptr<http::Client> m_http;
   std::unique_ptr<mlflow::Client> m_mlflow;
 };

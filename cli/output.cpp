@@ -25,6 +25,15 @@ void Output::line(std::string_view text) const {
   std::cout << text << '\n';
 }
 
+void Output::data(std::string_view text) const { std::cout << text << std::flush; }
+
+void Output::note(std::string_view line) const {
+  if (m_mode.quiet) return;
+  std::cerr << line << '\n' << std::flush;
+}
+
+void Output::usage(std::string_view text) const { std::cerr << text << std::flush; }
+
 void Output::json(const nlohmann::ordered_json& doc) const {
   std::cout << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n' << std::flush;
 }

@@ -27,6 +27,8 @@ struct OutputMode {
 };
 
 /// All printing goes through here: data to stdout, diagnostics to stderr.
+/// Nothing else in cli/ or lib/ writes to std::cout, std::cerr or the C streams
+/// (scripts/format.sh --check fails on it).
 class Output {
 public:
   explicit Output(OutputMode mode) : m_mode(mode) {}
@@ -34,6 +36,14 @@ public:
 
   /// A line of human output on stdout (suppressed by --quiet).
   void line(std::string_view text) const;
+  /// Text on stdout as it is (no newline added, never suppressed: data the user
+  /// asked for, such as a YAML stream, a diff, help or a man page).
+  void data(std::string_view text) const;
+  /// A line of diagnostics on stderr that is not a warning (where to reach what
+  /// was rendered); suppressed by --quiet.
+  void note(std::string_view line) const;
+  /// A usage reminder on stderr, as it is (goes with exit 2; never suppressed).
+  void usage(std::string_view text) const;
   /// A JSON document on stdout (never suppressed).
   void json(const nlohmann::ordered_json& doc) const;
   /// A table with a header row, columns padded to fit.

@@ -3,6 +3,8 @@
 #   MLOPS_LANE=asan   clang-16 build with ASan+UBSan+LSan and the libFuzzer targets, into BUILD/lanes/asan
 #   MLOPS_LANE=tsan   clang-16 build with TSan (the threaded code's unit tests), into BUILD/lanes/tsan
 #   MLOPS_TARGETS     targets to build, as are the arguments (default: all of the tree)
+#   MLOPS_CMAKE_ARGS  extra cmake arguments (e.g. -DMLOPS_WARNINGS_AS_ERRORS=ON), applied to an
+#                     existing build tree too
 # Prints the build directory's mlops path on stdout.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +37,10 @@ esac
 if [[ ! -f "$build/build.ninja" ]]; then
   # shellcheck disable=SC2086  # MLOPS_CMAKE_ARGS is a list of words
   cmake -S "$repo_root" -B "$build" -G Ninja "${config[@]}" "${launcher[@]}" ${MLOPS_CMAKE_ARGS:-} >&2
+elif [[ -n "${MLOPS_CMAKE_ARGS:-}" ]]; then
+  # An existing tree takes the settings too (scripts/test.sh: -DMLOPS_WARNINGS_AS_ERRORS=ON).
+  # shellcheck disable=SC2086
+  cmake "$build" ${MLOPS_CMAKE_ARGS} >&2
 fi
 targets=()
 for t in ${MLOPS_TARGETS:-} "$@"; do targets+=(--target "$t"); done

@@ -9,6 +9,9 @@ packages=(
   # sanitizer and fuzzing lanes (scripts/test.sh): clang with libFuzzer and the sanitizer
   # runtimes, llvm-symbolizer for readable reports
   clang-16 libclang-rt-16-dev llvm-16
+  # format and lint, pinned to the same LLVM 16 (scripts/format.sh, scripts/tidy.sh); jq reads
+  # the build's compile_commands.json for tidy.sh
+  clang-format-16 clang-tidy-16 jq
   # libraries (see README: why each)
   libcli11-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libyaml-dev nlohmann-json3-dev
   libgit2-dev libarchive-dev libzstd-dev doctest-dev

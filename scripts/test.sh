@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): installs what is needed, builds the main tree and the
-# sanitizer lanes, starts the real servers on 127.0.0.1, runs every test through CTest, stops
+# The test command (README, .ci/run): installs what is needed, checks format and direct
+# printing, builds the main tree (warnings as errors), runs clang-tidy on the files changed
+# since the tidy baseline, builds the sanitizer lanes, starts the real servers on 127.0.0.1, runs every test through CTest, stops
 # the servers. Exits non-zero on any failure. Extra arguments go to ctest (e.g.
 # scripts/test.sh -R pull, scripts/test.sh -L fuzz). MLOPS_LANES (default "asan tsan") picks
 # the lanes to build; a lane not built shows in CTest as skipped, saying why.
@@ -16,8 +17,14 @@ step() {  # step NAME COMMAND...: runs a build step, saying how long it took (th
   echo "test.sh: $name took $((SECONDS - start)) s" >&2
 }
 bash scripts/install-deps.sh
+# Cheap checks first: format drift and direct printing (seconds).
+bash scripts/format.sh --check
+# Every build of CI has warnings as errors (a clean build has none).
+export MLOPS_CMAKE_ARGS="-DMLOPS_WARNINGS_AS_ERRORS=ON ${MLOPS_CMAKE_ARGS:-}"
 step "main build (gcc)" bash scripts/build.sh
 build="${MLOPS_BUILD_DIR:-$repo_root/build}"
+# clang-tidy on what changed since the tidy baseline (.tidy-clean), clean results cached.
+step "tidy (changed files)" bash scripts/tidy.sh --changed
 for lane in ${MLOPS_LANES-asan tsan}; do
   case "$lane" in
     # One clang build: the library with ASan+UBSan+LSan and fuzzer coverage, serving the unit
