@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 
+#include "core/limits.hpp"
 #include "core/strings.hpp"
 
 #include <array>
@@ -65,7 +66,8 @@ std::string quote(std::string_view name) {
   std::string out;
   out.reserve(name.size() + 2);
   out += '\'';
-  out += printable(name); // names often come from servers and files: no escape sequences
+  // Names often come from servers, files and flags: no escape sequences, no megabyte lines.
+  out += printable(name, limits::k_max_quoted_bytes);
   out += '\'';
   return out;
 }

@@ -106,7 +106,8 @@ private:
   int m_http_status = 0;
 };
 
-/// Quotes a name the way every message does: 'name'.
+/// Quotes a name the way every message does: 'name', made printable() and cut at
+/// limits::k_max_quoted_bytes (names come from files, flags and servers, of any length).
 std::string quote(std::string_view name);
 
 } // namespace mlops

@@ -58,6 +58,14 @@ inline constexpr std::size_t k_max_yaml_depth = 128;
 /// (stops billion-laughs expansion): more are refused naming file and line.
 inline constexpr std::size_t k_max_yaml_nodes = 1u << 20;
 
+/// Longest text std::regex is run on (libstdc++'s matcher recurses per character: a long value
+/// in mlops.yaml overflowed the stack): longer text does not match, and the caller's error
+/// names the key ("expected a quantity such as 500m").
+inline constexpr std::size_t k_max_regex_subject_bytes = 1024;
+/// Most bytes of a value one error message quotes (an --image or a key's value of any
+/// length): the rest is cut at a character and "..." appended.
+inline constexpr std::size_t k_max_quoted_bytes = 256;
+
 // --- Model files -------------------------------------------------------------------------
 /// Largest MLmodel file read: a larger one fails the format gate naming the file.
 inline constexpr std::size_t k_max_mlmodel_bytes = 16u << 20;

@@ -141,6 +141,18 @@ std::string printable(std::string_view text, std::size_t max) {
   return out;
 }
 
+bool looks_like_uri(std::string_view s) {
+  auto sep = s.find("://");
+  if (sep == std::string_view::npos || sep == 0 || !(s[0] >= 'a' && s[0] <= 'z')) return false;
+  auto scheme_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-';
+  };
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  auto scheme = s.substr(0, sep), rest = s.substr(sep + 3);
+  return std::all_of(scheme.begin(), scheme.end(), scheme_char) && !rest.empty() &&
+         std::none_of(rest.begin(), rest.end(), space);
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
     s.remove_prefix(1);

@@ -37,6 +37,10 @@ std::string valid_utf8(std::string_view text);
 /// "..." appended.
 std::string printable(std::string_view text, std::size_t max = std::string_view::npos);
 
+/// SCHEME://REST: a lowercase scheme ([a-z][a-z0-9+.-]*), "://", then one or more characters
+/// none of which is ASCII whitespace (the pattern ^[a-z][a-z0-9+.-]*://\S+$, any length).
+bool looks_like_uri(std::string_view s);
+
 /// Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view s);
 

@@ -32,7 +32,8 @@ struct YamlReader {
   std::string where(const YAML::Node& node) const {
     return "invalid " + what + " '" + file + ":" + std::to_string(node.Mark().line + 1) + "'";
   }
-  /// Parses the whole file's text as exactly one YAML document and checks it: at most
+  /// Parses the whole file's text with libyaml (yaml-cpp's parser loops on some input) into
+  /// yaml-cpp nodes carrying their line, as exactly one YAML document, and checks it: at most
   /// `max_bytes`, valid UTF-8, no repeated key in any mapping, nested at most
   /// limits::k_max_yaml_depth, at most limits::k_max_yaml_nodes nodes counting each alias as
   /// the nodes it repeats. Every failure names file and line (and the key path where one

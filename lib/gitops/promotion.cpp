@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/regex.hpp"
 #include "core/strings.hpp"
 #include "core/yaml_reader.hpp"
 
@@ -87,7 +88,7 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
   for (const auto& kv : n) {
     std::string env = kv.first.Scalar();
     std::string key = "environments." + env;
-    if (!std::regex_match(env, k_env_name))
+    if (!bounded_regex_match(env, k_env_name))
       r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
     EnvPolicy p;
     p.name = env;

@@ -5,6 +5,7 @@
 #include "core/fs.hpp"
 #include "core/json.hpp"
 #include "core/limits.hpp"
+#include "core/regex.hpp"
 #include "core/yaml_reader.hpp"
 #include "model/lock.hpp"
 #include "model/mlmodel.hpp"
@@ -494,7 +495,8 @@ PackageConfig parse_package_config(const std::string& yaml_text, const std::stri
     static const std::regex k_env("^[A-Za-z_][A-Za-z0-9_]*$");
     for (const auto& kv : m) {
       std::string k = kv.first.Scalar();
-      if (env_names && !std::regex_match(k, k_env)) r.fail(kv.first, key + "." + k, "not an environment variable name");
+      if (env_names && !bounded_regex_match(k, k_env))
+        r.fail(kv.first, key + "." + k, "not an environment variable name");
       if (k.empty()) r.fail(kv.first, key, "empty name");
       out[k] = r.string(kv.second, key + "." + k);
     }

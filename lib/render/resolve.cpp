@@ -73,7 +73,6 @@ void resolve_artifacts(const Fail& fail, const DeploySpec& spec, const Overrides
   std::string image = spec.image, uri = spec.model_uri;
   if (!o.image.empty()) image = o.image, uri.clear();
   if (!o.model_uri.empty()) uri = o.model_uri, image.clear();
-  static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
   for (auto& v : vs) {
     v.inherited = v.image.empty() && v.model_uri.empty();
     if (v.inherited) v.image = image, v.model_uri = uri;
@@ -87,7 +86,7 @@ void resolve_artifacts(const Fail& fail, const DeploySpec& spec, const Overrides
                "set deploy.image or deploy.model_uri, or pass --image REF@DIGEST or --model-uri URI");
     if (!v.image.empty() && !oci::is_image_reference(v.image))
       bad("image", quote(v.image) + " is not an image reference (REF[:TAG][@sha256:DIGEST], lowercase registry)");
-    if (!v.model_uri.empty() && !std::regex_match(v.model_uri, k_uri))
+    if (!v.model_uri.empty() && !looks_like_uri(v.model_uri))
       bad("model_uri", quote(v.model_uri) + " is not a storage URI (oci://, s3://, gs://, https://, pvc://)");
   }
 }

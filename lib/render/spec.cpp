@@ -3,6 +3,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/regex.hpp"
 #include "core/strings.hpp"
 #include "core/yaml_reader.hpp"
 #include "oci/reference.hpp"
@@ -49,8 +50,8 @@ struct Reader : YamlReader {
     for (const auto& kv : n) {
       std::string name = kv.first.Scalar();
       std::string k = key + "." + name;
-      if (!std::regex_match(name, k_name)) fail(kv.first, k, "not a resource name");
-      if (!kv.second.IsScalar() || !std::regex_match(kv.second.Scalar(), k_quantity))
+      if (!bounded_regex_match(name, k_name)) fail(kv.first, k, "not a resource name");
+      if (!kv.second.IsScalar() || !bounded_regex_match(kv.second.Scalar(), k_quantity))
         fail(kv.second, k, "expected a quantity such as 500m, 2 or 1Gi");
       out[name] = kv.second.Scalar();
     }
@@ -124,7 +125,7 @@ struct Reader : YamlReader {
     if (n["for"]) {
       static const std::regex k_duration("^[0-9]+(ms|s|m|h|d)$");
       a.for_duration = nonempty(n["for"], key + ".for");
-      if (!std::regex_match(a.for_duration, k_duration))
+      if (!bounded_regex_match(a.for_duration, k_duration))
         fail(n["for"], key + ".for", "expected a duration such as 30s, 5m or 1h");
     }
     return a;
@@ -146,8 +147,8 @@ struct Reader : YamlReader {
     std::map<std::string, std::string> out;
     for (const auto& kv : n) {
       std::string k = kv.first.Scalar();
-      if (!std::regex_match(k, k_key)) fail(kv.first, key + "." + k, "not a label key");
-      if (!kv.second.IsScalar() || !std::regex_match(kv.second.Scalar(), k_value))
+      if (!bounded_regex_match(k, k_key)) fail(kv.first, key + "." + k, "not a label key");
+      if (!kv.second.IsScalar() || !bounded_regex_match(kv.second.Scalar(), k_value))
         fail(kv.second, key + "." + k, "not a label value (at most 63 letters, digits, '-', '_', '.')");
       out[k] = kv.second.Scalar();
     }
@@ -184,10 +185,8 @@ struct Reader : YamlReader {
   }
 
   std::string uri(const YAML::Node& n, const std::string& key) const {
-    static const std::regex k_uri(R"(^[a-z][a-z0-9+.-]*://\S+$)");
     std::string u = nonempty(n, key);
-    if (!std::regex_match(u, k_uri))
-      fail(n, key, quote(u) + " is not a storage URI (s3://, gs://, https://, pvc://, ...)");
+    if (!looks_like_uri(u)) fail(n, key, quote(u) + " is not a storage URI (s3://, gs://, https://, pvc://, ...)");
     return u;
   }
 
@@ -246,7 +245,7 @@ struct Reader : YamlReader {
     if (n["host"]) {
       static const std::regex k_host(R"(^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$)");
       i.host = nonempty(n["host"], key + ".host");
-      if (!std::regex_match(i.host, k_host))
+      if (!bounded_regex_match(i.host, k_host))
         fail(n["host"], key + ".host", quote(i.host) + " is not a host name (HOST[:PORT])");
     }
     return i;
@@ -270,7 +269,7 @@ struct Reader : YamlReader {
       static const std::regex k_version(R"(^v?0\.([0-9]{1,3})(\.[0-9]+)?$)");
       std::smatch m;
       k.version = nonempty(n["version"], key + ".version");
-      if (!std::regex_match(k.version, m, k_version))
+      if (!bounded_regex_match(k.version, m, k_version))
         fail(n["version"], key + ".version",
              quote(k.version) + " is not a KServe version such as \"0.15\" or \"0.20\"");
       k.minor = std::stoi(m[1].str());

@@ -87,7 +87,9 @@ bool schema_pattern_matches(const std::string& pattern, const std::string& s) {
   if (pattern == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$") return has_dns_label_shape(s);
   if (pattern == "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$") return s.empty() || has_label_name_shape(s);
   if (pattern == "^/") return !s.empty() && s[0] == '/';
-  return std::regex_search(s, compiled(pattern));
+  if (pattern == "^[a-z][a-z0-9+.-]*://\\S+$") return looks_like_uri(s);
+  // std::regex recurses per character: longer values are not run through it (a finding).
+  return s.size() <= limits::k_max_regex_subject_bytes && std::regex_search(s, compiled(pattern));
 }
 
 namespace {

@@ -26,14 +26,6 @@ opts=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
 # CI fuzzes from a fixed seed, so a rerun on the same code explores the same inputs (a finding
 # reproduces); campaigns (--save) draw a new seed each time to explore further.
 [[ $save == --save ]] || opts+=(-seed="${MLOPS_FUZZ_SEED:-1}")
-# Open finding: yaml-cpp 0.7 (Debian 12) loops without end on some YAML that libyaml accepts
-# (explicit '?' keys after a tag, e.g. the deploy spec "! monit\n?\nextr"); until the deploy
-# spec no longer goes through yaml-cpp, CI replays this target's corpus without fuzzing it
-# (scripts/fuzz.sh still fuzzes it). Said on every run, never silent.
-if [[ $target == deploy_render && $save != --save ]]; then
-  echo "fuzz $target: replay only (open finding: yaml-cpp 0.7 loops on some inputs libyaml accepts)"
-  opts=("${opts[@]/-max_total_time=*/-runs=0}")
-fi
 # libFuzzer's own messages say how many inputs it replayed (INITED ... corp: N) and what it found.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 # Reports name functions and lines: every sanitizer looks for llvm-symbolizer on PATH.

@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <regex>
+
 using namespace mlops;
 
 TEST_CASE("redaction: URLs, headers and known secrets") {
@@ -144,4 +146,19 @@ TEST_CASE("strings: join") {
   CHECK(mlops::join({"a"}, ", ") == "a");
   CHECK(mlops::join({"a", "", "b"}, ", ") == "a, , b");
   CHECK(mlops::join({"", "x"}, " ") == " x");
+}
+
+TEST_CASE("looks_like_uri: the storage URI pattern, without std::regex and at any length") {
+  const std::regex re(R"(^[a-z][a-z0-9+.-]*://\S+$)");
+  for (const char* s : {"s3://b/k", "oci://r/i:t", "gs://x", "a+b.c-d://y", "S3://b", "3s://b", "s3://", "s3:/b",
+                        "://b", "s3://b k", "s3://b\tk", "s_3://b", "", "s3://b/\xc3\xa9"})
+    CHECK_MESSAGE(looks_like_uri(s) == std::regex_match(std::string(s), re), s);
+  CHECK(looks_like_uri("s3://" + std::string(200000, 'x')));
+}
+
+TEST_CASE("quote: names of any length are cut in messages") {
+  std::string q = quote(std::string(100000, 'a'));
+  CHECK(q.size() == limits::k_max_quoted_bytes + 5); // the quotes and "..."
+  CHECK(q.substr(q.size() - 4) == "...'");
+  CHECK(quote("iris") == "'iris'");
 }

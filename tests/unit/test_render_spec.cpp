@@ -291,3 +291,29 @@ TEST_CASE("render spec: read from a project file with other sections") {
   CHECK(none.name.empty());
   CHECK(none.file == file.string());
 }
+
+TEST_CASE("render spec: values of any length are refused without std::regex, and quoted cut short") {
+  // Each of these overflowed the stack in std::regex (exit 139) before it was bounded.
+  std::string digits(100000, '1');
+  std::string e = parse_error("name: iris\nimage: " + k_image + "\nresources: {requests: {cpu: \"" + digits + "\"}}\n");
+  CHECK(e.find("key 'deploy.resources.requests.cpu': expected a quantity") != std::string::npos);
+  CHECK(e.size() < 600);
+  std::string uri = "s3://" + std::string(100000, 'x');
+  CHECK(parse_error("name: iris\nmodel_uri: \"" + uri + "\"\n") == "(accepted)");
+  Overrides kserve;
+  kserve.target = "kserve";
+  e = resolve_error("name: iris\nmodel_uri: \"" + uri + " y\"\n", kserve);
+  CHECK(e.find("is not a storage URI") != std::string::npos);
+  CHECK(e.size() < 600);
+  // --image: the flag's value is quoted, cut at limits::k_max_quoted_bytes.
+  Overrides o;
+  o.target = "kserve";
+  o.image = std::string(100000, 'A');
+  e = resolve_error("name: iris\n", o);
+  CHECK(e.find("invalid --image: 'AAAA") != std::string::npos);
+  CHECK(e.find("...' is not an image reference") != std::string::npos);
+  CHECK(e.size() < 600);
+  o.image.clear();
+  o.model_uri = "s3://" + std::string(100000, 'x') + " y";
+  CHECK(resolve_error("name: iris\n", o).size() < 600);
+}
