@@ -152,12 +152,12 @@ void detail::plan_kserve(const Resolved& r, const std::string& logger_url, std::
     // Standard mode (0.20+): the first variant is the predictor, the second a
     // spec.canary entry with its share (canaryTrafficPercent is Knative's).
     kserve_artifact(r.variants.front(), b);
-    b["canaries"] = json::array(
-        {{{"percent", *r.variants.back().traffic}, {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
+    b["canaries"] = json::array({{{"percent", r.variants.back().traffic.value()},
+                                  {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
   } else {
     // Knative: the predictor is the newest variant (the only one, or the
     // canary) and canaryTrafficPercent its share of the latest revision.
-    if (r.variants.size() == 2) b["canary"] = *r.variants.back().traffic;
+    if (r.variants.size() == 2) b["canary"] = r.variants.back().traffic.value();
     kserve_artifact(r.variants.back(), b);
   }
   if (r.explainer.enabled) {
@@ -232,7 +232,7 @@ void detail::plan_seldon_v2(const Resolved& r, const std::string& /*logger_url: 
     if (v.shadow)
       mirror = {{"name", name}, {"percent", v.traffic.value_or(100)}};
     else {
-      candidates.push_back({{"name", name}, {"weight", *v.traffic}});
+      candidates.push_back({{"name", name}, {"weight", v.traffic.value()}});
       if (default_model.empty()) default_model = name;
     }
   }
