@@ -243,7 +243,12 @@ std::string config_page() {
                  "(per-environment namespace, replicas, resources, traffic), monitoring, alerts, access, "
                  "dashboard, explainer, transformer, detectors, knative, ingress, kserve"},
       {"environments", "how each environment is governed: requires {validation, approvals, previous, image, "
-                       "self_approval} for 'mlops promote'; only the environments named here may be promoted to"},
+                       "self_approval} for 'mlops promote'; only the environments named here may be promoted to; "
+                       "prometheus {url, ca_bundle, client_cert, insecure_tls, feedback_counter} for 'mlops "
+                       "feedback' (credentials from MLOPS_PROMETHEUS_TOKEN or MLOPS_PROMETHEUS_USERNAME/PASSWORD, "
+                       "never the file; feedback_counter names the model's counter of every feedback, e.g. "
+                       "m_calls_total{method=\"feedback\"}, the mean reward's denominator without a Seldon "
+                       "executor)"},
       {"gitops", "the repository 'mlops promote' and 'mlops rollback' commit to: url, branch, path (with {env} and "
                  "{model}), committer, attempts"},
   };
@@ -255,7 +260,8 @@ std::string config_page() {
                    "  namespace: models\ngitops:\n  url: https://git.example/platform/manifests.git\n"
                    "  branch: main\n  path: clusters/{env}/{model}\nenvironments:\n"
                    "  staging:\n    requires: {validation: true}\n  prod:\n"
-                   "    requires: {validation: true, approvals: 1, previous: staging, image: true}\n")
+                   "    requires: {validation: true, approvals: 1, previous: staging, image: true}\n"
+                   "    prometheus: {url: http://prometheus.monitoring:9090}\n")
     << ".fi\n"
     << k_see_also << "\\fBmlops\\fR(1),\n"
     << command_references() << "\n";

@@ -25,6 +25,8 @@ packages=(
   docker-registry apache2-utils
   # promote tests: real git servers (git http-backend behind lighttpd; git over sshd)
   lighttpd openssh-server
+  # feedback tests: Debian's Prometheus scraping the real model servers (promtool comes with it)
+  prometheus
 )
 
 missing=()

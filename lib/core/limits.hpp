@@ -114,4 +114,14 @@ inline constexpr std::uint64_t k_max_artifact_file_bytes = std::uint64_t{1} << 4
 /// decimal is a malformed answer (exit 1).
 inline constexpr std::size_t k_max_version_digits = 18;
 
+// --- Prometheus answers (lib/prometheus) -------------------------------------------------
+/// Largest answer of /api/v1/query or query_range read: "... is too large" (exit 1).
+inline constexpr std::size_t k_max_prometheus_answer_bytes = std::size_t{16} << 20;
+/// Most series in one answer: "malformed answer from '...': more than 10000 series" (exit 1).
+inline constexpr std::size_t k_max_prometheus_series = 10000;
+/// Most samples in one answer, every series together (exit 1).
+inline constexpr std::size_t k_max_prometheus_samples = 1000000;
+/// Most labels on one series (exit 1).
+inline constexpr std::size_t k_max_prometheus_labels = 256;
+
 } // namespace mlops::limits

@@ -38,6 +38,24 @@ void read_gitops(const YamlReader& r, const YAML::Node& n, GitopsConfig& g) {
   if (n["attempts"]) g.attempts = r.integer(n["attempts"], "gitops.attempts", 1, 50);
 }
 
+// feedback: environments.ENV.prometheus {url, ca_bundle, client_cert, insecure_tls, feedback_counter}
+void read_prometheus(const YamlReader& r, const YAML::Node& n, const std::string& key, PrometheusConfig& p) {
+  r.keys(n, key, {"url", "ca_bundle", "client_cert", "insecure_tls", "feedback_counter"});
+  if (n["url"]) {
+    p.url = r.nonempty(n["url"], key + ".url");
+    if (p.url.rfind("http://", 0) != 0 && p.url.rfind("https://", 0) != 0)
+      r.fail(n["url"], key + ".url", "expected an http:// or https:// URL, e.g. http://prometheus:9090");
+    if (split_url(p.url).has_password)
+      r.fail(n["url"], key + ".url",
+             "credentials do not belong in a config file; use MLOPS_PROMETHEUS_TOKEN or "
+             "MLOPS_PROMETHEUS_USERNAME/MLOPS_PROMETHEUS_PASSWORD");
+  }
+  if (n["ca_bundle"]) p.ca_bundle = r.nonempty(n["ca_bundle"], key + ".ca_bundle");
+  if (n["client_cert"]) p.client_cert = r.nonempty(n["client_cert"], key + ".client_cert");
+  if (n["insecure_tls"]) p.insecure_tls = r.boolean(n["insecure_tls"], key + ".insecure_tls");
+  if (n["feedback_counter"]) p.feedback_counter = r.nonempty(n["feedback_counter"], key + ".feedback_counter");
+}
+
 void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig& cfg) {
   if (n.IsNull()) return;
   if (!n.IsMap()) r.fail(n, "environments", "expected a mapping of environment name to its policy");
@@ -48,7 +66,7 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
       r.fail(kv.first, key, "environment names are lowercase DNS labels (dev, staging, prod)");
     EnvPolicy p;
     p.name = env;
-    r.keys(kv.second, key, {"requires"});
+    r.keys(kv.second, key, {"requires", "prometheus"});
     if (auto q = kv.second["requires"]) {
       std::string k = key + ".requires";
       r.keys(q, k, {"validation", "approvals", "previous", "image", "self_approval"});
@@ -58,6 +76,8 @@ void read_environments(const YamlReader& r, const YAML::Node& n, PromotionConfig
       if (q["image"]) p.image = r.boolean(q["image"], k + ".image");
       if (q["self_approval"]) p.self_approval = r.boolean(q["self_approval"], k + ".self_approval");
     }
+    // feedback: where the environment's Prometheus answers (environments.ENV.prometheus)
+    if (auto q = kv.second["prometheus"]) read_prometheus(r, q, key + ".prometheus", p.prometheus);
     cfg.environments[env] = p;
   }
   for (const auto& [env, p] : cfg.environments) {

@@ -15,15 +15,27 @@
 
 namespace mlops::gitops {
 
+/// Where an environment's Prometheus answers (`environments.ENV.prometheus`, for `mlops
+/// feedback`). Credentials come from the environment only (MLOPS_PROMETHEUS_TOKEN,
+/// MLOPS_PROMETHEUS_USERNAME/PASSWORD), never from the file.
+struct PrometheusConfig {
+  std::string url;              ///< http(s)://HOST:9090[/prefix]; "": not configured
+  std::string ca_bundle;        ///< PEM bundle to verify it with
+  std::string client_cert;      ///< PEM with client certificate and key (mTLS)
+  bool insecure_tls = false;    ///< skip TLS verification
+  std::string feedback_counter; ///< the model's counter of every feedback, e.g. m_total{method="feedback"}
+};
+
 /// What an environment requires before a version may be promoted into it
 /// (`environments.ENV.requires` in mlops.yaml).
 struct EnvPolicy {
   std::string name;
-  bool validation = false;    ///< a passed `validate --record` of exactly this version's bytes
-  int approvals = 0;          ///< approvals recorded with `mlops approve` for this environment
-  std::string previous;       ///< an environment that must already have held this version
-  bool image = false;         ///< an image pinned by digest (--image or the version's mlops.image tag)
-  bool self_approval = false; ///< whether the promoter's own approval, or the version creator's, counts
+  bool validation = false;     ///< a passed `validate --record` of exactly this version's bytes
+  int approvals = 0;           ///< approvals recorded with `mlops approve` for this environment
+  std::string previous;        ///< an environment that must already have held this version
+  bool image = false;          ///< an image pinned by digest (--image or the version's mlops.image tag)
+  bool self_approval = false;  ///< whether the promoter's own approval, or the version creator's, counts
+  PrometheusConfig prometheus; ///< feedback: environments.ENV.prometheus
 };
 
 /// The `gitops:` section of mlops.yaml.

@@ -53,25 +53,9 @@ struct Promql {
   std::string filter;  ///< label matchers of the model's series
   std::string variant; ///< the row's variant label
 
-  Promql(const Resolved& spec, const std::vector<Planned>& planned) : r(spec), m(traits(spec.target).metrics) {
-    std::string ns = "namespace=\"" + r.ns + "\"";
-    switch (m.series) {
-    case Metrics::Series::deployment:
-      filter = ns + ",deployment_name=\"" + r.name + "\",service=\"predictions\"";
-      break;
-    case Metrics::Series::models:
-      filter = ns + ",model=~\"" + v2_models(planned) + "\"";
-      break;
-    // The operator's job label: the Service (ServiceMonitor) or NAMESPACE/PodMonitor.
-    case Metrics::Series::service_job:
-      filter = ns + ",job=\"" + r.name + "\"";
-      break;
-    case Metrics::Series::pod_monitor_job:
-      filter = ns + ",job=\"" + r.ns + "/" + r.name + "\"";
-      break;
-    }
-    variant = m.variant_label;
-  }
+  Promql(const Resolved& spec, const std::vector<Planned>& planned)
+      : r(spec), m(traits(spec.target).metrics),
+        filter(series_selector(spec, v2_models(planned)) + std::string(m.request_match)), variant(m.variant_label) {}
 
   static std::string sum(const std::string& by, const std::string& inner) {
     return "sum" + (by.empty() ? "" : " by (" + by + ") ") + "(" + inner + ")";
@@ -102,8 +86,8 @@ struct Promql {
   /// Mean reward per variant (Seldon protocol only: the Python wrapper's counters).
   std::string reward() const {
     std::string f = "{namespace=\"" + r.ns + "\",deployment_name=\"" + r.name + "\"}[1h]";
-    return sum("predictor_name", "increase(seldon_api_model_feedback_reward_total" + f + ")") + " / " +
-           sum("predictor_name", "increase(seldon_api_model_feedback_total" + f + ")");
+    return sum("predictor_name", "increase(" + std::string(m.reward_sum) + f + ")") + " / " +
+           sum("predictor_name", "increase(" + std::string(m.rewarded) + f + ")");
   }
   /// 1 while a drift detector's last test found drift (alibi-detect-server's gauge).
   std::string drift() const {

@@ -3,6 +3,7 @@
 #include "render/target.hpp"
 
 #include "render/plan_internal.hpp"
+#include "render/spec.hpp"
 
 #include <array>
 #include <cstdint>
@@ -21,7 +22,8 @@ constexpr Metrics mlserver(Series series) {
           .succeeded = "model_infer_request_success_total",
           .failed = "model_infer_request_failure_total",
           .latency_buckets = "rest_server_request_duration_seconds_bucket",
-          .latency_match = ",path=~\".*/infer\""};
+          .latency_match = ",path=~\".*/infer\"",
+          .no_feedback_why = "MLServer (protocol v2) has no feedback route"};
 }
 
 constexpr std::size_t k_any = SIZE_MAX;
@@ -84,7 +86,14 @@ constexpr std::array<TargetTraits, 4> k_targets = {{
                  .variant_label = "predictor_name",
                  .requests = "seldon_api_executor_server_requests_seconds_count",
                  .failed_match = ",code!~\"2..\"",
-                 .latency_buckets = "seldon_api_executor_server_requests_seconds_bucket"}},
+                 .latency_buckets = "seldon_api_executor_server_requests_seconds_bucket",
+                 .request_match = ",service=\"predictions\"",
+                 // The Python wrapper's counters (reward-0 pitfall: ../shared/reference/feedback-stack.md);
+                 // the executor counts every feedback request.
+                 .reward_sum = "seldon_api_model_feedback_reward_total",
+                 .rewarded = "seldon_api_model_feedback_total",
+                 .feedback_every = "seldon_api_executor_server_requests_seconds_count",
+                 .feedback_every_match = ",service=\"feedback\""}},
     {.id = Target::seldon_v2,
      .name = "seldon-v2",
      .templates = "seldon-v2",
@@ -113,7 +122,8 @@ constexpr std::array<TargetTraits, 4> k_targets = {{
                  .requests = "seldon_model_infer_total",
                  .failed_match = ",code!~\"2..|OK\"",
                  .latency_seconds = "seldon_model_infer_seconds_total",
-                 .mean_only_why = "Seldon v2 agents keep no per-model histogram"}},
+                 .mean_only_why = "Seldon v2 agents keep no per-model histogram",
+                 .no_feedback_why = "Seldon Core 2 has no feedback route"}},
 }};
 
 constexpr bool rows_in_enum_order() {
@@ -141,6 +151,22 @@ std::optional<Target> target_named(std::string_view name) {
   for (const auto& t : k_targets)
     if (t.name == name) return t.id;
   return std::nullopt;
+}
+
+std::string series_selector(const Resolved& r, const std::string& v2_models) {
+  std::string ns = "namespace=\"" + r.ns + "\"";
+  switch (traits(r.target).metrics.series) {
+  case Metrics::Series::deployment:
+    return ns + ",deployment_name=\"" + r.name + "\"";
+  case Metrics::Series::models:
+    return ns + ",model=~\"" + v2_models + "\"";
+  // The operator's job label: the Service (ServiceMonitor) or NAMESPACE/PodMonitor.
+  case Metrics::Series::service_job:
+    return ns + ",job=\"" + r.name + "\"";
+  case Metrics::Series::pod_monitor_job:
+    return ns + ",job=\"" + r.ns + "/" + r.name + "\"";
+  }
+  return ns;
 }
 
 std::string target_name(Target target) { return std::string(traits(target).name); }

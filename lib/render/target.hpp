@@ -58,7 +58,22 @@ struct Metrics {
   std::string_view latency_match{};   ///< label matchers on the histogram
   std::string_view latency_seconds{}; ///< counter of seconds spent, for the mean
   std::string_view mean_only_why{};   ///< why only a mean (said in the latency alert)
+  std::string_view request_match{};   ///< matchers on `requests` and the histogram picking the model's requests
+
+  // --- feedback (the Seldon protocol's /feedback route; "": the target's servers have none)
+  std::string_view reward_sum{}; ///< counter of the rewards received, summed
+  /// Counter of feedbacks the server counted with their reward. The Seldon wrapper skips a
+  /// reward of 0 and a missing reward, so reward_sum / rewarded is biased upward.
+  std::string_view rewarded{};
+  std::string_view feedback_every{};       ///< counter of every feedback (the executor's requests)
+  std::string_view feedback_every_match{}; ///< label matchers picking feedbacks out of `feedback_every`
+  std::string_view no_feedback_why{};      ///< why the target has no feedback metrics
 };
+
+/// The label matchers of a model's series on its target, without braces: its namespace and
+/// what the row's Metrics::series names (deployment, job or the Seldon Core 2 Models in
+/// `v2_models`, "A|B"). Shared by the alerts, the dashboard and `mlops feedback`.
+std::string series_selector(const Resolved& spec, const std::string& v2_models);
 
 /// Plans the workload resources (and their traffic split) of a target; `logger_url`
 /// is where the request logger posts ("" = none).
