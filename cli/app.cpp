@@ -45,7 +45,7 @@ std::string first_command_word(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--") return i + 1 < argc ? argv[i + 1] : "";
-    if (a.rfind("-", 0) == 0) {
+    if (a.starts_with('-')) {
       if (is_valued_global(app, a)) ++i;
       continue;
     }

@@ -212,7 +212,7 @@ std::string complete(CLI::App& app, const std::vector<std::string>& words) {
       prefix = current.substr(0, eq + 1);
       candidates = option_values(opt, p);
     }
-  } else if (current.rfind("-", 0) == 0) {
+  } else if (current.starts_with('-')) {
     candidates = option_names(p.chain);
   } else {
     candidates = word_values(app, p, current);

@@ -3,7 +3,6 @@
 #include "core/strings.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <iostream>
 
 namespace mlops::cli {
@@ -116,8 +115,7 @@ void ProgressBar::end() {
   }
   m_cv.notify_all();
   m_thread.join();
-  std::fputs("\r\033[K", stderr); // clear the bar; the summary line follows on stdout
-  std::fflush(stderr);
+  std::cerr << "\r\033[K" << std::flush; // clear the bar; the summary line follows on stdout
 }
 
 void ProgressBar::draw(bool) {
@@ -138,8 +136,7 @@ void ProgressBar::draw(bool) {
   std::string text = "\r\033[K" + m_label + " [" + bar + "] " + human_bytes(bytes) + " / " +
                      human_bytes(m_total_bytes) + "  " + human_bytes(static_cast<std::uint64_t>(rate)) + "/s  ETA " +
                      eta + "  " + std::to_string(m_files.load()) + "/" + std::to_string(m_total_files) + " files";
-  std::fputs(text.c_str(), stderr);
-  std::fflush(stderr);
+  std::cerr << text << std::flush;
 }
 
 } // namespace mlops::cli

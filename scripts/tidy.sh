@@ -170,12 +170,14 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 echo "tidy.sh: tidying ${#todo[@]} of ${#files[@]} files with $tool, $jobs at a time..." >&2
 start=$SECONDS
-for i in "${!todo[@]}"; do printf '%s\0%s\0' "${todo[$i]}" "${keys[$i]}"; done |
-  xargs -0 -n 2 -P "$jobs" bash -c '
-    f="$1" k="$2" log="'"$out"'/$2.log"
+# Each worker gets the file, its key and its content hash when the key was made: a file
+# edited while tidy runs is reported on but not marked clean under the key of its old content.
+for i in "${!todo[@]}"; do printf '%s\0%s\0%s\0' "${todo[$i]}" "${keys[$i]}" "$(sha256sum <"${todo[$i]}")"; done |
+  xargs -0 -n 3 -P "$jobs" bash -c '
+    f="$1" k="$2" sum="$3" log="'"$out"'/$2.log"
     if "'"$tool"'" -p "'"$build"'" --quiet --header-filter="^'"$repo_root"'/(cli|lib|tests)/" "$f" >"$log" 2>&1 &&
        ! grep -qE "(warning|error):" "$log"; then
-      touch "'"$cache"'/$k"
+      [[ "$(sha256sum <"$f")" != "$sum" ]] || touch "'"$cache"'/$k"
       rm -f "$log"
     else
       echo "$f" >"$log.name"

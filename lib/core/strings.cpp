@@ -1,8 +1,8 @@
 #include "core/strings.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
-#include <cstdio>
 
 namespace mlops {
 
@@ -36,6 +36,7 @@ std::vector<std::string> suggest(std::string_view word, const std::vector<std::s
   }
   std::stable_sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<std::string> out;
+  out.reserve(scored.size());
   for (auto& s : scored)
     out.push_back(std::move(s.second));
   return out;
@@ -78,12 +79,16 @@ std::string human_bytes(std::uint64_t bytes) {
     v /= 1024.0;
     ++unit;
   }
-  char buf[32];
-  if (unit == 0)
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  else
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, k_units[unit]);
-  return buf;
+  if (unit == 0) return std::to_string(bytes) + " B";
+  return format_double(v, std::chars_format::fixed, 1) + " " + k_units[unit];
+}
+
+std::string format_double(double v, std::chars_format style, int precision) {
+  // The longest fixed rendering of a double: 309 digits, the point, a sign, the precision.
+  std::array<char, 352> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v, style, std::min(precision, 32));
+  if (ec != std::errc()) return "nan";
+  return {buf.data(), end};
 }
 
 std::string valid_utf8(std::string_view in) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -25,6 +26,10 @@ bool iequals(std::string_view a, std::string_view b);
 
 /// "1.5 MiB" style rendering of a byte count.
 std::string human_bytes(std::uint64_t bytes);
+
+/// `v` as printf's "%.<precision>g" (general) or "%.<precision>f" (fixed) writes it in the
+/// C locale (std::to_chars), without printf's unchecked buffer.
+std::string format_double(double v, std::chars_format style, int precision);
 
 /// Replaces every byte sequence that is not valid UTF-8 with U+FFFD, so the
 /// text can go into JSON and XML (captured output of other programs).

@@ -1,19 +1,15 @@
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "gates/checks.hpp"
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 
 namespace mlops::gates {
 
 namespace {
 
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+std::string num(double v) { return format_double(v, std::chars_format::general, 6); }
 
 /// Latest metric values of a version: its run's, completed by its logged
 /// model's (MLflow 3.x can log metrics on either).

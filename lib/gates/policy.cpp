@@ -15,7 +15,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <regex>
 
 namespace mlops::gates {
@@ -163,9 +162,8 @@ nlohmann::ordered_json canonical(const Policy& p) {
   j["require_python_version"] = p.require_python_version;
   j["extras"] = p.extras_configured ? nlohmann::ordered_json(p.extra_artifacts) : nlohmann::ordered_json(nullptr);
   for (const auto& t : p.thresholds) {
-    char v[32];
-    std::snprintf(v, sizeof v, "%.17g", t.value); // exact: 1e-7 and 2e-7 must hash apart
-    j["thresholds"].push_back(t.metric + " " + t.op + " " + v);
+    // exact: 1e-7 and 2e-7 must hash apart
+    j["thresholds"].push_back(t.metric + " " + t.op + " " + format_double(t.value, std::chars_format::general, 17));
   }
   for (const auto& c : p.comparisons)
     j["compare"].push_back({c.metric, c.against, c.higher_is_better, c.tolerance});

@@ -2,7 +2,6 @@
 
 #include "core/strings.hpp"
 
-#include <cstdio>
 #include <sstream>
 
 namespace mlops::gates {
@@ -40,11 +39,7 @@ std::string xml_escape(const std::string& raw) {
   return out;
 }
 
-std::string seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", s);
-  return buf;
-}
+std::string seconds(double s) { return format_double(s, std::chars_format::fixed, 3); }
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string out;

@@ -561,7 +561,9 @@ std::string Remote::fetch_once(NetScope* scope) {
   m_impl->open_remote(remote, m_opt);
   CallbackState st;
   st.opt = &m_opt;
-  git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+  git_fetch_options fo; // the init functions, not GIT_*_OPTIONS_INIT: clang warns on the macros' missing fields
+  if (git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot set up a fetch");
   set_callbacks(fo.callbacks, fo.proxy_opts, st);
   fo.prune = GIT_FETCH_NO_PRUNE;
   fo.update_fetchhead = 0;
@@ -732,7 +734,9 @@ PushResult Remote::push_once(const std::string& commit, NetScope* scope) {
   m_impl->open_remote(remote, m_opt);
   CallbackState st;
   st.opt = &m_opt;
-  git_push_options po = GIT_PUSH_OPTIONS_INIT;
+  git_push_options po;
+  if (git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot set up a push");
   set_callbacks(po.callbacks, po.proxy_opts, st);
   std::string spec = local + ":refs/heads/" + m_opt.branch;
   char* specs[] = {spec.data()};
@@ -807,7 +811,9 @@ std::string Remote::diff(const std::string& from, const std::string& to, const s
   Tree a, b;
   git_tree* ta = m_impl->tree_of(from, a);
   git_tree* tb = m_impl->tree_of(to, b);
-  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+  git_diff_options opts;
+  if (git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION) != 0)
+    throw m_impl->fail(ErrorKind::operational, "cannot diff");
   std::string prefix = dir;
   while (!prefix.empty() && prefix.back() == '/')
     prefix.pop_back();

@@ -105,6 +105,13 @@ void detail::plan_k8s(const Resolved& r, const std::string& /*logger_url: no req
 
 namespace {
 
+/// A live variant's share of a split, which resolve() sets on every one.
+int share(const Variant& v) {
+  if (!v.traffic)
+    throw Error(ErrorKind::operational, "cannot plan variant " + quote(v.name) + ": it has no traffic share");
+  return *v.traffic;
+}
+
 /// The KServe predictor's artifact: model (storageUri) or a custom container.
 void kserve_artifact(const Variant& v, json& into) {
   if (!v.model_uri.empty())
@@ -153,11 +160,11 @@ void detail::plan_kserve(const Resolved& r, const std::string& logger_url, std::
     // spec.canary entry with its share (canaryTrafficPercent is Knative's).
     kserve_artifact(r.variants.front(), b);
     b["canaries"] = json::array(
-        {{{"percent", *r.variants.back().traffic}, {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
+        {{{"percent", share(r.variants.back())}, {"predictor", kserve_canary_predictor(r, r.variants.back())}}});
   } else {
     // Knative: the predictor is the newest variant (the only one, or the
     // canary) and canaryTrafficPercent its share of the latest revision.
-    if (r.variants.size() == 2) b["canary"] = *r.variants.back().traffic;
+    if (r.variants.size() == 2) b["canary"] = share(r.variants.back());
     kserve_artifact(r.variants.back(), b);
   }
   if (r.explainer.enabled) {
@@ -232,7 +239,7 @@ void detail::plan_seldon_v2(const Resolved& r, const std::string& /*logger_url: 
     if (v.shadow)
       mirror = {{"name", name}, {"percent", v.traffic.value_or(100)}};
     else {
-      candidates.push_back({{"name", name}, {"weight", *v.traffic}});
+      candidates.push_back({{"name", name}, {"weight", share(v)}});
       if (default_model.empty()) default_model = name;
     }
   }

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <regex>
 
 using namespace mlops;
@@ -139,6 +140,20 @@ TEST_CASE("human byte counts") {
   CHECK(human_bytes(1023) == "1023 B");
   CHECK(human_bytes(1536) == "1.5 KiB");
   CHECK(human_bytes(50ull * 1024 * 1024) == "50.0 MiB");
+}
+
+TEST_CASE("strings: format_double writes what printf's %g and %f write") {
+  // The gates' numbers (metrics %.6g, the policy hash's %.17g, seconds %.3f) were printf's.
+  for (double v : {0.0, -0.0, 0.955556, 0.9555555555, 1e-7, 2e-7, 123456789.0, 1e300, -2.5, 0.1 + 0.2}) {
+    for (int precision : {1, 3, 6, 17}) {
+      char g[400];
+      char f[400];
+      CHECK(std::snprintf(g, sizeof g, "%.*g", precision, v) > 0);
+      CHECK(std::snprintf(f, sizeof f, "%.*f", precision, v) > 0);
+      CHECK(mlops::format_double(v, std::chars_format::general, precision) == g);
+      CHECK(mlops::format_double(v, std::chars_format::fixed, precision) == f);
+    }
+  }
 }
 
 TEST_CASE("strings: join") {
