@@ -244,7 +244,8 @@ void promote_step(ReleaseServices& s, const ReleaseRequest& req, const mlflow::P
     return pulled.lock.digest;
   };
   auto note = [&s](const std::string& line) { s.log.debug(1, line); };
-  gitops::Workflow w{s.registry, s.gitops, p.promotion, render_fn, digest_fn, [&p] { return p.deploy.image; }, note};
+  gitops::Workflow w{s.registry, s.gitops, p.promotion, render_fn, digest_fn, [&p] { return p.deploy.image; },
+                     note,       {}};
   gitops::PromoteRequest pr;
   pr.model = pulled.lock.name;
   pr.version = pulled.lock.version;
