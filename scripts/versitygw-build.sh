@@ -24,6 +24,7 @@ if [[ -f "$marker" && -x "$bin" ]]; then
   exit 0
 fi
 
+PATH="$PATH:/usr/local/go/bin" # where the Go tarball installs, when PATH lacks it
 command -v go >/dev/null 2>&1 || { echo "versitygw-build.sh: 'go' not found" >&2; exit 1; }
 
 mkdir -p "$cache"
